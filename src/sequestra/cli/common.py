@@ -1,0 +1,124 @@
+"""Helpers shared by the CLI's command groups: settings, keys, output, errors."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, NoReturn
+
+import typer
+from pydantic import ValidationError
+from rich.console import Console
+from sqlalchemy import Engine
+
+from sequestra.config import Settings, load_settings
+from sequestra.ledger.db import create_ledger_engine
+from sequestra.ledger.errors import KeyFileError, LedgerError, LedgerStateError
+from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
+from sequestra.ledger.store import AppendRules
+
+EXIT_FAILED = 1
+EXIT_USAGE = 2
+
+console = Console(soft_wrap=True)
+error_console = Console(stderr=True)
+
+
+@dataclass
+class AppState:
+    config_path: Path | None = None
+    database_url: str | None = None
+    _settings: Settings | None = None
+    _engine: Engine | None = None
+
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(self.config_path)
+            except (FileNotFoundError, ValidationError, ValueError) as error:
+                fail_usage(f"configuration: {error}")
+        return self._settings
+
+    def url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        try:
+            return self.settings().resolved_database_url()
+        except OSError as error:
+            fail_usage(f"database_url_file: {error}")
+
+    def engine(self) -> Engine:
+        if self._engine is None:
+            try:
+                self._engine = create_ledger_engine(self.url())
+            except LedgerStateError as error:
+                fail_usage(str(error))
+        return self._engine
+
+    def rules(self) -> AppendRules:
+        ledger = self.settings().ledger
+        return AppendRules(ledger.clock_skew_s_max, ledger.statement_age_s_max)
+
+
+def state(context: typer.Context) -> AppState:
+    root = context.find_root()
+    if not isinstance(root.obj, AppState):
+        root.obj = AppState()
+    return root.obj
+
+
+def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
+    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(code)
+
+
+def fail_usage(message: str) -> NoReturn:
+    fail(message, EXIT_USAGE)
+
+
+@contextmanager
+def handled() -> Iterator[None]:
+    """Turn the ledger's typed errors into a message and an exit code at the edge."""
+    try:
+        yield
+    except KeyFileError as error:
+        fail_usage(str(error))
+    except LedgerStateError as error:
+        fail_usage(str(error))
+    except LedgerError as error:
+        fail(str(error))
+    except OSError as error:
+        fail(f"{error.filename or ''}: {error.strerror}")
+
+
+def load_key(path: Path, passphrase_file: Path | None) -> SigningKey:
+    """Load a signing key, prompting for the passphrase on a terminal if none is given."""
+    passphrase = resolve_passphrase(passphrase_file)
+    if passphrase is None and sys.stdin.isatty():
+        passphrase = typer.prompt(f"Passphrase for {path}", hide_input=True).encode("utf-8")
+    return load_signing_key(path, passphrase)
+
+
+def print_json(value: Any) -> None:
+    sys.stdout.write(json.dumps(value, ensure_ascii=False, sort_keys=True) + "\n")
+
+
+def read_input(path: str) -> bytes:
+    """Read a file, or standard input for '-'."""
+    if path == "-":
+        return sys.stdin.buffer.read()
+    return Path(path).read_bytes()
+
+
+PASSPHRASE_FILE_OPTION = typer.Option(
+    None,
+    "--passphrase-file",
+    help="File holding the key's passphrase (else $SEQUESTRA_PASSPHRASE, else a prompt).",
+    exists=True,
+    dir_okay=False,
+)
+JSON_OPTION = typer.Option(False, "--json", help="Print JSON for scripts.")

@@ -1,0 +1,314 @@
+"""Ledger commands: init, sign, append, verify, log, db, keys."""
+
+from __future__ import annotations
+
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
+
+from sequestra.cli.common import (
+    EXIT_FAILED,
+    JSON_OPTION,
+    PASSPHRASE_FILE_OPTION,
+    console,
+    fail,
+    fail_usage,
+    handled,
+    load_key,
+    print_json,
+    read_input,
+    state,
+)
+from sequestra.ledger import migrate
+from sequestra.ledger.canonical import parse_json
+from sequestra.ledger.errors import CanonicalError, StatementError
+from sequestra.ledger.keys import (
+    SigningKey,
+    encode_public_key,
+    issuer_id,
+    load_public_key,
+    resolve_passphrase,
+    write_key_pair,
+)
+from sequestra.ledger.kinds import ENROLLABLE_ROLES, KEY_ENROLLED, KEY_REVOKED
+from sequestra.ledger.ops import init_ledger
+from sequestra.ledger.statement import SignedStatement, parse_signed_statement, sign_statement
+from sequestra.ledger.store import BATCH_STATEMENTS_MAX, READ_LIMIT_MAX, Ledger
+from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
+from sequestra.ledger.verify import verify_ledger
+
+db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
+keys_app = typer.Typer(help="Generate, enroll, revoke and list signing keys.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+def db_upgrade(context: typer.Context) -> None:
+    """Migrate the database schema to the newest revision."""
+    engine = state(context).engine()
+    with handled():
+        migrate.upgrade(engine)
+    console.print(f"schema at revision {migrate.current_revision(engine)}")
+
+
+@db_app.command("current")
+def db_current(context: typer.Context) -> None:
+    """Print the schema revision of the database and the newest known."""
+    engine = state(context).engine()
+    console.print(f"database: {migrate.current_revision(engine)}; newest: {migrate.head_revision()}")
+
+
+def init(
+    context: typer.Context,
+    origin: str = typer.Option(..., help="Log origin, e.g. treasury.gov.kz/sequestra (no spaces)."),
+    admin: list[str] = typer.Option(..., help="Admin public key (.pub file or base64); repeat."),
+    ledger_key: Path = typer.Option(..., help="The ledger's private key file (signs the genesis)."),
+    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Create the schema and the genesis entry holding the trust anchor."""
+    app_state = state(context)
+    with handled():
+        key = load_key(ledger_key, passphrase_file)
+        admins = [load_public_key(reference) for reference in admin]
+        receipt = init_ledger(app_state.engine(), origin, admins, key, app_state.rules())
+    if json_output:
+        print_json({**receipt.to_json(), "origin": origin, "ledger_key": key.public_key_b64})
+    else:
+        console.print(f"ledger {origin} created; genesis leaf {receipt.leaf_hash.hex()}")
+        console.print(f"ledger key (pin this for verify): {key.public_key_b64}")
+
+
+def _read_body(body: str) -> dict[str, object]:
+    try:
+        value = parse_json(read_input(body))
+    except CanonicalError as error:
+        fail(f"--body: {error}")
+    except OSError as error:
+        fail(f"--body: {error.strerror}: {body}")
+    if not isinstance(value, dict):
+        fail("--body: expected a JSON object")
+    return value
+
+
+def sign(
+    kind: str = typer.Option(..., help="Statement kind, e.g. note.recorded."),
+    body: str = typer.Option(..., help="JSON file holding the body, or - for standard input."),
+    key: Path = typer.Option(..., help="Your private key file; it never leaves this machine."),
+    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+) -> None:
+    """Sign a statement locally and print it as one JSON line (for `append` or the API)."""
+    with handled():
+        signing_key = load_key(key, passphrase_file)
+        statement = sign_statement(signing_key, kind, _read_body(body), datetime.now(UTC))
+    sys.stdout.write(statement.to_bytes().decode("utf-8") + "\n")
+
+
+def _parse_lines(data: bytes, source: str) -> list[SignedStatement]:
+    statements = []
+    for number, line in enumerate(data.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            statements.append(parse_signed_statement(line))
+        except StatementError as error:
+            fail(f"{source} line {number}: {error}; nothing was appended")
+    return statements
+
+
+def append(
+    context: typer.Context,
+    files: list[str] = typer.Argument(..., help="Files of signed statements (JSON lines); - reads stdin."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Register signed statements; all of them, in order, or none.
+
+    Each file holds one signed statement per line (a single JSON document also works).
+    """
+    app_state = state(context)
+    statements: list[SignedStatement] = []
+    for name in files:
+        try:
+            data = read_input(name)
+        except OSError as error:
+            fail(f"{name}: {error.strerror}; nothing was appended")
+        statements.extend(_parse_lines(data, "stdin" if name == "-" else name))
+    if not statements:
+        fail_usage("no statements given")
+    if len(statements) > BATCH_STATEMENTS_MAX:
+        fail_usage(f"{len(statements)} statements; one call takes at most {BATCH_STATEMENTS_MAX}")
+    with handled(), Ledger(app_state.engine(), app_state.rules()) as ledger:
+        ledger.require_initialised()
+        receipts = ledger.append(statements)
+    for receipt in receipts:
+        if json_output:
+            print_json(receipt.to_json())
+        else:
+            console.print(f"seq {receipt.seq}  leaf {receipt.leaf_hash.hex()}")
+
+
+def verify(
+    context: typer.Context,
+    json_output: bool = JSON_OPTION,
+    ledger_public_key: str | None = typer.Option(
+        None, "--ledger-pub", help="Trusted ledger public key (.pub or base64); else config."
+    ),
+    workers: int | None = typer.Option(None, min=1, max=256, help="Processes (default: all cores)."),
+) -> None:
+    """Recompute every hash, link, signature, authority and projection; exit 1 if any fails."""
+    app_state = state(context)
+    trusted_text = ledger_public_key or app_state.settings().ledger.public_key
+    with handled():
+        trusted = load_public_key(trusted_text) if trusted_text else None
+        engine = app_state.engine()
+        if sys.stderr.isatty() and not json_output:
+            with Progress(
+                TextColumn("verifying"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(), transient=True,
+            ) as bar:
+                task = bar.add_task("verify", total=None)
+                result = verify_ledger(
+                    engine, trusted, lambda done, total: bar.update(task, completed=done, total=total), workers
+                )
+        else:
+            result = verify_ledger(engine, trusted, None, workers)
+    if json_output:
+        print_json(result.to_json())
+    elif result.ok:
+        console.print(f"[green]OK[/]: {result.size} entries verified")
+    else:
+        where = f"at seq {result.first_bad_seq}" if result.first_bad_seq is not None else ""
+        console.print(f"[bold red]FAILED[/] {where}: {result.reason} ({result.size} entries)")
+    if not result.ok:
+        raise typer.Exit(EXIT_FAILED)
+
+
+def log(
+    context: typer.Context,
+    from_seq: int = typer.Option(0, "--from", min=0, help="First seq to show."),
+    limit: int = typer.Option(20, min=1, max=READ_LIMIT_MAX, help="How many entries."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Show entries in order."""
+    with handled(), Ledger(state(context).engine()) as ledger:
+        entries = ledger.read(from_seq, limit)
+    if json_output:
+        for entry in entries:
+            print_json({**entry.to_json(), "leaf_hash": entry.leaf_hash.hex()})
+        return
+    table = Table("seq", "recorded_at", "kind", "issuer", "body")
+    for entry in entries:
+        body = entry.to_json()["statement"]["body"]
+        text = ", ".join(f"{k}={v}" for k, v in body.items())
+        table.add_row(str(entry.seq), entry.recorded_at, entry.kind, entry.issuer[:12], text[:60])
+    console.print(table)
+
+
+@keys_app.command("generate")
+def keys_generate(
+    name: str = typer.Argument(..., help="Key name: NAME.key and NAME.pub are written."),
+    out: Path = typer.Option(..., help="Directory for the key files."),
+    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+) -> None:
+    """Generate an Ed25519 key pair; the private key is encrypted with a passphrase."""
+    if not name.replace("-", "").replace("_", "").isalnum():
+        fail_usage(f"NAME: expected letters, digits, - or _, got {name!r}")
+    with handled():
+        passphrase = resolve_passphrase(passphrase_file)
+        if passphrase is None:
+            if not sys.stdin.isatty():
+                fail_usage("no passphrase: give --passphrase-file or set SEQUESTRA_PASSPHRASE")
+            passphrase = typer.prompt(
+                "Passphrase", hide_input=True, confirmation_prompt=True
+            ).encode("utf-8")
+        key = SigningKey.generate()
+        path = write_key_pair(key, out, name, passphrase)
+    console.print(f"wrote {path} and {path.with_suffix('.pub')}; issuer {key.issuer}")
+
+
+def _sign_and_append(
+    context: typer.Context, key_path: Path, passphrase_file: Path | None, kind: str, body: dict[str, object]
+) -> int:
+    app_state = state(context)
+    with handled(), Ledger(app_state.engine(), app_state.rules()) as ledger:
+        ledger.require_initialised()
+        signing_key = load_key(key_path, passphrase_file)
+        now = datetime.now(UTC)
+        (receipt,) = ledger.append([sign_statement(signing_key, kind, body, now)], now)
+    return receipt.seq
+
+
+@keys_app.command("enroll")
+def keys_enroll(
+    context: typer.Context,
+    public_key: str = typer.Argument(..., metavar="PUB", help="Public key (.pub file or base64)."),
+    role: list[str] = typer.Option(..., help=f"Role to grant; repeat. One of {', '.join(ENROLLABLE_ROLES)}."),
+    label: str | None = typer.Option(None, help="Who holds the key (default: the .pub file name)."),
+    valid_from: str | None = typer.Option(None, help="YYYY-MM-DDTHH:MM:SSZ (default: now)."),
+    key: Path = typer.Option(..., help="Admin private key file that signs the enrolment."),
+    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+) -> None:
+    """Enroll a public key with roles (signed by an admin)."""
+    with handled():
+        raw = load_public_key(public_key)
+        if valid_from is not None:
+            parse_timestamp(valid_from, "--valid-from")
+    body = {
+        "public_key": encode_public_key(raw),
+        "roles": role,
+        "valid_from": valid_from or format_timestamp(datetime.now(UTC)),
+        "label": label or (Path(public_key).stem if Path(public_key).is_file() else issuer_id(raw)[:16]),
+    }
+    seq = _sign_and_append(context, key, passphrase_file, KEY_ENROLLED, body)
+    console.print(f"enrolled {body['label']} ({issuer_id(raw)[:16]}...) as {', '.join(role)} at seq {seq}")
+
+
+@keys_app.command("revoke")
+def keys_revoke(
+    context: typer.Context,
+    public_key: str = typer.Argument(..., metavar="PUB", help="Public key (.pub file, base64) or issuer hex."),
+    reason: str = typer.Option("revoked by admin", help="Why, for the record."),
+    key: Path = typer.Option(..., help="Admin private key file that signs the revocation."),
+    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+) -> None:
+    """Revoke a key: statements it signs afterwards are refused."""
+    if len(public_key) == 64 and all(c in "0123456789abcdef" for c in public_key):
+        issuer = public_key
+    else:
+        with handled():
+            issuer = issuer_id(load_public_key(public_key))
+    seq = _sign_and_append(context, key, passphrase_file, KEY_REVOKED, {"issuer": issuer, "reason": reason})
+    console.print(f"revoked {issuer[:16]}... at seq {seq}")
+
+
+@keys_app.command("list")
+def keys_list(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
+    """List enrolled keys with roles and revocation."""
+    with handled(), Ledger(state(context).engine()) as ledger:
+        records = sorted(ledger.authority().records.values(), key=lambda r: r.enrolled_seq)
+    if json_output:
+        for record in records:
+            print_json(
+                {
+                    "issuer": record.issuer,
+                    "public_key": record.public_key,
+                    "roles": list(record.roles),
+                    "label": record.label,
+                    "valid_from": record.valid_from,
+                    "enrolled_seq": record.enrolled_seq,
+                    "revoked_seq": record.revoked_seq,
+                    "revoked_reason": record.revoked_reason,
+                }
+            )
+        return
+    table = Table("label", "issuer", "roles", "valid from", "enrolled", "revoked")
+    for record in records:
+        table.add_row(
+            record.label, record.issuer[:16], ", ".join(record.roles), record.valid_from,
+            str(record.enrolled_seq), "" if record.revoked_seq is None else str(record.revoked_seq),
+        )
+    console.print(table)
+

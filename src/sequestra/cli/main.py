@@ -1,0 +1,43 @@
+"""The `sequestra` command."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from sequestra.cli import demo, ledger_commands
+from sequestra.cli.common import state
+
+app = typer.Typer(
+    name="sequestra",
+    help="Custody and valuation ledger for digital assets seized by the state.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def main(
+    context: typer.Context,
+    config: Path | None = typer.Option(
+        None, "--config", envvar="SEQUESTRA_CONFIG", help="TOML configuration file."
+    ),
+    database_url: str | None = typer.Option(
+        None, "--database-url", help="Overrides the configured database (sqlite:///... or postgresql+psycopg://...)."
+    ),
+) -> None:
+    """Custody and valuation ledger for digital assets seized by the state."""
+    app_state = state(context)
+    app_state.config_path = config
+    app_state.database_url = database_url
+
+
+app.add_typer(ledger_commands.db_app, name="db")
+app.add_typer(ledger_commands.keys_app, name="keys")
+app.command()(ledger_commands.init)
+app.command()(ledger_commands.sign)
+app.command()(ledger_commands.append)
+app.command()(ledger_commands.verify)
+app.command()(ledger_commands.log)
+app.command()(demo.demo)

@@ -1,0 +1,84 @@
+"""Settings: defaults, then a TOML file (SEQUESTRA_CONFIG or --config), then the environment.
+
+Secrets never sit in committed configuration: the database URL may come from a file
+(`database_url_file`) and key passphrases from files or SEQUESTRA_PASSPHRASE.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from pydantic import BaseModel, Field
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+CONFIG_ENV = "SEQUESTRA_CONFIG"
+DEFAULT_DATABASE_URL = "sqlite:///var/sequestra.db"
+
+
+class LedgerSettings(BaseModel):
+    """How the ledger admits statements."""
+
+    origin: str = Field(default="sequestra.example/ledger", min_length=1, max_length=255)
+    clock_skew_s_max: int = Field(default=300, ge=0, le=86_400)
+    statement_age_s_max: int = Field(default=7 * 86_400, ge=60, le=366 * 86_400)
+    # The ledger key's public half (base64); `verify` then insists the genesis is signed by it.
+    public_key: str | None = None
+    # Private key file of the ledger key (for checkpoints); its passphrase comes from
+    # `passphrase_file` or SEQUESTRA_PASSPHRASE.
+    key_file: Path | None = None
+    passphrase_file: Path | None = None
+
+
+class Settings(BaseSettings):
+    """Everything Sequestra reads from configuration."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="SEQUESTRA_", env_nested_delimiter="__", extra="forbid"
+    )
+
+    database_url: str = DEFAULT_DATABASE_URL
+    database_url_file: Path | None = None
+    ledger: LedgerSettings = LedgerSettings()
+
+    def resolved_database_url(self) -> str:
+        """Return the database URL, read from `database_url_file` when that is set."""
+        if self.database_url_file is not None:
+            return self.database_url_file.read_text(encoding="utf-8").strip()
+        return self.database_url
+
+
+def load_settings(config_path: Path | None = None) -> Settings:
+    """Load settings; the TOML file is `config_path`, else $SEQUESTRA_CONFIG, else none.
+
+    Raises FileNotFoundError when a named file is missing, pydantic ValidationError when a
+    value is wrong (the message names the field).
+    """
+    if config_path is None and os.environ.get(CONFIG_ENV):
+        config_path = Path(os.environ[CONFIG_ENV])
+    if config_path is not None and not config_path.is_file():
+        raise FileNotFoundError(f"configuration file {config_path} does not exist")
+    toml_path = config_path
+
+    class _FileSettings(Settings):
+        @classmethod
+        def settings_customise_sources(
+            cls,
+            settings_cls: type[BaseSettings],
+            init_settings: PydanticBaseSettingsSource,
+            env_settings: PydanticBaseSettingsSource,
+            dotenv_settings: PydanticBaseSettingsSource,
+            file_secret_settings: PydanticBaseSettingsSource,
+        ) -> tuple[PydanticBaseSettingsSource, ...]:
+            sources: list[PydanticBaseSettingsSource] = [init_settings, env_settings]
+            if toml_path is not None:
+                sources.append(TomlConfigSettingsSource(settings_cls, toml_file=toml_path))
+            return tuple(sources)
+
+    loaded = _FileSettings()
+    return Settings.model_validate(loaded.model_dump())

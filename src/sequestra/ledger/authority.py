@@ -1,0 +1,178 @@
+"""Who may issue what: the key registry replayed from the ledger.
+
+The genesis entry names the ledger key and the first admins; `key.enrolled` and
+`key.revoked` statements change the registry. The same rules run at append time and in
+`verify`, so a statement the ledger accepted is one a replay accepts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+from datetime import datetime
+
+from sequestra.ledger.errors import AuthorityError, StatementError
+from sequestra.ledger.keys import decode_public_key, issuer_id
+from sequestra.ledger.kinds import (
+    AUTHORITY,
+    GENESIS_KIND,
+    KEY_ENROLLED,
+    KEY_REVOKED,
+    GenesisBody,
+    KeyEnrolledBody,
+    KeyRevokedBody,
+)
+from sequestra.ledger.statement import SignedStatement
+from sequestra.ledger.timefmt import parse_timestamp
+
+KEYS_MAX = 100_000
+
+
+@dataclass(frozen=True)
+class KeyRecord:
+    """One enrolled key, as the `ledger_key` projection holds it."""
+
+    issuer: str
+    public_key: str
+    roles: tuple[str, ...]
+    label: str
+    valid_from: str
+    enrolled_seq: int
+    revoked_seq: int | None = None
+    revoked_reason: str | None = None
+
+    @property
+    def active(self) -> bool:
+        return self.revoked_seq is None
+
+
+@dataclass
+class AuthorityState:
+    """The key registry at some point of the ledger, with the rules that change it."""
+
+    origin: str | None = None
+    ledger_issuer: str | None = None
+    keys: dict[str, KeyRecord] | None = None
+    _valid_from: dict[str, datetime] | None = None
+
+    def __post_init__(self) -> None:
+        if self.keys is None:
+            self.keys = {}
+        self._valid_from = {
+            issuer: parse_timestamp(record.valid_from) for issuer, record in self.keys.items()
+        }
+
+    @property
+    def records(self) -> dict[str, KeyRecord]:
+        if self.keys is None:
+            raise AuthorityError("authority state not initialised")
+        return self.keys
+
+    def public_key_of(self, issuer: str) -> str | None:
+        record = self.records.get(issuer)
+        return record.public_key if record else None
+
+    def check(self, seq: int, statement: SignedStatement) -> None:
+        """Raise AuthorityError unless the issuer may issue this statement at `seq`."""
+        kind = statement.kind
+        if seq == 0 or kind == GENESIS_KIND:
+            self._check_genesis(seq, statement)
+            return
+        record = self.records.get(statement.issuer)
+        if record is None:
+            raise AuthorityError(f"issuer {statement.issuer[:16]}... is not an enrolled key")
+        if record.revoked_seq is not None:
+            raise AuthorityError(f"issuer {record.label!r} was revoked at seq {record.revoked_seq}")
+        valid_from = self._valid_from[statement.issuer] if self._valid_from else None
+        if valid_from is not None and statement.issued_at < valid_from:
+            raise AuthorityError(
+                f"issuer {record.label!r} is valid from {record.valid_from}; statement issued"
+                f" at {statement.statement['issued_at']}"
+            )
+        allowed = AUTHORITY.get(kind)
+        if allowed is None:
+            raise AuthorityError(f"kind {kind!r} has no authority rule")
+        if not allowed.intersection(record.roles):
+            raise AuthorityError(
+                f"issuer {record.label!r} has roles {', '.join(record.roles)}; kind {kind!r}"
+                f" needs one of {', '.join(sorted(allowed))}"
+            )
+
+    def _check_genesis(self, seq: int, statement: SignedStatement) -> None:
+        if seq != 0:
+            raise AuthorityError(f"kind {GENESIS_KIND!r} may only stand at seq 0")
+        if statement.kind != GENESIS_KIND:
+            raise AuthorityError(f"seq 0 must be a {GENESIS_KIND!r} statement")
+        body = GenesisBody.model_validate(statement.body)
+        ledger_key = decode_public_key(body.ledger_key)
+        if issuer_id(ledger_key) != statement.issuer:
+            raise AuthorityError("genesis must be issued by the ledger key it names")
+        if not statement.signature_valid(ledger_key):
+            raise AuthorityError("genesis signature does not verify under its ledger key")
+        if len(set(body.admins)) != len(body.admins):
+            raise StatementError("body.admins: the same key is listed twice")
+
+    def apply(self, seq: int, statement: SignedStatement) -> None:
+        """Apply a checked statement's effect on the registry.
+
+        Raises StatementError when the change breaks a rule (enrolling a key twice, revoking
+        an unknown or revoked key, revoking the last active admin).
+        """
+        kind = statement.kind
+        if kind == GENESIS_KIND:
+            self._apply_genesis(seq, statement)
+        elif kind == KEY_ENROLLED:
+            self._apply_enrolled(seq, KeyEnrolledBody.model_validate(statement.body))
+        elif kind == KEY_REVOKED:
+            self._apply_revoked(seq, KeyRevokedBody.model_validate(statement.body))
+
+    def _put(self, record: KeyRecord) -> None:
+        if len(self.records) >= KEYS_MAX and record.issuer not in self.records:
+            raise StatementError(f"key registry full ({KEYS_MAX} keys)")
+        self.records[record.issuer] = record
+        if self._valid_from is not None:
+            self._valid_from[record.issuer] = parse_timestamp(record.valid_from)
+
+    def _apply_genesis(self, seq: int, statement: SignedStatement) -> None:
+        body = GenesisBody.model_validate(statement.body)
+        issued_at = statement.statement["issued_at"]
+        self.origin = body.origin
+        self.ledger_issuer = statement.issuer
+        self._put(
+            KeyRecord(statement.issuer, body.ledger_key, ("ledger",), "ledger", issued_at, seq)
+        )
+        for number, admin in enumerate(body.admins):
+            issuer = issuer_id(decode_public_key(admin))
+            if issuer in self.records:
+                raise StatementError("body.admins: the ledger key cannot also be an admin")
+            self._put(KeyRecord(issuer, admin, ("admin",), f"admin-{number}", issued_at, seq))
+
+    def _apply_enrolled(self, seq: int, body: KeyEnrolledBody) -> None:
+        issuer = issuer_id(decode_public_key(body.public_key))
+        existing = self.records.get(issuer)
+        if existing is not None:
+            state = "revoked" if existing.revoked_seq is not None else "enrolled"
+            raise StatementError(
+                f"body.public_key: key already {state} (seq {existing.enrolled_seq});"
+                " generate a new key"
+            )
+        if len(set(body.roles)) != len(body.roles):
+            raise StatementError("body.roles: a role is listed twice")
+        parse_timestamp(body.valid_from, "body.valid_from")
+        self._put(
+            KeyRecord(issuer, body.public_key, tuple(body.roles), body.label, body.valid_from, seq)
+        )
+
+    def _apply_revoked(self, seq: int, body: KeyRevokedBody) -> None:
+        record = self.records.get(body.issuer)
+        if record is None:
+            raise StatementError(f"body.issuer: no enrolled key {body.issuer[:16]}...")
+        if record.revoked_seq is not None:
+            raise StatementError(f"body.issuer: key already revoked at seq {record.revoked_seq}")
+        if "ledger" in record.roles:
+            raise StatementError("body.issuer: the ledger key is not revoked by statement")
+        if "admin" in record.roles and self._active_admins() == 1:
+            raise StatementError("body.issuer: refusing to revoke the last active admin")
+        self._put(replace(record, revoked_seq=seq, revoked_reason=body.reason))
+
+    def _active_admins(self) -> int:
+        return sum(1 for r in self.records.values() if r.active and "admin" in r.roles)

@@ -1,0 +1,121 @@
+"""RFC 8785 (JCS) canonical JSON for statements and entries.
+
+Statements carry no floats: amounts, prices and base-unit integers travel as decimal strings.
+For such values, Python's own JSON encoder with sorted keys and no whitespace writes exactly
+the JCS bytes, except that JCS sorts keys by UTF-16 code units while Python sorts by code
+points; the two orders differ only for keys holding characters above U+FFFF. Those rare
+documents go through the `rfc8785` reference encoder instead, so every output is JCS.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import rfc8785
+
+from sequestra.ledger.errors import CanonicalError
+
+# Integers beyond 2**53 - 1 lose precision as IEEE doubles, which is how JCS writes numbers.
+INTEGER_MAGNITUDE_MAX = 2**53 - 1
+# Bounds the recursion of validation; statements are shallow documents.
+DEPTH_MAX = 32
+
+
+def check_json_value(value: Any, path: str = "$", depth: int = 0) -> bool:
+    """Check that `value` is a JSON value a statement may hold.
+
+    Returns True when some object key has a character above U+FFFF (the slow path).
+    Raises CanonicalError naming the path of the first offending value.
+    """
+    if depth > DEPTH_MAX:
+        raise CanonicalError(f"{path}: nesting deeper than {DEPTH_MAX} levels")
+    if value is None or isinstance(value, bool | str):
+        return False
+    if isinstance(value, int):
+        if abs(value) > INTEGER_MAGNITUDE_MAX:
+            raise CanonicalError(
+                f"{path}: integer {value} exceeds 2**53-1; send large numbers as decimal strings"
+            )
+        return False
+    if isinstance(value, float):
+        raise CanonicalError(f"{path}: floating-point number {value!r}; use a decimal string")
+    if isinstance(value, list | tuple):
+        slow = False
+        for index, item in enumerate(value):
+            slow |= check_json_value(item, f"{path}[{index}]", depth + 1)
+        return slow
+    if isinstance(value, dict):
+        slow = False
+        for key, item in value.items():
+            if not isinstance(key, str):
+                raise CanonicalError(f"{path}: object key {key!r} is not a string")
+            slow |= any(ord(char) > 0xFFFF for char in key)
+            slow |= check_json_value(item, f"{path}.{key}", depth + 1)
+        return slow
+    raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
+
+
+def _fast_dumps(value: Any) -> bytes:
+    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
+    try:
+        return text.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise CanonicalError("string holds a lone surrogate; not valid Unicode") from error
+
+
+def canonical_json(value: Any) -> bytes:
+    """Return the RFC 8785 canonical UTF-8 bytes of a statement-shaped JSON value.
+
+    Raises CanonicalError for floats, unsafe integers, non-string keys or invalid Unicode.
+    """
+    if check_json_value(value):
+        try:
+            return rfc8785.dumps(value)
+        except rfc8785.CanonicalizationError as error:
+            raise CanonicalError(str(error)) from error
+    return _fast_dumps(value)
+
+
+def _reject_float(text: str) -> Any:
+    raise CanonicalError(f"floating-point number {text}; use a decimal string")
+
+
+def _parse_safe_int(text: str) -> int:
+    number = int(text)
+    if abs(number) > INTEGER_MAGNITUDE_MAX:
+        raise CanonicalError(f"integer {text} exceeds 2**53-1; use a decimal string")
+    return number
+
+
+def _reject_constant(text: str) -> Any:
+    raise CanonicalError(f"{text} is not JSON")
+
+
+def parse_json(data: bytes | str) -> Any:
+    """Parse JSON that may be canonicalised: no floats, no unsafe integers, no NaN.
+
+    Raises CanonicalError on malformed JSON or a forbidden number.
+    """
+    try:
+        return json.loads(
+            data,
+            parse_float=_reject_float,
+            parse_int=_parse_safe_int,
+            parse_constant=_reject_constant,
+        )
+    except CanonicalError:
+        raise
+    except (ValueError, UnicodeDecodeError) as error:
+        raise CanonicalError(f"malformed JSON: {error}") from error
+
+
+def is_canonical(data: bytes) -> tuple[bool, Any]:
+    """Parse `data` and tell whether it is exactly its own canonical form.
+
+    Returns (canonical, parsed value); raises CanonicalError when it is not acceptable JSON.
+    """
+    value = parse_json(data)
+    if max(data, default=0) >= 0xF0:  # a 4-byte UTF-8 sequence: possibly non-BMP keys
+        return canonical_json(value) == data, value
+    return _fast_dumps(value) == data, value

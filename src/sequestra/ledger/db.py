@@ -1,0 +1,90 @@
+"""Database engines and transactions for SQLite and PostgreSQL.
+
+Appends are serialised: SQLite takes its write lock at `BEGIN IMMEDIATE`; PostgreSQL takes
+a transaction-scoped advisory lock. Readers never wait for writers (SQLite runs in WAL mode).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import Connection, Engine, create_engine, event, text
+from sqlalchemy.engine import make_url
+
+from sequestra.ledger.errors import LedgerStateError
+
+SQLITE_BUSY_TIMEOUT_MS = 60_000
+POSTGRES_CONNECT_TIMEOUT_S = 10
+# Arbitrary constant naming the ledger's append lock among PostgreSQL advisory locks.
+APPEND_LOCK_KEY = 0x5E0_5E57A
+
+
+def _prepare_sqlite(engine: Engine) -> None:
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, _record: Any) -> None:
+        dbapi_connection.isolation_level = None  # we issue BEGIN ourselves, below
+        cursor = dbapi_connection.cursor()
+        cursor.execute(f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT_MS}")
+        cursor.execute("PRAGMA journal_mode = WAL")
+        cursor.execute("PRAGMA synchronous = FULL")
+        cursor.execute("PRAGMA foreign_keys = ON")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(connection: Connection) -> None:
+        immediate = connection.get_execution_options().get("sequestra_write", False)
+        connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def create_ledger_engine(url: str) -> Engine:
+    """Create an engine for a SQLite or PostgreSQL URL with the ledger's settings.
+
+    Raises LedgerStateError for another database kind.
+    """
+    parsed = make_url(url)
+    backend = parsed.get_backend_name()
+    if backend == "sqlite":
+        database = parsed.database
+        if database and database != ":memory:":
+            Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        _prepare_sqlite(engine)
+        return engine
+    if backend == "postgresql":
+        return create_engine(
+            url,
+            pool_pre_ping=True,
+            connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
+        )
+    raise LedgerStateError(
+        f"database URL: expected sqlite:/// or postgresql+psycopg://, got {backend}"
+    )
+
+
+def is_postgresql(engine: Engine | Connection) -> bool:
+    return engine.dialect.name == "postgresql"
+
+
+@contextmanager
+def write_transaction(engine: Engine) -> Iterator[Connection]:
+    """Open the one writer's transaction: commits on success, rolls back on any error."""
+    with (
+        engine.connect().execution_options(sequestra_write=True) as connection,
+        connection.begin(),
+    ):
+        if is_postgresql(connection):
+            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+        yield connection
+
+
+@contextmanager
+def read_transaction(engine: Engine) -> Iterator[Connection]:
+    """Open a read-only snapshot (REPEATABLE READ on PostgreSQL)."""
+    with engine.connect() as connection:
+        if is_postgresql(connection):
+            connection = connection.execution_options(isolation_level="REPEATABLE READ")
+        with connection.begin():
+            yield connection

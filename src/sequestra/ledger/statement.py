@@ -1,0 +1,196 @@
+"""Signed statements: the format clients, the API and auditors depend on.
+
+A statement `S = {v, kind, issued_at, issuer, nonce, body}` is signed with the issuer's
+Ed25519 key over `b"sequestra/statement/v1\\n" + JCS(S)` and travels as
+`{"statement": S, "signature": base64}`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sequestra.ledger.canonical import canonical_json, check_json_value, parse_json
+from sequestra.ledger.errors import CanonicalError, StatementError
+from sequestra.ledger.keys import SigningKey, verify_signature
+from sequestra.ledger.kinds import BodyModel, validate_body
+from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
+
+STATEMENT_VERSION = 1
+SIGNING_DOMAIN = b"sequestra/statement/v1\n"
+STATEMENT_FIELDS = frozenset({"v", "kind", "issued_at", "issuer", "nonce", "body"})
+SIGNATURE_BYTES = 64
+NONCE_BYTES_MIN = 16
+NONCE_BYTES_MAX = 64
+SIGNED_STATEMENT_BYTES_MAX = 64 * 1024
+
+_KIND = re.compile(r"[a-z][a-z0-9-]{0,31}(\.[a-z][a-z0-9-]{0,31}){1,3}")
+_ISSUER = re.compile(r"[0-9a-f]{64}")
+_NONCE = re.compile(f"(?:[0-9a-f]{{2}}){{{NONCE_BYTES_MIN},{NONCE_BYTES_MAX}}}")
+_BASE64_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{86}==")
+
+
+@dataclass(frozen=True)
+class SignedStatement:
+    """A statement with its signature and canonical bytes, checked for form (not authority)."""
+
+    statement: dict[str, Any]
+    signature_b64: str
+    canonical: bytes
+    issued_at: datetime
+
+    @property
+    def kind(self) -> str:
+        return str(self.statement["kind"])
+
+    @property
+    def issuer(self) -> str:
+        return str(self.statement["issuer"])
+
+    @property
+    def nonce(self) -> str:
+        return str(self.statement["nonce"])
+
+    @property
+    def body(self) -> dict[str, Any]:
+        body: dict[str, Any] = self.statement["body"]
+        return body
+
+    @property
+    def signature(self) -> bytes:
+        return base64.b64decode(self.signature_b64)
+
+    def signing_message(self) -> bytes:
+        return SIGNING_DOMAIN + self.canonical
+
+    def signature_valid(self, public_key_raw: bytes) -> bool:
+        """Return whether the signature verifies under `public_key_raw`."""
+        return verify_signature(public_key_raw, self.signature, self.signing_message())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"statement": self.statement, "signature": self.signature_b64}
+
+    def to_bytes(self) -> bytes:
+        """Canonical JSON of the transport form `{"statement": S, "signature": B64}`."""
+        return canonical_json(self.to_json())
+
+
+def check_statement_fields(statement: Any) -> datetime:
+    """Check the statement's fields (not its body schema); return its issued_at.
+
+    Raises StatementError naming the first field that is wrong.
+    """
+    if not isinstance(statement, dict):
+        raise StatementError(f"statement: expected a JSON object, got {type(statement).__name__}")
+    missing = STATEMENT_FIELDS - statement.keys()
+    extra = statement.keys() - STATEMENT_FIELDS
+    if missing:
+        raise StatementError(f"statement: missing field(s) {', '.join(sorted(missing))}")
+    if extra:
+        raise StatementError(f"statement: unexpected field(s) {', '.join(sorted(extra))}")
+    version = statement["v"]
+    if type(version) is not int or version != STATEMENT_VERSION:
+        raise StatementError(f"v: expected {STATEMENT_VERSION}, got {version!r}")
+    kind = statement["kind"]
+    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+        raise StatementError(
+            f"kind: expected a dotted lowercase name like 'note.recorded', got {kind!r}"
+        )
+    issued_at = parse_timestamp(statement["issued_at"], "issued_at")
+    issuer = statement["issuer"]
+    if not isinstance(issuer, str) or not _ISSUER.fullmatch(issuer):
+        raise StatementError(f"issuer: expected 64 lowercase hex digits, got {issuer!r}")
+    nonce = statement["nonce"]
+    if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+        raise StatementError(
+            f"nonce: expected {NONCE_BYTES_MIN} to {NONCE_BYTES_MAX} random bytes in lowercase hex,"
+            f" got {nonce!r}"
+        )
+    if not isinstance(statement["body"], dict):
+        raise StatementError("body: expected a JSON object")
+    return issued_at
+
+
+def check_statement_form(statement: Any) -> tuple[bytes, datetime]:
+    """Check the statement's fields and return its JCS bytes and issued_at.
+
+    Raises StatementError naming the first field that is wrong.
+    """
+    issued_at = check_statement_fields(statement)
+    try:
+        check_json_value(statement["body"], "body")
+        return canonical_json(statement), issued_at
+    except CanonicalError as error:
+        raise StatementError(str(error)) from error
+
+
+def parse_signed_statement(data: Any) -> SignedStatement:
+    """Parse and check a signed statement (a dict, or JSON text/bytes).
+
+    Checks the form, the body against its kind's schema and the signature's encoding; the
+    signature itself and the issuer's authority are checked by the ledger, which knows keys.
+    Raises StatementError naming the field and what was expected.
+    """
+    if isinstance(data, bytes | str):
+        if len(data) > SIGNED_STATEMENT_BYTES_MAX:
+            raise StatementError(f"signed statement larger than {SIGNED_STATEMENT_BYTES_MAX} bytes")
+        try:
+            data = parse_json(data)
+        except CanonicalError as error:
+            raise StatementError(str(error)) from error
+    if not isinstance(data, dict):
+        raise StatementError(
+            f"expected a JSON object {{statement, signature}}, got {type(data).__name__}"
+        )
+    if set(data) != {"statement", "signature"}:
+        raise StatementError(
+            f"expected exactly the fields statement and signature, got {sorted(data)}"
+        )
+    signature_b64 = data["signature"]
+    if not isinstance(signature_b64, str) or not _BASE64_SIGNATURE.fullmatch(signature_b64):
+        raise StatementError("signature: expected standard base64 of 64 bytes")
+    try:
+        decoded = base64.b64decode(signature_b64, validate=True)
+    except binascii.Error as error:
+        raise StatementError("signature: not valid base64") from error
+    if len(decoded) != SIGNATURE_BYTES or base64.b64encode(decoded).decode() != signature_b64:
+        raise StatementError("signature: expected the canonical base64 of 64 bytes")
+    statement = data["statement"]
+    canonical, issued_at = check_statement_form(statement)
+    validate_body(statement["kind"], statement["body"])
+    return SignedStatement(statement, signature_b64, canonical, issued_at)
+
+
+def new_nonce() -> str:
+    """Return a fresh 16-byte nonce in lowercase hex."""
+    return secrets.token_hex(NONCE_BYTES_MIN)
+
+
+def sign_statement(
+    key: SigningKey,
+    kind: str,
+    body: dict[str, Any],
+    issued_at: datetime,
+    nonce: str | None = None,
+) -> SignedStatement:
+    """Build and sign a statement; raises StatementError if the result would be refused."""
+    validated: BodyModel = validate_body(kind, body)
+    del validated  # validation only; the body travels as given
+    statement = {
+        "v": STATEMENT_VERSION,
+        "kind": kind,
+        "issued_at": format_timestamp(issued_at),
+        "issuer": key.issuer,
+        "nonce": nonce if nonce is not None else new_nonce(),
+        "body": body,
+    }
+    canonical, parsed_at = check_statement_form(statement)
+    signature = key.sign(SIGNING_DOMAIN + canonical)
+    return SignedStatement(
+        statement, base64.b64encode(signature).decode("ascii"), canonical, parsed_at
+    )

@@ -1,0 +1,326 @@
+"""The ledger store: registers signed statements as entries, atomically and in order.
+
+An append checks every statement (signature, issuer authority, nonce, time window, size,
+the projections' rules), then writes the entries and the projections in one transaction
+under the append lock. Any refusal rolls the whole batch back: nothing is written.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from multiprocessing import get_context
+from typing import Any
+
+from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy.exc import IntegrityError
+
+from sequestra.ledger.authority import AuthorityState
+from sequestra.ledger.canonical import parse_json
+from sequestra.ledger.db import read_transaction, write_transaction
+from sequestra.ledger.entry import ENTRY_BYTES_MAX, GENESIS_PREV, Entry
+from sequestra.ledger.errors import AppendRefused, AuthorityError, LedgerStateError, StatementError
+from sequestra.ledger.keys import decode_public_key, verify_signature
+from sequestra.ledger.kinds import GENESIS_KIND
+from sequestra.ledger.projection import (
+    KeysProjection,
+    Projection,
+    extra_projections,
+    load_authority,
+)
+from sequestra.ledger.statement import SignedStatement
+from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
+from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
+
+BATCH_STATEMENTS_MAX = 10_000
+PARALLEL_VERIFY_MIN = 256
+NONCE_QUERY_CHUNK = 500
+READ_LIMIT_MAX = 10_000
+
+
+@dataclass(frozen=True)
+class AppendRules:
+    """Time rules for statements at append: how far in the future, how old."""
+
+    clock_skew_s_max: int = 300
+    statement_age_s_max: int = 7 * 24 * 3600
+
+
+@dataclass(frozen=True)
+class Receipt:
+    seq: int
+    leaf_hash: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        return {"seq": self.seq, "leaf_hash": self.leaf_hash.hex()}
+
+
+@dataclass(frozen=True)
+class Head:
+    """The ledger's size and its last entry's leaf hash and time."""
+
+    size: int
+    leaf_hash: bytes
+    recorded_at: str | None
+
+
+@dataclass(frozen=True)
+class StoredEntry:
+    seq: int
+    recorded_at: str
+    kind: str
+    issuer: str
+    leaf_hash: bytes
+    entry: bytes
+
+    def to_json(self) -> dict[str, Any]:
+        value: dict[str, Any] = parse_json(self.entry)
+        return value
+
+
+def _verify_chunk(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
+    return [verify_signature(key, signature, message) for key, signature, message in items]
+
+
+class Ledger:
+    """Append to and read from the ledger in one database."""
+
+    def __init__(self, engine: Engine, rules: AppendRules | None = None) -> None:
+        self.engine = engine
+        self.rules = rules or AppendRules()
+        self._pool: ProcessPoolExecutor | None = None
+        self._workers = os.cpu_count() or 1
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.shutdown(wait=True, cancel_futures=True)
+            self._pool = None
+
+    def __enter__(self) -> Ledger:
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        self.close()
+
+    # --- reading -------------------------------------------------------------------------
+
+    def head(self, connection: Connection | None = None) -> Head:
+        if connection is None:
+            with read_transaction(self.engine) as reader:
+                return self.head(reader)
+        row = connection.execute(
+            select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash, ENTRY_TABLE.c.recorded_at)
+            .order_by(ENTRY_TABLE.c.seq.desc())
+            .limit(1)
+        ).first()
+        if row is None:
+            return Head(0, GENESIS_PREV, None)
+        return Head(row.seq + 1, bytes(row.leaf_hash), row.recorded_at)
+
+    def size(self) -> int:
+        with read_transaction(self.engine) as connection:
+            count = connection.execute(select(func.count()).select_from(ENTRY_TABLE)).scalar_one()
+            return int(count)
+
+    def read(self, from_seq: int = 0, limit: int = 100) -> list[StoredEntry]:
+        """Return up to `limit` entries from `from_seq` in order."""
+        if limit < 1 or limit > READ_LIMIT_MAX:
+            raise ValueError(f"limit: expected 1 to {READ_LIMIT_MAX}, got {limit}")
+        if from_seq < 0:
+            raise ValueError(f"from: expected a seq >= 0, got {from_seq}")
+        with read_transaction(self.engine) as connection:
+            rows = connection.execute(
+                select(ENTRY_TABLE)
+                .where(ENTRY_TABLE.c.seq >= from_seq)
+                .order_by(ENTRY_TABLE.c.seq)
+                .limit(limit)
+            ).all()
+        return [
+            StoredEntry(r.seq, r.recorded_at, r.kind, r.issuer, bytes(r.leaf_hash), bytes(r.entry))
+            for r in rows
+        ]
+
+    def authority(self) -> AuthorityState:
+        with read_transaction(self.engine) as connection:
+            return load_authority(connection)
+
+    # --- appending -----------------------------------------------------------------------
+
+    def append(
+        self, statements: Sequence[SignedStatement], now_utc: datetime | None = None
+    ) -> list[Receipt]:
+        """Register `statements` as consecutive entries, all or none.
+
+        Raises AppendRefused naming the statement and the reason; nothing is then written.
+        """
+        if not statements:
+            return []
+        if len(statements) > BATCH_STATEMENTS_MAX:
+            raise AppendRefused(f"batch of {len(statements)} exceeds {BATCH_STATEMENTS_MAX}")
+        now = now_utc or datetime.now(UTC)
+        self._check_batch_nonces(statements)
+        self._check_times(statements, now)
+        verified = self._preverify(statements)
+        try:
+            with write_transaction(self.engine) as connection:
+                return self._append_locked(connection, statements, verified, now)
+        except IntegrityError as error:  # a unique index caught what the checks did not
+            raise AppendRefused(f"the database refused the batch: {error.orig}") from error
+
+    def _check_batch_nonces(self, statements: Sequence[SignedStatement]) -> None:
+        seen: set[tuple[str, str]] = set()
+        for index, statement in enumerate(statements):
+            pair = (statement.issuer, statement.nonce)
+            if pair in seen:
+                raise AppendRefused("nonce repeats one earlier in the same batch", index)
+            seen.add(pair)
+
+    def _check_times(self, statements: Sequence[SignedStatement], now: datetime) -> None:
+        latest = now + timedelta(seconds=self.rules.clock_skew_s_max)
+        earliest = now - timedelta(seconds=self.rules.statement_age_s_max)
+        for index, statement in enumerate(statements):
+            issued = statement.statement["issued_at"]
+            if statement.issued_at > latest:
+                raise AppendRefused(
+                    f"issued_at {issued} is more than {self.rules.clock_skew_s_max} s in the"
+                    f" future (now {format_timestamp(now)})",
+                    index,
+                )
+            if statement.issued_at < earliest:
+                raise AppendRefused(
+                    f"issued_at {issued} is older than {self.rules.statement_age_s_max} s"
+                    f" (now {format_timestamp(now)})",
+                    index,
+                )
+
+    def _preverify(self, statements: Sequence[SignedStatement]) -> list[bool]:
+        """Verify signatures of already-enrolled issuers before taking the append lock.
+
+        The issuer names its key by hash, so a key found now is the key forever. Returns per
+        statement whether its signature was verified; raises AppendRefused on a bad one.
+        """
+        issuers = sorted({statement.issuer for statement in statements})
+        keys: dict[str, bytes] = {}
+        with read_transaction(self.engine) as connection:
+            for start in range(0, len(issuers), NONCE_QUERY_CHUNK):
+                rows = connection.execute(
+                    select(KEY_TABLE.c.issuer, KEY_TABLE.c.public_key).where(
+                        KEY_TABLE.c.issuer.in_(issuers[start : start + NONCE_QUERY_CHUNK])
+                    )
+                )
+                keys.update((row.issuer, decode_public_key(row.public_key)) for row in rows)
+        todo = [i for i, s in enumerate(statements) if s.issuer in keys]
+        items = [
+            (keys[statements[i].issuer], statements[i].signature, statements[i].signing_message())
+            for i in todo
+        ]
+        results = self._verify_items(items)
+        verified = [False] * len(statements)
+        for index, ok in zip(todo, results, strict=True):
+            if not ok:
+                raise AppendRefused("signature does not verify under the issuer's key", index)
+            verified[index] = True
+        return verified
+
+    def _verify_items(self, items: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
+        if len(items) < PARALLEL_VERIFY_MIN or self._workers < 2:
+            return _verify_chunk(items)
+        if self._pool is None:
+            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("fork"))
+        size = -(-len(items) // self._workers)
+        chunks = [items[start : start + size] for start in range(0, len(items), size)]
+        results: list[bool] = []
+        for chunk_result in self._pool.map(_verify_chunk, chunks):
+            results.extend(chunk_result)
+        return results
+
+    def _append_locked(
+        self,
+        connection: Connection,
+        statements: Sequence[SignedStatement],
+        verified: list[bool],
+        now: datetime,
+    ) -> list[Receipt]:
+        head = self.head(connection)
+        self._check_stored_nonces(connection, statements)
+        authority = load_authority(connection)
+        keys_projection = KeysProjection()
+        projections: list[Projection] = [keys_projection, *extra_projections()]
+        for projection in projections:
+            projection.load(connection, authority)
+        recorded = now
+        if head.recorded_at is not None:
+            recorded = max(now, parse_timestamp(head.recorded_at))
+        recorded_at = format_timestamp(recorded)
+        entries: list[Entry] = []
+        prev = head.leaf_hash
+        for index, statement in enumerate(statements):
+            seq = head.size + index
+            try:
+                self._admit(authority, seq, statement, verified[index])
+                for projection in projections:
+                    projection.stage(seq, statement)
+            except (AuthorityError, StatementError) as error:
+                raise AppendRefused(str(error), index) from error
+            entry = Entry.build(seq, recorded_at, statement, prev)
+            if len(entry.canonical) > ENTRY_BYTES_MAX:
+                raise AppendRefused(
+                    f"entry is {len(entry.canonical)} bytes; the limit is {ENTRY_BYTES_MAX}", index
+                )
+            entries.append(entry)
+            prev = entry.leaf_hash
+        connection.execute(insert(ENTRY_TABLE), [_entry_row(entry) for entry in entries])
+        for projection in projections:
+            projection.flush(connection, entries)
+        return [Receipt(entry.seq, entry.leaf_hash) for entry in entries]
+
+    def _admit(
+        self, authority: AuthorityState, seq: int, statement: SignedStatement, verified: bool
+    ) -> None:
+        if not verified and not (seq == 0 and statement.kind == GENESIS_KIND):
+            public_key = authority.public_key_of(statement.issuer)
+            if public_key is None:
+                raise AuthorityError(f"issuer {statement.issuer[:16]}... is not an enrolled key")
+            if not statement.signature_valid(decode_public_key(public_key)):
+                raise AuthorityError("signature does not verify under the issuer's key")
+        authority.check(seq, statement)
+
+    def _check_stored_nonces(
+        self, connection: Connection, statements: Sequence[SignedStatement]
+    ) -> None:
+        wanted = {(s.issuer, s.nonce): i for i, s in enumerate(statements)}
+        nonces = sorted({s.nonce for s in statements})
+        for start in range(0, len(nonces), NONCE_QUERY_CHUNK):
+            chunk = nonces[start : start + NONCE_QUERY_CHUNK]
+            rows = connection.execute(
+                select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.issuer, ENTRY_TABLE.c.nonce).where(
+                    ENTRY_TABLE.c.nonce.in_(chunk)
+                )
+            )
+            for row in rows:
+                index = wanted.get((row.issuer, row.nonce))
+                if index is not None:
+                    raise AppendRefused(
+                        f"nonce already used by this issuer at seq {row.seq} (a replay?)", index
+                    )
+
+    def require_initialised(self) -> Head:
+        head = self.head()
+        if head.size == 0:
+            raise LedgerStateError("the ledger has no genesis entry; run `sequestra init` first")
+        return head
+
+
+def _entry_row(entry: Entry) -> dict[str, Any]:
+    return {
+        "seq": entry.seq,
+        "recorded_at": entry.recorded_at,
+        "leaf_hash": entry.leaf_hash,
+        "issuer": entry.statement.issuer,
+        "kind": entry.statement.kind,
+        "nonce": entry.statement.nonce,
+        "entry": entry.canonical,
+    }
