@@ -18,8 +18,10 @@ from sequestra.ledger.errors import LedgerStateError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
-# Arbitrary constant naming the ledger's append lock among PostgreSQL advisory locks.
-APPEND_LOCK_KEY = 0x5E0_5E57A
+# Arbitrary constant naming the ledger's append lock among PostgreSQL advisory locks; the
+# second key is the schema's hash, so ledgers in different schemas do not share a lock.
+APPEND_LOCK_KEY = 0x5E05E57A
+APPEND_LOCK_SQL = "SELECT pg_advisory_xact_lock(:key, hashtext(current_schema()))"
 
 
 def _prepare_sqlite(engine: Engine) -> None:
@@ -76,7 +78,7 @@ def write_transaction(engine: Engine) -> Iterator[Connection]:
         connection.begin(),
     ):
         if is_postgresql(connection):
-            connection.execute(text("SELECT pg_advisory_xact_lock(:key)"), {"key": APPEND_LOCK_KEY})
+            connection.execute(text(APPEND_LOCK_SQL), {"key": APPEND_LOCK_KEY})
         yield connection
 
 
