@@ -234,7 +234,7 @@ def _known_keys(connection: Connection) -> dict[str, bytes]:
     query = select(ENTRY_TABLE.c.entry).where(ENTRY_TABLE.c.kind.in_([GENESIS_KIND, KEY_ENROLLED]))
     for (data,) in connection.execute(query):
         try:
-            body = is_canonical(bytes(data))[1]["statement"]["body"]
+            body = is_canonical(_as_bytes(data))[1]["statement"]["body"]
             texts = [body.get("public_key"), body.get("ledger_key"), *body.get("admins", [])]
             for text in texts:
                 if isinstance(text, str):
@@ -265,8 +265,17 @@ def _read_rows(connection: Connection) -> Iterator[list[Row]]:
         ).all()
         if not rows:
             return
-        yield [(r[0], bytes(r[1]), r[2], r[3], r[4], r[5], bytes(r[6])) for r in rows]
+        yield [(r[0], _as_bytes(r[1]), r[2], r[3], r[4], r[5], _as_bytes(r[6])) for r in rows]
         start = rows[-1][0] + 1
+
+
+def _as_bytes(value: object) -> bytes:
+    """Read a binary column; tampering may leave text (SQLite) or NULL in it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return b""
 
 
 def _count(connection: Connection) -> int:

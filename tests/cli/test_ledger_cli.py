@@ -1,0 +1,269 @@
+"""The `sequestra` command end to end, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from sequestra.cli.main import app
+from sequestra.ledger.db import create_ledger_engine
+
+PASSPHRASE = "sandbox-example-passphrase"
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SEQUESTRA_PASSPHRASE", PASSPHRASE)
+    monkeypatch.delenv("SEQUESTRA_CONFIG", raising=False)
+    return CliRunner()
+
+
+def run(runner: CliRunner, url: str, *args: str, code: int = 0, stdin: str | None = None) -> str:
+    result = runner.invoke(app, ["--database-url", url, *args], input=stdin)
+    assert result.exit_code == code, (result.output, result.exception)
+    return result.output
+
+
+@pytest.fixture
+def keys(tmp_path: Path, runner: CliRunner) -> Path:
+    directory = tmp_path / "keys"
+    for name in ("ledger", "admin", "officer"):
+        result = runner.invoke(app, ["keys", "generate", name, "--out", str(directory)])
+        assert result.exit_code == 0, result.output
+    return directory
+
+
+def test_full_ledger_workflow(
+    runner: CliRunner, database_url: str, keys: Path, tmp_path: Path
+) -> None:
+    url = database_url
+    out = run(
+        runner,
+        url,
+        "init",
+        "--origin",
+        "test.example/log",
+        "--admin",
+        str(keys / "admin.pub"),
+        "--ledger-key",
+        str(keys / "ledger.key"),
+        "--json",
+    )
+    assert json.loads(out)["seq"] == 0
+    run(
+        runner,
+        url,
+        "keys",
+        "enroll",
+        str(keys / "officer.pub"),
+        "--role",
+        "treasury-officer",
+        "--key",
+        str(keys / "admin.key"),
+    )
+    body = tmp_path / "body.json"
+    body.write_text(json.dumps({"text": "vault sealed"}))
+    signed = run(
+        runner,
+        url,
+        "sign",
+        "--kind",
+        "note.recorded",
+        "--body",
+        str(body),
+        "--key",
+        str(keys / "officer.key"),
+    )
+    second = run(
+        runner,
+        url,
+        "sign",
+        "--kind",
+        "note.recorded",
+        "--body",
+        "-",
+        "--key",
+        str(keys / "officer.key"),
+        stdin='{"text": "second"}',
+    )
+    receipts = run(runner, url, "append", "-", "--json", stdin=signed + second)
+    assert [json.loads(line)["seq"] for line in receipts.splitlines()] == [2, 3]
+    assert all(len(json.loads(line)["leaf_hash"]) == 64 for line in receipts.splitlines())
+    refused = run(runner, url, "append", "-", stdin=signed, code=1)
+    assert "nonce already used" in refused
+    verdict = json.loads(run(runner, url, "verify", "--json"))
+    assert verdict == {"ok": True, "size": 4, "first_bad_seq": None, "reason": None}
+    entries = [
+        json.loads(line) for line in run(runner, url, "log", "--from", "2", "--json").splitlines()
+    ]
+    assert [e["statement"]["body"]["text"] for e in entries] == ["vault sealed", "second"]
+    listed = [json.loads(line) for line in run(runner, url, "keys", "list", "--json").splitlines()]
+    assert [k["roles"] for k in listed] == [["ledger"], ["admin"], ["treasury-officer"]]
+    run(
+        runner,
+        url,
+        "keys",
+        "revoke",
+        str(keys / "officer.pub"),
+        "--reason",
+        "left",
+        "--key",
+        str(keys / "admin.key"),
+    )
+    late = run(
+        runner,
+        url,
+        "sign",
+        "--kind",
+        "note.recorded",
+        "--body",
+        str(body),
+        "--key",
+        str(keys / "officer.key"),
+    )
+    assert "revoked" in run(runner, url, "append", "-", stdin=late, code=1)
+    assert "revoked at seq 4" in run(
+        runner,
+        url,
+        "keys",
+        "enroll",
+        str(keys / "ledger.pub"),
+        "--role",
+        "admin",
+        "--key",
+        str(keys / "officer.key"),
+        code=1,
+    )
+
+
+def test_malformed_input_writes_nothing(
+    runner: CliRunner, database_url: str, keys: Path, tmp_path: Path
+) -> None:
+    url = database_url
+    run(
+        runner,
+        url,
+        "init",
+        "--origin",
+        "o",
+        "--admin",
+        str(keys / "admin.pub"),
+        "--ledger-key",
+        str(keys / "ledger.key"),
+    )
+    good = run(
+        runner,
+        url,
+        "sign",
+        "--kind",
+        "note.recorded",
+        "--body",
+        "-",
+        "--key",
+        str(keys / "admin.key"),
+        stdin='{"text": "ok"}',
+    )
+    out = run(runner, url, "append", "-", stdin=good + "{not json\n", code=1)
+    assert "stdin line 2" in out and "nothing was appended" in out
+    assert "body.text" in run(
+        runner,
+        url,
+        "sign",
+        "--kind",
+        "note.recorded",
+        "--body",
+        "-",
+        "--key",
+        str(keys / "admin.key"),
+        stdin='{"text": ""}',
+        code=1,
+    )
+    assert "unknown kind" in run(
+        runner,
+        url,
+        "sign",
+        "--kind",
+        "no.such",
+        "--body",
+        "-",
+        "--key",
+        str(keys / "admin.key"),
+        stdin="{}",
+        code=1,
+    )
+    assert json.loads(run(runner, url, "verify", "--json"))["size"] == 1
+
+
+def test_verify_exit_codes(runner: CliRunner, database_url: str, keys: Path) -> None:
+    url = database_url
+    run(
+        runner,
+        url,
+        "init",
+        "--origin",
+        "o",
+        "--admin",
+        str(keys / "admin.pub"),
+        "--ledger-key",
+        str(keys / "ledger.key"),
+    )
+    run(runner, url, "verify", "--ledger-pub", str(keys / "ledger.pub"))
+    wrong = run(runner, url, "verify", "--json", "--ledger-pub", str(keys / "admin.pub"), code=1)
+    assert json.loads(wrong)["first_bad_seq"] == 0
+    engine = create_ledger_engine(url)
+    with engine.begin() as connection:
+        if engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE ledger_entry DISABLE TRIGGER USER"))
+        else:
+            connection.execute(text("DROP TRIGGER ledger_entry_no_update"))
+        connection.execute(text("UPDATE ledger_entry SET entry = entry || entry"))
+    engine.dispose()
+    assert "FAILED at seq 0" in run(runner, url, "verify", code=1)
+
+
+def test_usage_errors_exit_2(runner: CliRunner, tmp_path: Path) -> None:
+    result = runner.invoke(app, ["--database-url", "mysql://x/y", "verify"])
+    assert result.exit_code == 2 and "expected sqlite" in result.output
+    result = runner.invoke(app, ["--config", str(tmp_path / "none.toml"), "verify"])
+    assert result.exit_code == 2 and "does not exist" in result.output
+    url = f"sqlite:///{tmp_path / 'x.db'}"
+    result = runner.invoke(
+        app,
+        [
+            "--database-url",
+            url,
+            "init",
+            "--origin",
+            "o",
+            "--admin",
+            "AAAA",
+            "--ledger-key",
+            str(tmp_path / "none.key"),
+        ],
+    )
+    assert result.exit_code == 2
+
+
+def test_keys_generate_needs_a_passphrase(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("SEQUESTRA_PASSPHRASE", raising=False)
+    result = CliRunner().invoke(app, ["keys", "generate", "k", "--out", str(tmp_path)])
+    assert result.exit_code == 2 and "passphrase" in result.output
+    assert not (tmp_path / "k.key").exists()
+
+
+def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    shutil.copytree(ROOT / "keys-example", tmp_path / "keys-example")
+    monkeypatch.chdir(tmp_path)
+    result = runner.invoke(app, ["demo", "--json"])
+    assert result.exit_code == 0, result.output
+    summary = json.loads(result.output)
+    assert summary["verify"]["ok"] and summary["entries"] == 10
+    assert "needs one of admin" in summary["refused_example"]
+    again = runner.invoke(app, ["demo", "--json"])
+    assert again.exit_code == 0 and json.loads(again.output)["entries"] == 10
