@@ -90,7 +90,15 @@ def test_writer_killed_mid_batch_leaves_previous_ledger(world: LedgerWorld, tmp_
     batch = tmp_path / "batch.jsonl"
     batch.write_bytes(b"\n".join(world.note(f"bulk {i}").to_bytes() for i in range(10_000)))
     before = world.ledger.head()
-    command = [sys.executable, "-m", "sequestra.cli", "--database-url", world.url, "append", str(batch)]
+    command = [
+        sys.executable,
+        "-m",
+        "sequestra.cli",
+        "--database-url",
+        world.url,
+        "append",
+        str(batch),
+    ]
     child = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     deadline = time.monotonic() + LOCK_WAIT_S_MAX
     while not _append_lock_held(world.url):

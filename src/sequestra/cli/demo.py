@@ -167,4 +167,3 @@ def _print_summary(summary: dict[str, object], records: object) -> None:
             title="Sequestra demo",
         )
     )
-

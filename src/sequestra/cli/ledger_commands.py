@@ -58,7 +58,9 @@ def db_upgrade(context: typer.Context) -> None:
 def db_current(context: typer.Context) -> None:
     """Print the schema revision of the database and the newest known."""
     engine = state(context).engine()
-    console.print(f"database: {migrate.current_revision(engine)}; newest: {migrate.head_revision()}")
+    console.print(
+        f"database: {migrate.current_revision(engine)}; newest: {migrate.head_revision()}"
+    )
 
 
 def init(
@@ -121,7 +123,9 @@ def _parse_lines(data: bytes, source: str) -> list[SignedStatement]:
 
 def append(
     context: typer.Context,
-    files: list[str] = typer.Argument(..., help="Files of signed statements (JSON lines); - reads stdin."),
+    files: list[str] = typer.Argument(
+        ..., help="Files of signed statements (JSON lines); - reads stdin."
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Register signed statements; all of them, in order, or none.
@@ -156,7 +160,9 @@ def verify(
     ledger_public_key: str | None = typer.Option(
         None, "--ledger-pub", help="Trusted ledger public key (.pub or base64); else config."
     ),
-    workers: int | None = typer.Option(None, min=1, max=256, help="Processes (default: all cores)."),
+    workers: int | None = typer.Option(
+        None, min=1, max=256, help="Processes (default: all cores)."
+    ),
 ) -> None:
     """Recompute every hash, link, signature, authority and projection; exit 1 if any fails."""
     app_state = state(context)
@@ -166,12 +172,18 @@ def verify(
         engine = app_state.engine()
         if sys.stderr.isatty() and not json_output:
             with Progress(
-                TextColumn("verifying"), BarColumn(), TextColumn("{task.completed}/{task.total}"),
-                TimeRemainingColumn(), transient=True,
+                TextColumn("verifying"),
+                BarColumn(),
+                TextColumn("{task.completed}/{task.total}"),
+                TimeRemainingColumn(),
+                transient=True,
             ) as bar:
                 task = bar.add_task("verify", total=None)
                 result = verify_ledger(
-                    engine, trusted, lambda done, total: bar.update(task, completed=done, total=total), workers
+                    engine,
+                    trusted,
+                    lambda done, total: bar.update(task, completed=done, total=total),
+                    workers,
                 )
         else:
             result = verify_ledger(engine, trusted, None, workers)
@@ -230,7 +242,11 @@ def keys_generate(
 
 
 def _sign_and_append(
-    context: typer.Context, key_path: Path, passphrase_file: Path | None, kind: str, body: dict[str, object]
+    context: typer.Context,
+    key_path: Path,
+    passphrase_file: Path | None,
+    kind: str,
+    body: dict[str, object],
 ) -> int:
     app_state = state(context)
     with handled(), Ledger(app_state.engine(), app_state.rules()) as ledger:
@@ -245,7 +261,9 @@ def _sign_and_append(
 def keys_enroll(
     context: typer.Context,
     public_key: str = typer.Argument(..., metavar="PUB", help="Public key (.pub file or base64)."),
-    role: list[str] = typer.Option(..., help=f"Role to grant; repeat. One of {', '.join(ENROLLABLE_ROLES)}."),
+    role: list[str] = typer.Option(
+        ..., help=f"Role to grant; repeat. One of {', '.join(ENROLLABLE_ROLES)}."
+    ),
     label: str | None = typer.Option(None, help="Who holds the key (default: the .pub file name)."),
     valid_from: str | None = typer.Option(None, help="YYYY-MM-DDTHH:MM:SSZ (default: now)."),
     key: Path = typer.Option(..., help="Admin private key file that signs the enrolment."),
@@ -260,16 +278,21 @@ def keys_enroll(
         "public_key": encode_public_key(raw),
         "roles": role,
         "valid_from": valid_from or format_timestamp(datetime.now(UTC)),
-        "label": label or (Path(public_key).stem if Path(public_key).is_file() else issuer_id(raw)[:16]),
+        "label": label
+        or (Path(public_key).stem if Path(public_key).is_file() else issuer_id(raw)[:16]),
     }
     seq = _sign_and_append(context, key, passphrase_file, KEY_ENROLLED, body)
-    console.print(f"enrolled {body['label']} ({issuer_id(raw)[:16]}...) as {', '.join(role)} at seq {seq}")
+    console.print(
+        f"enrolled {body['label']} ({issuer_id(raw)[:16]}...) as {', '.join(role)} at seq {seq}"
+    )
 
 
 @keys_app.command("revoke")
 def keys_revoke(
     context: typer.Context,
-    public_key: str = typer.Argument(..., metavar="PUB", help="Public key (.pub file, base64) or issuer hex."),
+    public_key: str = typer.Argument(
+        ..., metavar="PUB", help="Public key (.pub file, base64) or issuer hex."
+    ),
     reason: str = typer.Option("revoked by admin", help="Why, for the record."),
     key: Path = typer.Option(..., help="Admin private key file that signs the revocation."),
     passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
@@ -280,7 +303,9 @@ def keys_revoke(
     else:
         with handled():
             issuer = issuer_id(load_public_key(public_key))
-    seq = _sign_and_append(context, key, passphrase_file, KEY_REVOKED, {"issuer": issuer, "reason": reason})
+    seq = _sign_and_append(
+        context, key, passphrase_file, KEY_REVOKED, {"issuer": issuer, "reason": reason}
+    )
     console.print(f"revoked {issuer[:16]}... at seq {seq}")
 
 
@@ -307,8 +332,11 @@ def keys_list(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
     table = Table("label", "issuer", "roles", "valid from", "enrolled", "revoked")
     for record in records:
         table.add_row(
-            record.label, record.issuer[:16], ", ".join(record.roles), record.valid_from,
-            str(record.enrolled_seq), "" if record.revoked_seq is None else str(record.revoked_seq),
+            record.label,
+            record.issuer[:16],
+            ", ".join(record.roles),
+            record.valid_from,
+            str(record.enrolled_seq),
+            "" if record.revoked_seq is None else str(record.revoked_seq),
         )
     console.print(table)
-

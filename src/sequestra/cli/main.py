@@ -24,7 +24,9 @@ def main(
         None, "--config", envvar="SEQUESTRA_CONFIG", help="TOML configuration file."
     ),
     database_url: str | None = typer.Option(
-        None, "--database-url", help="Overrides the configured database (sqlite:///... or postgresql+psycopg://...)."
+        None,
+        "--database-url",
+        help="Overrides the configured database (sqlite:///... or postgresql+psycopg://...).",
     ),
 ) -> None:
     """Custody and valuation ledger for digital assets seized by the state."""

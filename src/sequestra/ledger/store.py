@@ -24,7 +24,6 @@ from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.entry import ENTRY_BYTES_MAX, GENESIS_PREV, Entry
 from sequestra.ledger.errors import AppendRefused, AuthorityError, LedgerStateError, StatementError
 from sequestra.ledger.keys import decode_public_key, verify_signature
-from sequestra.ledger.kinds import GENESIS_KIND
 from sequestra.ledger.projection import (
     KeysProjection,
     Projection,
