@@ -3,8 +3,8 @@
 Statements carry no floats: amounts, prices and base-unit integers travel as decimal strings.
 For such values, Python's own JSON encoder with sorted keys and no whitespace writes exactly
 the JCS bytes, except that JCS sorts keys by UTF-16 code units while Python sorts by code
-points; the two orders differ only for keys holding characters above U+FFFF. Those rare
-documents go through the `rfc8785` reference encoder instead, so every output is JCS.
+points; the two orders differ only for characters above U+FFFF. Documents holding any such
+character go through the `rfc8785` reference encoder instead, so every output is JCS.
 """
 
 from __future__ import annotations
@@ -22,46 +22,51 @@ INTEGER_MAGNITUDE_MAX = 2**53 - 1
 DEPTH_MAX = 32
 
 
-def check_json_value(value: Any, path: str = "$", depth: int = 0) -> bool:
+def check_json_value(value: Any, path: str = "$", depth: int = 0) -> None:
     """Check that `value` is a JSON value a statement may hold.
 
-    Returns True when some object key has a character above U+FFFF (the slow path).
     Raises CanonicalError naming the path of the first offending value.
     """
     if depth > DEPTH_MAX:
         raise CanonicalError(f"{path}: nesting deeper than {DEPTH_MAX} levels")
     if value is None or isinstance(value, bool | str):
-        return False
+        return
     if isinstance(value, int):
         if abs(value) > INTEGER_MAGNITUDE_MAX:
             raise CanonicalError(
                 f"{path}: integer {value} exceeds 2**53-1; send large numbers as decimal strings"
             )
-        return False
+        return
     if isinstance(value, float):
         raise CanonicalError(f"{path}: floating-point number {value!r}; use a decimal string")
     if isinstance(value, list | tuple):
-        slow = False
         for index, item in enumerate(value):
-            slow |= check_json_value(item, f"{path}[{index}]", depth + 1)
-        return slow
+            check_json_value(item, f"{path}[{index}]", depth + 1)
+        return
     if isinstance(value, dict):
-        slow = False
         for key, item in value.items():
             if not isinstance(key, str):
                 raise CanonicalError(f"{path}: object key {key!r} is not a string")
-            slow |= any(ord(char) > 0xFFFF for char in key)
-            slow |= check_json_value(item, f"{path}.{key}", depth + 1)
-        return slow
+            check_json_value(item, f"{path}.{key}", depth + 1)
+        return
     raise CanonicalError(f"{path}: {type(value).__name__} is not a JSON value")
 
 
-def _fast_dumps(value: Any) -> bytes:
+def _encode(value: Any) -> bytes:
+    """Encode a value already known to hold only strings, safe integers, bools and nulls."""
     text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     try:
-        return text.encode("utf-8")
+        data = text.encode("utf-8")
     except UnicodeEncodeError as error:
         raise CanonicalError("string holds a lone surrogate; not valid Unicode") from error
+    # A 4-byte UTF-8 sequence means a character above U+FFFF, possibly in a key, where the
+    # UTF-16 order of JCS may differ from Python's: let the reference encoder decide.
+    if max(data, default=0) >= 0xF0:
+        try:
+            return rfc8785.dumps(value)
+        except rfc8785.CanonicalizationError as error:
+            raise CanonicalError(str(error)) from error
+    return data
 
 
 def canonical_json(value: Any) -> bytes:
@@ -69,12 +74,13 @@ def canonical_json(value: Any) -> bytes:
 
     Raises CanonicalError for floats, unsafe integers, non-string keys or invalid Unicode.
     """
-    if check_json_value(value):
-        try:
-            return rfc8785.dumps(value)
-        except rfc8785.CanonicalizationError as error:
-            raise CanonicalError(str(error)) from error
-    return _fast_dumps(value)
+    check_json_value(value)
+    return _encode(value)
+
+
+def canonical_json_of_parsed(value: Any) -> bytes:
+    """Like canonical_json, for a value that came from `parse_json` (already checked)."""
+    return _encode(value)
 
 
 def _reject_float(text: str) -> Any:
@@ -116,6 +122,4 @@ def is_canonical(data: bytes) -> tuple[bool, Any]:
     Returns (canonical, parsed value); raises CanonicalError when it is not acceptable JSON.
     """
     value = parse_json(data)
-    if max(data, default=0) >= 0xF0:  # a 4-byte UTF-8 sequence: possibly non-BMP keys
-        return canonical_json(value) == data, value
-    return _fast_dumps(value) == data, value
+    return _encode(value) == data, value

@@ -15,7 +15,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sequestra.ledger.canonical import canonical_json, check_json_value, parse_json
+from sequestra.ledger.canonical import (
+    canonical_json,
+    canonical_json_of_parsed,
+    check_json_value,
+    parse_json,
+)
 from sequestra.ledger.errors import CanonicalError, StatementError
 from sequestra.ledger.keys import SigningKey, verify_signature
 from sequestra.ledger.kinds import BodyModel, validate_body
@@ -116,13 +121,17 @@ def check_statement_fields(statement: Any) -> datetime:
     return issued_at
 
 
-def check_statement_form(statement: Any) -> tuple[bytes, datetime]:
+def check_statement_form(statement: Any, parsed: bool = False) -> tuple[bytes, datetime]:
     """Check the statement's fields and return its JCS bytes and issued_at.
 
-    Raises StatementError naming the first field that is wrong.
+    `parsed` says the statement came from `parse_json`, which already refused floats,
+    unsafe integers and anything else JCS cannot carry. Raises StatementError naming the
+    first field that is wrong.
     """
     issued_at = check_statement_fields(statement)
     try:
+        if parsed:
+            return canonical_json_of_parsed(statement), issued_at
         check_json_value(statement["body"], "body")
         return canonical_json(statement), issued_at
     except CanonicalError as error:
@@ -136,6 +145,7 @@ def parse_signed_statement(data: Any) -> SignedStatement:
     signature itself and the issuer's authority are checked by the ledger, which knows keys.
     Raises StatementError naming the field and what was expected.
     """
+    parsed = isinstance(data, bytes | str)
     if isinstance(data, bytes | str):
         if len(data) > SIGNED_STATEMENT_BYTES_MAX:
             raise StatementError(f"signed statement larger than {SIGNED_STATEMENT_BYTES_MAX} bytes")
@@ -161,7 +171,7 @@ def parse_signed_statement(data: Any) -> SignedStatement:
     if len(decoded) != SIGNATURE_BYTES or base64.b64encode(decoded).decode() != signature_b64:
         raise StatementError("signature: expected the canonical base64 of 64 bytes")
     statement = data["statement"]
-    canonical, issued_at = check_statement_form(statement)
+    canonical, issued_at = check_statement_form(statement, parsed)
     validate_body(statement["kind"], statement["body"])
     return SignedStatement(statement, signature_b64, canonical, issued_at)
 

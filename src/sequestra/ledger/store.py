@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
@@ -82,6 +82,24 @@ class StoredEntry:
 
 def _verify_chunk(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
     return [verify_signature(key, signature, message) for key, signature, message in items]
+
+
+class _Signatures:
+    """Signature checks of a batch, done or under way in worker processes."""
+
+    def __init__(self, indexes: list[int], parts: Sequence[list[bool] | Future[list[bool]]]):
+        self.indexes = indexes
+        self.parts = parts
+        self.covered = frozenset(indexes)
+
+    def wait(self) -> None:
+        """Raise AppendRefused for the first statement whose signature does not verify."""
+        results: list[bool] = []
+        for part in self.parts:
+            results.extend(part if isinstance(part, list) else part.result())
+        for index, ok in zip(self.indexes, results, strict=True):
+            if not ok:
+                raise AppendRefused("signature does not verify under the issuer's key", index)
 
 
 class Ledger:
@@ -162,11 +180,17 @@ class Ledger:
         now = now_utc or datetime.now(UTC)
         self._check_batch_nonces(statements)
         self._check_times(statements, now)
-        verified = self._preverify(statements)
+        pending = self._start_signature_checks(statements)
         try:
             with write_transaction(self.engine) as connection:
-                return self._append_locked(connection, statements, verified, now)
-        except IntegrityError as error:  # a unique index caught what the checks did not
+                receipts = self._append_locked(connection, statements, pending.covered, now)
+                pending.wait()  # inside the transaction: a bad signature rolls it all back
+                return receipts
+        except IntegrityError as error:
+            # The unique index on (issuer, nonce) refuses replays without a query per batch;
+            # find the statement to name only when it fires.
+            with read_transaction(self.engine) as connection:
+                self._check_stored_nonces(connection, statements)
             raise AppendRefused(f"the database refused the batch: {error.orig}") from error
 
     def _check_batch_nonces(self, statements: Sequence[SignedStatement]) -> None:
@@ -195,11 +219,12 @@ class Ledger:
                     index,
                 )
 
-    def _preverify(self, statements: Sequence[SignedStatement]) -> list[bool]:
-        """Verify signatures of already-enrolled issuers before taking the append lock.
+    def _start_signature_checks(self, statements: Sequence[SignedStatement]) -> _Signatures:
+        """Start verifying the signatures of already-enrolled issuers, on every core.
 
-        The issuer names its key by hash, so a key found now is the key forever. Returns per
-        statement whether its signature was verified; raises AppendRefused on a bad one.
+        The issuer names its key by hash, so a key found now is the key forever; the checks
+        run while the append is prepared under the lock. Statements of issuers enrolled in
+        this very batch are checked in order under the lock instead.
         """
         issuers = sorted({statement.issuer for statement in statements})
         keys: dict[str, bytes] = {}
@@ -216,37 +241,26 @@ class Ledger:
             (keys[statements[i].issuer], statements[i].signature, statements[i].signing_message())
             for i in todo
         ]
-        results = self._verify_items(items)
-        verified = [False] * len(statements)
-        for index, ok in zip(todo, results, strict=True):
-            if not ok:
-                raise AppendRefused("signature does not verify under the issuer's key", index)
-            verified[index] = True
-        return verified
-
-    def _verify_items(self, items: list[tuple[bytes, bytes, bytes]]) -> list[bool]:
         if len(items) < PARALLEL_VERIFY_MIN or self._workers < 2:
-            return _verify_chunk(items)
+            pending = _Signatures(todo, [_verify_chunk(items)])
+            pending.wait()  # small batch: refuse before taking the lock
+            return pending
         if self._pool is None:
             # spawn, not fork: a forked worker would inherit open database sockets and keep a
             # dead writer's transaction (and its append lock) alive on the server.
             self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
         size = -(-len(items) // self._workers)
         chunks = [items[start : start + size] for start in range(0, len(items), size)]
-        results: list[bool] = []
-        for chunk_result in self._pool.map(_verify_chunk, chunks):
-            results.extend(chunk_result)
-        return results
+        return _Signatures(todo, [self._pool.submit(_verify_chunk, chunk) for chunk in chunks])
 
     def _append_locked(
         self,
         connection: Connection,
         statements: Sequence[SignedStatement],
-        verified: list[bool],
+        verified: frozenset[int],
         now: datetime,
     ) -> list[Receipt]:
         head = self.head(connection)
-        self._check_stored_nonces(connection, statements)
         authority = load_authority(connection)
         keys_projection = KeysProjection()
         projections: list[Projection] = [keys_projection, *extra_projections()]
@@ -261,7 +275,7 @@ class Ledger:
         for index, statement in enumerate(statements):
             seq = head.size + index
             try:
-                self._admit(authority, seq, statement, verified[index])
+                self._admit(authority, seq, statement, index in verified)
                 for projection in projections:
                     projection.stage(seq, statement)
             except (AuthorityError, StatementError) as error:
@@ -292,20 +306,23 @@ class Ledger:
     def _check_stored_nonces(
         self, connection: Connection, statements: Sequence[SignedStatement]
     ) -> None:
-        wanted = {(s.issuer, s.nonce): i for i, s in enumerate(statements)}
-        nonces = sorted({s.nonce for s in statements})
-        for start in range(0, len(nonces), NONCE_QUERY_CHUNK):
-            chunk = nonces[start : start + NONCE_QUERY_CHUNK]
-            rows = connection.execute(
-                select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.issuer, ENTRY_TABLE.c.nonce).where(
-                    ENTRY_TABLE.c.nonce.in_(chunk)
-                )
-            )
-            for row in rows:
-                index = wanted.get((row.issuer, row.nonce))
-                if index is not None:
+        """Refuse a nonce its issuer already used; one indexed query per issuer and chunk."""
+        by_issuer: dict[str, dict[str, int]] = {}
+        for index, statement in enumerate(statements):
+            by_issuer.setdefault(statement.issuer, {})[statement.nonce] = index
+        for issuer, indexes in by_issuer.items():
+            nonces = sorted(indexes)
+            for start in range(0, len(nonces), NONCE_QUERY_CHUNK):
+                chunk = nonces[start : start + NONCE_QUERY_CHUNK]
+                row = connection.execute(
+                    select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.nonce).where(
+                        ENTRY_TABLE.c.issuer == issuer, ENTRY_TABLE.c.nonce.in_(chunk)
+                    )
+                ).first()
+                if row is not None:
                     raise AppendRefused(
-                        f"nonce already used by this issuer at seq {row.seq} (a replay?)", index
+                        f"nonce already used by this issuer at seq {row.seq} (a replay?)",
+                        indexes[row.nonce],
                     )
 
     def require_initialised(self) -> Head:
