@@ -57,7 +57,7 @@ def test_control_characters_escaped_like_rfc8785() -> None:
         ({"amount": 2**53}, "exceeds 2\\*\\*53-1"),
         ({1: "x"}, "not a string"),
         ({"x": object()}, "not a JSON value"),
-        ({"x": "\ud800"}, "lone surrogate"),
+        ({"x": "\ud800"}, "not valid UTF-8"),
     ],
 )
 def test_refuses_what_jcs_cannot_carry(value: object, message: str) -> None:

@@ -73,20 +73,25 @@ class AuthorityState:
 
     def check(self, seq: int, statement: SignedStatement) -> None:
         """Raise AuthorityError unless the issuer may issue this statement at `seq`."""
-        kind = statement.kind
-        if seq == 0 or kind == GENESIS_KIND:
+        if seq == 0 or statement.kind == GENESIS_KIND:
             self._check_genesis(seq, statement)
             return
-        record = self.records.get(statement.issuer)
+        self.check_issuer(statement.issuer, statement.kind, statement.issued_at)
+
+    def check_issuer(self, issuer: str, kind: str, issued_at: datetime) -> None:
+        """Raise AuthorityError unless `issuer` may issue `kind` at `issued_at` (not genesis)."""
+        if kind == GENESIS_KIND:
+            raise AuthorityError(f"kind {GENESIS_KIND!r} may only stand at seq 0")
+        record = self.records.get(issuer)
         if record is None:
-            raise AuthorityError(f"issuer {statement.issuer[:16]}... is not an enrolled key")
+            raise AuthorityError(f"issuer {issuer[:16]}... is not an enrolled key")
         if record.revoked_seq is not None:
             raise AuthorityError(f"issuer {record.label!r} was revoked at seq {record.revoked_seq}")
-        valid_from = self._valid_from[statement.issuer] if self._valid_from else None
-        if valid_from is not None and statement.issued_at < valid_from:
+        valid_from = self._valid_from[issuer] if self._valid_from else None
+        if valid_from is not None and issued_at < valid_from:
             raise AuthorityError(
                 f"issuer {record.label!r} is valid from {record.valid_from}; statement issued"
-                f" at {statement.statement['issued_at']}"
+                f" at {issued_at.isoformat()}"
             )
         allowed = AUTHORITY.get(kind)
         if allowed is None:

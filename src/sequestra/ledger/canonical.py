@@ -1,17 +1,19 @@
 """RFC 8785 (JCS) canonical JSON for statements and entries.
 
 Statements carry no floats: amounts, prices and base-unit integers travel as decimal strings.
-For such values, Python's own JSON encoder with sorted keys and no whitespace writes exactly
-the JCS bytes, except that JCS sorts keys by UTF-16 code units while Python sorts by code
-points; the two orders differ only for characters above U+FFFF. Documents holding any such
+For such values, orjson with sorted keys writes exactly the JCS bytes (the same escapes, no
+whitespace, integers as digits), except that JCS sorts keys by UTF-16 code units and orjson
+by code points; the two orders differ only for characters above U+FFFF. Documents holding any such
 character go through the `rfc8785` reference encoder instead, so every output is JCS.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
+import orjson
 import rfc8785
 
 from sequestra.ledger.errors import CanonicalError
@@ -20,6 +22,9 @@ from sequestra.ledger.errors import CanonicalError
 INTEGER_MAGNITUDE_MAX = 2**53 - 1
 # Bounds the recursion of validation; statements are shallow documents.
 DEPTH_MAX = 32
+_ORJSON_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_STRICT_INTEGER
+# The lead byte of a 4-byte UTF-8 sequence: a character above U+FFFF.
+_FOUR_BYTE_UTF8 = re.compile(rb"[\xf0-\xf4]")
 
 
 def check_json_value(value: Any, path: str = "$", depth: int = 0) -> None:
@@ -54,14 +59,13 @@ def check_json_value(value: Any, path: str = "$", depth: int = 0) -> None:
 
 def _encode(value: Any) -> bytes:
     """Encode a value already known to hold only strings, safe integers, bools and nulls."""
-    text = json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":"))
     try:
-        data = text.encode("utf-8")
-    except UnicodeEncodeError as error:
-        raise CanonicalError("string holds a lone surrogate; not valid Unicode") from error
+        data = orjson.dumps(value, option=_ORJSON_OPTIONS)
+    except orjson.JSONEncodeError as error:
+        raise CanonicalError(f"cannot write canonical JSON: {error}") from error
     # A 4-byte UTF-8 sequence means a character above U+FFFF, possibly in a key, where the
     # UTF-16 order of JCS may differ from Python's: let the reference encoder decide.
-    if max(data, default=0) >= 0xF0:
+    if not data.isascii() and _FOUR_BYTE_UTF8.search(data):
         try:
             return rfc8785.dumps(value)
         except rfc8785.CanonicalizationError as error:
@@ -98,18 +102,19 @@ def _reject_constant(text: str) -> Any:
     raise CanonicalError(f"{text} is not JSON")
 
 
+_DECODER = json.JSONDecoder(
+    parse_float=_reject_float, parse_int=_parse_safe_int, parse_constant=_reject_constant
+)
+
+
 def parse_json(data: bytes | str) -> Any:
     """Parse JSON that may be canonicalised: no floats, no unsafe integers, no NaN.
 
     Raises CanonicalError on malformed JSON or a forbidden number.
     """
     try:
-        return json.loads(
-            data,
-            parse_float=_reject_float,
-            parse_int=_parse_safe_int,
-            parse_constant=_reject_constant,
-        )
+        text = data.decode("utf-8") if isinstance(data, bytes) else data
+        return _DECODER.decode(text)
     except CanonicalError:
         raise
     except (ValueError, UnicodeDecodeError) as error:

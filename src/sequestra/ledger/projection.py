@@ -14,6 +14,7 @@ from sqlalchemy import Connection, delete, insert, select
 
 from sequestra.ledger.authority import AuthorityState, KeyRecord
 from sequestra.ledger.entry import Entry
+from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import KEY_TABLE
 
@@ -24,6 +25,8 @@ class Projection(Protocol):
     """A read model maintained from the entries."""
 
     name: str
+    # The statement kinds the projection reads; verify hands it only these.
+    kinds: frozenset[str]
 
     def load(self, connection: Connection, authority: AuthorityState) -> None:
         """Load the state the rules need, before a batch is staged."""
@@ -82,6 +85,7 @@ class KeysProjection:
     """The `ledger_key` table: the authority state written out."""
 
     name = "ledger_key"
+    kinds = frozenset({GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED})
 
     def __init__(self) -> None:
         self.authority = AuthorityState()

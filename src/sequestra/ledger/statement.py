@@ -34,9 +34,9 @@ NONCE_BYTES_MIN = 16
 NONCE_BYTES_MAX = 64
 SIGNED_STATEMENT_BYTES_MAX = 64 * 1024
 
-_KIND = re.compile(r"[a-z][a-z0-9-]{0,31}(\.[a-z][a-z0-9-]{0,31}){1,3}")
-_ISSUER = re.compile(r"[0-9a-f]{64}")
-_NONCE = re.compile(f"(?:[0-9a-f]{{2}}){{{NONCE_BYTES_MIN},{NONCE_BYTES_MAX}}}")
+KIND_PATTERN = re.compile(r"[a-z][a-z0-9-]{0,31}(\.[a-z][a-z0-9-]{0,31}){1,3}")
+ISSUER_PATTERN = re.compile(r"[0-9a-f]{64}")
+NONCE_PATTERN = re.compile(f"(?:[0-9a-f]{{2}}){{{NONCE_BYTES_MIN},{NONCE_BYTES_MAX}}}")
 _BASE64_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{86}==")
 
 
@@ -102,16 +102,16 @@ def check_statement_fields(statement: Any) -> datetime:
     if type(version) is not int or version != STATEMENT_VERSION:
         raise StatementError(f"v: expected {STATEMENT_VERSION}, got {version!r}")
     kind = statement["kind"]
-    if not isinstance(kind, str) or not _KIND.fullmatch(kind):
+    if not isinstance(kind, str) or not KIND_PATTERN.fullmatch(kind):
         raise StatementError(
             f"kind: expected a dotted lowercase name like 'note.recorded', got {kind!r}"
         )
     issued_at = parse_timestamp(statement["issued_at"], "issued_at")
     issuer = statement["issuer"]
-    if not isinstance(issuer, str) or not _ISSUER.fullmatch(issuer):
+    if not isinstance(issuer, str) or not ISSUER_PATTERN.fullmatch(issuer):
         raise StatementError(f"issuer: expected 64 lowercase hex digits, got {issuer!r}")
     nonce = statement["nonce"]
-    if not isinstance(nonce, str) or not _NONCE.fullmatch(nonce):
+    if not isinstance(nonce, str) or not NONCE_PATTERN.fullmatch(nonce):
         raise StatementError(
             f"nonce: expected {NONCE_BYTES_MIN} to {NONCE_BYTES_MAX} random bytes in lowercase hex,"
             f" got {nonce!r}"

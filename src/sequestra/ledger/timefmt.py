@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 from sequestra.ledger.errors import StatementError
 
-_TIMESTAMP = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
+TIMESTAMP_PATTERN = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,6})?Z")
 
 
 def parse_timestamp(text: object, field: str = "timestamp") -> datetime:
@@ -16,7 +16,7 @@ def parse_timestamp(text: object, field: str = "timestamp") -> datetime:
     Raises StatementError naming `field` when the text is not of the form
     YYYY-MM-DDTHH:MM:SS[.ffffff]Z or is not a real instant.
     """
-    if not isinstance(text, str) or not _TIMESTAMP.fullmatch(text):
+    if not isinstance(text, str) or not TIMESTAMP_PATTERN.fullmatch(text):
         raise StatementError(f"{field}: expected YYYY-MM-DDTHH:MM:SS[.ffffff]Z, got {text!r}")
     try:
         return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
