@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 from sequestra.cli import demo, ledger_commands
+from sequestra.cli.witness_commands import witness_app
 from sequestra.cli.common import state
 
 app = typer.Typer(
@@ -37,6 +38,7 @@ def main(
 
 app.add_typer(ledger_commands.db_app, name="db")
 app.add_typer(ledger_commands.keys_app, name="keys")
+app.add_typer(witness_app, name="witness")
 app.command()(ledger_commands.init)
 app.command()(ledger_commands.sign)
 app.command()(ledger_commands.append)
