@@ -1,0 +1,34 @@
+# Sequestra: set up, run the demo, run the tests, run the benchmarks.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+
+.PHONY: setup demo test lint bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+demo: setup
+	$(BIN)/sequestra demo
+
+test: setup
+	scripts/ensure-postgres
+	$(BIN)/python -m pytest -n 2 -q
+
+lint: setup
+	$(BIN)/ruff check src tests bench
+	$(BIN)/ruff format --check src tests bench
+
+bench: setup
+	scripts/ensure-postgres
+	mkdir -p bench/results
+	$(BIN)/python bench/ledger_bench.py | tee bench/results/ledger.json
+
+clean:
+	rm -rf $(VENV) var .pytest_cache
