@@ -35,6 +35,17 @@ class LedgerSettings(BaseModel):
     passphrase_file: Path | None = None
 
 
+class WitnessSettings(BaseModel):
+    """A witness (for example the audit office) that cosigns checkpoints."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    # The witness's cosignature verifier key (`sequestra witness vkey`), type 0x04.
+    vkey: str = Field(min_length=1, max_length=512)
+    # Publication waits for every required witness.
+    required: bool = True
+    timeout_s: float = Field(default=10.0, gt=0, le=120)
+
+
 class Settings(BaseSettings):
     """Everything Sequestra reads from configuration."""
 
@@ -45,6 +56,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     database_url_file: Path | None = None
     ledger: LedgerSettings = LedgerSettings()
+    witnesses: list[WitnessSettings] = Field(default_factory=list, max_length=32)
 
     def resolved_database_url(self) -> str:
         """Return the database URL, read from `database_url_file` when that is set."""

@@ -35,6 +35,7 @@ from sequestra.ledger.keys import (
     write_key_pair,
 )
 from sequestra.ledger.kinds import ENROLLABLE_ROLES, KEY_ENROLLED, KEY_REVOKED
+from sequestra.ledger.note import NoteError, format_verifier_key
 from sequestra.ledger.ops import init_ledger
 from sequestra.ledger.statement import SignedStatement, parse_signed_statement, sign_statement
 from sequestra.ledger.store import BATCH_STATEMENTS_MAX, READ_LIMIT_MAX, Ledger
@@ -203,10 +204,17 @@ def log(
     from_seq: int = typer.Option(0, "--from", min=0, help="First seq to show."),
     limit: int = typer.Option(20, min=1, max=READ_LIMIT_MAX, help="How many entries."),
     json_output: bool = JSON_OPTION,
+    raw: bool = typer.Option(
+        False, "--raw", help="Print each entry's exact bytes (JCS), one a line, as hashed."
+    ),
 ) -> None:
     """Show entries in order."""
     with handled(), Ledger(state(context).engine()) as ledger:
         entries = ledger.read(from_seq, limit)
+    if raw:
+        for entry in entries:
+            sys.stdout.buffer.write(entry.entry + b"\n")
+        return
     if json_output:
         for entry in entries:
             print_json({**entry.to_json(), "leaf_hash": entry.leaf_hash.hex()})
@@ -307,6 +315,20 @@ def keys_revoke(
         context, key, passphrase_file, KEY_REVOKED, {"issuer": issuer, "reason": reason}
     )
     console.print(f"revoked {issuer[:16]}... at seq {seq}")
+
+
+@keys_app.command("vkey")
+def keys_vkey(
+    public_key: str = typer.Argument(..., metavar="PUB", help="Public key (.pub file or base64)."),
+    name: str = typer.Option(..., help="Key name; for the ledger key, the log's origin."),
+) -> None:
+    """Print the C2SP verifier key string of an Ed25519 public key (signed notes)."""
+    with handled():
+        raw = load_public_key(public_key)
+    try:
+        sys.stdout.write(format_verifier_key(name, 0x01, raw) + "\n")
+    except NoteError as error:
+        fail_usage(f"--name: {error}")
 
 
 @keys_app.command("list")

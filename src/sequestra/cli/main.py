@@ -6,9 +6,9 @@ from pathlib import Path
 
 import typer
 
-from sequestra.cli import demo, ledger_commands
-from sequestra.cli.witness_commands import witness_app
+from sequestra.cli import demo, ledger_commands, proof_commands
 from sequestra.cli.common import state
+from sequestra.cli.witness_commands import witness_app
 
 app = typer.Typer(
     name="sequestra",
@@ -44,4 +44,8 @@ app.command()(ledger_commands.sign)
 app.command()(ledger_commands.append)
 app.command()(ledger_commands.verify)
 app.command()(ledger_commands.log)
+app.command()(proof_commands.checkpoint)
+app.command()(proof_commands.prove)
+app.command()(proof_commands.consistency)
+app.command()(proof_commands.export)
 app.command()(demo.demo)

@@ -33,6 +33,7 @@ from sequestra.ledger.projection import (
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
+from sequestra.ledger.tree import append_tree_nodes
 
 BATCH_STATEMENTS_MAX = 10_000
 PARALLEL_VERIFY_MIN = 256
@@ -288,6 +289,7 @@ class Ledger:
             entries.append(entry)
             prev = entry.leaf_hash
         connection.execute(insert(ENTRY_TABLE), [_entry_row(entry) for entry in entries])
+        append_tree_nodes(connection, head.size, [entry.leaf_hash for entry in entries])
         for projection in projections:
             projection.flush(connection, entries)
         return [Receipt(entry.seq, entry.leaf_hash) for entry in entries]

@@ -2,7 +2,16 @@
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, Index, LargeBinary, String, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    LargeBinary,
+    SmallInteger,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 
@@ -41,3 +50,44 @@ class LedgerKey(SQLModel, table=True):
 
 ENTRY_TABLE = LedgerEntry.__table__  # type: ignore[attr-defined]
 KEY_TABLE = LedgerKey.__table__  # type: ignore[attr-defined]
+
+
+class LedgerTreeNode(SQLModel, table=True):
+    """A complete Merkle subtree hash above the leaves: 2**level leaves from index*2**level.
+
+    Leaf hashes (level 0) live in `ledger_entry.leaf_hash`; this table holds levels >= 1,
+    written in the append's transaction, append-only like the entries.
+    """
+
+    __tablename__ = "ledger_tree_node"
+
+    level: int = Field(sa_column=Column(SmallInteger, primary_key=True, autoincrement=False))
+    idx: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+
+
+class LedgerCheckpoint(SQLModel, table=True):
+    """A signed checkpoint (C2SP tlog-checkpoint as a signed note by the ledger key)."""
+
+    __tablename__ = "ledger_checkpoint"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    root_hash: bytes = Field(sa_column=Column(LargeBinary(32), nullable=False))
+    note: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+class LedgerCosignature(SQLModel, table=True):
+    """A witness's cosignature line (C2SP tlog-cosignature) on a stored checkpoint."""
+
+    __tablename__ = "ledger_cosignature"
+
+    size: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    witness: str = Field(sa_column=Column(String(255), primary_key=True))
+    line: str = Field(sa_column=Column(Text, nullable=False))
+    received_at: str = Field(sa_column=Column(String(32), nullable=False))
+
+
+NODE_TABLE = LedgerTreeNode.__table__  # type: ignore[attr-defined]
+CHECKPOINT_TABLE = LedgerCheckpoint.__table__  # type: ignore[attr-defined]
+COSIGNATURE_TABLE = LedgerCosignature.__table__  # type: ignore[attr-defined]

@@ -1,0 +1,110 @@
+"""The ledger's Merkle tree in the database: complete subtree hashes, read O(log n) at a time.
+
+Leaves are the entries' leaf hashes (`ledger_entry.leaf_hash`); `ledger_tree_node` holds
+every complete subtree above them, written in the same transaction as the entries, so the
+root at any size and any inclusion or consistency proof cost one or two indexed queries.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from sqlalchemy import Connection, insert, select, tuple_
+
+from sequestra.ledger import merkle
+from sequestra.ledger.merkle import NodeId, NodeReadError
+from sequestra.ledger.tables import ENTRY_TABLE, NODE_TABLE
+
+# Bounds one query's IN list; a proof needs at most 2 x 64 nodes.
+NODE_QUERY_CHUNK = 512
+
+
+class DatabaseNodeReader:
+    """A merkle.NodeReader over the ledger tables, inside the caller's transaction."""
+
+    def __init__(self, connection: Connection) -> None:
+        self.connection = connection
+
+    def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
+        """Return the hashes of `ids`; raises NodeReadError for any that is not stored."""
+        found: dict[NodeId, bytes] = {}
+        leaves = sorted({index for level, index in ids if level == 0})
+        inner = sorted({(level, index) for level, index in ids if level > 0})
+        for start in range(0, len(leaves), NODE_QUERY_CHUNK):
+            chunk = leaves[start : start + NODE_QUERY_CHUNK]
+            rows = self.connection.execute(
+                select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash).where(
+                    ENTRY_TABLE.c.seq.in_(chunk)
+                )
+            )
+            found.update(((0, row.seq), bytes(row.leaf_hash)) for row in rows)
+        for start in range(0, len(inner), NODE_QUERY_CHUNK):
+            chunk_ids = inner[start : start + NODE_QUERY_CHUNK]
+            rows = self.connection.execute(
+                select(NODE_TABLE.c.level, NODE_TABLE.c.idx, NODE_TABLE.c.hash).where(
+                    tuple_(NODE_TABLE.c.level, NODE_TABLE.c.idx).in_(chunk_ids)
+                )
+            )
+            found.update(((row.level, row.idx), bytes(row.hash)) for row in rows)
+        missing = [node for node in ids if node not in found]
+        if missing:
+            raise NodeReadError(f"tree node {missing[0]} is not stored")
+        return [found[node] for node in ids]
+
+
+def append_tree_nodes(
+    connection: Connection, start_size: int, leaf_hashes: Sequence[bytes]
+) -> None:
+    """Store the subtree hashes that appending `leaf_hashes` completes (levels >= 1)."""
+    created = merkle.append_leaves(start_size, leaf_hashes, DatabaseNodeReader(connection))
+    rows = [
+        {"level": level, "idx": index, "hash": node_hash}
+        for level, index, node_hash in created
+        if level > 0
+    ]
+    if rows:
+        connection.execute(insert(NODE_TABLE), rows)
+
+
+def root_at(connection: Connection, size: int) -> bytes:
+    """Return the tree root at `size` from stored nodes."""
+    return merkle.root_at(size, DatabaseNodeReader(connection))
+
+
+def inclusion_proof(connection: Connection, index: int, size: int) -> list[bytes]:
+    return merkle.inclusion_proof(index, size, DatabaseNodeReader(connection))
+
+
+def consistency_proof(connection: Connection, size1: int, size2: int) -> list[bytes]:
+    return merkle.consistency_proof(size1, size2, DatabaseNodeReader(connection))
+
+
+def check_stored_tree(connection: Connection, leaf_hashes: Sequence[bytes]) -> str | None:
+    """Recompute every complete subtree from verified leaf hashes and compare with storage.
+
+    Returns the first discrepancy as a sentence, or None when the stored tree is exact.
+    """
+    expected: dict[NodeId, bytes] = {}
+    level_hashes = list(leaf_hashes)
+    level = 0
+    while len(level_hashes) > 1:
+        level += 1
+        level_hashes = [
+            merkle.hash_children(level_hashes[i], level_hashes[i + 1])
+            for i in range(0, len(level_hashes) - 1, 2)
+        ]
+        expected.update(((level, index), value) for index, value in enumerate(level_hashes))
+    stored_count = 0
+    query = select(NODE_TABLE.c.level, NODE_TABLE.c.idx, NODE_TABLE.c.hash).order_by(
+        NODE_TABLE.c.level, NODE_TABLE.c.idx
+    )
+    for row in connection.execute(query):
+        stored_count += 1
+        want = expected.get((row.level, row.idx))
+        if want is None:
+            return f"tree node ({row.level}, {row.idx}) is stored but not part of the tree"
+        if bytes(row.hash) != want:
+            return f"tree node ({row.level}, {row.idx}) differs from the hash of its leaves"
+    if stored_count != len(expected):
+        return f"tree has {stored_count} stored nodes; the entries make {len(expected)}"
+    return None
