@@ -1,0 +1,95 @@
+"""checkpoint, prove, consistency, export and keys vkey from the command line."""
+
+from __future__ import annotations
+
+import base64
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from sequestra.cli.main import app
+from sequestra.ledger import merkle
+from sequestra.ledger.checkpoint import Checkpoint
+from sequestra.ledger.note import open_note, verifier_from_key
+from sequestra.ledger.tlog_proof import TlogProof
+
+ROOT = Path(__file__).resolve().parents[2]
+KEYS = ROOT / "keys-example"
+ORIGIN = "cli.sequestra.example/log"
+
+
+@pytest.fixture
+def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
+    monkeypatch.setenv("SEQUESTRA_PASSPHRASE", "sandbox-example-passphrase")
+    monkeypatch.delenv("SEQUESTRA_CONFIG", raising=False)
+    return CliRunner()
+
+
+def run(runner: CliRunner, url: str, *args: str, code: int = 0, stdin: str | None = None) -> str:
+    result = runner.invoke(app, ["--database-url", url, *args], input=stdin)
+    assert result.exit_code == code, (result.output, result.exception)
+    return result.output
+
+
+def test_checkpoint_prove_consistency_export(
+    runner: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    url = database_url
+    run(
+        runner,
+        url,
+        "init",
+        "--origin",
+        ORIGIN,
+        "--admin",
+        str(KEYS / "admin.pub"),
+        "--ledger-key",
+        str(KEYS / "ledger.key"),
+    )
+    ledger_key = ["--key", str(KEYS / "ledger.key")]
+    assert "no ledger key" in run(runner, url, "checkpoint", code=2)
+    first = json.loads(run(runner, url, "checkpoint", *ledger_key, "--json"))
+    assert first["size"] == 1 and first["created"] and first["published"]
+    notes = "".join(
+        run(
+            runner,
+            url,
+            "sign",
+            "--kind",
+            "note.recorded",
+            "--body",
+            "-",
+            "--key",
+            str(KEYS / "admin.key"),
+            stdin=json.dumps({"text": f"n{i}"}),
+        )
+        for i in range(6)
+    )
+    run(runner, url, "append", "-", stdin=notes)
+    second = json.loads(run(runner, url, "checkpoint", *ledger_key, "--json"))
+    assert second["size"] == 7 and second["created"]
+    assert not json.loads(run(runner, url, "checkpoint", *ledger_key, "--json"))["created"]
+    proof_file = tmp_path / "entry3.tlog-proof"
+    run(runner, url, "prove", "3", "--out", str(proof_file))
+    entry = run(runner, url, "log", "--from", "3", "--limit", "1", "--raw").encode().rstrip(b"\n")
+    vkey = run(runner, url, "keys", "vkey", str(KEYS / "ledger.pub"), "--name", ORIGIN).strip()
+    proof = TlogProof.parse(proof_file.read_bytes())
+    checkpoint, _ = proof.verify(merkle.hash_leaf(entry), ORIGIN, [verifier_from_key(vkey)])
+    assert (proof.index, checkpoint.size) == (3, 7)
+    hashes = [base64.b64decode(line) for line in run(runner, url, "consistency", "1", "7").split()]
+    merkle.verify_consistency(
+        1, 7, hashes, bytes.fromhex(first["root"]), bytes.fromhex(second["root"])
+    )
+    assert "entry 9" in run(runner, url, "prove", "9", "--out", str(tmp_path / "x"), code=2)
+    assert "OLD NEW" in run(runner, url, "consistency", "7", "1", code=2)
+    out = tmp_path / "bundle"
+    summary = json.loads(run(runner, url, "export", "--out", str(out), "--json"))
+    assert summary["size"] == 7
+    note = open_note((out / "checkpoint").read_bytes(), [verifier_from_key(vkey)])
+    assert Checkpoint.parse(note.text).root_hash.hex() == second["root"]
+    assert "exists" in run(runner, url, "export", "--out", str(out), code=2)
+    assert "--name" in run(
+        runner, url, "keys", "vkey", str(KEYS / "ledger.pub"), "--name", "bad name", code=2
+    )
