@@ -263,7 +263,12 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(app, ["demo", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert summary["verify"]["ok"] and summary["entries"] == 10
+    assert summary["verify"]["ok"] and summary["entries"] == 11
     assert "needs one of admin" in summary["refused_example"]
+    checkpoint = summary["checkpoint"]
+    assert checkpoint["published"] and checkpoint["size"] == 11
+    assert checkpoint["cosigned_by"] == ["audit.sandbox.sequestra.example/witness"]
+    assert (tmp_path / summary["bundle"] / "entries.jsonl").is_file()
+    assert (tmp_path / summary["proof"]).read_bytes().startswith(b"c2sp.org/tlog-proof@v1\n")
     again = runner.invoke(app, ["demo", "--json"])
-    assert again.exit_code == 0 and json.loads(again.output)["entries"] == 10
+    assert again.exit_code == 0 and json.loads(again.output)["entries"] == 11

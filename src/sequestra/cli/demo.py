@@ -1,45 +1,106 @@
-"""`sequestra demo`: a sandbox ledger built from the example keys, verified end to end."""
+"""`sequestra demo`: a sandbox ledger built from the example keys, checkpointed, cosigned by a
+local witness, exported and verified end to end."""
 
 from __future__ import annotations
 
+import shutil
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.panel import Panel
 from rich.table import Table
+from sqlalchemy import Engine
 
 from sequestra.cli.common import console, fail_usage, handled, print_json, state
-from sequestra.ledger.db import create_ledger_engine
+from sequestra.ledger import tree
+from sequestra.ledger.checkpoints import (
+    WitnessTarget,
+    create_checkpoint,
+    get_checkpoint,
+    publish,
+)
+from sequestra.ledger.db import create_ledger_engine, read_transaction
 from sequestra.ledger.errors import AppendRefused
+from sequestra.ledger.export import export_bundle
 from sequestra.ledger.keys import SigningKey, load_signing_key
 from sequestra.ledger.kinds import KEY_ENROLLED, KEY_REVOKED, NOTE_RECORDED
+from sequestra.ledger.note import Ed25519Verifier
 from sequestra.ledger.ops import init_ledger
-from sequestra.ledger.statement import sign_statement
+from sequestra.ledger.statement import SignedStatement, sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
+from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.ledger.verify import verify_ledger
+from sequestra.ledger.witness import Witness, WitnessState
+from sequestra.service.witness_app import witness_in_thread
 
 EXAMPLE_PASSPHRASE = b"sandbox-example-passphrase"
-DEMO_DATABASE = Path("var/demo.db")
+DEMO_DIRECTORY = Path("var/demo")
 DEMO_ORIGIN = "sandbox.sequestra.example/ledger"
-ROLE_KEYS = {
-    "treasury-officer": "treasury-officer",
-    "approver": "approver",
-    "auditor": "auditor",
-    "watcher": "watcher",
-    "valuer": "valuer",
-}
+WITNESS_NAME = "audit.sandbox.sequestra.example/witness"
+ROLES = ("treasury-officer", "approver", "auditor", "watcher", "valuer")
+NOTES = (
+    "Custody procedures adopted for case AFM-2025-0001.",
+    "Hardware wallets sealed in vault B, witnessed by two officers.",
+    "Quarterly custody review scheduled with the audit office.",
+)
 
 
-def _load(keys_dir: Path, name: str) -> SigningKey:
-    return load_signing_key(keys_dir / f"{name}.key", EXAMPLE_PASSPHRASE)
+class _Demo:
+    """The demo's keys and ledger, and the statements it records."""
+
+    def __init__(self, keys_dir: Path, engine: Engine, now: datetime) -> None:
+        def load(name: str) -> SigningKey:
+            return load_signing_key(keys_dir / f"{name}.key", EXAMPLE_PASSPHRASE)
+
+        self.ledger_key, self.admin, self.witness_key = (
+            load("ledger"),
+            load("admin"),
+            load("witness"),
+        )
+        self.officers = {role: load(role) for role in ROLES}
+        self.engine, self.now = engine, now
+        self.ledger = Ledger(engine)
+
+    def enrol(self, key: SigningKey, role: str, label: str) -> SignedStatement:
+        body = {
+            "public_key": key.public_key_b64,
+            "roles": [role],
+            "valid_from": format_timestamp(self.now),
+            "label": label,
+        }
+        return sign_statement(self.admin, KEY_ENROLLED, body, self.now)
+
+    def record_history(self) -> str:
+        """Enrol the officers, record notes, show a refusal, enrol and revoke a temporary key."""
+        officer = self.officers["treasury-officer"]
+        self.ledger.append([self.enrol(k, r, f"example {r}") for r, k in self.officers.items()])
+        self.ledger.append(
+            [sign_statement(officer, NOTE_RECORDED, {"text": t}, self.now) for t in NOTES[:2]]
+        )
+        refused = self._refusal(officer)
+        spare = SigningKey.generate()
+        self.ledger.append([self.enrol(spare, "treasury-officer", "temporary officer")])
+        revoke = {"issuer": spare.issuer, "reason": "temporary access ended"}
+        self.ledger.append([sign_statement(self.admin, KEY_REVOKED, revoke, self.now)])
+        return refused
+
+    def _refusal(self, officer: SigningKey) -> str:
+        """An officer tries to enrol an admin: the ledger refuses and writes nothing."""
+        attempt = self.enrol(SigningKey.generate(), "admin", "self-promotion")
+        attempt = sign_statement(officer, KEY_ENROLLED, attempt.body, self.now)
+        try:
+            self.ledger.append([attempt])
+        except AppendRefused as error:
+            return str(error)
+        raise RuntimeError("the ledger accepted an enrolment from a treasury officer")
 
 
-def _fresh_sqlite(path: Path) -> str:
-    for suffix in ("", "-wal", "-shm"):
-        Path(f"{path}{suffix}").unlink(missing_ok=True)
-    return f"sqlite:///{path}"
+def _fresh(directory: Path) -> None:
+    shutil.rmtree(directory, ignore_errors=True)
+    directory.mkdir(parents=True)
 
 
 def demo(
@@ -47,122 +108,99 @@ def demo(
     keys: Path = typer.Option(Path("keys-example"), help="Directory of the example keys."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Build a fresh sandbox ledger (var/demo.db) from the example keys and verify it."""
+    """Build a fresh sandbox ledger under var/demo/, checkpoint, witness, export, verify."""
     if not (keys / "ledger.key").is_file():
         fail_usage(f"{keys}/ledger.key not found; run from the repository root or pass --keys")
-    url = state(context).database_url or _fresh_sqlite(DEMO_DATABASE)
+    _fresh(DEMO_DIRECTORY)
+    url = state(context).database_url or f"sqlite:///{DEMO_DIRECTORY / 'ledger.db'}"
     engine = create_ledger_engine(url)
     now = datetime.now(UTC)
     with handled():
-        ledger_key, admin = _load(keys, "ledger"), _load(keys, "admin")
-        init_ledger(engine, DEMO_ORIGIN, [admin.public_key_raw], ledger_key, now_utc=now)
-        with Ledger(engine) as ledger:
-            officers = {role: _load(keys, name) for role, name in ROLE_KEYS.items()}
-            enrolments = [
-                sign_statement(
-                    admin,
-                    KEY_ENROLLED,
-                    {
-                        "public_key": key.public_key_b64,
-                        "roles": [role],
-                        "valid_from": format_timestamp(now),
-                        "label": f"example {role}",
-                    },
-                    now,
-                )
-                for role, key in officers.items()
-            ]
-            ledger.append(enrolments, now)
-            officer = officers["treasury-officer"]
-            notes = [
-                sign_statement(officer, NOTE_RECORDED, {"text": text}, now)
-                for text in (
-                    "Custody procedures adopted for case AFM-2025-0001.",
-                    "Hardware wallets sealed in vault B, witnessed by two officers.",
-                )
-            ]
-            ledger.append(notes, now)
-            refused = _show_refusal(ledger, officer, now)
-            spare = SigningKey.generate()
-            ledger.append(
-                [
-                    sign_statement(
-                        admin,
-                        KEY_ENROLLED,
-                        {
-                            "public_key": spare.public_key_b64,
-                            "roles": ["treasury-officer"],
-                            "valid_from": format_timestamp(now),
-                            "label": "temporary officer",
-                        },
-                        now,
-                    )
-                ],
-                now,
-            )
-            ledger.append(
-                [
-                    sign_statement(
-                        admin,
-                        KEY_REVOKED,
-                        {"issuer": spare.issuer, "reason": "temporary access ended"},
-                        now,
-                    )
-                ],
-                now,
-            )
-            records = ledger.authority().records
-        result = verify_ledger(engine, ledger_key.public_key_raw)
-    summary = {
+        world = _Demo(keys, engine, now)
+        init_ledger(
+            engine, DEMO_ORIGIN, [world.admin.public_key_raw], world.ledger_key, now_utc=now
+        )
+        refused = world.record_history()
+        publication = _checkpoint_with_witness(world)
+        proof_path = _write_proof(engine, 3)
+        bundle = export_bundle(
+            engine, DEMO_DIRECTORY / "bundle", witness_vkeys=[_witness(world)[1]]
+        )
+        result = verify_ledger(engine, world.ledger_key.public_key_raw)
+        records = world.ledger.authority().records
+        world.ledger.close()
+    summary: dict[str, Any] = {
         "database": url,
         "origin": DEMO_ORIGIN,
         "entries": result.size,
         "keys": len(records),
         "revoked": sum(1 for r in records.values() if not r.active),
         "refused_example": refused,
+        "checkpoint": publication,
+        "proof": str(proof_path),
+        "bundle": str(bundle.directory),
         "verify": result.to_json(),
     }
     if json_output:
         print_json(summary)
     else:
         _print_summary(summary, records.values())
-    if not result.ok:
+    if not result.ok or not publication["published"]:
         raise typer.Exit(1)
 
 
-def _show_refusal(ledger: Ledger, officer: SigningKey, now: datetime) -> str:
-    """An officer tries to enroll a key: the ledger must refuse and write nothing."""
-    attempt = sign_statement(
-        officer,
-        KEY_ENROLLED,
-        {
-            "public_key": SigningKey.generate().public_key_b64,
-            "roles": ["admin"],
-            "valid_from": format_timestamp(now),
-            "label": "self-promotion",
-        },
-        now,
-    )
-    try:
-        ledger.append([attempt], now)
-    except AppendRefused as error:
-        return str(error)
-    raise RuntimeError("the ledger accepted an enrolment from a treasury officer")
+def _witness(world: _Demo) -> tuple[Witness, str]:
+    logs = {DEMO_ORIGIN: [Ed25519Verifier(DEMO_ORIGIN, world.ledger_key.public_key_raw)]}
+    state_dir = DEMO_DIRECTORY / "witness"
+    witness = Witness(WITNESS_NAME, world.witness_key.private_key, logs, WitnessState(state_dir))
+    return witness, witness.verifier_key
 
 
-def _print_summary(summary: dict[str, object], records: object) -> None:
+def _checkpoint_with_witness(world: _Demo) -> dict[str, object]:
+    """Checkpoint, have the local audit-office witness cosign, grow, and do it again."""
+    witness, vkey = _witness(world)
+    with witness_in_thread(witness) as url:
+        target = [WitnessTarget(url, vkey, required=True, timeout_s=5)]
+        first, _ = create_checkpoint(world.engine, world.ledger_key)
+        publish(world.engine, first, target)
+        officer = world.officers["treasury-officer"]
+        world.ledger.append([sign_statement(officer, NOTE_RECORDED, {"text": NOTES[2]}, world.now)])
+        second, _ = create_checkpoint(world.engine, world.ledger_key)
+        return publish(world.engine, second, target).to_json()
+
+
+def _write_proof(engine: Engine, seq: int) -> Path:
+    with read_transaction(engine) as connection:
+        stored = get_checkpoint(connection)
+        if stored is None:
+            raise RuntimeError("the demo made no checkpoint")
+        hashes = tree.inclusion_proof(connection, seq, stored.size)
+    path = DEMO_DIRECTORY / f"entry-{seq}.tlog-proof"
+    path.write_bytes(TlogProof(index=seq, hashes=tuple(hashes), checkpoint=stored.note).format())
+    return path
+
+
+def _print_summary(summary: dict[str, Any], records: Any) -> None:
     table = Table("key", "roles", "enrolled at seq", "revoked at seq")
-    for record in sorted(records, key=lambda r: r.enrolled_seq):  # type: ignore[attr-defined]
+    for record in sorted(records, key=lambda r: r.enrolled_seq):
         revoked = "" if record.revoked_seq is None else str(record.revoked_seq)
         table.add_row(record.label, ", ".join(record.roles), str(record.enrolled_seq), revoked)
     console.print(table)
     console.print(f"refused as expected: {summary['refused_example']}")
+    checkpoint = summary["checkpoint"]
     verdict = summary["verify"]
-    status = "[green]verified[/]" if verdict["ok"] else f"[red]FAILED[/] {verdict}"  # type: ignore[index]
+    status = "[green]verified[/]" if verdict["ok"] else f"[red]FAILED[/] {verdict}"
+    witnessed = ", ".join(checkpoint["cosigned_by"]) or "nobody"
     console.print(
         Panel(
-            f"ledger {summary['origin']}\n{summary['entries']} entries, {summary['keys']} keys "
-            f"({summary['revoked']} revoked): {status}\ndatabase: {summary['database']}\n"
+            f"ledger {summary['origin']}\n"
+            f"{summary['entries']} entries, {summary['keys']} keys ({summary['revoked']} revoked):"
+            f" {status}\n"
+            f"checkpoint size {checkpoint['size']}, root {checkpoint['root'][:16]}...\n"
+            f"cosigned by {witnessed}\n"
+            f"inclusion proof: {summary['proof']}\n"
+            f"audit bundle:    {summary['bundle']}\n"
+            f"database:        {summary['database']}\n"
             f"next: sequestra --database-url {summary['database']} log",
             title="Sequestra demo",
         )

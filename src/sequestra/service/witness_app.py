@@ -9,6 +9,11 @@ returns the status, body and Content-Type that the protocol logic chose, byte fo
 from __future__ import annotations
 
 import logging
+import socket
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Annotated
 
 import anyio
@@ -32,6 +37,8 @@ SERVER_BACKLOG = 128
 KEEP_ALIVE_S = 5
 GRACEFUL_SHUTDOWN_S = 10
 HEADER_BYTES_MAX = 16 * 1024
+STARTUP_S_MAX = 5.0
+STARTUP_POLL_S = 0.01
 
 logger = logging.getLogger(__name__)
 router = APIRouter()
@@ -151,3 +158,38 @@ def run_witness(app: FastAPI, host: str, port: int) -> None:
     """Serve the app with uvicorn until interrupted (blocks)."""
     logger.info("witness listening on http://%s:%d", host, port)
     uvicorn.Server(witness_server_config(app, host, port)).run()
+
+
+@contextmanager
+def witness_in_thread(
+    witness: Witness, host: str = "127.0.0.1", quiet: bool = True
+) -> Iterator[str]:
+    """Serve a witness from a background thread on a free port; yield its base URL.
+
+    For the sandbox demo and tests; production runs `sequestra witness serve`. `quiet`
+    keeps uvicorn's start-up and access lines out of the caller's output.
+    Raises RuntimeError if the server does not start within STARTUP_S_MAX.
+    """
+    listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    listener.bind((host, 0))
+    port = listener.getsockname()[1]
+    server = uvicorn.Server(witness_server_config(create_witness_app(witness), host, port))
+    if quiet:  # after the config, which sets uvicorn's log levels
+        for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
+            logging.getLogger(name).setLevel(logging.WARNING)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [listener]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + STARTUP_S_MAX
+    while not server.started:
+        if time.monotonic() > deadline or not thread.is_alive():
+            server.should_exit = True
+            listener.close()
+            raise RuntimeError("the witness server did not start")
+        time.sleep(STARTUP_POLL_S)
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=GRACEFUL_SHUTDOWN_S)
+        listener.close()
