@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import Connection, insert, select, tuple_
+from sqlalchemy import Connection, and_, insert, or_, select
 
 from sequestra.ledger import merkle
 from sequestra.ledger.merkle import NodeId, NodeReadError
@@ -39,17 +39,28 @@ class DatabaseNodeReader:
             )
             found.update(((0, row.seq), bytes(row.leaf_hash)) for row in rows)
         for start in range(0, len(inner), NODE_QUERY_CHUNK):
-            chunk_ids = inner[start : start + NODE_QUERY_CHUNK]
-            rows = self.connection.execute(
-                select(NODE_TABLE.c.level, NODE_TABLE.c.idx, NODE_TABLE.c.hash).where(
-                    tuple_(NODE_TABLE.c.level, NODE_TABLE.c.idx).in_(chunk_ids)
-                )
-            )
-            found.update(((row.level, row.idx), bytes(row.hash)) for row in rows)
+            found.update(self._inner_nodes(inner[start : start + NODE_QUERY_CHUNK]))
         missing = [node for node in ids if node not in found]
         if missing:
             raise NodeReadError(f"tree node {missing[0]} is not stored")
         return [found[node] for node in ids]
+
+    def _inner_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
+        """One query, one `level = L AND idx IN (...)` term a level, so that every term is a
+        primary-key search (SQLite scans the whole table for a row-value IN list)."""
+        by_level: dict[int, list[int]] = {}
+        for level, index in ids:
+            by_level.setdefault(level, []).append(index)
+        condition = or_(
+            *(
+                and_(NODE_TABLE.c.level == level, NODE_TABLE.c.idx.in_(indexes))
+                for level, indexes in by_level.items()
+            )
+        )
+        rows = self.connection.execute(
+            select(NODE_TABLE.c.level, NODE_TABLE.c.idx, NODE_TABLE.c.hash).where(condition)
+        )
+        return {(row.level, row.idx): bytes(row.hash) for row in rows}
 
 
 def append_tree_nodes(
