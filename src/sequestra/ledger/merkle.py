@@ -309,19 +309,32 @@ def append_leaves(
     """Return every node that becomes complete when the leaves are appended to a tree.
 
     ``reader`` serves the nodes of the tree of ``start_size`` leaves; it is read once, for the
-    right-border nodes that the new leaves complete. Nodes created inside the batch live in an
-    in-memory overlay. The result, in creation order, is what a store must persist (in the same
-    transaction as the leaves). Raises TreeSizeError if the new size is not below 2**64,
-    HashLengthError for a leaf hash that is not 32 bytes, NodeReadError from the reader.
+    right-border nodes that the new leaves complete. The result, level by level (leaves
+    first), is what a store must persist in the same transaction as the leaves. Raises
+    TreeSizeError if the new size is not below 2**64, HashLengthError for a leaf hash that is
+    not 32 bytes, NodeReadError from the reader.
     """
     _check_size("start size", start_size)
-    _check_size("new size", start_size + len(leaf_hashes))
+    end_size = start_size + len(leaf_hashes)
+    _check_size("new size", end_size)
     leaves = [_checked_hash(h, "leaf hash", HashLengthError) for h in leaf_hashes]
-    needed = _border_nodes_completed(start_size, start_size + len(leaves))
-    overlay = dict(zip(needed, read_nodes(reader, needed), strict=True))
-    created: list[NewNode] = []
-    for offset, leaf_hash in enumerate(leaves):
-        created.extend(_complete_leaf(start_size + offset, leaf_hash, overlay))
+    needed = _border_nodes_completed(start_size, end_size)
+    border = dict(zip(needed, read_nodes(reader, needed), strict=True))
+    created: list[NewNode] = [(0, start_size + i, h) for i, h in enumerate(leaves)]
+    below, level = leaves, 0
+    while (end_size >> (level + 1)) > (start_size >> (level + 1)):
+        first_new_below = start_size >> level
+        first = start_size >> (level + 1)
+        if first_new_below & 1:  # the left child of the first new node is an old node
+            below = [border[(level, first_new_below - 1)], *below]
+        level += 1
+        sha256 = hashlib.sha256
+        above = [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(below[0::2], below[1::2], strict=False)
+        ]
+        created.extend((level, first + i, h) for i, h in enumerate(above))
+        below = above
     return created
 
 
