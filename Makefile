@@ -29,6 +29,7 @@ bench: setup
 	scripts/ensure-postgres
 	mkdir -p bench/results
 	$(BIN)/python bench/ledger_bench.py | tee bench/results/ledger.json
+	$(BIN)/python bench/tlog_bench.py | tee bench/results/tlog.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache
