@@ -282,9 +282,9 @@ def keys_enroll(
         raw = load_public_key(public_key)
         if valid_from is not None:
             parse_timestamp(valid_from, "--valid-from")
-    body = {
+    body: dict[str, object] = {
         "public_key": encode_public_key(raw),
-        "roles": role,
+        "roles": list(role),
         "valid_from": valid_from or format_timestamp(datetime.now(UTC)),
         "label": label
         or (Path(public_key).stem if Path(public_key).is_file() else issuer_id(raw)[:16]),
