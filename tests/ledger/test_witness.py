@@ -548,6 +548,8 @@ def test_random_garbage_never_cosigns(advanced: tuple[Witness, bytes], tmp_path:
                 mutated.insert(position, generator.randrange(256))
             else:
                 mutated[position] = generator.randrange(256)
+        if bytes(mutated) == body:  # the edits cancelled out: the request is the valid one
+            continue
         response = witness.add_checkpoint(bytes(mutated))
         assert response.status in (400, 403, 404, 409, 422, 413), response
     for _ in range(FUZZ_SAMPLES // 3):
