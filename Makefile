@@ -3,6 +3,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
+NODE_STAMP := node_modules/.installed
 
 .PHONY: setup demo test lint bench clean
 
@@ -12,14 +13,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+$(NODE_STAMP): package.json
+	npm install --no-audit --no-fund
+	touch $(NODE_STAMP)
+
+setup: $(STAMP) $(NODE_STAMP)
 
 demo: setup
 	$(BIN)/sequestra demo
 
 test: setup
 	scripts/ensure-postgres
-	$(BIN)/python -m pytest -n 2 -q
+	SEQUESTRA_REQUIRE_ANVIL=1 $(BIN)/python -m pytest -n 2 -q
 
 lint: setup
 	$(BIN)/ruff check src tests bench
@@ -32,4 +37,4 @@ bench: setup
 	$(BIN)/python bench/tlog_bench.py | tee bench/results/tlog.json
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules

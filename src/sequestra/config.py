@@ -46,6 +46,18 @@ class WitnessSettings(BaseModel):
     timeout_s: float = Field(default=10.0, gt=0, le=120)
 
 
+class AnchorSettings(BaseModel):
+    """Where `sequestra anchor` anchors checkpoint roots (Ethereum calldata)."""
+
+    ethereum_rpc_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    # File holding the service account's hex private key; never the key itself here.
+    ethereum_key_file: Path | None = None
+    ethereum_confirmations: int = Field(default=1, ge=1, le=1000)
+    # When set, anchoring refuses a node that reports another chain ID (1 is mainnet).
+    ethereum_chain_id: int | None = Field(default=None, ge=1)
+    timeout_s: float = Field(default=300.0, gt=0, le=3600)
+
+
 class Settings(BaseSettings):
     """Everything Sequestra reads from configuration."""
 
@@ -57,6 +69,7 @@ class Settings(BaseSettings):
     database_url_file: Path | None = None
     ledger: LedgerSettings = LedgerSettings()
     witnesses: list[WitnessSettings] = Field(default_factory=list, max_length=32)
+    anchor: AnchorSettings = AnchorSettings()
 
     def resolved_database_url(self) -> str:
         """Return the database URL, read from `database_url_file` when that is set."""

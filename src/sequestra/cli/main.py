@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from sequestra.cli import demo, ledger_commands, proof_commands
+from sequestra.cli import anchor_commands, demo, ledger_commands, proof_commands
 from sequestra.cli.common import state
 from sequestra.cli.witness_commands import witness_app
 
@@ -48,4 +48,6 @@ app.command()(proof_commands.checkpoint)
 app.command()(proof_commands.prove)
 app.command()(proof_commands.consistency)
 app.command()(proof_commands.export)
+app.command()(anchor_commands.anchor)
+app.command()(anchor_commands.anchors)
 app.command()(demo.demo)
