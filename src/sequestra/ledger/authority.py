@@ -3,28 +3,146 @@
 The genesis entry names the ledger key and the first admins; `key.enrolled` and
 `key.revoked` statements change the registry. The same rules run at append time and in
 `verify`, so a statement the ledger accepted is one a replay accepts.
+
+Only the standard library and `cryptography` are used (the offline auditor runs these rules).
+The registry bodies were checked against their schemas at append, but `verify` and the
+auditor read untrusted bytes, so each body is read here with explicit checks of its own.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, replace
 from datetime import datetime
+from typing import Any
 
-from sequestra.ledger.errors import AuthorityError, StatementError
+from sequestra.ledger.errors import AuthorityError, LedgerError, StatementError
 from sequestra.ledger.keys import decode_public_key, issuer_id
-from sequestra.ledger.kinds import (
+from sequestra.ledger.roles import (
     AUTHORITY,
+    ENROLLABLE_ROLES,
     GENESIS_KIND,
     KEY_ENROLLED,
     KEY_REVOKED,
-    GenesisBody,
-    KeyEnrolledBody,
-    KeyRevokedBody,
 )
 from sequestra.ledger.statement import SignedStatement
-from sequestra.ledger.timefmt import parse_timestamp
+from sequestra.ledger.timefmt import TIMESTAMP_PATTERN, parse_timestamp
 
 KEYS_MAX = 100_000
+ADMINS_MAX = 16
+LABEL_CHARS_MAX = 128
+REASON_CHARS_MAX = 1024
+
+_BASE64_KEY = re.compile(r"[A-Za-z0-9+/]{43}=")
+_ISSUER_HEX = re.compile(r"[0-9a-f]{64}")
+_ORIGIN = re.compile(r"[^\s+]{1,255}")
+
+
+@dataclass(frozen=True)
+class GenesisFields:
+    """The body of a `ledger.genesis` statement, read and checked."""
+
+    origin: str
+    ledger_key: str
+    admins: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class EnrolledFields:
+    """The body of a `key.enrolled` statement, read and checked."""
+
+    public_key: str
+    roles: tuple[str, ...]
+    valid_from: str
+    label: str
+
+
+@dataclass(frozen=True)
+class RevokedFields:
+    """The body of a `key.revoked` statement, read and checked."""
+
+    issuer: str
+    reason: str
+
+
+def _exact_fields(body: Any, fields: frozenset[str]) -> dict[str, Any]:
+    if not isinstance(body, dict):
+        raise StatementError(f"body: expected a JSON object, got {type(body).__name__}")
+    missing, extra = fields - body.keys(), body.keys() - fields
+    if missing:
+        raise StatementError(f"body: missing field(s) {', '.join(sorted(missing))}")
+    if extra:
+        raise StatementError(f"body: unexpected field(s) {', '.join(sorted(extra))}")
+    return body
+
+
+def _text(body: dict[str, Any], field: str, pattern: re.Pattern[str], expected: str) -> str:
+    value = body[field]
+    if not isinstance(value, str) or not pattern.fullmatch(value):
+        raise StatementError(f"body.{field}: expected {expected}, got {value!r:.80}")
+    return value
+
+
+def _bounded_text(body: dict[str, Any], field: str, chars_max: int) -> str:
+    value = body[field]
+    if not isinstance(value, str) or not 1 <= len(value) <= chars_max:
+        raise StatementError(f"body.{field}: expected a string of 1 to {chars_max} characters")
+    return value
+
+
+def _text_list(body: dict[str, Any], field: str, count_max: int) -> tuple[str, ...]:
+    value = body[field]
+    if not isinstance(value, list) or not 1 <= len(value) <= count_max:
+        raise StatementError(f"body.{field}: expected a list of 1 to {count_max} items")
+    if not all(isinstance(item, str) for item in value):
+        raise StatementError(f"body.{field}: expected strings only")
+    return tuple(value)
+
+
+def read_genesis_body(body: Any) -> GenesisFields:
+    """Read a genesis body: origin, ledger key and 1 to 16 admin keys (base64).
+
+    Raises StatementError naming the first field that is wrong.
+    """
+    fields = _exact_fields(body, frozenset({"origin", "ledger_key", "admins"}))
+    origin = _text(fields, "origin", _ORIGIN, "1 to 255 characters without space or '+'")
+    ledger_key = _text(fields, "ledger_key", _BASE64_KEY, "base64 of a 32-byte key")
+    admins = _text_list(fields, "admins", ADMINS_MAX)
+    for number, admin in enumerate(admins):
+        if not _BASE64_KEY.fullmatch(admin):
+            raise StatementError(f"body.admins.{number}: expected base64 of a 32-byte key")
+    return GenesisFields(origin, ledger_key, admins)
+
+
+def read_enrolled_body(body: Any) -> EnrolledFields:
+    """Read a `key.enrolled` body; raises StatementError naming the first wrong field."""
+    fields = _exact_fields(body, frozenset({"public_key", "roles", "valid_from", "label"}))
+    public_key = _text(fields, "public_key", _BASE64_KEY, "base64 of a 32-byte key")
+    roles = _text_list(fields, "roles", len(ENROLLABLE_ROLES))
+    for number, role in enumerate(roles):
+        if role not in ENROLLABLE_ROLES:
+            expected = ", ".join(ENROLLABLE_ROLES)
+            raise StatementError(
+                f"body.roles.{number}: expected one of {expected}, got {role!r:.40}"
+            )
+    valid_from = _text(fields, "valid_from", TIMESTAMP_PATTERN, "YYYY-MM-DDTHH:MM:SS[.ffffff]Z")
+    label = _bounded_text(fields, "label", LABEL_CHARS_MAX)
+    return EnrolledFields(public_key, roles, valid_from, label)
+
+
+def read_revoked_body(body: Any) -> RevokedFields:
+    """Read a `key.revoked` body; raises StatementError naming the first wrong field."""
+    fields = _exact_fields(body, frozenset({"issuer", "reason"}))
+    issuer = _text(fields, "issuer", _ISSUER_HEX, "64 lowercase hex digits")
+    reason = _bounded_text(fields, "reason", REASON_CHARS_MAX)
+    return RevokedFields(issuer, reason)
+
+
+def _public_key(text: str, field: str) -> bytes:
+    try:
+        return decode_public_key(text)
+    except LedgerError as error:
+        raise StatementError(f"{field}: {error}") from error
 
 
 @dataclass(frozen=True)
@@ -107,8 +225,8 @@ class AuthorityState:
             raise AuthorityError(f"kind {GENESIS_KIND!r} may only stand at seq 0")
         if statement.kind != GENESIS_KIND:
             raise AuthorityError(f"seq 0 must be a {GENESIS_KIND!r} statement")
-        body = GenesisBody.model_validate(statement.body)
-        ledger_key = decode_public_key(body.ledger_key)
+        body = read_genesis_body(statement.body)
+        ledger_key = _public_key(body.ledger_key, "body.ledger_key")
         if issuer_id(ledger_key) != statement.issuer:
             raise AuthorityError("genesis must be issued by the ledger key it names")
         if not statement.signature_valid(ledger_key):
@@ -126,9 +244,9 @@ class AuthorityState:
         if kind == GENESIS_KIND:
             self._apply_genesis(seq, statement)
         elif kind == KEY_ENROLLED:
-            self._apply_enrolled(seq, KeyEnrolledBody.model_validate(statement.body))
+            self._apply_enrolled(seq, read_enrolled_body(statement.body))
         elif kind == KEY_REVOKED:
-            self._apply_revoked(seq, KeyRevokedBody.model_validate(statement.body))
+            self._apply_revoked(seq, read_revoked_body(statement.body))
 
     def _put(self, record: KeyRecord) -> None:
         if len(self.records) >= KEYS_MAX and record.issuer not in self.records:
@@ -138,7 +256,7 @@ class AuthorityState:
             self._valid_from[record.issuer] = parse_timestamp(record.valid_from)
 
     def _apply_genesis(self, seq: int, statement: SignedStatement) -> None:
-        body = GenesisBody.model_validate(statement.body)
+        body = read_genesis_body(statement.body)
         issued_at = statement.statement["issued_at"]
         self.origin = body.origin
         self.ledger_issuer = statement.issuer
@@ -146,13 +264,13 @@ class AuthorityState:
             KeyRecord(statement.issuer, body.ledger_key, ("ledger",), "ledger", issued_at, seq)
         )
         for number, admin in enumerate(body.admins):
-            issuer = issuer_id(decode_public_key(admin))
+            issuer = issuer_id(_public_key(admin, f"body.admins.{number}"))
             if issuer in self.records:
                 raise StatementError("body.admins: the ledger key cannot also be an admin")
             self._put(KeyRecord(issuer, admin, ("admin",), f"admin-{number}", issued_at, seq))
 
-    def _apply_enrolled(self, seq: int, body: KeyEnrolledBody) -> None:
-        issuer = issuer_id(decode_public_key(body.public_key))
+    def _apply_enrolled(self, seq: int, body: EnrolledFields) -> None:
+        issuer = issuer_id(_public_key(body.public_key, "body.public_key"))
         existing = self.records.get(issuer)
         if existing is not None:
             state = "revoked" if existing.revoked_seq is not None else "enrolled"
@@ -167,7 +285,7 @@ class AuthorityState:
             KeyRecord(issuer, body.public_key, tuple(body.roles), body.label, body.valid_from, seq)
         )
 
-    def _apply_revoked(self, seq: int, body: KeyRevokedBody) -> None:
+    def _apply_revoked(self, seq: int, body: RevokedFields) -> None:
         record = self.records.get(body.issuer)
         if record is None:
             raise StatementError(f"body.issuer: no enrolled key {body.issuer[:16]}...")

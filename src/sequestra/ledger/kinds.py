@@ -1,8 +1,9 @@
 """Statement kinds: which roles may issue each kind, and the schema of its body.
 
-`AUTHORITY` is the one table of kind -> roles. Every layer that defines statement kinds adds
-its rows here; the body schemas live beside the code that owns each kind and are registered
-with `register_body_schema`.
+`AUTHORITY` is the one table of kind -> roles; it lives in `sequestra.ledger.roles` (standard
+library only, so the offline auditor reads the same table) and is re-exported here. Every
+layer that defines statement kinds adds its rows there; the body schemas live beside the code
+that owns each kind and are registered with `register_body_schema`.
 """
 
 from __future__ import annotations
@@ -13,30 +14,35 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from sequestra.ledger.errors import StatementError
-
-ROLES: tuple[str, ...] = (
-    "ledger",
-    "admin",
-    "treasury-officer",
-    "approver",
-    "auditor",
-    "watcher",
-    "valuer",
+from sequestra.ledger.roles import (
+    AUTHORITY,
+    ENROLLABLE_ROLES,
+    GENESIS_KIND,
+    KEY_ENROLLED,
+    KEY_REVOKED,
+    NOTE_RECORDED,
+    REGISTRY_KINDS,
+    ROLES,
 )
-# Roles an admin may grant; the ledger role belongs to the genesis ledger key alone.
-ENROLLABLE_ROLES: tuple[str, ...] = tuple(role for role in ROLES if role != "ledger")
 
-GENESIS_KIND = "ledger.genesis"
-KEY_ENROLLED = "key.enrolled"
-KEY_REVOKED = "key.revoked"
-NOTE_RECORDED = "note.recorded"
-
-AUTHORITY: dict[str, frozenset[str]] = {
-    GENESIS_KIND: frozenset({"ledger"}),
-    KEY_ENROLLED: frozenset({"admin"}),
-    KEY_REVOKED: frozenset({"admin"}),
-    NOTE_RECORDED: frozenset({"admin", "treasury-officer", "approver", "auditor"}),
-}
+__all__ = [
+    "AUTHORITY",
+    "ENROLLABLE_ROLES",
+    "GENESIS_KIND",
+    "KEY_ENROLLED",
+    "KEY_REVOKED",
+    "NOTE_RECORDED",
+    "REGISTRY_KINDS",
+    "ROLES",
+    "BodyModel",
+    "GenesisBody",
+    "KeyEnrolledBody",
+    "KeyRevokedBody",
+    "NoteRecordedBody",
+    "body_schemas",
+    "register_body_schema",
+    "validate_body",
+]
 
 Base64Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")]
 IssuerHex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]

@@ -3,6 +3,10 @@
 A statement `S = {v, kind, issued_at, issuer, nonce, body}` is signed with the issuer's
 Ed25519 key over `b"sequestra/statement/v1\\n" + JCS(S)` and travels as
 `{"statement": S, "signature": base64}`.
+
+Reading and checking the form of statements needs the standard library and `cryptography`
+only (the offline auditor uses it); the body schemas (pydantic, `sequestra.ledger.kinds`) are
+imported by the two functions that validate bodies, on first use.
 """
 
 from __future__ import annotations
@@ -23,7 +27,6 @@ from sequestra.ledger.canonical import (
 )
 from sequestra.ledger.errors import CanonicalError, StatementError
 from sequestra.ledger.keys import SigningKey, verify_signature
-from sequestra.ledger.kinds import BodyModel, validate_body
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
 
 STATEMENT_VERSION = 1
@@ -172,6 +175,8 @@ def parse_signed_statement(data: Any) -> SignedStatement:
         raise StatementError("signature: expected the canonical base64 of 64 bytes")
     statement = data["statement"]
     canonical, issued_at = check_statement_form(statement, parsed)
+    from sequestra.ledger.kinds import validate_body  # pydantic: only where bodies are checked
+
     validate_body(statement["kind"], statement["body"])
     return SignedStatement(statement, signature_b64, canonical, issued_at)
 
@@ -189,8 +194,9 @@ def sign_statement(
     nonce: str | None = None,
 ) -> SignedStatement:
     """Build and sign a statement; raises StatementError if the result would be refused."""
-    validated: BodyModel = validate_body(kind, body)
-    del validated  # validation only; the body travels as given
+    from sequestra.ledger.kinds import validate_body  # pydantic: only where bodies are checked
+
+    validate_body(kind, body)  # validation only; the body travels as given
     statement = {
         "v": STATEMENT_VERSION,
         "kind": kind,

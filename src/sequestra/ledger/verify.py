@@ -1,65 +1,39 @@
 """Full verification of a ledger: recompute everything and name the first bad entry.
 
-Worker processes, one per core, each read a range of entries straight from the database
-and check what needs no context (canonical form, leaf hash, indexed columns, signature);
-this process then checks, in order, what does (gapless seq, `prev` links, time order,
-authority, nonces) and replays the projections. Nothing the operator stored is trusted:
-keys come from the entries themselves (an issuer is the hash of its key).
+The rules are those of `sequestra.ledger.replay`, the core the offline auditor shares; this
+module is the database side. Worker processes, one per core, each read a range of entries
+straight from the database and check what needs no context (the replay's EntryChecker, plus
+the stored leaf hash and the indexed columns against the bytes); this process then feeds the
+results, in order, to the replay (gapless seq, `prev` links, time order, authority, nonces),
+which stages the projections, and compares them with the tables. Nothing the operator stored
+is trusted: keys come from the entries themselves (an issuer is the hash of its key).
 """
 
 from __future__ import annotations
 
-import base64
 import os
-import re
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from multiprocessing import get_context
 from typing import Any
 
-from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from sqlalchemy import Connection, Engine, func, select
 
-from sequestra.ledger.authority import AuthorityState
 from sequestra.ledger.canonical import is_canonical
 from sequestra.ledger.db import create_ledger_engine, read_transaction
-from sequestra.ledger.entry import ENTRY_BYTES_MAX, ENTRY_FIELDS, GENESIS_PREV, leaf_hash
-from sequestra.ledger.errors import AuthorityError, CanonicalError, LedgerError, StatementError
+from sequestra.ledger.errors import LedgerError
 from sequestra.ledger.keys import decode_public_key, issuer_id
 from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED
 from sequestra.ledger.projection import KeysProjection, Projection, extra_projections
-from sequestra.ledger.statement import (
-    ISSUER_PATTERN,
-    KIND_PATTERN,
-    NONCE_PATTERN,
-    SIGNING_DOMAIN,
-    STATEMENT_FIELDS,
-    STATEMENT_VERSION,
-    SignedStatement,
-    check_statement_fields,
-)
+from sequestra.ledger.replay import Checked, EntryChecker, Replay, StageCallback, failed
+from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import ENTRY_TABLE
-from sequestra.ledger.timefmt import TIMESTAMP_PATTERN as _TIMESTAMP
 
 CHUNK_ENTRIES = 2_000
 PARALLEL_MIN_ENTRIES = 4_000
 ProgressCallback = Callable[[int, int], None]
 
-_RECORDED_AT = re.compile(r"\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{6}Z")
-_HEX32 = re.compile(r"[0-9a-f]{64}")
-_SIGNATURE = re.compile(r"[A-Za-z0-9+/]{86}==")
-_STATEMENT_MARK = b',"statement":'
-_ENTRY_KEYS = frozenset(ENTRY_FIELDS)
-
-SIGNATURE_OK, SIGNATURE_BAD, SIGNATURE_KEY_UNKNOWN = 1, 0, -1
-
-# What a worker reports of one row, as a plain tuple (cheap to send between processes):
-# (stored seq, error | None, leaf hash, seq, prev, recorded_at, issuer, kind, nonce,
-#  issued_at, signature status, (statement, signature, statement bytes) | None)
-Checked = tuple[Any, ...]
 Row = tuple[int, bytes, str, str, str, str, bytes]
 
 
@@ -83,122 +57,27 @@ class _WorkerContext:
     """Per-process state of a verification worker."""
 
     engine: Engine | None = None
-    keys: dict[str, bytes] = {}  # noqa: RUF012 - replaced whole at initialisation
-    loaded: dict[str, Ed25519PublicKey] = {}  # noqa: RUF012
-    wanted_kinds: frozenset[str] = frozenset()
+    checker: EntryChecker = EntryChecker()
 
 
 def _init_worker(url: str | None, keys: dict[str, bytes], wanted_kinds: frozenset[str]) -> None:
     if url is not None:
         _WorkerContext.engine = create_ledger_engine(url)
-    _WorkerContext.keys = keys
-    _WorkerContext.loaded = {}
-    _WorkerContext.wanted_kinds = wanted_kinds
-
-
-def _failed(seq_column: int, reason: str) -> Checked:
-    return (seq_column, reason)
+    _WorkerContext.checker = EntryChecker(keys, wanted_kinds)
 
 
 def check_row(row: Row) -> Checked:
-    """Check one stored row on its own: form, canonical bytes, hash, columns, signature."""
+    """Check one stored row on its own: the entry's bytes, its leaf hash and its columns."""
     seq_column, leaf_column, recorded_column, issuer_column, kind_column, nonce_column, data = row
-    try:
-        if len(data) > ENTRY_BYTES_MAX:
-            return _failed(seq_column, f"entry is {len(data)} bytes, over {ENTRY_BYTES_MAX}")
-        canonical, entry = is_canonical(data)
-        if not canonical:
-            return _failed(seq_column, "entry bytes are not canonical JSON (RFC 8785)")
-        leaf = leaf_hash(data)
-        if leaf != leaf_column:
-            return _failed(seq_column, "stored leaf hash differs from the hash of the entry")
-        error = _entry_form_error(entry)
-        if error:
-            return _failed(seq_column, error)
-        statement = entry["statement"]
-        if not _statement_looks_valid(statement):
-            check_statement_fields(statement)  # names what is wrong
-    except (CanonicalError, StatementError) as error:
-        return _failed(seq_column, f"malformed entry: {error}")
-    issuer, kind, nonce = statement["issuer"], statement["kind"], statement["nonce"]
-    if (entry["recorded_at"], issuer, kind, nonce) != (
+    checked = _WorkerContext.checker.check(seq_column, data, leaf_column)
+    if checked[1] is None and (checked[5], checked[6], checked[7], checked[8]) != (
         recorded_column,
         issuer_column,
         kind_column,
         nonce_column,
     ):
-        return _failed(seq_column, "indexed columns disagree with the entry's bytes")
-    statement_bytes = data[data.rindex(_STATEMENT_MARK) + len(_STATEMENT_MARK) : -1]
-    signature = _check_signature(issuer, entry["signature"], statement_bytes)
-    full = None
-    if kind in _WorkerContext.wanted_kinds or signature == SIGNATURE_KEY_UNKNOWN:
-        full = (statement, entry["signature"], statement_bytes)
-    return (
-        seq_column,
-        None,
-        leaf,
-        entry["seq"],
-        entry["prev"],
-        entry["recorded_at"],
-        issuer,
-        kind,
-        nonce,
-        statement["issued_at"],
-        signature,
-        full,
-    )
-
-
-def _check_signature(issuer: str, signature_b64: str, statement_bytes: bytes) -> int:
-    key = _WorkerContext.loaded.get(issuer)
-    if key is None:
-        raw = _WorkerContext.keys.get(issuer)
-        if raw is None:
-            return SIGNATURE_KEY_UNKNOWN
-        key = _WorkerContext.loaded[issuer] = Ed25519PublicKey.from_public_bytes(raw)
-    try:
-        key.verify(base64.b64decode(signature_b64), SIGNING_DOMAIN + statement_bytes)
-    except InvalidSignature:
-        return SIGNATURE_BAD
-    return SIGNATURE_OK
-
-
-def _statement_looks_valid(statement: Any) -> bool:
-    """A fast check of the statement's fields; check_statement_fields explains a failure.
-
-    Dates that match the pattern but do not exist (February 30) are caught when the
-    replay parses issued_at.
-    """
-    return (
-        isinstance(statement, dict)
-        and statement.keys() == STATEMENT_FIELDS
-        and type(statement["v"]) is int
-        and statement["v"] == STATEMENT_VERSION
-        and isinstance(statement["kind"], str)
-        and KIND_PATTERN.fullmatch(statement["kind"]) is not None
-        and isinstance(statement["issued_at"], str)
-        and _TIMESTAMP.fullmatch(statement["issued_at"]) is not None
-        and isinstance(statement["issuer"], str)
-        and ISSUER_PATTERN.fullmatch(statement["issuer"]) is not None
-        and isinstance(statement["nonce"], str)
-        and NONCE_PATTERN.fullmatch(statement["nonce"]) is not None
-        and isinstance(statement["body"], dict)
-    )
-
-
-def _entry_form_error(entry: Any) -> str | None:
-    if not isinstance(entry, dict) or entry.keys() != _ENTRY_KEYS:
-        return f"entry: expected exactly the fields {', '.join(ENTRY_FIELDS)}"
-    if type(entry["seq"]) is not int or entry["seq"] < 0:
-        return "entry.seq: expected an integer >= 0"
-    if not isinstance(entry["prev"], str) or not _HEX32.fullmatch(entry["prev"]):
-        return "entry.prev: expected 64 lowercase hex digits"
-    recorded_at = entry["recorded_at"]
-    if not isinstance(recorded_at, str) or not _RECORDED_AT.fullmatch(recorded_at):
-        return "entry.recorded_at: expected YYYY-MM-DDTHH:MM:SS.ffffffZ"
-    if not isinstance(entry["signature"], str) or not _SIGNATURE.fullmatch(entry["signature"]):
-        return "entry.signature: expected base64 of 64 bytes"
-    return None
+        return failed(seq_column, "indexed columns disagree with the entry's bytes")
+    return checked
 
 
 def _as_bytes(value: object) -> bytes:
@@ -238,110 +117,31 @@ def check_range(bounds: tuple[int, int]) -> list[Checked]:
     ]
 
 
-class _Replay:
-    """The sequential half of verification, fed checked entries in stored order."""
+def _stager(projections: Sequence[Projection]) -> StageCallback:
+    """Return the replay hook that stages each statement in the projections of its kind."""
 
-    def __init__(self, trusted_ledger_key: bytes | None) -> None:
-        self.trusted_ledger_key = trusted_ledger_key
-        self.authority = AuthorityState()
-        keys = KeysProjection()
-        keys.authority = self.authority
-        self.projections: list[Projection] = [keys, *extra_projections()]
-        self.wanted_kinds = frozenset({GENESIS_KIND}).union(
-            *(projection.kinds for projection in self.projections)
-        )
-        self.prev = GENESIS_PREV.hex()
-        self.recorded_at = ""
-        self.nonces: set[tuple[str, str]] = set()
-        self.count = 0
+    def stage(seq: int, statement: SignedStatement) -> None:
+        kind = statement.kind
+        for projection in projections:
+            if kind in projection.kinds:
+                projection.stage(seq, statement)
 
-    def feed(self, checked: Checked) -> str | None:
-        """Check one entry in order; return the reason it fails, or None."""
-        position = self.count
-        self.count += 1
-        if checked[0] != position:
-            return f"entry {position} is missing: the next stored entry has seq {checked[0]}"
-        if checked[1] is not None:
-            return str(checked[1])
-        _, _, leaf, seq, prev, recorded_at, issuer, kind, nonce, issued_at, signature, full = (
-            checked
-        )
-        if seq != position:
-            return f"entry at position {position} says seq {seq} (reordered or moved)"
-        if prev != self.prev:
-            return "prev is not the leaf hash of the entry before it (chain broken)"
-        if recorded_at < self.recorded_at:
-            return f"recorded_at {recorded_at} is earlier than the entry before it"
-        try:
-            statement = None if full is None else _statement(full, issued_at)
-        except ValueError:
-            return f"issued_at: not a valid date and time: {issued_at!r}"
-        error = self._signature_error(position, issuer, signature, statement)
-        if error:
-            return error
-        error = self._authority_error(position, issuer, kind, nonce, issued_at, statement)
-        if error:
-            return error
-        self.prev = leaf.hex()
-        self.recorded_at = recorded_at
-        return None
-
-    def _authority_error(
-        self,
-        seq: int,
-        issuer: str,
-        kind: str,
-        nonce: str,
-        issued_at: str,
-        statement: SignedStatement | None,
-    ) -> str | None:
-        if (issuer, nonce) in self.nonces:
-            return "nonce already used by this issuer (replayed statement)"
-        try:
-            if statement is not None:
-                self._check_trusted_genesis(seq, statement)
-                self.authority.check(seq, statement)
-                for projection in self.projections:
-                    if kind in projection.kinds:
-                        projection.stage(seq, statement)
-            elif seq == 0:
-                return f"seq 0 must be a {GENESIS_KIND!r} statement"
-            else:
-                self.authority.check_issuer(issuer, kind, _parse_time(issued_at))
-        except (AuthorityError, StatementError, LedgerError) as error:
-            return str(error)
-        except ValueError:
-            return f"issued_at: not a valid date and time: {issued_at!r}"
-        self.nonces.add((issuer, nonce))
-        return None
-
-    def _check_trusted_genesis(self, seq: int, statement: SignedStatement) -> None:
-        trusted = self.trusted_ledger_key
-        if seq == 0 and trusted is not None and statement.issuer != issuer_id(trusted):
-            raise AuthorityError("genesis is not signed by the trusted ledger key")
-
-    def _signature_error(
-        self, seq: int, issuer: str, signature: int, statement: SignedStatement | None
-    ) -> str | None:
-        if signature == SIGNATURE_OK or seq == 0:  # authority.check verifies the genesis
-            return None
-        if signature == SIGNATURE_BAD or statement is None:
-            return "signature does not verify under the issuer's key"
-        public_key = self.authority.public_key_of(issuer)
-        if public_key is None:
-            return f"issuer {issuer[:16]}... is not an enrolled key"
-        if not statement.signature_valid(decode_public_key(public_key)):
-            return "signature does not verify under the issuer's key"
-        return None
+    return stage
 
 
-def _parse_time(text: str) -> datetime:
-    return datetime.fromisoformat(text[:-1]).replace(tzinfo=UTC)
-
-
-def _statement(full: tuple[dict[str, Any], str, bytes], issued_at: str) -> SignedStatement:
-    statement, signature, statement_bytes = full
-    return SignedStatement(statement, signature, statement_bytes, _parse_time(issued_at))
+def _replay_with_projections(
+    trusted_ledger_key: bytes | None,
+) -> tuple[Replay, list[Projection]]:
+    """A replay that stages the extra projections; the key registry is the replay's own."""
+    extras = list(extra_projections())
+    replay = Replay(
+        trusted_ledger_key,
+        stage=_stager(extras) if extras else None,
+        stage_kinds=frozenset().union(*(projection.kinds for projection in extras)),
+    )
+    keys = KeysProjection()
+    keys.authority = replay.authority  # the replay applies the registry statements itself
+    return replay, [keys, *extras]
 
 
 def _known_keys(connection: Connection) -> dict[str, bytes]:
@@ -386,7 +186,7 @@ def verify_ledger(
         if total == 0:
             return VerifyResult(False, 0, None, "the ledger is empty: no genesis entry")
         keys = _known_keys(connection)
-    replay = _Replay(trusted_ledger_key)
+    replay, projections = _replay_with_projections(trusted_ledger_key)
     context = (keys, replay.wanted_kinds)
     if total < PARALLEL_MIN_ENTRIES or workers < 2:
         _WorkerContext.engine = engine
@@ -406,7 +206,7 @@ def verify_ledger(
     if failure is not None:
         return VerifyResult(False, total, failure[0], failure[1])
     with read_transaction(engine) as connection:
-        mismatch = _compare_projections(connection, replay.projections)
+        mismatch = _compare_projections(connection, projections)
     if mismatch:
         return VerifyResult(False, total, None, mismatch)
     return VerifyResult(True, total, None, None)
@@ -421,7 +221,7 @@ def _missing_reason(engine: Engine, position: int) -> str:
 
 
 def _run(
-    replay: _Replay,
+    replay: Replay,
     results: Iterable[list[Checked]],
     total: int,
     progress: ProgressCallback | None,
