@@ -249,3 +249,54 @@ def test_empty_ledger_is_not_ok(engine: Engine) -> None:
     migrate.upgrade(engine)
     result = verify_ledger(engine)
     assert (result.ok, result.size) == (False, 0)
+
+
+def test_tampered_tree_node(filled: LedgerWorld) -> None:
+    with filled.engine.begin() as connection:
+        if filled.engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE ledger_tree_node DISABLE TRIGGER USER"))
+        else:
+            connection.execute(text("DROP TRIGGER ledger_tree_node_no_update"))
+        connection.execute(
+            text("UPDATE ledger_tree_node SET hash = :h WHERE level = 1 AND idx = 2"),
+            {"h": bytes(32)},
+        )
+    result = verify_ledger(filled.engine)
+    assert not result.ok and "tree node (1, 2) differs" in (result.reason or "")
+
+
+def test_checkpoints_are_checked(filled: LedgerWorld) -> None:
+    from sequestra.ledger.checkpoint import Checkpoint
+    from sequestra.ledger.checkpoints import create_checkpoint
+    from sequestra.ledger.note import Ed25519Signer
+
+    create_checkpoint(filled.engine, filled.ledger_key)
+    assert verify_ledger(filled.engine).ok
+    origin = "test.sequestra.example/log"
+    forged_signer = Ed25519Signer(origin, SigningKey.generate().private_key)
+    cases = {
+        3: (Checkpoint(origin, 3, bytes(32)).sign([forged_signer]), "not a valid note"),
+        4: (
+            Checkpoint(origin, 4, bytes(32)).sign(
+                [Ed25519Signer(origin, filled.ledger_key.private_key)]
+            ),
+            "is not the root",
+        ),
+    }
+    for size, (note, reason) in cases.items():
+        with filled.engine.begin() as connection:
+            connection.execute(
+                text(
+                    "INSERT INTO ledger_checkpoint (size, root_hash, note, created_at)"
+                    " VALUES (:size, :root, :note, 'x')"
+                ),
+                {"size": size, "root": bytes(32), "note": note.decode()},
+            )
+        result = verify_ledger(filled.engine)
+        assert not result.ok and reason in (result.reason or ""), result
+        with filled.engine.begin() as connection:
+            if filled.engine.dialect.name == "postgresql":
+                connection.execute(text("ALTER TABLE ledger_checkpoint DISABLE TRIGGER USER"))
+            else:
+                connection.execute(text("DROP TRIGGER IF EXISTS ledger_checkpoint_no_delete"))
+            connection.execute(text("DELETE FROM ledger_checkpoint WHERE size = :s"), {"s": size})

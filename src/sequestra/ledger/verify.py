@@ -20,15 +20,20 @@ from typing import Any
 
 from sqlalchemy import Connection, Engine, func, select
 
+from sequestra.ledger import tree
 from sequestra.ledger.canonical import is_canonical
+from sequestra.ledger.checkpoint import Checkpoint, CheckpointError
+from sequestra.ledger.checkpoints import list_checkpoints
 from sequestra.ledger.db import create_ledger_engine, read_transaction
 from sequestra.ledger.errors import LedgerError
 from sequestra.ledger.keys import decode_public_key, issuer_id
 from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED
+from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note
 from sequestra.ledger.projection import KeysProjection, Projection, extra_projections
 from sequestra.ledger.replay import Checked, EntryChecker, Replay, StageCallback, failed
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import ENTRY_TABLE
+from sequestra.ledger.tree import check_stored_tree
 
 CHUNK_ENTRIES = 2_000
 PARALLEL_MIN_ENTRIES = 4_000
@@ -188,10 +193,11 @@ def verify_ledger(
         keys = _known_keys(connection)
     replay, projections = _replay_with_projections(trusted_ledger_key)
     context = (keys, replay.wanted_kinds)
+    leaves: list[bytes] = []
     if total < PARALLEL_MIN_ENTRIES or workers < 2:
         _WorkerContext.engine = engine
         _init_worker(None, *context)
-        failure = _run(replay, map(check_range, _ranges(total)), total, progress)
+        failure = _run(replay, map(check_range, _ranges(total)), total, progress, leaves)
     else:
         url = engine.url.render_as_string(hide_password=False)
         with ProcessPoolExecutor(
@@ -200,16 +206,44 @@ def verify_ledger(
             initializer=_init_worker,
             initargs=(url, *context),
         ) as pool:
-            failure = _run(replay, pool.map(check_range, _ranges(total)), total, progress)
+            failure = _run(replay, pool.map(check_range, _ranges(total)), total, progress, leaves)
     if failure is None and replay.count < total:
         failure = (replay.count, _missing_reason(engine, replay.count))
     if failure is not None:
         return VerifyResult(False, total, failure[0], failure[1])
     with read_transaction(engine) as connection:
-        mismatch = _compare_projections(connection, projections)
+        mismatch = (
+            _compare_projections(connection, projections)
+            or check_stored_tree(connection, leaves)
+            or _checkpoint_error(connection, replay, leaves)
+        )
     if mismatch:
         return VerifyResult(False, total, None, mismatch)
     return VerifyResult(True, total, None, None)
+
+
+def _checkpoint_error(connection: Connection, replay: Replay, leaves: list[bytes]) -> str | None:
+    """Every stored checkpoint: signed by the genesis's ledger key, root of its prefix."""
+    authority = replay.authority
+    ledger_issuer = authority.ledger_issuer
+    public_key = authority.public_key_of(ledger_issuer) if ledger_issuer else None
+    if public_key is None or authority.origin is None:
+        return "the replay found no ledger key to check checkpoints against"
+    verifier = Ed25519Verifier(authority.origin, decode_public_key(public_key))
+    for stored in list_checkpoints(connection):
+        try:
+            checkpoint = Checkpoint.parse(open_note(stored.note, [verifier]).text)
+        except (NoteError, CheckpointError) as error:
+            return f"checkpoint {stored.size}: not a valid note signed by the ledger key ({error})"
+        if (checkpoint.origin, checkpoint.size) != (authority.origin, stored.size):
+            return f"checkpoint {stored.size}: names {checkpoint.origin} at size {checkpoint.size}"
+        if stored.size > len(leaves):
+            return f"checkpoint {stored.size}: the ledger has only {len(leaves)} entries (rollback)"
+        if checkpoint.root_hash != stored.root_hash or stored.root_hash != tree.root_at(
+            connection, stored.size
+        ):
+            return f"checkpoint {stored.size}: its root is not the root of the first entries"
+    return None
 
 
 def _missing_reason(engine: Engine, position: int) -> str:
@@ -225,6 +259,7 @@ def _run(
     results: Iterable[list[Checked]],
     total: int,
     progress: ProgressCallback | None,
+    leaves: list[bytes],
 ) -> tuple[int, str] | None:
     for chunk in results:
         for checked in chunk:
@@ -232,6 +267,7 @@ def _run(
             reason = replay.feed(checked)
             if reason is not None:
                 return position, reason
+            leaves.append(checked[2])
         if progress is not None:
             progress(replay.count, total)
     return None
