@@ -269,6 +269,7 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert checkpoint["published"] and checkpoint["size"] == 11
     assert checkpoint["cosigned_by"] == ["audit.sandbox.sequestra.example/witness"]
     assert (tmp_path / summary["bundle"] / "entries.jsonl").is_file()
+    assert summary["audit"]["ok"] and summary["audit"]["size"] == 11
     assert (tmp_path / summary["proof"]).read_bytes().startswith(b"c2sp.org/tlog-proof@v1\n")
     again = runner.invoke(app, ["demo", "--json"])
     assert again.exit_code == 0 and json.loads(again.output)["entries"] == 11

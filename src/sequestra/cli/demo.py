@@ -13,6 +13,7 @@ from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy import Engine
 
+from sequestra.audit.bundle import Trust, ledger_verifier, verify_bundle, witness_verifier
 from sequestra.cli.common import console, fail_usage, handled, print_json, state
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
@@ -26,7 +27,7 @@ from sequestra.ledger.errors import AppendRefused
 from sequestra.ledger.export import export_bundle
 from sequestra.ledger.keys import SigningKey, load_signing_key
 from sequestra.ledger.kinds import KEY_ENROLLED, KEY_REVOKED, NOTE_RECORDED
-from sequestra.ledger.note import Ed25519Verifier
+from sequestra.ledger.note import Ed25519Verifier, format_verifier_key
 from sequestra.ledger.ops import init_ledger
 from sequestra.ledger.statement import SignedStatement, sign_statement
 from sequestra.ledger.store import Ledger
@@ -123,9 +124,9 @@ def demo(
         refused = world.record_history()
         publication = _checkpoint_with_witness(world)
         proof_path = _write_proof(engine, 3)
-        bundle = export_bundle(
-            engine, DEMO_DIRECTORY / "bundle", witness_vkeys=[_witness(world)[1]]
-        )
+        witness_vkey = _witness(world)[1]
+        bundle = export_bundle(engine, DEMO_DIRECTORY / "bundle", witness_vkeys=[witness_vkey])
+        audit = _audit(bundle.directory, world, witness_vkey)
         result = verify_ledger(engine, world.ledger_key.public_key_raw)
         records = world.ledger.authority().records
         world.ledger.close()
@@ -140,12 +141,13 @@ def demo(
         "proof": str(proof_path),
         "bundle": str(bundle.directory),
         "verify": result.to_json(),
+        "audit": audit,
     }
     if json_output:
         print_json(summary)
     else:
         _print_summary(summary, records.values())
-    if not result.ok or not publication["published"]:
+    if not result.ok or not publication["published"] or not audit["ok"]:
         raise typer.Exit(1)
 
 
@@ -169,6 +171,22 @@ def _checkpoint_with_witness(world: _Demo) -> dict[str, object]:
         return publish(world.engine, second, target).to_json()
 
 
+def _audit(directory: Path, world: _Demo, witness_vkey: str) -> dict[str, Any]:
+    """What an auditor does offline: check the bundle against keys they trust."""
+    ledger_vkey = format_verifier_key(DEMO_ORIGIN, 0x01, world.ledger_key.public_key_raw)
+    trust = Trust(
+        ledger=ledger_verifier(ledger_vkey),
+        witnesses=(witness_verifier(witness_vkey),),
+        required_witnesses=(WITNESS_NAME,),
+    )
+    verdict: dict[str, Any] = verify_bundle(directory, trust).to_json()
+    verdict["command"] = (
+        f"sequestra-audit bundle {directory} --vkey '{ledger_vkey}'"
+        f" --witness-vkey '{witness_vkey}' --require-witness {WITNESS_NAME}"
+    )
+    return verdict
+
+
 def _write_proof(engine: Engine, seq: int) -> Path:
     with read_transaction(engine) as connection:
         stored = get_checkpoint(connection)
@@ -187,6 +205,7 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
         table.add_row(record.label, ", ".join(record.roles), str(record.enrolled_seq), revoked)
     console.print(table)
     console.print(f"refused as expected: {summary['refused_example']}")
+    console.print(f"audit it yourself: {summary['audit']['command']}")
     checkpoint = summary["checkpoint"]
     verdict = summary["verify"]
     status = "[green]verified[/]" if verdict["ok"] else f"[red]FAILED[/] {verdict}"
@@ -199,7 +218,8 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
             f"checkpoint size {checkpoint['size']}, root {checkpoint['root'][:16]}...\n"
             f"cosigned by {witnessed}\n"
             f"inclusion proof: {summary['proof']}\n"
-            f"audit bundle:    {summary['bundle']}\n"
+            f"audit bundle:    {summary['bundle']}"
+            f" (offline audit: {'passed' if summary['audit']['ok'] else 'FAILED'})\n"
             f"database:        {summary['database']}\n"
             f"next: sequestra --database-url {summary['database']} log",
             title="Sequestra demo",
