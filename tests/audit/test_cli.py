@@ -18,6 +18,7 @@ from tests.audit.bundles import MemoryLedger, Witness, write_bundle
 PURE_LEDGER_MODULES = frozenset(
     f"sequestra.ledger.{name}"
     for name in (
+        "anchor_payload",
         "authority",
         "canonical",
         "checkpoint",
@@ -394,7 +395,7 @@ def _allowed(module: str) -> bool:
         return (
             module in ("sequestra", "sequestra.ledger", "sequestra.audit")
             or module in PURE_LEDGER_MODULES
-            or module in ("sequestra.audit.bundle", "sequestra.audit.cli")
+            or module in ("sequestra.audit.anchor", "sequestra.audit.bundle", "sequestra.audit.cli")
         )
     if module == "__mp_main__":  # multiprocessing's alias of the __main__ module
         return True

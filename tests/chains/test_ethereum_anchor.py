@@ -599,3 +599,19 @@ def test_the_ledger_and_the_auditor_import_no_ethereum_library() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert result.stdout.strip() == "[]"
+
+
+def test_sequestra_audit_anchor_command(anchored: Anchored, tmp_path: Path) -> None:
+    from sequestra.audit.cli import main
+
+    raw_file, note_file = tmp_path / "tx.hex", tmp_path / "checkpoint"
+    raw_file.write_text(anchored.raw.hex() + "\n")
+    note_file.write_bytes(anchored.note)
+    pinned = ["--tx-hash", anchored.tx_hash, "--sender", anchored.sender]
+    args = ["anchor", str(raw_file), str(note_file), "--vkey", anchored.vkey]
+    assert main([*args, *pinned, "--chain-id", str(ANVIL_CHAIN_ID)]) == 0
+    assert main([*args, "--chain-id", "1"]) == 1
+    other = Checkpoint(ORIGIN, 13, ROOT).sign([anchored.signer])
+    note_file.write_bytes(other)
+    assert main(args) == 1
+    assert main(["anchor", str(raw_file), str(note_file), "--vkey", "not a key"]) == 2

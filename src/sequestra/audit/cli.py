@@ -15,6 +15,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
+from sequestra.audit.anchor import check_ethereum_anchor
 from sequestra.audit.bundle import (
     ENTRY_FILE_BYTES_MAX,
     NOTE_BYTES_MAX,
@@ -39,6 +40,7 @@ from sequestra.ledger import canonical
 
 EXIT_OK, EXIT_NOT_VERIFIED, EXIT_USAGE = 0, 1, 2
 CONSISTENCY_FILE_BYTES_MAX = 64 * 1024
+ANCHOR_TX_BYTES_MAX = 256 * 1024
 PROGRESS_INTERVAL_ENTRIES = 16_384
 
 
@@ -99,7 +101,14 @@ def build_parser() -> argparse.ArgumentParser:
     note = commands.add_parser("note", help="verify any C2SP signed note")
     note.add_argument("note_file", type=Path, metavar="FILE")
     note.add_argument("--vkey", action="append", required=True, help="a verifier key; repeatable")
-    for command in (bundle, proof, consistency, note):
+    anchor = commands.add_parser("anchor", help="verify an Ethereum anchor of a checkpoint")
+    anchor.add_argument("raw_tx_file", type=Path, metavar="RAW_TX_FILE")
+    anchor.add_argument("checkpoint_file", type=Path, metavar="CHECKPOINT_FILE")
+    anchor.add_argument("--vkey", required=True, help="the ledger's verifier key")
+    anchor.add_argument("--tx-hash", help="the transaction hash the operator recorded")
+    anchor.add_argument("--sender", help="the operator's published anchoring account")
+    anchor.add_argument("--chain-id", type=int, help="the chain the anchor must be on (1)")
+    for command in (bundle, proof, consistency, note, anchor):
         command.add_argument("--json", action="store_true", help="print a JSON verdict")
     return parser
 
@@ -274,12 +283,42 @@ def _print_note(verdict: NoteVerdict) -> None:
         print(f"  also signed by keys not given: {', '.join(verdict.unknown_signers)}")
 
 
+def _anchor(options: argparse.Namespace) -> int:
+    vkey = read_key_argument(options.vkey, "--vkey")
+    raw_tx = read_auditor_file(options.raw_tx_file, ANCHOR_TX_BYTES_MAX, "RAW_TX_FILE")
+    note = read_auditor_file(options.checkpoint_file, NOTE_BYTES_MAX, "CHECKPOINT_FILE")
+    try:
+        verdict = check_ethereum_anchor(
+            raw_tx,
+            note,
+            vkey,
+            expected_tx_hash=options.tx_hash,
+            expected_sender=options.sender,
+            expected_chain_id=options.chain_id,
+        )
+    except ValueError as error:
+        raise AuditUsageError(f"--vkey: {error}") from error
+    if options.json:
+        _print_json(verdict.to_json())
+    elif verdict.ok:
+        print(
+            f"VERIFIED: transaction {verdict.tx_hash} from {verdict.sender} anchors"
+            f" {verdict.origin} at size {verdict.size}"
+        )
+        if options.tx_hash is None and options.sender is None:
+            print("  pass --tx-hash or --sender to pin the transaction itself")
+    else:
+        print(f"NOT VERIFIED: {verdict.reason}")
+    return EXIT_OK if verdict.ok else EXIT_NOT_VERIFIED
+
+
 def _print_json(value: dict[str, Any]) -> None:
     print(json.dumps(value, indent=2, sort_keys=True))
 
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bundle": _bundle,
+    "anchor": _anchor,
     "proof": _proof,
     "consistency": _consistency,
     "note": _note,
