@@ -7,6 +7,7 @@ root at any size and any inclusion or consistency proof cost one or two indexed 
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 
 from sqlalchemy import Connection, and_, insert, or_, select
@@ -93,29 +94,43 @@ def consistency_proof(connection: Connection, size1: int, size2: int) -> list[by
 def check_stored_tree(connection: Connection, leaf_hashes: Sequence[bytes]) -> str | None:
     """Recompute every complete subtree from verified leaf hashes and compare with storage.
 
-    Returns the first discrepancy as a sentence, or None when the stored tree is exact.
+    Level by level: the stored nodes of a level, read in index order, must be exactly the
+    hashes of the pairs below. Returns the first discrepancy as a sentence, or None.
     """
-    expected: dict[NodeId, bytes] = {}
-    level_hashes = list(leaf_hashes)
+    below = list(leaf_hashes)
     level = 0
-    while len(level_hashes) > 1:
+    while len(below) > 1:
         level += 1
-        level_hashes = [
-            merkle.hash_children(level_hashes[i], level_hashes[i + 1])
-            for i in range(0, len(level_hashes) - 1, 2)
+        sha256 = hashlib.sha256
+        expected = [
+            sha256(b"\x01" + left + right).digest()
+            for left, right in zip(below[0::2], below[1::2], strict=False)
         ]
-        expected.update(((level, index), value) for index, value in enumerate(level_hashes))
-    stored_count = 0
-    query = select(NODE_TABLE.c.level, NODE_TABLE.c.idx, NODE_TABLE.c.hash).order_by(
-        NODE_TABLE.c.level, NODE_TABLE.c.idx
-    )
-    for row in connection.execute(query):
-        stored_count += 1
-        want = expected.get((row.level, row.idx))
-        if want is None:
-            return f"tree node ({row.level}, {row.idx}) is stored but not part of the tree"
-        if bytes(row.hash) != want:
-            return f"tree node ({row.level}, {row.idx}) differs from the hash of its leaves"
-    if stored_count != len(expected):
-        return f"tree has {stored_count} stored nodes; the entries make {len(expected)}"
+        error = _compare_level(connection, level, expected)
+        if error:
+            return error
+        below = expected
+    extra = connection.execute(
+        select(NODE_TABLE.c.level, NODE_TABLE.c.idx).where(NODE_TABLE.c.level > level).limit(1)
+    ).first()
+    if extra is not None:
+        return f"tree node ({extra.level}, {extra.idx}) is stored but not part of the tree"
+    return None
+
+
+def _compare_level(connection: Connection, level: int, expected: list[bytes]) -> str | None:
+    rows = connection.execute(
+        select(NODE_TABLE.c.idx, NODE_TABLE.c.hash)
+        .where(NODE_TABLE.c.level == level)
+        .order_by(NODE_TABLE.c.idx)
+    ).all()
+    for position, (index, stored) in enumerate(rows):
+        if index != position:
+            return f"tree node ({level}, {position}) is missing"
+        if position >= len(expected):
+            return f"tree node ({level}, {index}) is stored but not part of the tree"
+        if bytes(stored) != expected[position]:
+            return f"tree node ({level}, {index}) differs from the hash of its leaves"
+    if len(rows) < len(expected):
+        return f"tree node ({level}, {len(rows)}) is missing"
     return None
