@@ -176,6 +176,9 @@ def _bench(
             cursor += 5_000
         result["fill_s"] = round(time.perf_counter() - fill_started, 1)
         size = ledger.head().size
+    result["raw_ed25519_all_cores_before_verify_per_s"] = raw_ed25519(os.cpu_count() or 1)[
+        "all_cores_per_s"
+    ]
     started = time.perf_counter()
     verdict = verify_ledger(engine)
     elapsed = time.perf_counter() - started
@@ -202,7 +205,7 @@ def main() -> None:
         print(f"benchmarking {kind}...", file=sys.stderr)
         figures = bench_database(kind, args.entries, notes, keys)
         figures["verify_ratio_to_raw_all_cores"] = round(
-            figures["verify_per_s"] / raw["all_cores_per_s"], 3
+            figures["verify_per_s"] / figures["raw_ed25519_all_cores_before_verify_per_s"], 3
         )
         report[kind] = figures
     report["targets"] = {"append_batch_1000_per_s_min": 5000, "verify_ratio_min": 0.8}
