@@ -56,6 +56,12 @@ class AnchorSettings(BaseModel):
     # When set, anchoring refuses a node that reports another chain ID (1 is mainnet).
     ethereum_chain_id: int | None = Field(default=None, ge=1)
     timeout_s: float = Field(default=300.0, gt=0, le=3600)
+    # Bitcoin Core JSON-RPC, http://host:port (credentials in the URL or the cookie file).
+    bitcoin_rpc_url: str | None = Field(default=None, min_length=1, max_length=2048)
+    # The node wallet that funds and signs anchors; None: the node's only loaded wallet.
+    bitcoin_wallet: str | None = Field(default=None, min_length=1, max_length=256)
+    bitcoin_cookie_file: Path | None = None
+    bitcoin_confirmations: int = Field(default=1, ge=1, le=1000)
 
 
 class Settings(BaseSettings):

@@ -569,9 +569,9 @@ def test_cli_anchor_command(
     code, output = run("--chain", "ethereum")
     assert code == 2 and "run `sequestra checkpoint` first" in output
     code, output = run("--chain", "bitcoin")
-    assert code == 2 and "anchoring on bitcoin is not available yet" in output
+    assert code == 2 and "run `sequestra checkpoint` first" in output
     code, output = run("--chain", "dogecoin")
-    assert code == 2 and "expected one of ethereum" in output
+    assert code == 2 and "expected one of bitcoin, ethereum" in output
 
     stored, _ = create_checkpoint(world.engine, world.ledger_key)
     code, output = run("--chain", "ethereum", "--json")

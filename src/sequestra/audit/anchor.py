@@ -18,6 +18,7 @@ or explorer you trust (or pass `expected_tx_hash` from one). Only the standard l
 from __future__ import annotations
 
 import binascii
+import hashlib
 from dataclasses import dataclass, replace
 from typing import Union
 
@@ -524,3 +525,222 @@ def _recover_sender(digest: bytes, r: int, s: int, parity: int) -> bytes:
     except InvalidSignature as error:
         raise AnchorCheckError("signature: does not verify under the recovered key") from error
     return keccak256(encoded)[12:]
+
+
+# --- Bitcoin ----------------------------------------------------------------------------------
+
+BITCOIN_TRANSACTION_BYTES_MAX = 400_000  # a standard transaction weighs at most 400,000 units
+BITCOIN_COMPACT_SIZE_MAX = 0x02000000  # Bitcoin Core's MAX_SIZE for a serialised length
+OP_RETURN = 0x6A
+OP_PUSHDATA1, OP_PUSHDATA2, OP_PUSHDATA4 = 0x4C, 0x4D, 0x4E
+_TX_INPUT_BYTES_MIN = 41  # outpoint 36, empty script length 1, sequence 4
+_TX_OUTPUT_BYTES_MIN = 9  # value 8, empty script length 1
+
+
+@dataclass(frozen=True)
+class BitcoinTransaction:
+    """The fields of a Bitcoin transaction that an anchor check needs.
+
+    `txid` is the double SHA-256 of the serialisation without witness data, as lowercase hex
+    in the usual display (byte-reversed) order; `outputs` are (value in satoshis, script).
+    """
+
+    version: int
+    segwit: bool
+    input_count: int
+    outputs: tuple[tuple[int, bytes], ...]
+    locktime: int
+    txid: str
+
+
+def check_bitcoin_anchor(
+    raw_tx: bytes,
+    checkpoint_note: bytes,
+    ledger_vkey: str,
+    *,
+    expected_txid: str | None = None,
+) -> AnchorVerdict:
+    """Check that Bitcoin transaction `raw_tx` anchors the checkpoint signed by the ledger.
+
+    `raw_tx` is the serialised transaction (with or without witness data), or its hex text as
+    read from a file (told apart by the first byte: a raw transaction starts with its
+    little-endian version, not a printable character). The transaction must have exactly one
+    OP_RETURN output whose single push is the anchor payload. `expected_txid` pins the txid
+    found on the chain (display order). The verdict's `tx_hash` is the txid; the Ethereum
+    fields (type, chain ID, sender, to) stay None. The raw bytes alone do not show that the
+    transaction was mined: look the txid up on a node or explorer you trust. Raises
+    KeyFormatError when `ledger_vkey` is not an Ed25519 verifier key string.
+    """
+    verifier = _ledger_verifier(ledger_vkey)
+    try:
+        if raw_tx[:1].isascii() and raw_tx[:1] >= b" ":
+            raw_tx = _parse_bitcoin_hex(raw_tx)
+        transaction = decode_bitcoin_transaction(raw_tx)
+    except AnchorCheckError as error:
+        return AnchorVerdict(False, f"transaction: {error}")
+    verdict = AnchorVerdict(ok=False, tx_hash=transaction.txid)
+    if expected_txid is not None:
+        expected = expected_txid.strip().lower()
+        if expected != transaction.txid:
+            return replace(
+                verdict, reason=f"txid: expected {expected}, the bytes hash to {transaction.txid}"
+            )
+    try:
+        data = bitcoin_anchor_data(transaction)
+    except AnchorCheckError as error:
+        return replace(verdict, reason=f"OP_RETURN: {error}")
+    try:
+        payload = parse_anchor_payload(data)
+    except AnchorPayloadError as error:
+        return replace(verdict, reason=f"OP_RETURN data is not a sequestra anchor payload: {error}")
+    verdict = replace(
+        verdict, origin=payload.origin, size=payload.size, root_hash=payload.root_hash
+    )
+    try:
+        checkpoint = Checkpoint.parse(open_note(checkpoint_note, [verifier]).text)
+    except NoteError as error:
+        reason = f"checkpoint note: not verified under the ledger key {verifier.name}: {error}"
+        return replace(verdict, reason=reason)
+    except CheckpointError as error:
+        return replace(verdict, reason=f"checkpoint note: {error}")
+    mismatch = _compare(payload.origin, payload.size, payload.root_hash, checkpoint)
+    if mismatch is not None:
+        return replace(verdict, reason=mismatch)
+    return replace(verdict, ok=True)
+
+
+def decode_bitcoin_transaction(raw: bytes) -> BitcoinTransaction:
+    """Decode a serialised Bitcoin transaction strictly and compute its txid.
+
+    Accepts the legacy serialisation and the BIP-144 one (marker 0x00, flag 0x01, a witness
+    per input, at least one of them non-empty). Raises AnchorCheckError for a transaction
+    larger than BITCOIN_TRANSACTION_BYTES_MAX, without inputs or outputs, with a
+    non-canonical length, truncated, or followed by trailing bytes.
+    """
+    if not isinstance(raw, bytes | bytearray) or not raw:
+        raise AnchorCheckError("expected the raw transaction bytes")
+    raw = bytes(raw)
+    if len(raw) > BITCOIN_TRANSACTION_BYTES_MAX:
+        raise AnchorCheckError(f"larger than {BITCOIN_TRANSACTION_BYTES_MAX} bytes")
+    reader = _Reader(raw)
+    version = int.from_bytes(reader.take(4, "version"), "little", signed=True)
+    segwit = raw[4:6] == b"\x00\x01"
+    if raw[4:5] == b"\x00" and not segwit:
+        raise AnchorCheckError("expected the segwit flag 0x01 after the marker 0x00")
+    if segwit:
+        reader.take(2, "segwit marker")
+    body_start = reader.position
+    input_count = reader.count(_TX_INPUT_BYTES_MIN, "inputs")
+    if input_count == 0:
+        raise AnchorCheckError("expected at least one input")
+    for _ in range(input_count):
+        reader.take(36, "input outpoint")
+        reader.take(reader.count(1, "input script bytes"), "input script")
+        reader.take(4, "input sequence")
+    output_count = reader.count(_TX_OUTPUT_BYTES_MIN, "outputs")
+    if output_count == 0:
+        raise AnchorCheckError("expected at least one output")
+    outputs: list[tuple[int, bytes]] = []
+    for _ in range(output_count):
+        value = int.from_bytes(reader.take(8, "output value"), "little", signed=True)
+        outputs.append((value, reader.take(reader.count(1, "output script bytes"), "script")))
+    body_end = reader.position
+    if segwit:
+        witnessed = False
+        for _ in range(input_count):
+            items = reader.count(1, "witness items")
+            witnessed = witnessed or items > 0
+            for _ in range(items):
+                reader.take(reader.count(1, "witness item bytes"), "witness item")
+        if not witnessed:
+            raise AnchorCheckError("the segwit marker is set but every witness is empty")
+    locktime_bytes = reader.take(4, "locktime")
+    if reader.position != len(raw):
+        raise AnchorCheckError(f"{len(raw) - reader.position} trailing bytes")
+    stripped = raw[:4] + raw[body_start:body_end] + locktime_bytes
+    txid = hashlib.sha256(hashlib.sha256(stripped).digest()).digest()[::-1].hex()
+    locktime = int.from_bytes(locktime_bytes, "little")
+    return BitcoinTransaction(version, segwit, input_count, tuple(outputs), locktime, txid)
+
+
+def bitcoin_anchor_data(transaction: BitcoinTransaction) -> bytes:
+    """Return the data pushed by the transaction's one OP_RETURN output.
+
+    Raises AnchorCheckError when there is no OP_RETURN output, more than one, or its script
+    is not OP_RETURN followed by exactly one data push.
+    """
+    scripts = [script for _, script in transaction.outputs if script[:1] == bytes([OP_RETURN])]
+    if len(scripts) != 1:
+        raise AnchorCheckError(f"expected exactly one OP_RETURN output, got {len(scripts)}")
+    return op_return_data(scripts[0])
+
+
+def op_return_data(script: bytes) -> bytes:
+    """Return the data of a script that is OP_RETURN and one push (direct or OP_PUSHDATA1/2/4).
+
+    Raises AnchorCheckError for any other script, a truncated push or bytes after it.
+    """
+    if script[:1] != bytes([OP_RETURN]) or len(script) < 2:
+        raise AnchorCheckError("expected OP_RETURN followed by one data push")
+    opcode = script[1]
+    if 0x01 <= opcode <= 0x4B:
+        start, length = 2, opcode
+    elif opcode in (OP_PUSHDATA1, OP_PUSHDATA2, OP_PUSHDATA4):
+        width = {OP_PUSHDATA1: 1, OP_PUSHDATA2: 2, OP_PUSHDATA4: 4}[opcode]
+        if len(script) < 2 + width:
+            raise AnchorCheckError("the push length is truncated")
+        start, length = 2 + width, int.from_bytes(script[2 : 2 + width], "little")
+    else:
+        raise AnchorCheckError(f"expected a data push after OP_RETURN, got opcode 0x{opcode:02x}")
+    if len(script) != start + length:
+        raise AnchorCheckError(
+            f"the push announces {length} bytes, the script holds {len(script) - start}"
+        )
+    return script[start:]
+
+
+def _parse_bitcoin_hex(text: bytes) -> bytes:
+    try:
+        digits = text.decode("ascii").strip()
+    except UnicodeDecodeError as error:
+        raise AnchorCheckError("raw transaction: expected hex text") from error
+    if digits[:2] in ("0x", "0X"):
+        digits = digits[2:]
+    if len(digits) > 2 * BITCOIN_TRANSACTION_BYTES_MAX:
+        raise AnchorCheckError(f"larger than {BITCOIN_TRANSACTION_BYTES_MAX} bytes")
+    try:
+        return binascii.unhexlify(digits)
+    except (binascii.Error, ValueError) as error:
+        raise AnchorCheckError("raw transaction: expected an even number of hex digits") from error
+
+
+class _Reader:
+    """Reads a serialised transaction front to back; every read is bounds-checked."""
+
+    def __init__(self, data: bytes) -> None:
+        self.data = data
+        self.position = 0
+
+    def take(self, length: int, what: str) -> bytes:
+        end = self.position + length
+        if end > len(self.data):
+            raise AnchorCheckError(f"truncated in the {what}")
+        chunk = self.data[self.position : end]
+        self.position = end
+        return chunk
+
+    def count(self, item_bytes_min: int, what: str) -> int:
+        """A canonical CompactSize that the remaining bytes can hold `item_bytes_min` each."""
+        first = self.take(1, what)[0]
+        if first < 0xFD:
+            value = first
+        else:
+            width = {0xFD: 2, 0xFE: 4, 0xFF: 8}[first]
+            value = int.from_bytes(self.take(width, what), "little")
+            if value < {2: 0xFD, 4: 0x10000, 8: 0x100000000}[width]:
+                raise AnchorCheckError(f"{what}: non-canonical CompactSize")
+        if value > BITCOIN_COMPACT_SIZE_MAX:
+            raise AnchorCheckError(f"{what}: {value} is larger than {BITCOIN_COMPACT_SIZE_MAX}")
+        if value * item_bytes_min > len(self.data) - self.position:
+            raise AnchorCheckError(f"truncated: {value} {what} do not fit")
+        return value

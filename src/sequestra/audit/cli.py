@@ -15,7 +15,11 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TextIO
 
-from sequestra.audit.anchor import check_ethereum_anchor
+from sequestra.audit.anchor import (
+    BITCOIN_TRANSACTION_BYTES_MAX,
+    check_bitcoin_anchor,
+    check_ethereum_anchor,
+)
 from sequestra.audit.bundle import (
     ENTRY_FILE_BYTES_MAX,
     NOTE_BYTES_MAX,
@@ -101,13 +105,17 @@ def build_parser() -> argparse.ArgumentParser:
     note = commands.add_parser("note", help="verify any C2SP signed note")
     note.add_argument("note_file", type=Path, metavar="FILE")
     note.add_argument("--vkey", action="append", required=True, help="a verifier key; repeatable")
-    anchor = commands.add_parser("anchor", help="verify an Ethereum anchor of a checkpoint")
+    anchor = commands.add_parser("anchor", help="verify an Ethereum or Bitcoin anchor")
     anchor.add_argument("raw_tx_file", type=Path, metavar="RAW_TX_FILE")
     anchor.add_argument("checkpoint_file", type=Path, metavar="CHECKPOINT_FILE")
     anchor.add_argument("--vkey", required=True, help="the ledger's verifier key")
     anchor.add_argument("--tx-hash", help="the transaction hash the operator recorded")
     anchor.add_argument("--sender", help="the operator's published anchoring account")
     anchor.add_argument("--chain-id", type=int, help="the chain the anchor must be on (1)")
+    anchor.add_argument(
+        "--chain", choices=("ethereum", "bitcoin"), default="ethereum", help="(ethereum)"
+    )
+    anchor.add_argument("--txid", help="bitcoin: the txid the operator recorded")
     for command in (bundle, proof, consistency, note, anchor):
         command.add_argument("--json", action="store_true", help="print a JSON verdict")
     return parser
@@ -284,6 +292,10 @@ def _print_note(verdict: NoteVerdict) -> None:
 
 
 def _anchor(options: argparse.Namespace) -> int:
+    if options.chain == "bitcoin":
+        return _anchor_bitcoin(options)
+    if options.txid is not None:
+        raise AuditUsageError("--txid: only with --chain bitcoin (use --tx-hash)")
     vkey = read_key_argument(options.vkey, "--vkey")
     raw_tx = read_auditor_file(options.raw_tx_file, ANCHOR_TX_BYTES_MAX, "RAW_TX_FILE")
     note = read_auditor_file(options.checkpoint_file, NOTE_BYTES_MAX, "CHECKPOINT_FILE")
@@ -307,6 +319,34 @@ def _anchor(options: argparse.Namespace) -> int:
         )
         if options.tx_hash is None and options.sender is None:
             print("  pass --tx-hash or --sender to pin the transaction itself")
+    else:
+        print(f"NOT VERIFIED: {verdict.reason}")
+    return EXIT_OK if verdict.ok else EXIT_NOT_VERIFIED
+
+
+def _anchor_bitcoin(options: argparse.Namespace) -> int:
+    for flag, value in (("--tx-hash", options.tx_hash), ("--sender", options.sender)):
+        if value is not None:
+            raise AuditUsageError(f"{flag}: only with --chain ethereum")
+    if options.chain_id is not None:
+        raise AuditUsageError("--chain-id: only with --chain ethereum")
+    vkey = read_key_argument(options.vkey, "--vkey")
+    raw_limit = 2 * BITCOIN_TRANSACTION_BYTES_MAX + 16  # hex text, a prefix and a newline
+    raw_tx = read_auditor_file(options.raw_tx_file, raw_limit, "RAW_TX_FILE")
+    note = read_auditor_file(options.checkpoint_file, NOTE_BYTES_MAX, "CHECKPOINT_FILE")
+    try:
+        verdict = check_bitcoin_anchor(raw_tx, note, vkey, expected_txid=options.txid)
+    except ValueError as error:
+        raise AuditUsageError(f"--vkey: {error}") from error
+    if options.json:
+        _print_json(verdict.to_json())
+    elif verdict.ok:
+        print(
+            f"VERIFIED: bitcoin transaction {verdict.tx_hash} anchors {verdict.origin}"
+            f" at size {verdict.size}"
+        )
+        if options.txid is None:
+            print("  pass --txid to pin the transaction itself")
     else:
         print(f"NOT VERIFIED: {verdict.reason}")
     return EXIT_OK if verdict.ok else EXIT_NOT_VERIFIED

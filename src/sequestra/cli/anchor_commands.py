@@ -6,6 +6,11 @@ from collections.abc import Callable
 
 import typer
 
+from sequestra.chains.bitcoin.anchor import (
+    BitcoinAnchorError,
+    BitcoinAnchorUnconfirmedError,
+    anchor_bitcoin,
+)
 from sequestra.chains.ethereum.anchor import (
     AccountKeyError,
     AnchorError,
@@ -44,21 +49,36 @@ def _anchor_on_ethereum(settings: AnchorSettings, payload: bytes) -> AnchorRecei
     )
 
 
+def _anchor_on_bitcoin(settings: AnchorSettings, payload: bytes) -> AnchorReceipt:
+    if settings.bitcoin_rpc_url is None:
+        fail_usage("no Bitcoin node: set anchor.bitcoin_rpc_url")
+    return anchor_bitcoin(
+        settings.bitcoin_rpc_url,
+        settings.bitcoin_wallet,
+        payload,
+        settings.bitcoin_confirmations,
+        settings.timeout_s,
+        cookie_file=settings.bitcoin_cookie_file,
+    )
+
+
 # The chains `sequestra anchor --chain` knows; a new chain adds its Anchorer here.
-ANCHORERS: dict[str, Anchorer] = {"ethereum": _anchor_on_ethereum}
-PLANNED_CHAINS = frozenset({"bitcoin"})
+ANCHORERS: dict[str, Anchorer] = {"ethereum": _anchor_on_ethereum, "bitcoin": _anchor_on_bitcoin}
+PLANNED_CHAINS: frozenset[str] = frozenset()
 
 
 def anchor(
     context: typer.Context,
-    chain: str = typer.Option(..., "--chain", help="Where to anchor: ethereum."),
+    chain: str = typer.Option(..., "--chain", help="Where to anchor: ethereum or bitcoin."),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Anchor the latest signed checkpoint's root on a blockchain and record the transaction.
 
     Ethereum: a value-0 transaction from the service account to itself whose calldata is the
-    anchor payload (origin, tree size and root). A checkpoint already anchored on the chain is
-    not anchored again. Exit 0 anchored, 1 the chain did not confirm, 2 usage/configuration.
+    anchor payload (origin, tree size and root). Bitcoin: a transaction funded by the node's
+    wallet whose one OP_RETURN output carries the payload. A checkpoint already anchored on
+    the chain is not anchored again. Exit 0 anchored, 1 the chain did not confirm, 2
+    usage/configuration.
     """
     app_state = state(context)
     name, anchorer = _anchorer(chain)
@@ -83,6 +103,10 @@ def anchor(
         except AnchorUnconfirmedError as error:
             fail(f"{error}; look up {error.tx_hash} before anchoring again")
         except AnchorError as error:
+            fail(str(error))
+        except BitcoinAnchorUnconfirmedError as error:
+            fail(f"{error}; look up {error.txid} before anchoring again")
+        except BitcoinAnchorError as error:
             fail(str(error))
         try:
             recorded = record_anchor(engine, receipt, stored.size)
