@@ -18,6 +18,7 @@ from sequestra.ledger.errors import LedgerStateError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
+POOL_RECYCLE_S = 1800
 # Arbitrary constant naming the ledger's append lock among PostgreSQL advisory locks; the
 # second key is the schema's hash, so ledgers in different schemas do not share a lock.
 APPEND_LOCK_KEY = 0x5E05E57A
@@ -56,9 +57,12 @@ def create_ledger_engine(url: str) -> Engine:
         _prepare_sqlite(engine)
         return engine
     if backend == "postgresql":
+        # No pre-ping: it costs a round trip per checkout; a connection the server dropped
+        # fails once and the pool then replaces it, and pool_recycle retires old ones.
         return create_engine(
             url,
-            pool_pre_ping=True,
+            pool_pre_ping=False,
+            pool_recycle=POOL_RECYCLE_S,
             connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
         )
     raise LedgerStateError(

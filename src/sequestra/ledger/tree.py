@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Sequence
+from typing import Any
 
-from sqlalchemy import Connection, and_, insert, or_, select
+from sqlalchemy import Connection, and_, insert, literal, or_, select, union_all
 
 from sequestra.ledger import merkle
 from sequestra.ledger.merkle import NodeId, NodeReadError
@@ -27,41 +28,52 @@ class DatabaseNodeReader:
         self.connection = connection
 
     def get_nodes(self, ids: Sequence[NodeId]) -> list[bytes]:
-        """Return the hashes of `ids`; raises NodeReadError for any that is not stored."""
+        """Return the hashes of `ids`; raises NodeReadError for any that is not stored.
+
+        One round trip per chunk: leaves (from the entries) and inner nodes are read in one
+        UNION ALL query, each term a primary-key search.
+        """
+        unique = sorted(set(ids))
         found: dict[NodeId, bytes] = {}
-        leaves = sorted({index for level, index in ids if level == 0})
-        inner = sorted({(level, index) for level, index in ids if level > 0})
-        for start in range(0, len(leaves), NODE_QUERY_CHUNK):
-            chunk = leaves[start : start + NODE_QUERY_CHUNK]
-            rows = self.connection.execute(
-                select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash).where(
-                    ENTRY_TABLE.c.seq.in_(chunk)
-                )
-            )
-            found.update(((0, row.seq), bytes(row.leaf_hash)) for row in rows)
-        for start in range(0, len(inner), NODE_QUERY_CHUNK):
-            found.update(self._inner_nodes(inner[start : start + NODE_QUERY_CHUNK]))
+        for start in range(0, len(unique), NODE_QUERY_CHUNK):
+            chunk = unique[start : start + NODE_QUERY_CHUNK]
+            for row in self.connection.execute(_nodes_query(chunk)):
+                found[(row.level, row.idx)] = bytes(row.hash)
         missing = [node for node in ids if node not in found]
         if missing:
             raise NodeReadError(f"tree node {missing[0]} is not stored")
         return [found[node] for node in ids]
 
-    def _inner_nodes(self, ids: Sequence[NodeId]) -> dict[NodeId, bytes]:
-        """One query, one `level = L AND idx IN (...)` term a level, so that every term is a
-        primary-key search (SQLite scans the whole table for a row-value IN list)."""
-        by_level: dict[int, list[int]] = {}
-        for level, index in ids:
-            by_level.setdefault(level, []).append(index)
+
+def _nodes_query(ids: Sequence[NodeId]) -> Any:
+    """SELECT level, idx, hash for `ids`: one term per level so every term uses a key.
+
+    (SQLite scans the whole table for a row-value IN list, hence not `(level, idx) IN`.)
+    """
+    by_level: dict[int, list[int]] = {}
+    for level, index in ids:
+        by_level.setdefault(level, []).append(index)
+    parts: list[Any] = []
+    leaves = by_level.pop(0, None)
+    if leaves:
+        parts.append(
+            select(
+                literal(0).label("level"),
+                ENTRY_TABLE.c.seq.label("idx"),
+                ENTRY_TABLE.c.leaf_hash.label("hash"),
+            ).where(ENTRY_TABLE.c.seq.in_(leaves))
+        )
+    if by_level:
         condition = or_(
             *(
                 and_(NODE_TABLE.c.level == level, NODE_TABLE.c.idx.in_(indexes))
                 for level, indexes in by_level.items()
             )
         )
-        rows = self.connection.execute(
+        parts.append(
             select(NODE_TABLE.c.level, NODE_TABLE.c.idx, NODE_TABLE.c.hash).where(condition)
         )
-        return {(row.level, row.idx): bytes(row.hash) for row in rows}
+    return parts[0] if len(parts) == 1 else union_all(*parts)
 
 
 def append_tree_nodes(
