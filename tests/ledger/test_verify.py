@@ -300,3 +300,24 @@ def test_checkpoints_are_checked(filled: LedgerWorld) -> None:
             else:
                 connection.execute(text("DROP TRIGGER IF EXISTS ledger_checkpoint_no_delete"))
             connection.execute(text("DELETE FROM ledger_checkpoint WHERE size = :s"), {"s": size})
+
+
+def test_tampered_tree_node_found_by_parallel_verify(
+    filled: LedgerWorld, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sequestra.ledger import verify
+
+    filled.ledger.append([filled.note(f"bulk {i}") for i in range(100)], filled.now)
+    with filled.engine.begin() as connection:
+        if filled.engine.dialect.name == "postgresql":
+            connection.execute(text("ALTER TABLE ledger_tree_node DISABLE TRIGGER USER"))
+        else:
+            connection.execute(text("DROP TRIGGER ledger_tree_node_no_update"))
+        connection.execute(
+            text("UPDATE ledger_tree_node SET hash = :h WHERE level = 3 AND idx = 5"),
+            {"h": bytes(32)},
+        )
+    monkeypatch.setattr(verify, "PARALLEL_MIN_ENTRIES", 10)
+    monkeypatch.setattr(verify, "CHUNK_ENTRIES", 32)
+    result = verify_ledger(filled.engine, workers=2)
+    assert not result.ok and "tree node (3, 5) differs" in (result.reason or "")
