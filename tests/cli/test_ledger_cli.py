@@ -12,22 +12,10 @@ from typer.testing import CliRunner
 
 from sequestra.cli.main import app
 from sequestra.ledger.db import create_ledger_engine
+from tests.cli.conftest import run
 
 PASSPHRASE = "sandbox-example-passphrase"
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SEQUESTRA_PASSPHRASE", PASSPHRASE)
-    monkeypatch.delenv("SEQUESTRA_CONFIG", raising=False)
-    return CliRunner()
-
-
-def run(runner: CliRunner, url: str, *args: str, code: int = 0, stdin: str | None = None) -> str:
-    result = runner.invoke(app, ["--database-url", url, *args], input=stdin)
-    assert result.exit_code == code, (result.output, result.exception)
-    return result.output
 
 
 @pytest.fixture

@@ -6,31 +6,17 @@ import base64
 import json
 from pathlib import Path
 
-import pytest
 from typer.testing import CliRunner
 
-from sequestra.cli.main import app
 from sequestra.ledger import merkle
 from sequestra.ledger.checkpoint import Checkpoint
 from sequestra.ledger.note import open_note, verifier_from_key
 from sequestra.ledger.tlog_proof import TlogProof
+from tests.cli.conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
 KEYS = ROOT / "keys-example"
 ORIGIN = "cli.sequestra.example/log"
-
-
-@pytest.fixture
-def runner(monkeypatch: pytest.MonkeyPatch) -> CliRunner:
-    monkeypatch.setenv("SEQUESTRA_PASSPHRASE", "sandbox-example-passphrase")
-    monkeypatch.delenv("SEQUESTRA_CONFIG", raising=False)
-    return CliRunner()
-
-
-def run(runner: CliRunner, url: str, *args: str, code: int = 0, stdin: str | None = None) -> str:
-    result = runner.invoke(app, ["--database-url", url, *args], input=stdin)
-    assert result.exit_code == code, (result.output, result.exception)
-    return result.output
 
 
 def test_checkpoint_prove_consistency_export(

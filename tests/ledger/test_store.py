@@ -22,7 +22,7 @@ from sequestra.ledger.verify import verify_ledger
 from tests.conftest import LedgerWorld
 
 
-def refused(world: LedgerWorld, statements: list, match: str, index: int = 0) -> None:
+def expect_refused(world: LedgerWorld, statements: list, match: str, index: int = 0) -> None:
     before = world.ledger.head()
     with pytest.raises(AppendRefused, match=match) as caught:
         world.ledger.append(statements, world.now)
@@ -45,17 +45,17 @@ def test_append_returns_consecutive_receipts_and_verifies(world: LedgerWorld) ->
 def test_bad_signature_refused(world: LedgerWorld) -> None:
     transport = world.note("original").to_json()
     transport["statement"]["body"]["text"] = "altered after signing"
-    refused(world, [parse_signed_statement(transport)], "signature does not verify")
+    expect_refused(world, [parse_signed_statement(transport)], "signature does not verify")
 
 
 def test_signature_of_another_statement_refused(world: LedgerWorld) -> None:
     first, second = world.note("a").to_json(), world.note("b").to_json()
     first["signature"] = second["signature"]
-    refused(world, [parse_signed_statement(first)], "signature does not verify")
+    expect_refused(world, [parse_signed_statement(first)], "signature does not verify")
 
 
 def test_unknown_issuer_refused(world: LedgerWorld) -> None:
-    refused(world, [world.note(key=SigningKey.generate())], "not an enrolled key")
+    expect_refused(world, [world.note(key=SigningKey.generate())], "not an enrolled key")
 
 
 def test_role_that_may_not_issue_refused(world: LedgerWorld) -> None:
@@ -70,7 +70,7 @@ def test_role_that_may_not_issue_refused(world: LedgerWorld) -> None:
         },
         world.now,
     )
-    refused(world, [officer_enrolls], "needs one of admin")
+    expect_refused(world, [officer_enrolls], "needs one of admin")
 
 
 def test_revoked_issuer_refused(world: LedgerWorld) -> None:
@@ -78,7 +78,7 @@ def test_revoked_issuer_refused(world: LedgerWorld) -> None:
         world.admin, KEY_REVOKED, {"issuer": world.officer.issuer, "reason": "left"}, world.now
     )
     world.ledger.append([revoke], world.now)
-    refused(world, [world.note("after revocation")], "revoked at seq 2")
+    expect_refused(world, [world.note("after revocation")], "revoked at seq 2")
 
 
 def test_not_yet_valid_issuer_refused(world: LedgerWorld) -> None:
@@ -86,29 +86,29 @@ def test_not_yet_valid_issuer_refused(world: LedgerWorld) -> None:
     enrolment = world.enroll(later, ["treasury-officer"], "later")
     body = dict(enrolment.body, valid_from=format_timestamp(world.now + timedelta(days=1)))
     world.ledger.append([sign_statement(world.admin, "key.enrolled", body, world.now)], world.now)
-    refused(world, [world.note("too early", later)], "is valid from")
+    expect_refused(world, [world.note("too early", later)], "is valid from")
 
 
 def test_nonce_reuse_refused_across_and_within_batches(world: LedgerWorld) -> None:
     note = world.note("once")
     world.ledger.append([note], world.now)
-    refused(world, [note], "nonce already used")
+    expect_refused(world, [note], "nonce already used")
     twin = sign_statement(world.officer, "note.recorded", {"text": "x"}, world.now, nonce="ab" * 16)
     twin2 = sign_statement(
         world.officer, "note.recorded", {"text": "y"}, world.now, nonce="ab" * 16
     )
-    refused(world, [twin, twin2], "same batch", index=1)
+    expect_refused(world, [twin, twin2], "same batch", index=1)
 
 
 def test_issued_at_outside_window_refused(world: LedgerWorld) -> None:
     future = sign_statement(
         world.officer, "note.recorded", {"text": "f"}, world.now + timedelta(hours=1)
     )
-    refused(world, [future], "in the future")
+    expect_refused(world, [future], "in the future")
     old = sign_statement(
         world.officer, "note.recorded", {"text": "o"}, world.now - timedelta(days=8)
     )
-    refused(world, [old], "older than")
+    expect_refused(world, [old], "older than")
 
 
 def test_batch_is_atomic(world: LedgerWorld) -> None:
@@ -118,7 +118,7 @@ def test_batch_is_atomic(world: LedgerWorld) -> None:
         world.note("3", SigningKey.generate()),
         world.note("4"),
     ]
-    refused(world, batch, "not an enrolled key", index=2)
+    expect_refused(world, batch, "not an enrolled key", index=2)
 
 
 def test_enrolment_and_use_in_one_batch(world: LedgerWorld) -> None:
@@ -131,15 +131,15 @@ def test_enrolment_and_use_in_one_batch(world: LedgerWorld) -> None:
 
 
 def test_key_rules(world: LedgerWorld) -> None:
-    refused(world, [world.enroll(world.officer, ["approver"])], "already enrolled")
+    expect_refused(world, [world.enroll(world.officer, ["approver"])], "already enrolled")
     last_admin = sign_statement(
         world.admin, KEY_REVOKED, {"issuer": world.admin.issuer, "reason": "oops"}, world.now
     )
-    refused(world, [last_admin], "last active admin")
+    expect_refused(world, [last_admin], "last active admin")
     unknown = sign_statement(
         world.admin, KEY_REVOKED, {"issuer": "00" * 32, "reason": "x"}, world.now
     )
-    refused(world, [unknown], "no enrolled key")
+    expect_refused(world, [unknown], "no enrolled key")
 
 
 def test_genesis_only_once_and_first(world: LedgerWorld, database_url: str) -> None:
@@ -155,7 +155,7 @@ def test_genesis_only_once_and_first(world: LedgerWorld, database_url: str) -> N
         },
         world.now,
     )
-    refused(world, [again], "only stand at seq 0")
+    expect_refused(world, [again], "only stand at seq 0")
 
 
 def test_first_entry_must_be_genesis(engine: Engine) -> None:
@@ -177,7 +177,7 @@ def test_entry_over_size_limit_refused(world: LedgerWorld, monkeypatch: pytest.M
     fits = sign_statement(world.officer, "test.blob", {"blob": "a" * 64_000}, world.now)
     world.ledger.append([fits], world.now)
     too_big = sign_statement(world.officer, "test.blob", {"blob": "a" * 65_300}, world.now)
-    refused(world, [too_big], "the limit is 65535")
+    expect_refused(world, [too_big], "the limit is 65535")
 
 
 def test_database_refuses_update_and_delete(world: LedgerWorld) -> None:
@@ -214,6 +214,6 @@ def test_large_batch_uses_parallel_verification(world: LedgerWorld) -> None:
     bad = notes[450].to_json()
     bad["signature"] = base64.b64encode(bytes(64)).decode()
     notes[450] = parse_signed_statement(bad)
-    refused(world, notes, "signature does not verify", index=450)
+    expect_refused(world, notes, "signature does not verify", index=450)
     del notes[450]
     assert len(world.ledger.append(notes, world.now)) == 599
