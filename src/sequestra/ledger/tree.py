@@ -11,7 +11,7 @@ import hashlib
 from collections.abc import Sequence
 from typing import Any
 
-from sqlalchemy import Connection, and_, insert, literal, or_, select, union_all
+from sqlalchemy import Connection, and_, insert, literal, or_, select, text, union_all
 
 from sequestra.ledger import merkle
 from sequestra.ledger.merkle import NodeId, NodeReadError
@@ -35,14 +35,40 @@ class DatabaseNodeReader:
         """
         unique = sorted(set(ids))
         found: dict[NodeId, bytes] = {}
+        postgresql = self.connection.dialect.name == "postgresql"
         for start in range(0, len(unique), NODE_QUERY_CHUNK):
             chunk = unique[start : start + NODE_QUERY_CHUNK]
-            for row in self.connection.execute(_nodes_query(chunk)):
+            if postgresql:
+                rows = self.connection.execute(_POSTGRES_NODES, _postgres_arrays(chunk))
+            else:
+                rows = self.connection.execute(_nodes_query(chunk))
+            for row in rows:
                 found[(row.level, row.idx)] = bytes(row.hash)
         missing = [node for node in ids if node not in found]
         if missing:
             raise NodeReadError(f"tree node {missing[0]} is not stored")
         return [found[node] for node in ids]
+
+
+# On PostgreSQL one constant statement with arrays: psycopg prepares it after a few uses,
+# so a proof costs no planning (the text of the portable query changes with its lists).
+_POSTGRES_NODES = text(
+    "SELECT 0 AS level, e.seq AS idx, e.leaf_hash AS hash FROM ledger_entry e"
+    " WHERE e.seq = ANY(CAST(:leaves AS bigint[]))"
+    " UNION ALL"
+    " SELECT n.level, n.idx, n.hash FROM ledger_tree_node n"
+    " JOIN unnest(CAST(:levels AS smallint[]), CAST(:indexes AS bigint[])) AS k(level, idx)"
+    " ON n.level = k.level AND n.idx = k.idx"
+)
+
+
+def _postgres_arrays(ids: Sequence[NodeId]) -> dict[str, list[int]]:
+    inner = [(level, index) for level, index in ids if level > 0]
+    return {
+        "leaves": [index for level, index in ids if level == 0],
+        "levels": [level for level, _ in inner],
+        "indexes": [index for _, index in inner],
+    }
 
 
 def _nodes_query(ids: Sequence[NodeId]) -> Any:
