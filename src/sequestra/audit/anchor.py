@@ -127,24 +127,7 @@ def check_ethereum_anchor(
     reason = _expectations(transaction, expected_tx_hash, expected_sender, expected_chain_id)
     if reason is not None:
         return replace(verdict, reason=reason)
-    try:
-        payload = parse_anchor_payload(transaction.data)
-    except AnchorPayloadError as error:
-        return replace(verdict, reason=f"calldata is not a sequestra anchor payload: {error}")
-    verdict = replace(
-        verdict, origin=payload.origin, size=payload.size, root_hash=payload.root_hash
-    )
-    try:
-        checkpoint = Checkpoint.parse(open_note(checkpoint_note, [verifier]).text)
-    except NoteError as error:
-        reason = f"checkpoint note: not verified under the ledger key {verifier.name}: {error}"
-        return replace(verdict, reason=reason)
-    except CheckpointError as error:
-        return replace(verdict, reason=f"checkpoint note: {error}")
-    mismatch = _compare(payload.origin, payload.size, payload.root_hash, checkpoint)
-    if mismatch is not None:
-        return replace(verdict, reason=mismatch)
-    return replace(verdict, ok=True)
+    return _check_payload(verdict, transaction.data, "calldata", checkpoint_note, verifier)
 
 
 def parse_raw_transaction_hex(text: bytes | str) -> bytes:
@@ -589,10 +572,21 @@ def check_bitcoin_anchor(
         data = bitcoin_anchor_data(transaction)
     except AnchorCheckError as error:
         return replace(verdict, reason=f"OP_RETURN: {error}")
+    return _check_payload(verdict, data, "OP_RETURN data", checkpoint_note, verifier)
+
+
+def _check_payload(
+    verdict: AnchorVerdict,
+    data: bytes,
+    carrier: str,
+    checkpoint_note: bytes,
+    verifier: Ed25519Verifier,
+) -> AnchorVerdict:
+    """Compare the anchor payload a transaction carries with the signed checkpoint."""
     try:
         payload = parse_anchor_payload(data)
     except AnchorPayloadError as error:
-        return replace(verdict, reason=f"OP_RETURN data is not a sequestra anchor payload: {error}")
+        return replace(verdict, reason=f"{carrier} is not a sequestra anchor payload: {error}")
     verdict = replace(
         verdict, origin=payload.origin, size=payload.size, root_hash=payload.root_hash
     )
