@@ -64,6 +64,23 @@ class AnchorSettings(BaseModel):
     bitcoin_confirmations: int = Field(default=1, ge=1, le=1000)
 
 
+class CustodySettings(BaseModel):
+    """Networks custody addresses are checked against, and ERC-20s beyond the built-ins."""
+
+    # mainnet, testnet, signet or regtest: the network of every Bitcoin address recorded.
+    bitcoin_network: str = Field(default="mainnet", pattern=r"^(mainnet|testnet|signet|regtest)$")
+    # mainnet, sepolia, holesky, hoodi or local (a development node such as anvil).
+    ethereum_network: str = Field(
+        default="mainnet", pattern=r"^(mainnet|sepolia|holesky|hoodi|local)$"
+    )
+    # Extra ERC-20 tokens: tables of chain, symbol, contract, decimals (and optional id).
+    # `sequestra asset sync` records them in the ledger before they can be seized.
+    assets: list[dict[str, object]] = Field(default_factory=list, max_length=1024)
+
+    def network(self, chain: str) -> str:
+        return self.bitcoin_network if chain == "bitcoin" else self.ethereum_network
+
+
 class Settings(BaseSettings):
     """Everything Sequestra reads from configuration."""
 
@@ -76,6 +93,7 @@ class Settings(BaseSettings):
     ledger: LedgerSettings = LedgerSettings()
     witnesses: list[WitnessSettings] = Field(default_factory=list, max_length=32)
     anchor: AnchorSettings = AnchorSettings()
+    custody: CustodySettings = CustodySettings()
 
     def resolved_database_url(self) -> str:
         """Return the database URL, read from `database_url_file` when that is set."""

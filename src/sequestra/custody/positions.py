@@ -31,7 +31,7 @@ case, EIP-55 for Ethereum) so one wallet is always one name.
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
@@ -381,6 +381,44 @@ class Book:
         book._balances = {asset: dict(accounts) for asset, accounts in self._balances.items()}
         book._positions = self._positions
         return book
+
+    def restore(self, balances: Iterable[Balance]) -> None:
+        """Set balances read back from storage, without a movement (they came from one).
+
+        A balance already in the book is replaced. Checks every balance before changing
+        anything; the book's sum-to-zero invariant holds only once every account of an asset
+        is back, so it is not checked here.
+
+        Raises:
+            PositionError: an item is not a Balance, is malformed, is past 2**256 - 1 in
+                magnitude, or is negative in a guarded account (the store was changed).
+        """
+        items = list(balances)
+        for item in items:
+            if not isinstance(item, Balance):
+                raise PostingError("balance", "a Balance", describe_value(item))
+            validate_account(item.account)
+            amount = item.amount_base
+            if (
+                isinstance(amount, bool)
+                or not isinstance(amount, int)
+                or abs(amount) > AMOUNT_BASE_MAX
+            ):
+                raise PostingError(
+                    "amount_base", "an int of magnitude at most 2**256 - 1", describe_value(amount)
+                )
+            if amount < 0 and not is_source_account(item.account):
+                raise PositionError(
+                    f"account {item.account} holds {amount} of {item.asset_id}: expected at least 0"
+                )
+        for item in items:
+            accounts = self._balances.setdefault(item.asset_id, {})
+            held = accounts.pop(item.account, 0)
+            if item.amount_base:
+                accounts[item.account] = item.amount_base
+            elif not accounts:
+                del self._balances[item.asset_id]
+            self._positions += (item.amount_base != 0) - (held != 0)
 
     def __len__(self) -> int:
         """Return the number of non-zero positions."""

@@ -28,8 +28,17 @@ class Projection(Protocol):
     # The statement kinds the projection reads; verify hands it only these.
     kinds: frozenset[str]
 
-    def load(self, connection: Connection, authority: AuthorityState) -> None:
-        """Load the state the rules need, before a batch is staged."""
+    def load(
+        self,
+        connection: Connection,
+        authority: AuthorityState,
+        statements: Sequence[SignedStatement],
+    ) -> None:
+        """Load the state the rules need to stage `statements`, before they are staged.
+
+        A projection may load only what the batch refers to, if it can fetch the rest from
+        `connection` while staging.
+        """
 
     def stage(self, seq: int, statement: SignedStatement) -> None:
         """Check a statement against the rules and apply it to the in-memory state."""
@@ -91,7 +100,12 @@ class KeysProjection:
         self.authority = AuthorityState()
         self._before: dict[str, KeyRecord] = {}
 
-    def load(self, connection: Connection, authority: AuthorityState) -> None:
+    def load(
+        self,
+        connection: Connection,
+        authority: AuthorityState,
+        statements: Sequence[SignedStatement],
+    ) -> None:
         self.authority = authority
         self._before = dict(authority.records)
 

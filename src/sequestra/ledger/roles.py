@@ -25,6 +25,17 @@ KEY_ENROLLED = "key.enrolled"
 KEY_REVOKED = "key.revoked"
 NOTE_RECORDED = "note.recorded"
 
+# Custody (sequestra.custody): assets, cases, wallets, and every movement of a holding.
+ASSET_REGISTERED = "asset.registered"
+CASE_OPENED = "case.opened"
+CASE_CLOSED = "case.closed"
+WALLET_REGISTERED = "wallet.registered"
+SEIZURE_RECORDED = "seizure.recorded"
+CUSTODY_TRANSFERRED = "custody.transferred"
+FORFEITURE_ORDERED = "forfeiture.ordered"
+RELEASE_ORDERED = "release.ordered"
+ENTRY_CORRECTED = "entry.corrected"
+
 # The kinds that change the key registry; a replay needs their full statements.
 REGISTRY_KINDS: frozenset[str] = frozenset({GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED})
 
@@ -33,4 +44,13 @@ AUTHORITY: dict[str, frozenset[str]] = {
     KEY_ENROLLED: frozenset({"admin"}),
     KEY_REVOKED: frozenset({"admin"}),
     NOTE_RECORDED: frozenset({"admin", "treasury-officer", "approver", "auditor"}),
+    ASSET_REGISTERED: frozenset({"admin"}),
+    CASE_OPENED: frozenset({"treasury-officer"}),
+    CASE_CLOSED: frozenset({"treasury-officer"}),
+    WALLET_REGISTERED: frozenset({"treasury-officer"}),
+    SEIZURE_RECORDED: frozenset({"treasury-officer"}),
+    CUSTODY_TRANSFERRED: frozenset({"treasury-officer"}),
+    FORFEITURE_ORDERED: frozenset({"treasury-officer"}),
+    RELEASE_ORDERED: frozenset({"treasury-officer"}),
+    ENTRY_CORRECTED: frozenset({"treasury-officer"}),
 }

@@ -266,7 +266,7 @@ class Ledger:
         keys_projection = KeysProjection()
         projections: list[Projection] = [keys_projection, *extra_projections()]
         for projection in projections:
-            projection.load(connection, authority)
+            projection.load(connection, authority, statements)
         recorded = now
         if head.recorded_at is not None:
             recorded = max(now, parse_timestamp(head.recorded_at))

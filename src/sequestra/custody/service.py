@@ -1,0 +1,549 @@
+"""Custody operations shared by the CLI and the HTTP API: reading the read models, turning
+what people type into statement bodies, and recording signed statements.
+
+Bodies are built from display amounts ("0.12345678" BTC) converted exactly to base units,
+addresses validated and normalised for the configured network, transaction hashes in lower
+case and evidence files reduced to their SHA-256. What needs the ledger's state (is the case
+open, is the holding large enough) is left to the rules at append, which refuse with the
+numbers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, select
+
+from sequestra.chains.address import AddressError, validate_address
+from sequestra.custody.amounts import AmountError, format_base_units, to_base_units
+from sequestra.custody.assets import Asset, AssetError, AssetRegistry
+from sequestra.custody.state import CaseRecord, WalletRecord
+from sequestra.custody.tables import (
+    ASSET_TABLE,
+    CASE_TABLE,
+    MOVEMENT_TABLE,
+    POSITION_TABLE,
+    POSTING_TABLE,
+    WALLET_TABLE,
+)
+from sequestra.ledger.db import read_transaction
+from sequestra.ledger.keys import SigningKey
+from sequestra.ledger.statement import sign_statement
+from sequestra.ledger.store import AppendRules, Ledger, Receipt
+from sequestra.ledger.tables import ENTRY_TABLE
+from sequestra.ledger.timefmt import format_timestamp
+
+EVIDENCE_BYTES_MAX: Final = 1 << 40  # a file larger than 1 TiB is not an evidence document
+EVIDENCE_READ_CHUNK: Final = 1 << 20
+HISTORY_LINES_MAX: Final = 100_000
+_TX_PATTERN: Final = re.compile(r"(0x)?[0-9a-fA-F]{64}")
+
+
+class InputError(ValueError):
+    """What a person typed is not acceptable; names the field, what was expected and got."""
+
+    def __init__(self, field: str, expected: str, got: str) -> None:
+        super().__init__(f"{field}: expected {expected}, got {got}")
+        self.field = field
+
+
+# --- reading --------------------------------------------------------------------------------
+
+
+def recorded_assets(connection: Connection) -> list[tuple[Asset, int]]:
+    """The assets registered by statement, with the seq that registered each."""
+    rows = connection.execute(select(ASSET_TABLE).order_by(ASSET_TABLE.c.registered_seq))
+    return [
+        (Asset(r.asset_id, r.chain, r.symbol, r.kind, r.contract, r.decimals), r.registered_seq)
+        for r in rows
+    ]
+
+
+def asset_registry(engine: Engine) -> AssetRegistry:
+    """The built-in assets and those the ledger has registered."""
+    with read_transaction(engine) as connection:
+        recorded = recorded_assets(connection)
+    return AssetRegistry.defaults().with_assets(asset for asset, _ in recorded)
+
+
+def configured_assets(configs: Sequence[dict[str, object]]) -> tuple[Asset, ...]:
+    """The assets named in configuration (`[[custody.assets]]`).
+
+    Raises InputError naming the table and field when one is invalid.
+    """
+    try:
+        registry = AssetRegistry().with_configured(list(configs))
+    except AssetError as error:
+        raise InputError(f"custody.{error.field}", error.expected, error.got) from None
+    return registry.assets
+
+
+def assets_to_sync(engine: Engine, configs: Sequence[dict[str, object]]) -> list[Asset]:
+    """The configured assets the ledger does not hold yet (refusing conflicting ones)."""
+    registry = asset_registry(engine)
+    missing = []
+    for asset in configured_assets(configs):
+        if asset.asset_id in registry:
+            if registry.get(asset.asset_id) != asset:
+                raise InputError(
+                    "custody.assets",
+                    f"{asset.asset_id} as the ledger records it ({registry.get(asset.asset_id)})",
+                    str(asset),
+                )
+            continue
+        missing.append(asset)
+    return missing
+
+
+@dataclass(frozen=True)
+class Holding:
+    holding_id: int
+    case_id: str | None
+    asset: Asset
+    wallet: str
+    account: str
+    amount_base: int
+    state: str
+    first_seq: int
+    last_seq: int
+
+    @property
+    def amount(self) -> str:
+        return format_base_units(self.amount_base, self.asset.decimals)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "holding": self.holding_id,
+            "case": self.case_id,
+            "asset": self.asset.asset_id,
+            "symbol": self.asset.symbol,
+            "wallet": self.wallet,
+            "account": self.account,
+            "amount_base": str(self.amount_base),
+            "amount": self.amount,
+            "state": self.state,
+            "first_seq": self.first_seq,
+            "last_seq": self.last_seq,
+        }
+
+
+def _holding(row: Any, registry: AssetRegistry) -> Holding:
+    return Holding(
+        row.holding_id,
+        row.case_id,
+        registry.get(row.asset_id),
+        row.wallet,
+        row.account,
+        int(row.amount_base),
+        row.state,
+        row.first_seq,
+        row.last_seq,
+    )
+
+
+def list_holdings(
+    engine: Engine,
+    case_id: str | None = None,
+    asset: Asset | None = None,
+    include_empty: bool = False,
+    fund: bool | None = None,
+) -> list[Holding]:
+    """Holdings in id order; by default only those holding something.
+
+    `fund` True keeps the State Fund's holdings, False the cases'; None keeps both.
+    """
+    table = POSITION_TABLE
+    query = select(table).where(table.c.holding_id.is_not(None)).order_by(table.c.holding_id)
+    if case_id is not None:
+        query = query.where(table.c.case_id == case_id)
+    if asset is not None:
+        query = query.where(table.c.asset_id == asset.asset_id)
+    if not include_empty:
+        query = query.where(table.c.amount_base != "0")
+    if fund is True:
+        query = query.where(table.c.case_id.is_(None))
+    elif fund is False:
+        query = query.where(table.c.case_id.is_not(None))
+    with read_transaction(engine) as connection:
+        registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
+        return [_holding(row, registry) for row in connection.execute(query)]
+
+
+def _case_record(row: Any) -> CaseRecord:
+    return CaseRecord(
+        row.case_id,
+        row.agency,
+        row.legal_basis,
+        row.prosecutor_ref,
+        row.court_ref,
+        row.description,
+        row.opened_seq,
+        row.opened_at,
+        row.closed_seq,
+        row.closed_reason,
+        row.holdings_open,
+    )
+
+
+def case_json(case: CaseRecord) -> dict[str, Any]:
+    return {
+        "case": case.case_id,
+        "agency": case.agency,
+        "legal_basis": case.legal_basis,
+        "prosecutor_ref": case.prosecutor_ref,
+        "court_ref": case.court_ref,
+        "description": case.description,
+        "opened_seq": case.opened_seq,
+        "opened_at": case.opened_at,
+        "status": "open" if case.closed_seq is None else "closed",
+        "closed_seq": case.closed_seq,
+        "closed_reason": case.closed_reason,
+        "holdings_open": case.holdings_open,
+    }
+
+
+def list_cases(engine: Engine, open_only: bool = False) -> list[CaseRecord]:
+    query = select(CASE_TABLE).order_by(CASE_TABLE.c.opened_seq)
+    if open_only:
+        query = query.where(CASE_TABLE.c.closed_seq.is_(None))
+    with read_transaction(engine) as connection:
+        return [_case_record(row) for row in connection.execute(query)]
+
+
+def get_case(engine: Engine, case_id: str) -> CaseRecord | None:
+    with read_transaction(engine) as connection:
+        row = connection.execute(select(CASE_TABLE).where(CASE_TABLE.c.case_id == case_id)).first()
+    return None if row is None else _case_record(row)
+
+
+def wallet_json(wallet: WalletRecord) -> dict[str, Any]:
+    return {
+        "address": wallet.address,
+        "chain": wallet.chain,
+        "network": wallet.network,
+        "controller": wallet.controller,
+        "label": wallet.label,
+        "registered_seq": wallet.registered_seq,
+    }
+
+
+def list_wallets(engine: Engine, chain: str | None = None) -> list[WalletRecord]:
+    query = select(WALLET_TABLE).order_by(WALLET_TABLE.c.registered_seq)
+    if chain is not None:
+        query = query.where(WALLET_TABLE.c.chain == chain)
+    with read_transaction(engine) as connection:
+        return [
+            WalletRecord(r.address, r.chain, r.network, r.controller, r.label, r.registered_seq)
+            for r in connection.execute(query)
+        ]
+
+
+@dataclass(frozen=True)
+class HistoryLine:
+    seq: int
+    recorded_at: str
+    kind: str
+    change_base: int
+    balance_base: int
+    reversed_by: int | None
+
+    def to_json(self, asset: Asset) -> dict[str, Any]:
+        sign = "-" if self.change_base < 0 else ""
+        return {
+            "seq": self.seq,
+            "recorded_at": self.recorded_at,
+            "kind": self.kind,
+            "change_base": str(self.change_base),
+            "change": sign + format_base_units(abs(self.change_base), asset.decimals),
+            "balance_base": str(self.balance_base),
+            "balance": format_base_units(self.balance_base, asset.decimals),
+            "reversed_by": self.reversed_by,
+        }
+
+
+def holding_history(engine: Engine, holding_id: int) -> tuple[Holding, list[HistoryLine]] | None:
+    """A holding and every posting to it, oldest first, with the balance after each."""
+    with read_transaction(engine) as connection:
+        registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
+        row = connection.execute(
+            select(POSITION_TABLE).where(POSITION_TABLE.c.holding_id == holding_id)
+        ).first()
+        if row is None:
+            return None
+        holding = _holding(row, registry)
+        rows = connection.execute(
+            select(
+                POSTING_TABLE.c.seq,
+                POSTING_TABLE.c.amount_base,
+                ENTRY_TABLE.c.recorded_at,
+                MOVEMENT_TABLE.c.kind,
+                MOVEMENT_TABLE.c.reversed_by,
+            )
+            .join(ENTRY_TABLE, ENTRY_TABLE.c.seq == POSTING_TABLE.c.seq)
+            .join(MOVEMENT_TABLE, MOVEMENT_TABLE.c.seq == POSTING_TABLE.c.seq)
+            .where(POSTING_TABLE.c.holding_id == holding_id)
+            .order_by(POSTING_TABLE.c.seq, POSTING_TABLE.c.idx)
+            .limit(HISTORY_LINES_MAX)
+        ).all()
+    lines, balance = [], 0
+    for r in rows:
+        balance += int(r.amount_base)
+        lines.append(
+            HistoryLine(r.seq, r.recorded_at, r.kind, int(r.amount_base), balance, r.reversed_by)
+        )
+    return holding, lines
+
+
+# --- building bodies from what people type --------------------------------------------------
+
+
+def resolve_asset(registry: AssetRegistry, text: str, field: str = "asset") -> Asset:
+    try:
+        return registry.resolve(text)
+    except AssetError as error:
+        raise InputError(field, error.expected, error.got) from None
+
+
+def amount_base(asset: Asset, text: str, field: str = "amount", zero_allowed: bool = False) -> int:
+    """Convert a display amount of `asset` to base units, exactly."""
+    try:
+        return to_base_units(
+            text, asset.decimals, field=field, symbol=asset.symbol, zero_allowed=zero_allowed
+        )
+    except AmountError as error:
+        raise InputError(error.field, error.expected, error.got) from None
+
+
+def address(chain: str, network: str, text: str, field: str) -> str:
+    """Validate an address for the chain and network; return its normalised form."""
+    try:
+        return validate_address(chain, network, text)
+    except AddressError as error:
+        raise InputError(field, error.expected, error.got) from None
+
+
+def tx_hash(chain: str, text: str, field: str = "tx") -> str:
+    """A transaction hash in the ledger's form: Bitcoin 64 hex, Ethereum 0x and 64 hex."""
+    if not isinstance(text, str) or not _TX_PATTERN.fullmatch(text):
+        expected = "0x and 64 hex digits" if chain == "ethereum" else "64 hex digits (a txid)"
+        raise InputError(field, f"a {chain} transaction hash: {expected}", repr(text)[:80])
+    digits = text.lower().removeprefix("0x")
+    return "0x" + digits if chain == "ethereum" else digits
+
+
+def evidence(path: Path) -> dict[str, str]:
+    """The SHA-256 and file name of an evidence document (read in chunks, not kept)."""
+    digest = hashlib.sha256()
+    size = 0
+    with path.open("rb") as handle:
+        while chunk := handle.read(EVIDENCE_READ_CHUNK):
+            size += len(chunk)
+            if size > EVIDENCE_BYTES_MAX:
+                raise InputError("evidence", "a file of at most 1 TiB", str(path))
+            digest.update(chunk)
+    return {"sha256": digest.hexdigest(), "name": path.name[:256]}
+
+
+def _clean(body: dict[str, Any]) -> dict[str, Any]:
+    """Drop optional fields left empty, so the statement says only what was given."""
+    return {key: value for key, value in body.items() if value not in (None, [], "")}
+
+
+def case_opened_body(
+    case_id: str,
+    agency: str,
+    legal_basis: str,
+    prosecutor_ref: str | None = None,
+    court_ref: str | None = None,
+    description: str | None = None,
+) -> dict[str, Any]:
+    return _clean(
+        {
+            "case": case_id,
+            "agency": agency,
+            "legal_basis": legal_basis,
+            "prosecutor_ref": prosecutor_ref,
+            "court_ref": court_ref,
+            "description": description,
+        }
+    )
+
+
+def wallet_body(chain: str, network: str, text: str, controller: str, label: str) -> dict[str, Any]:
+    return {
+        "address": address(chain, network, text, "address"),
+        "chain": chain,
+        "network": network,
+        "controller": controller,
+        "label": label,
+    }
+
+
+@dataclass(frozen=True)
+class SeizureInput:
+    """A seizure as typed (CLI options or a CSV row); amounts in display units."""
+
+    case_id: str
+    asset: str
+    amount: str
+    wallet: str
+    seized_at: datetime
+    seized_from: str | None = None
+    source_addresses: tuple[str, ...] = ()
+    source_txs: tuple[str, ...] = ()
+    evidence: tuple[dict[str, str], ...] = ()
+    external_ref: str | None = None
+    description: str | None = None
+
+
+def seizure_body(registry: AssetRegistry, network: str, seizure: SeizureInput) -> dict[str, Any]:
+    asset = resolve_asset(registry, seizure.asset)
+    chain = asset.chain
+    return _clean(
+        {
+            "case": seizure.case_id,
+            "asset": asset.asset_id,
+            "amount_base": str(amount_base(asset, seizure.amount)),
+            "wallet": address(chain, network, seizure.wallet, "wallet"),
+            "seized_at": format_timestamp(seizure.seized_at),
+            "seized_from": seizure.seized_from,
+            "source_addresses": [
+                address(chain, network, text, f"source_addresses[{index}]")
+                for index, text in enumerate(seizure.source_addresses)
+            ],
+            "source_txs": [
+                tx_hash(chain, text, f"source_txs[{index}]")
+                for index, text in enumerate(seizure.source_txs)
+            ],
+            "evidence": list(seizure.evidence),
+            "external_ref": seizure.external_ref,
+            "description": seizure.description,
+        }
+    )
+
+
+def transfer_body(
+    registry: AssetRegistry,
+    network: str,
+    *,
+    case_id: str | None,
+    asset_text: str,
+    amount: str,
+    from_wallet: str,
+    to_wallet: str,
+    tx: str,
+    fee: str,
+    transferred_at: datetime,
+    reason: str | None = None,
+) -> dict[str, Any]:
+    asset = resolve_asset(registry, asset_text)
+    native = registry.native(asset.chain)
+    return _clean(
+        {
+            "case": case_id,
+            "asset": asset.asset_id,
+            "amount_base": str(amount_base(asset, amount)),
+            "from": address(asset.chain, network, from_wallet, "from"),
+            "to": address(asset.chain, network, to_wallet, "to"),
+            "tx": tx_hash(asset.chain, tx),
+            "fee_base": str(amount_base(native, fee, "fee", zero_allowed=True)),
+            "transferred_at": format_timestamp(transferred_at),
+            "reason": reason,
+        }
+    )
+
+
+def order(authority: str, ref: str, date: str) -> dict[str, str]:
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise InputError("date", "YYYY-MM-DD", repr(date))
+    return {"authority": authority, "ref": ref, "date": date}
+
+
+def forfeiture_body(
+    case_id: str,
+    decision: dict[str, str],
+    holdings: Iterable[Holding],
+    evidence_items: Sequence[dict[str, str]] = (),
+) -> dict[str, Any]:
+    items = [
+        {"asset": h.asset.asset_id, "wallet": h.wallet, "amount_base": str(h.amount_base)}
+        for h in holdings
+    ]
+    if not items:
+        raise InputError("case", "a case holding something to forfeit", repr(case_id))
+    return _clean(
+        {"case": case_id, "decision": decision, "holdings": items, "evidence": list(evidence_items)}
+    )
+
+
+def release_body(
+    registry: AssetRegistry,
+    network: str,
+    *,
+    case_id: str,
+    asset_text: str,
+    amount: str,
+    wallet: str,
+    destination: str,
+    tx: str,
+    fee: str,
+    release_order: dict[str, str],
+    released_at: datetime,
+    evidence_items: Sequence[dict[str, str]] = (),
+) -> dict[str, Any]:
+    asset = resolve_asset(registry, asset_text)
+    native = registry.native(asset.chain)
+    return _clean(
+        {
+            "case": case_id,
+            "asset": asset.asset_id,
+            "amount_base": str(amount_base(asset, amount)),
+            "wallet": address(asset.chain, network, wallet, "wallet"),
+            "destination": address(asset.chain, network, destination, "destination"),
+            "tx": tx_hash(asset.chain, tx),
+            "fee_base": str(amount_base(native, fee, "fee", zero_allowed=True)),
+            "order": release_order,
+            "released_at": format_timestamp(released_at),
+            "evidence": list(evidence_items),
+        }
+    )
+
+
+def asset_body(asset: Asset) -> dict[str, Any]:
+    return _clean(
+        {
+            "asset": asset.asset_id,
+            "chain": asset.chain,
+            "symbol": asset.symbol,
+            "kind": asset.kind,
+            "contract": asset.contract,
+            "decimals": asset.decimals,
+        }
+    )
+
+
+# --- recording ------------------------------------------------------------------------------
+
+
+def record(
+    engine: Engine,
+    key: SigningKey,
+    statements: Sequence[tuple[str, dict[str, Any]]],
+    now_utc: datetime,
+    rules: AppendRules | None = None,
+) -> list[Receipt]:
+    """Sign (kind, body) pairs with `key` and append them, all or none.
+
+    Raises StatementError for a body the schema refuses, AppendRefused (naming the
+    statement and the rule) for one the ledger refuses; nothing is written then.
+    """
+    signed = [sign_statement(key, kind, body, now_utc) for kind, body in statements]
+    with Ledger(engine, rules) as ledger:
+        ledger.require_initialised()
+        return ledger.append(signed, now_utc)
