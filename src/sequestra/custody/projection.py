@@ -13,10 +13,18 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
-from sequestra.custody.assets import Asset
-from sequestra.custody.positions import Posting, case_wallet_account, fund_account
+from sequestra.custody.assets import BTC, ETH, Asset
+from sequestra.custody.positions import (
+    ACCOUNT_NETWORK_FEES,
+    ACCOUNT_RELEASED,
+    PREFIX_EXTERNAL,
+    Posting,
+    case_wallet_account,
+    fund_account,
+)
 from sequestra.custody.state import (
     CUSTODY_KINDS,
+    OPERATIONS_ACCOUNT,
     CaseRecord,
     CustodyState,
     MovementRecord,
@@ -161,6 +169,9 @@ class DatabaseLoader:
                 )
             }
             state.wallets.update({address: found_wallets.get(address) for address in chunk})
+        for native in (BTC, ETH):  # fees are paid in the chain's native asset
+            positions.add((native.asset_id, ACCOUNT_NETWORK_FEES))
+            positions.add((native.asset_id, OPERATIONS_ACCOUNT))
         state.load_positions(positions)
 
 
@@ -173,6 +184,11 @@ def _collect(
     case, asset = body.get("case"), body.get("asset")
     if isinstance(case, str):
         cases.add(case)
+        if isinstance(asset, str):
+            positions.add((asset, f"{PREFIX_EXTERNAL}/seized/{case}"))
+    if isinstance(asset, str):
+        positions.add((asset, ACCOUNT_RELEASED))
+        positions.add((asset, ACCOUNT_NETWORK_FEES))
     for field in ("wallet", "address", "from", "to"):
         wallet = body.get(field)
         if isinstance(wallet, str):
