@@ -530,3 +530,17 @@ def test_movement_is_accepted_exactly_when_each_asset_sums_to_zero(
         with pytest.raises(UnbalancedMovementError) as caught:
             Movement(postings)
         assert caught.value.sum_base == sums[caught.value.asset_id] != 0
+
+
+def test_restore_sets_stored_balances_and_refuses_impossible_ones() -> None:
+    book = Book()
+    book.restore([Balance(BTC, CASE_WALLET, 700), Balance(BTC, SEIZED, -700)])
+    assert book.balance(BTC, CASE_WALLET) == 700 and len(book) == 2
+    book.verify()
+    book.restore([Balance(BTC, CASE_WALLET, 0), Balance(BTC, SEIZED, 0)])
+    assert len(book) == 0 and book.asset_ids() == ()
+    with pytest.raises(PositionError, match="expected at least 0"):
+        book.restore([Balance(BTC, CASE_WALLET, -1)])
+    with pytest.raises(PostingError, match="a Balance"):
+        book.restore(["not a balance"])  # type: ignore[list-item]
+    assert len(book) == 0
