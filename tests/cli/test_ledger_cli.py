@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import shutil
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sqlalchemy import text
@@ -12,6 +13,7 @@ from typer.testing import CliRunner
 
 from sequestra.cli.main import app
 from sequestra.ledger.db import create_ledger_engine
+from sequestra.sandbox.cases import CustodySample, generate_sample
 from tests.cli.conftest import run
 
 PASSPHRASE = "sandbox-example-passphrase"
@@ -251,13 +253,40 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     result = runner.invoke(app, ["demo", "--json"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
-    assert summary["verify"]["ok"] and summary["entries"] == 11
+    sample = generate_sample()
+    entries = 11 + _custody_entries(sample)
+    assert summary["verify"]["ok"] and summary["entries"] == entries
     assert "needs one of admin" in summary["refused_example"]
     checkpoint = summary["checkpoint"]
-    assert checkpoint["published"] and checkpoint["size"] == 11
+    assert checkpoint["published"] and checkpoint["size"] == entries
     assert checkpoint["cosigned_by"] == ["audit.sandbox.sequestra.example/witness"]
     assert (tmp_path / summary["bundle"] / "entries.jsonl").is_file()
-    assert summary["audit"]["ok"] and summary["audit"]["size"] == 11
+    assert summary["audit"]["ok"] and summary["audit"]["size"] == entries
     assert (tmp_path / summary["proof"]).read_bytes().startswith(b"c2sp.org/tlog-proof@v1\n")
+    _check_demo_custody(summary["custody"], sample)
     again = runner.invoke(app, ["demo", "--json"])
-    assert again.exit_code == 0 and json.loads(again.output)["entries"] == 11
+    assert again.exit_code == 0 and json.loads(again.output)["entries"] == entries
+
+
+def _custody_entries(sample: CustodySample) -> int:
+    """Wallets, cases, seizures (one twice), the correction, the transfer, the forfeitures,
+    the releases and the closing."""
+    opened = len(sample.wallets) + len(sample.cases)
+    seized = len(sample.seizures) + 2
+    return opened + seized + 1 + len(sample.forfeitures) + len(sample.release.items) + 1
+
+
+def _check_demo_custody(custody: dict[str, Any], sample: CustodySample) -> None:
+    assert custody["cases_opened"] == 130 and custody["cases_closed"] == 1
+    assert custody["seizures"] == len(sample.seizures)
+    gone = {f.case_id for f in sample.forfeitures} | {sample.release.case_id}
+    held = [key for key in sample.holdings_base() if key[0] not in gone]
+    assert custody["case_holdings"] == len(held)
+    fund = custody["fund_holdings"]
+    assert fund and all(h["case"] is None and int(h["amount_base"]) > 0 for h in fund)
+    assert custody["total_usd"] == str(sample.total_usd())
+    assert "not a valuation" in custody["reference_prices"]["note"]
+    remaining = sample.remaining_base()
+    for row in custody["assets"]:
+        held_base = int(row["in_custody_base"]) + int(row["in_fund_base"])
+        assert held_base == remaining[row["asset"]]

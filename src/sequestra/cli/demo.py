@@ -1,5 +1,5 @@
-"""`sequestra demo`: a sandbox ledger built from the example keys, checkpointed, cosigned by a
-local witness, exported and verified end to end."""
+"""`sequestra demo`: a sandbox ledger built from the example keys, holding the sandbox's sample
+of custody cases, checkpointed, cosigned by a local witness, exported and verified end to end."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ from sqlalchemy import Engine
 
 from sequestra.audit.bundle import Trust, ledger_verifier, verify_bundle, witness_verifier
 from sequestra.cli.common import console, fail_usage, handled, print_json, state
+from sequestra.cli.demo_custody import print_custody, record_sample
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
     WitnessTarget,
@@ -35,6 +36,7 @@ from sequestra.ledger.timefmt import format_timestamp
 from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.ledger.verify import verify_ledger
 from sequestra.ledger.witness import Witness, WitnessState
+from sequestra.sandbox.cases import generate_sample
 from sequestra.service.witness_app import witness_in_thread
 
 EXAMPLE_PASSPHRASE = b"sandbox-example-passphrase"
@@ -109,7 +111,7 @@ def demo(
     keys: Path = typer.Option(Path("keys-example"), help="Directory of the example keys."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
-    """Build a fresh sandbox ledger under var/demo/, checkpoint, witness, export, verify."""
+    """Build a fresh sandbox ledger of sample custody cases in var/demo/; witness, audit, verify."""
     if not (keys / "ledger.key").is_file():
         fail_usage(f"{keys}/ledger.key not found; run from the repository root or pass --keys")
     _fresh(DEMO_DIRECTORY)
@@ -122,6 +124,8 @@ def demo(
             engine, DEMO_ORIGIN, [world.admin.public_key_raw], world.ledger_key, now_utc=now
         )
         refused = world.record_history()
+        officer = world.officers["treasury-officer"]
+        custody = record_sample(engine, officer, generate_sample(), now)
         publication = _checkpoint_with_witness(world)
         proof_path = _write_proof(engine, 3)
         witness_vkey = _witness(world)[1]
@@ -142,6 +146,7 @@ def demo(
         "bundle": str(bundle.directory),
         "verify": result.to_json(),
         "audit": audit,
+        "custody": custody.to_json(),
     }
     if json_output:
         print_json(summary)
@@ -204,6 +209,7 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
         revoked = "" if record.revoked_seq is None else str(record.revoked_seq)
         table.add_row(record.label, ", ".join(record.roles), str(record.enrolled_seq), revoked)
     console.print(table)
+    print_custody(summary["custody"])
     console.print(f"refused as expected: {summary['refused_example']}")
     console.print(f"audit it yourself: {summary['audit']['command']}")
     checkpoint = summary["checkpoint"]
