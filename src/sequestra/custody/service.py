@@ -42,6 +42,8 @@ from sequestra.ledger.timefmt import format_timestamp
 EVIDENCE_BYTES_MAX: Final = 1 << 40  # a file larger than 1 TiB is not an evidence document
 EVIDENCE_READ_CHUNK: Final = 1 << 20
 HISTORY_LINES_MAX: Final = 100_000
+EMPTIED_LISTED_MAX: Final = 5  # emptied holdings named when there is nothing to forfeit
+_HOLDING_ID_PATTERN: Final = re.compile(r"[Hh]?([1-9][0-9]{0,17})")
 _TX_PATTERN: Final = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 
 
@@ -99,6 +101,53 @@ def assets_to_sync(engine: Engine, configs: Sequence[dict[str, object]]) -> list
             continue
         missing.append(asset)
     return missing
+
+
+ASSET_BUILT_IN: Final = "built-in"
+ASSET_RECORDED: Final = "recorded"
+ASSET_CONFIGURED: Final = "configured"  # in configuration, not yet recorded (`asset sync`)
+ASSET_CONFLICT: Final = "conflict"  # configured differently from what the ledger holds
+
+
+@dataclass(frozen=True)
+class AssetStatus:
+    """An asset and where it comes from: built in, recorded by statement, or configured."""
+
+    asset: Asset
+    status: str
+    registered_seq: int | None = None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "asset": self.asset.asset_id,
+            "chain": self.asset.chain,
+            "symbol": self.asset.symbol,
+            "kind": self.asset.kind,
+            "contract": self.asset.contract,
+            "decimals": self.asset.decimals,
+            "status": self.status,
+            "registered_seq": self.registered_seq,
+        }
+
+
+def asset_statuses(engine: Engine, configs: Sequence[dict[str, object]]) -> list[AssetStatus]:
+    """The built-in assets, those recorded in the ledger, then configured ones not recorded.
+
+    A configured asset whose id the ledger holds with other fields is listed as a conflict.
+    Raises InputError when the configuration itself is invalid.
+    """
+    with read_transaction(engine) as connection:
+        recorded = recorded_assets(connection)
+    statuses = [AssetStatus(asset, ASSET_BUILT_IN) for asset in AssetRegistry.defaults()]
+    statuses += [AssetStatus(asset, ASSET_RECORDED, seq) for asset, seq in recorded]
+    known = {status.asset.asset_id: status.asset for status in statuses}
+    for asset in configured_assets(configs):
+        held = known.get(asset.asset_id)
+        if held is None:
+            statuses.append(AssetStatus(asset, ASSET_CONFIGURED))
+        elif held != asset:
+            statuses.append(AssetStatus(asset, ASSET_CONFLICT))
+    return statuses
 
 
 @dataclass(frozen=True)
@@ -175,6 +224,59 @@ def list_holdings(
         return [_holding(row, registry) for row in connection.execute(query)]
 
 
+def _describe_emptied(holding: Holding) -> str:
+    return (
+        f"holding H{holding.holding_id} ({holding.asset.symbol} in {holding.wallet})"
+        f" is {holding.state} since seq {holding.last_seq}"
+    )
+
+
+def forfeitable_holdings(
+    engine: Engine, case_id: str, asset: Asset | None = None, wallet: str | None = None
+) -> list[Holding]:
+    """The holdings of a case that hold something, optionally of one asset or one wallet.
+
+    Precondition: `wallet`, when given, is normalised (see `find_wallet`).
+    Raises InputError naming the case when it does not exist or holds nothing that matches;
+    the message says what emptied the matching holdings (released, transferred, ...).
+    """
+    require_case(engine, case_id)
+    matching = [
+        holding
+        for holding in list_holdings(engine, case_id, asset, include_empty=True)
+        if wallet is None or holding.wallet == wallet
+    ]
+    held = [holding for holding in matching if holding.amount_base > 0]
+    if held:
+        return held
+    filters = [f"asset {asset.asset_id}"] if asset is not None else []
+    filters += [f"wallet {wallet}"] if wallet is not None else []
+    wanted = f" ({', '.join(filters)})" if filters else ""
+    emptied = "; ".join(map(_describe_emptied, matching[:EMPTIED_LISTED_MAX]))
+    raise InputError(
+        "case",
+        f"a case holding something to forfeit{wanted}",
+        f"{case_id!r}, which holds nothing" + (f": {emptied}" if emptied else ""),
+    )
+
+
+def totals_by_asset(holdings: Iterable[Holding]) -> list[tuple[Asset, int]]:
+    """The sum of the holdings' amounts per asset, in asset id order."""
+    totals: dict[str, tuple[Asset, int]] = {}
+    for holding in holdings:
+        _, held = totals.get(holding.asset.asset_id, (holding.asset, 0))
+        totals[holding.asset.asset_id] = (holding.asset, held + holding.amount_base)
+    return [totals[asset_id] for asset_id in sorted(totals)]
+
+
+def holding_id(text: str, field: str = "holding") -> int:
+    """A holding id as people type it: 17 or H17."""
+    match = _HOLDING_ID_PATTERN.fullmatch(text)
+    if match is None:
+        raise InputError(field, "a holding id such as 17 or H17", repr(text)[:80])
+    return int(match.group(1))
+
+
 def _case_record(row: Any) -> CaseRecord:
     return CaseRecord(
         row.case_id,
@@ -222,6 +324,14 @@ def get_case(engine: Engine, case_id: str) -> CaseRecord | None:
     return None if row is None else _case_record(row)
 
 
+def require_case(engine: Engine, case_id: str) -> CaseRecord:
+    """The case with this number; raises InputError naming it when there is none."""
+    case = get_case(engine, case_id)
+    if case is None:
+        raise InputError("case", "a case opened with `sequestra case open`", repr(case_id)[:80])
+    return case
+
+
 def wallet_json(wallet: WalletRecord) -> dict[str, Any]:
     return {
         "address": wallet.address,
@@ -233,15 +343,39 @@ def wallet_json(wallet: WalletRecord) -> dict[str, Any]:
     }
 
 
+def _wallet_record(row: Any) -> WalletRecord:
+    return WalletRecord(
+        row.address, row.chain, row.network, row.controller, row.label, row.registered_seq
+    )
+
+
 def list_wallets(engine: Engine, chain: str | None = None) -> list[WalletRecord]:
     query = select(WALLET_TABLE).order_by(WALLET_TABLE.c.registered_seq)
     if chain is not None:
         query = query.where(WALLET_TABLE.c.chain == chain)
     with read_transaction(engine) as connection:
-        return [
-            WalletRecord(r.address, r.chain, r.network, r.controller, r.label, r.registered_seq)
-            for r in connection.execute(query)
-        ]
+        return [_wallet_record(row) for row in connection.execute(query)]
+
+
+def find_wallet(engine: Engine, text: str, field: str = "wallet") -> WalletRecord:
+    """The registered custody wallet an address names, in any letter case it was typed.
+
+    Raises InputError naming `field` when no registered wallet has that address.
+    """
+    table = WALLET_TABLE
+    with read_transaction(engine) as connection:
+        networks = connection.execute(select(table.c.chain, table.c.network).distinct()).all()
+        for chain, network in networks:
+            try:
+                normalised = address(chain, network, text, field)
+            except InputError:
+                continue
+            row = connection.execute(select(table).where(table.c.address == normalised)).first()
+            if row is not None:
+                return _wallet_record(row)
+    raise InputError(
+        field, "a custody wallet registered with `sequestra wallet add`", repr(text)[:80]
+    )
 
 
 @dataclass(frozen=True)
