@@ -6,7 +6,13 @@ from pathlib import Path
 
 import typer
 
-from sequestra.cli import anchor_commands, demo, ledger_commands, proof_commands
+from sequestra.cli import (
+    anchor_commands,
+    custody_commands,
+    demo,
+    ledger_commands,
+    proof_commands,
+)
 from sequestra.cli.common import state
 from sequestra.cli.witness_commands import witness_app
 
@@ -51,3 +57,15 @@ app.command()(proof_commands.export)
 app.command()(anchor_commands.anchor)
 app.command()(anchor_commands.anchors)
 app.command()(demo.demo)
+# Custody, for treasury staff.
+app.add_typer(custody_commands.case_app, name="case")
+app.add_typer(custody_commands.wallet_app, name="wallet")
+app.add_typer(custody_commands.asset_app, name="asset")
+app.command()(custody_commands.seize)
+app.command()(custody_commands.transfer)
+app.command()(custody_commands.forfeit)
+app.command()(custody_commands.release)
+app.command()(custody_commands.correct)
+app.command()(custody_commands.holdings)
+app.command()(custody_commands.history)
+app.command()(custody_commands.rebuild)
