@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -32,8 +32,10 @@ from sequestra.custody.tables import (
     POSTING_TABLE,
     WALLET_TABLE,
 )
+from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.keys import SigningKey
+from sequestra.ledger.roles import SEIZURE_RECORDED
 from sequestra.ledger.statement import sign_statement
 from sequestra.ledger.store import AppendRules, Ledger, Receipt
 from sequestra.ledger.tables import ENTRY_TABLE
@@ -681,3 +683,55 @@ def record(
     with Ledger(engine, rules) as ledger:
         ledger.require_initialised()
         return ledger.append(signed, now_utc)
+
+
+# --- bulk reads (imports check many rows against the ledger at once) -----------------------
+
+LOOKUP_CHUNK: Final = 500  # keys in one IN (...) list
+
+
+def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:
+    ordered = sorted(set(keys))
+    for start in range(0, len(ordered), LOOKUP_CHUNK):
+        yield ordered[start : start + LOOKUP_CHUNK]
+
+
+def cases_among(engine: Engine, case_ids: Iterable[str]) -> dict[str, CaseRecord]:
+    """The stored cases whose ids are among `case_ids`, by id (unknown ids are absent)."""
+    found: dict[str, CaseRecord] = {}
+    with read_transaction(engine) as connection:
+        for chunk in _chunks(case_ids):
+            rows = connection.execute(select(CASE_TABLE).where(CASE_TABLE.c.case_id.in_(chunk)))
+            found.update((row.case_id, _case_record(row)) for row in rows)
+    return found
+
+
+def wallets_among(engine: Engine, addresses: Iterable[str]) -> dict[str, WalletRecord]:
+    """The registered wallets whose (normalised) addresses are among `addresses`."""
+    found: dict[str, WalletRecord] = {}
+    with read_transaction(engine) as connection:
+        for chunk in _chunks(addresses):
+            rows = connection.execute(select(WALLET_TABLE).where(WALLET_TABLE.c.address.in_(chunk)))
+            found.update((row.address, _wallet_record(row)) for row in rows)
+    return found
+
+
+def seizures_of_cases(engine: Engine, case_ids: Iterable[str]) -> Iterator[tuple[int, Any]]:
+    """(seq, body) of each seizure of these cases that no correction reversed.
+
+    Reads LOOKUP_CHUNK cases at a time, so memory holds one chunk's seizures.
+    """
+    for chunk in _chunks(case_ids):
+        with read_transaction(engine) as connection:
+            rows = connection.execute(
+                select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.entry)
+                .join(MOVEMENT_TABLE, MOVEMENT_TABLE.c.seq == ENTRY_TABLE.c.seq)
+                .where(
+                    MOVEMENT_TABLE.c.kind == SEIZURE_RECORDED,
+                    MOVEMENT_TABLE.c.case_id.in_(chunk),
+                    MOVEMENT_TABLE.c.reversed_by.is_(None),
+                )
+                .order_by(ENTRY_TABLE.c.seq)
+            ).all()
+        for row in rows:
+            yield row.seq, parse_json(bytes(row.entry))["statement"]["body"]
