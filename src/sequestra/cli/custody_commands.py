@@ -326,7 +326,7 @@ def wallet_list(
         print_json([service.wallet_json(wallet) for wallet in wallets])
         return
     table = Table("address", "chain", "network", "label", "controller", "registered")
-    table.columns[0].overflow = "fold"
+    table.columns[0].overflow = "fold"  # an address is never cut short
     for wallet in wallets:
         table.add_row(
             *_row(
@@ -352,6 +352,7 @@ def asset_list(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
         print_json([status.to_json() for status in statuses])
         return
     table = Table("asset", "symbol", "kind", "decimals", "contract", "status")
+    table.columns[4].overflow = "fold"  # a contract address is never cut short
     for item in statuses:
         asset = item.asset
         status = item.status
@@ -691,6 +692,8 @@ def history(
         reversed_by = None if line.reversed_by is None else f"seq {line.reversed_by}"
         table.add_row(*_row(line.seq, time, kind, change, shown["balance"], reversed_by))
     console.print(table)
+    if len(lines) >= service.HISTORY_LINES_MAX:
+        console.print(f"(the first {service.HISTORY_LINES_MAX} changes only)", highlight=False)
 
 
 def rebuild(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
