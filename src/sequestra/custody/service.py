@@ -10,6 +10,7 @@ numbers.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
@@ -44,6 +45,7 @@ from sequestra.ledger.timefmt import format_timestamp
 EVIDENCE_BYTES_MAX: Final = 1 << 40  # a file larger than 1 TiB is not an evidence document
 EVIDENCE_READ_CHUNK: Final = 1 << 20
 HISTORY_LINES_MAX: Final = 100_000
+ADDRESSES_REMEMBERED_MAX: Final = 4_096  # validated addresses kept (about 1 MiB)
 EMPTIED_LISTED_MAX: Final = 5  # emptied holdings named when there is nothing to forfeit
 _HOLDING_ID_PATTERN: Final = re.compile(r"[Hh]?([1-9][0-9]{0,17})")
 _TX_PATTERN: Final = re.compile(r"(0x)?[0-9a-fA-F]{64}")
@@ -456,10 +458,19 @@ def amount_base(asset: Asset, text: str, field: str = "amount", zero_allowed: bo
         raise InputError(error.field, error.expected, error.got) from None
 
 
+@functools.lru_cache(maxsize=ADDRESSES_REMEMBERED_MAX)
+def _validated_address(chain: str, network: str, text: str) -> str:
+    """`validate_address`, remembered: it is pure, and an import repeats its wallets.
+
+    Only accepted addresses are remembered (a refusal raises and is not cached).
+    """
+    return validate_address(chain, network, text)
+
+
 def address(chain: str, network: str, text: str, field: str) -> str:
     """Validate an address for the chain and network; return its normalised form."""
     try:
-        return validate_address(chain, network, text)
+        return _validated_address(chain, network, text)
     except AddressError as error:
         raise InputError(field, error.expected, error.got) from None
 
