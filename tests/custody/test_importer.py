@@ -270,9 +270,32 @@ def ledger(world: LedgerWorld) -> Iterator[LedgerWorld]:
     yield world
 
 
-def run_import(world: LedgerWorld, path: Path, dry_run: bool = False) -> importer.ImportResult:
+class Recorder:
+    """An import's progress as a bar would see it: phases and rows done in each."""
+
+    def __init__(self) -> None:
+        self.phases: list[tuple[str, int | None]] = []
+        self.done: dict[str, int] = {}
+
+    def phase(self, name: str, total: int | None) -> None:
+        self.phases.append((name, total))
+        self.done[name] = 0
+
+    def advance(self, rows: int) -> None:
+        self.done[self.phases[-1][0]] += rows
+
+
+def run_import(
+    world: LedgerWorld, path: Path, dry_run: bool = False, progress: Recorder | None = None
+) -> importer.ImportResult:
     return import_seizures(
-        world.engine, world.officer, path, NETWORKS, datetime.now(UTC), dry_run=dry_run
+        world.engine,
+        world.officer,
+        path,
+        NETWORKS,
+        datetime.now(UTC),
+        dry_run=dry_run,
+        progress=progress,
     )
 
 
@@ -294,8 +317,11 @@ def test_a_good_file_is_recorded_and_holdings_match_exactly(
     dry = run_import(ledger, path, dry_run=True)
     assert dry.rows == len(GOOD_ROWS) and dry.first_seq is None
     assert entry_count(ledger) == size
-    result = run_import(ledger, path)
+    progress = Recorder()
+    result = run_import(ledger, path, progress=progress)
     assert (result.rows, result.first_seq, result.last_seq) == (6, size, size + 5)
+    assert progress.phases == [("checking", 6), ("signing", 6), ("appending", None)]
+    assert progress.done == {"checking": 6, "signing": 6, "appending": 0}
     assert entry_count(ledger) == size + 6
     registry = service.asset_registry(ledger.engine)
     expected: dict[tuple[str, str, str], int] = {}
@@ -399,3 +425,21 @@ def test_a_key_that_may_not_record_seizures_is_refused_before_reading(
     path = tmp_path / "absent.csv"  # not read: the key is refused first
     with pytest.raises(AuthorityError, match="needs one of treasury-officer"):
         plan_import(ledger.engine, ledger.admin.issuer, path, NETWORKS, datetime.now(UTC))
+
+
+def test_a_seizure_stored_without_microseconds_is_recognised(
+    ledger: LedgerWorld, tmp_path: Path
+) -> None:
+    body = {"case": CASE_A, "asset": "bitcoin:BTC", "amount_base": "100000000", "wallet": BTC_1}
+    body["seized_at"] = "2025-03-01T05:00:00Z"  # as a statement signed elsewhere may write it
+    (receipt,) = service.record(
+        ledger.engine, ledger.officer, [(SEIZURE_RECORDED, body)], ledger.now
+    )
+    path = write_csv(
+        tmp_path / "s.csv", HEADER, [(CASE_A, "BTC", "1", BTC_1, body["seized_at"], "")]
+    )
+    with pytest.raises(ImportRefused) as refused:
+        run_import(ledger, path)
+    (problem,) = refused.value.problems
+    assert (problem.line, problem.field) == (2, "row")
+    assert problem.message.endswith(f"as seq {receipt.seq}")
