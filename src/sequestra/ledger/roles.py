@@ -35,6 +35,10 @@ CUSTODY_TRANSFERRED = "custody.transferred"
 FORFEITURE_ORDERED = "forfeiture.ordered"
 RELEASE_ORDERED = "release.ordered"
 ENTRY_CORRECTED = "entry.corrected"
+# Chains (sequestra.chains.watch): what the chains showed, and the alarms it raised.
+OBSERVATION_RECORDED = "observation.recorded"
+ALERT_RAISED = "alert.raised"
+ALERT_ACKNOWLEDGED = "alert.acknowledged"
 
 # The kinds that change the key registry; a replay needs their full statements.
 REGISTRY_KINDS: frozenset[str] = frozenset({GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED})
@@ -53,4 +57,7 @@ AUTHORITY: dict[str, frozenset[str]] = {
     FORFEITURE_ORDERED: frozenset({"treasury-officer"}),
     RELEASE_ORDERED: frozenset({"treasury-officer"}),
     ENTRY_CORRECTED: frozenset({"treasury-officer"}),
+    OBSERVATION_RECORDED: frozenset({"watcher"}),
+    ALERT_RAISED: frozenset({"watcher"}),
+    ALERT_ACKNOWLEDGED: frozenset({"treasury-officer"}),
 }
