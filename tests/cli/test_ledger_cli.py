@@ -290,3 +290,11 @@ def _check_demo_custody(custody: dict[str, Any], sample: CustodySample) -> None:
     for row in custody["assets"]:
         held_base = int(row["in_custody_base"]) + int(row["in_fund_base"])
         assert held_base == remaining[row["asset"]]
+
+
+def test_commands_on_a_database_without_tables_say_what_to_run(
+    runner: CliRunner, database_url: str
+) -> None:
+    for command in (["log"], ["keys", "list"], ["holdings", "--json"]):
+        output = run(runner, database_url, *command, code=2)
+        assert "run `sequestra init`" in output

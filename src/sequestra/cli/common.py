@@ -14,6 +14,7 @@ import typer
 from pydantic import ValidationError
 from rich.console import Console
 from sqlalchemy import Engine
+from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from sequestra.config import Settings, load_settings
 from sequestra.ledger.db import create_ledger_engine
@@ -93,6 +94,14 @@ def handled() -> Iterator[None]:
         fail(str(error))
     except OSError as error:
         fail(f"{error.filename or ''}: {error.strerror}")
+    except (OperationalError, ProgrammingError) as error:
+        text = str(error.orig).lower()
+        if "no such table" in text or "does not exist" in text:
+            fail_usage(
+                "the database holds no ledger tables (or an older schema): run `sequestra init`"
+                " for a new ledger or `sequestra db upgrade` for an existing one"
+            )
+        fail(f"database error: {error.orig}")
 
 
 def load_key(path: Path, passphrase_file: Path | None) -> SigningKey:

@@ -480,7 +480,10 @@ def tx_hash(chain: str, text: str, field: str = "tx") -> str:
     if not isinstance(text, str) or not _TX_PATTERN.fullmatch(text):
         expected = "0x and 64 hex digits" if chain == "ethereum" else "64 hex digits (a txid)"
         raise InputError(field, f"a {chain} transaction hash: {expected}", repr(text)[:80])
-    digits = text.lower().removeprefix("0x")
+    lowered = text.lower()
+    if chain == "bitcoin" and lowered.startswith("0x"):
+        raise InputError(field, "a bitcoin txid: 64 hex digits without 0x", repr(text)[:80])
+    digits = lowered.removeprefix("0x")
     return "0x" + digits if chain == "ethereum" else digits
 
 

@@ -451,7 +451,7 @@ def _case_closed(state: CustodyState, seq: int, _at: datetime, body: Any) -> Non
         raise _refuse(
             "case",
             "a case that holds nothing (forfeit or release its holdings first)",
-            f"{body.case!r} holding {case.holdings_open}: {listed}{more}",
+            f"{body.case!r}, which still has {case.holdings_open} holding(s): {listed}{more}",
         )
     state.cases[body.case] = replace(case, closed_seq=seq, closed_reason=body.reason)
     state.dirty_cases.add(body.case)
