@@ -67,6 +67,12 @@ class _Bars:
         if self.task is not None:
             self.progress.advance(self.task, rows)
 
+    def finish(self) -> None:
+        """Show the last phase done (the append reports no rows while it runs)."""
+        if self.task is not None:
+            total = 1 if self.total is None else self.total
+            self.progress.update(self.task, total=total, completed=total)
+
 
 @contextmanager
 def _bars(shown: bool) -> Iterator[_Bars | None]:
@@ -81,7 +87,9 @@ def _bars(shown: bool) -> Iterator[_Bars | None]:
         TimeRemainingColumn(),
         console=error_console,
     ) as progress:
-        yield _Bars(progress)
+        bars = _Bars(progress)
+        yield bars
+        bars.finish()
 
 
 def _lines_in(path: Path) -> int:
