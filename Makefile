@@ -35,6 +35,7 @@ bench: setup
 	mkdir -p bench/results
 	$(BIN)/python bench/ledger_bench.py | tee bench/results/ledger.json
 	$(BIN)/python bench/tlog_bench.py | tee bench/results/tlog.json
+	$(BIN)/python bench/custody_bench.py | tee bench/results/custody.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache node_modules
