@@ -45,7 +45,7 @@ from sequestra.ledger.timefmt import format_timestamp
 EVIDENCE_BYTES_MAX: Final = 1 << 40  # a file larger than 1 TiB is not an evidence document
 EVIDENCE_READ_CHUNK: Final = 1 << 20
 HISTORY_LINES_MAX: Final = 100_000
-ADDRESSES_REMEMBERED_MAX: Final = 4_096  # validated addresses kept (about 1 MiB)
+ADDRESSES_REMEMBERED_MAX: Final = 4_096  # validated addresses kept (under 2 MiB)
 EMPTIED_LISTED_MAX: Final = 5  # emptied holdings named when there is nothing to forfeit
 _HOLDING_ID_PATTERN: Final = re.compile(r"[Hh]?([1-9][0-9]{0,17})")
 _TX_PATTERN: Final = re.compile(r"(0x)?[0-9a-fA-F]{64}")
