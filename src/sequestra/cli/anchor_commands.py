@@ -6,18 +6,6 @@ from collections.abc import Callable
 
 import typer
 
-from sequestra.chains.bitcoin.anchor import (
-    BitcoinAnchorError,
-    BitcoinAnchorUnconfirmedError,
-    anchor_bitcoin,
-)
-from sequestra.chains.ethereum.anchor import (
-    AccountKeyError,
-    AnchorError,
-    AnchorUnconfirmedError,
-    anchor_ethereum,
-    read_account_key_file,
-)
 from sequestra.cli.common import JSON_OPTION, console, fail, fail_usage, handled, print_json, state
 from sequestra.config import AnchorSettings
 from sequestra.ledger.anchor_payload import AnchorPayloadError, format_anchor_payload
@@ -27,39 +15,65 @@ from sequestra.ledger.checkpoints import get_checkpoint, ledger_origin
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.errors import LedgerError
 
-# Sends `payload` on one chain and returns the confirmed transaction. It raises AnchorError
-# (or a subclass) when the chain does not confirm it, and calls fail_usage for a setting
-# that is missing.
+# Sends `payload` on one chain and returns the confirmed transaction; it calls fail (the
+# chain did not confirm) or fail_usage (a setting is missing or wrong). The chain clients
+# (web3, python-bitcoinlib) are imported when a command needs them, not at start-up.
 Anchorer = Callable[[AnchorSettings, bytes], AnchorReceipt]
 
 
 def _anchor_on_ethereum(settings: AnchorSettings, payload: bytes) -> AnchorReceipt:
+    from sequestra.chains.ethereum.anchor import (
+        AccountKeyError,
+        AnchorError,
+        AnchorUnconfirmedError,
+        anchor_ethereum,
+        read_account_key_file,
+    )
+
     if settings.ethereum_rpc_url is None:
         fail_usage("no Ethereum node: set anchor.ethereum_rpc_url")
     if settings.ethereum_key_file is None:
         fail_usage("no Ethereum account: set anchor.ethereum_key_file (a file with the hex key)")
-    account_key = read_account_key_file(settings.ethereum_key_file)
-    return anchor_ethereum(
-        settings.ethereum_rpc_url,
-        account_key,
-        payload,
-        settings.ethereum_confirmations,
-        settings.timeout_s,
-        chain_id_expected=settings.ethereum_chain_id,
-    )
+    try:
+        account_key = read_account_key_file(settings.ethereum_key_file)
+        return anchor_ethereum(
+            settings.ethereum_rpc_url,
+            account_key,
+            payload,
+            settings.ethereum_confirmations,
+            settings.timeout_s,
+            chain_id_expected=settings.ethereum_chain_id,
+        )
+    except AccountKeyError as error:
+        fail_usage(str(error))
+    except AnchorUnconfirmedError as error:
+        fail(f"{error}; look up {error.tx_hash} before anchoring again")
+    except AnchorError as error:
+        fail(str(error))
 
 
 def _anchor_on_bitcoin(settings: AnchorSettings, payload: bytes) -> AnchorReceipt:
+    from sequestra.chains.bitcoin.anchor import (
+        BitcoinAnchorError,
+        BitcoinAnchorUnconfirmedError,
+        anchor_bitcoin,
+    )
+
     if settings.bitcoin_rpc_url is None:
         fail_usage("no Bitcoin node: set anchor.bitcoin_rpc_url")
-    return anchor_bitcoin(
-        settings.bitcoin_rpc_url,
-        settings.bitcoin_wallet,
-        payload,
-        settings.bitcoin_confirmations,
-        settings.timeout_s,
-        cookie_file=settings.bitcoin_cookie_file,
-    )
+    try:
+        return anchor_bitcoin(
+            settings.bitcoin_rpc_url,
+            settings.bitcoin_wallet,
+            payload,
+            settings.bitcoin_confirmations,
+            settings.timeout_s,
+            cookie_file=settings.bitcoin_cookie_file,
+        )
+    except BitcoinAnchorUnconfirmedError as error:
+        fail(f"{error}; look up {error.txid} before anchoring again")
+    except BitcoinAnchorError as error:
+        fail(str(error))
 
 
 # The chains `sequestra anchor --chain` knows; a new chain adds its Anchorer here.
@@ -98,16 +112,6 @@ def anchor(
             receipt = anchorer(app_state.settings().anchor, payload)
         except AnchorPayloadError as error:
             fail(f"checkpoint {stored.size}: {error}")
-        except AccountKeyError as error:
-            fail_usage(str(error))
-        except AnchorUnconfirmedError as error:
-            fail(f"{error}; look up {error.tx_hash} before anchoring again")
-        except AnchorError as error:
-            fail(str(error))
-        except BitcoinAnchorUnconfirmedError as error:
-            fail(f"{error}; look up {error.txid} before anchoring again")
-        except BitcoinAnchorError as error:
-            fail(str(error))
         try:
             recorded = record_anchor(engine, receipt, stored.size)
         except LedgerError as error:

@@ -15,7 +15,6 @@ from sqlalchemy import Engine
 
 from sequestra.audit.bundle import Trust, ledger_verifier, verify_bundle, witness_verifier
 from sequestra.cli.common import console, fail_usage, handled, print_json, state
-from sequestra.cli.demo_custody import print_custody, record_sample
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
     WitnessTarget,
@@ -29,15 +28,12 @@ from sequestra.ledger.export import export_bundle
 from sequestra.ledger.keys import SigningKey, load_signing_key
 from sequestra.ledger.kinds import KEY_ENROLLED, KEY_REVOKED, NOTE_RECORDED
 from sequestra.ledger.note import Ed25519Verifier, format_verifier_key
-from sequestra.ledger.ops import init_ledger
 from sequestra.ledger.statement import SignedStatement, sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
 from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.ledger.verify import verify_ledger
 from sequestra.ledger.witness import Witness, WitnessState
-from sequestra.sandbox.cases import generate_sample
-from sequestra.service.witness_app import witness_in_thread
 
 EXAMPLE_PASSPHRASE = b"sandbox-example-passphrase"
 DEMO_DIRECTORY = Path("var/demo")
@@ -112,6 +108,11 @@ def demo(
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
 ) -> None:
     """Build a fresh sandbox ledger of sample custody cases in var/demo/; witness, audit, verify."""
+    # The sandbox and the ledger's set-up tools load only when the demo runs (CLI start-up).
+    from sequestra.cli.demo_custody import record_sample
+    from sequestra.ledger.ops import init_ledger
+    from sequestra.sandbox.cases import generate_sample
+
     if not (keys / "ledger.key").is_file():
         fail_usage(f"{keys}/ledger.key not found; run from the repository root or pass --keys")
     _fresh(DEMO_DIRECTORY)
@@ -166,6 +167,8 @@ def _witness(world: _Demo) -> tuple[Witness, str]:
 def _checkpoint_with_witness(world: _Demo) -> dict[str, object]:
     """Checkpoint, have the local audit-office witness cosign, grow, and do it again."""
     witness, vkey = _witness(world)
+    from sequestra.service.witness_app import witness_in_thread
+
     with witness_in_thread(witness) as url:
         target = [WitnessTarget(url, vkey, required=True, timeout_s=5)]
         first, _ = create_checkpoint(world.engine, world.ledger_key)
@@ -209,6 +212,8 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
         revoked = "" if record.revoked_seq is None else str(record.revoked_seq)
         table.add_row(record.label, ", ".join(record.roles), str(record.enrolled_seq), revoked)
     console.print(table)
+    from sequestra.cli.demo_custody import print_custody
+
     print_custody(summary["custody"])
     console.print(f"refused as expected: {summary['refused_example']}")
     console.print(f"audit it yourself: {summary['audit']['command']}")

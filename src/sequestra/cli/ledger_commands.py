@@ -23,7 +23,6 @@ from sequestra.cli.common import (
     read_input,
     state,
 )
-from sequestra.ledger import migrate
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.errors import CanonicalError, StatementError
 from sequestra.ledger.keys import (
@@ -36,7 +35,6 @@ from sequestra.ledger.keys import (
 )
 from sequestra.ledger.kinds import ENROLLABLE_ROLES, KEY_ENROLLED, KEY_REVOKED
 from sequestra.ledger.note import NoteError, format_verifier_key
-from sequestra.ledger.ops import init_ledger
 from sequestra.ledger.statement import SignedStatement, parse_signed_statement, sign_statement
 from sequestra.ledger.store import BATCH_STATEMENTS_MAX, READ_LIMIT_MAX, Ledger
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
@@ -49,6 +47,8 @@ keys_app = typer.Typer(help="Generate, enroll, revoke and list signing keys.", n
 @db_app.command("upgrade")
 def db_upgrade(context: typer.Context) -> None:
     """Migrate the database schema to the newest revision."""
+    from sequestra.ledger import migrate  # Alembic: loaded by the commands that migrate
+
     engine = state(context).engine()
     with handled():
         migrate.upgrade(engine)
@@ -58,6 +58,8 @@ def db_upgrade(context: typer.Context) -> None:
 @db_app.command("current")
 def db_current(context: typer.Context) -> None:
     """Print the schema revision of the database and the newest known."""
+    from sequestra.ledger import migrate
+
     engine = state(context).engine()
     console.print(
         f"database: {migrate.current_revision(engine)}; newest: {migrate.head_revision()}"
@@ -73,6 +75,8 @@ def init(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Create the schema and the genesis entry holding the trust anchor."""
+    from sequestra.ledger.ops import init_ledger  # Alembic: loaded by the commands that migrate
+
     app_state = state(context)
     with handled():
         key = load_key(ledger_key, passphrase_file)

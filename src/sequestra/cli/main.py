@@ -14,6 +14,7 @@ from sequestra.cli import (
     proof_commands,
 )
 from sequestra.cli.common import state
+from sequestra.cli.import_commands import import_app
 from sequestra.cli.witness_commands import witness_app
 
 app = typer.Typer(
@@ -69,3 +70,4 @@ app.command()(custody_commands.correct)
 app.command()(custody_commands.holdings)
 app.command()(custody_commands.history)
 app.command()(custody_commands.rebuild)
+app.add_typer(import_app, name="import")

@@ -22,7 +22,6 @@ from sequestra.ledger.witness import (
     WitnessStateError,
     parse_log_options,
 )
-from sequestra.service.witness_app import create_witness_app, run_witness
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7380
@@ -76,6 +75,8 @@ def serve(
     error_console.print(f"witness {witness.verifier_key}", highlight=False, soft_wrap=True)
     for origin in witness.origins:
         error_console.print(f"witnessing {origin}", highlight=False, soft_wrap=True)
+    from sequestra.service.witness_app import create_witness_app, run_witness  # FastAPI: on use
+
     run_witness(create_witness_app(witness), host, port)
 
 
