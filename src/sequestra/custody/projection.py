@@ -327,7 +327,6 @@ class CustodyProjection:
 
     def flush(self, connection: Connection, entries: Sequence[Entry]) -> None:
         state = self.state
-        loader = state.loader
         _insert(
             connection,
             ASSET_TABLE,
@@ -344,15 +343,11 @@ class CustodyProjection:
             connection, CASE_TABLE, ("case_id",), stored_cases, [_case_values(c) for c in cases]
         )
         positions = [state.positions[key] for key in sorted(state.dirty_positions)]
-        stored = {
-            (r.asset_id, r.account)
-            for r, _ in (loader.positions(sorted(state.dirty_positions)) if loader else [])
-        }
         _upsert(
             connection,
             POSITION_TABLE,
             ("asset_id", "account"),
-            stored,
+            state.stored_positions,
             [_position_values(r, state.book.balance(r.asset_id, r.account)) for r in positions],
         )
         movements = [m for seq in sorted(state.dirty_movements) if (m := state.movements[seq])]

@@ -172,6 +172,7 @@ class CustodyState:
         self.wallets: dict[str, WalletRecord | None] = {}
         self.positions: dict[tuple[str, str], PositionRecord] = {}
         self.known_positions: set[tuple[str, str]] = set()
+        self.stored_positions: set[tuple[str, str]] = set()  # those read from storage
         self.movements: dict[int, MovementRecord | None] = {}
         self.postings: list[PostingRecord] = []
         # What changed since the state was loaded (the projection writes these).
@@ -208,6 +209,7 @@ class CustodyState:
             self.book.restore(Balance(r.asset_id, r.account, amount) for r, amount in found)
             for record, _ in found:
                 self.positions[(record.asset_id, record.account)] = record
+                self.stored_positions.add((record.asset_id, record.account))
         self.known_positions.update(missing)
 
     def asset(self, asset_id: str, field: str = "asset") -> Asset:
@@ -387,6 +389,7 @@ class CustodyState:
                     self.book.restore([Balance(record.asset_id, record.account, amount)])
                     self.positions[key] = record
                     self.known_positions.add(key)
+                    self.stored_positions.add(key)
         return sorted(
             (
                 (record, self.book.balance(record.asset_id, record.account))

@@ -68,6 +68,7 @@ class CustodyPosition(SQLModel, table=True):
     __tablename__ = "custody_position"
     __table_args__ = (
         Index("ix_custody_position_case", "case_id"),
+        Index("ix_custody_position_account", "account"),
         Index("ix_custody_position_holding", "holding_id", unique=True),
     )
 

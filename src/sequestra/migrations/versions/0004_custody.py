@@ -65,6 +65,7 @@ def upgrade() -> None:
         sa.Column("last_seq", sa.BigInteger(), nullable=False),
     )
     op.create_index("ix_custody_position_case", "custody_position", ["case_id"])
+    op.create_index("ix_custody_position_account", "custody_position", ["account"])
     op.create_index("ix_custody_position_holding", "custody_position", ["holding_id"], unique=True)
     op.create_table(
         "custody_movement",
@@ -90,6 +91,7 @@ def downgrade() -> None:
     op.drop_table("custody_posting")
     op.drop_table("custody_movement")
     op.drop_index("ix_custody_position_holding", "custody_position")
+    op.drop_index("ix_custody_position_account", "custody_position")
     op.drop_index("ix_custody_position_case", "custody_position")
     op.drop_table("custody_position")
     op.drop_table("custody_wallet")
