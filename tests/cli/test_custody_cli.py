@@ -170,7 +170,10 @@ def test_custody_lifecycle(runner: CliRunner, database_url: str, tmp_path: Path)
     _close_case(t)
     before = t.json("holdings --all")
     size = t.size()
-    assert t.json("rebuild") == {"entries": size, "projections": ["ledger_key", "custody"]}
+    assert t.json("rebuild") == {
+        "entries": size,
+        "projections": ["ledger_key", "custody", "chain_watch"],
+    }
     assert t.json("holdings --all") == before
     assert t.json("verify") == {"ok": True, "size": size, "first_bad_seq": None, "reason": None}
 

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+import sequestra.chains.watch  # noqa: F401  (every projection: custody, then the watcher's)
 from sequestra.cli import (
     anchor_commands,
     custody_commands,
