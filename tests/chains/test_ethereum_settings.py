@@ -35,7 +35,7 @@ def test_block_is_a_tag_or_a_depth(given: object, read: object) -> None:
         {"rpc_url": "ftp://node"},
         {"multicall_address": "0xca11bde05977b3631167028862bE2a173976CA11"},  # bad checksum
         {"batch_calls_max": 0},
-        {"batch_calls_max": 5_001},
+        {"batch_calls_max": 4_001},
         {"timeout_s": 0},
         {"retry_attempts_max": 11},
         {"retry_delay_s_min": 5.0, "retry_delay_s_max": 1.0},

@@ -41,13 +41,15 @@ class EthereumWatchSettings(BaseModel):
             an integer N is N blocks below the latest (0 is the latest itself).
         timeout_s: the timeout of each JSON-RPC request (connect and read).
         batch_calls_max: balance reads (sub-calls) in one Multicall3 `aggregate3` call.
-            Each costs up to about 10,000 gas; nodes cap an eth_call's gas (geth: 50 M).
+            Each costs about 6,500 gas (2,000 about 13 million); nodes cap an eth_call's
+            gas (geth 50 million, anvil its block gas limit, 30 million).
         batches_max: aggregate3 calls in one reading; with `batch_calls_max` it bounds the
             (address, asset) pairs a reading may ask for.
         log_range_blocks_max: blocks covered by one eth_getLogs query.
         log_addresses_max: watched addresses in one eth_getLogs topic filter.
         log_queries_max: eth_getLogs queries in one reading; a reading whose movements
-            would need more is refused (read from a more recent block).
+            would need more is refused (read from a more recent block). A node that refuses
+            a query for returning too many logs needs a smaller `log_range_blocks_max`.
         retry_attempts_max: attempts per request (1 = no retry) on a connection error, a
             timeout, an HTTP 5xx or 429, or a JSON-RPC error.
         retry_delay_s_min: the wait before the second attempt; it doubles for each next.
@@ -63,7 +65,7 @@ class EthereumWatchSettings(BaseModel):
     multicall_address: str = CANONICAL_MULTICALL3_ADDRESS
     block: BlockTag | BlockDepth = "finalized"
     timeout_s: float = Field(default=10.0, gt=0, le=120)
-    batch_calls_max: int = Field(default=2_000, ge=1, le=5_000)
+    batch_calls_max: int = Field(default=2_000, ge=1, le=4_000)
     batches_max: int = Field(default=100, ge=1, le=1_000)
     log_range_blocks_max: int = Field(default=2_000, ge=1, le=100_000)
     log_addresses_max: int = Field(default=500, ge=1, le=1_000)
