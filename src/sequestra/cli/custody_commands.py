@@ -11,38 +11,39 @@ recorded then.
 from __future__ import annotations
 
 import sys
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
-from datetime import UTC, datetime
+from collections.abc import Sequence
+from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Final
+from typing import Final
 
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 from rich.text import Text
-from sqlalchemy import Engine, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
 from sequestra.cli.common import (
     JSON_OPTION,
     PASSPHRASE_FILE_OPTION,
     console,
-    fail,
     fail_usage,
     handled,
-    load_key,
     print_json,
     state,
+)
+from sequestra.cli.writes import (
+    Statements,
+    ledger_engine,
+    refused,
+    write_one,
+    write_statements,
 )
 from sequestra.config import Settings
 from sequestra.custody import service
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetRegistry
 from sequestra.custody.kinds import FORFEITURE_ITEMS_MAX
-from sequestra.custody.tables import POSITION_TABLE
-from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.rebuild import rebuild_projections
 from sequestra.ledger.roles import (
     ASSET_REGISTERED,
@@ -55,12 +56,10 @@ from sequestra.ledger.roles import (
     SEIZURE_RECORDED,
     WALLET_REGISTERED,
 )
-from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.timefmt import parse_timestamp
 
 FUND_LABEL: Final = "State Fund"
 DEFAULT_CONTROLLER: Final = "Ministry of Finance Treasury"
-NOTHING_RECORDED: Final = "; nothing was recorded"
 # How the history table names the movements.
 MOVEMENT_NAMES: Final = {
     SEIZURE_RECORDED: "seizure",
@@ -79,10 +78,6 @@ wallet_app = typer.Typer(
 asset_app = typer.Typer(
     help="List the assets the ledger can hold; record configured tokens.", no_args_is_help=True
 )
-
-# (kind, body) pairs to sign, built from what was typed; `now_utc` is the signing time.
-Statements = list[tuple[str, dict[str, Any]]]
-Build = Callable[[Engine, datetime], Statements]
 
 
 class ChainName(StrEnum):
@@ -128,64 +123,6 @@ DATE_HELP = "Date of the decision or order, YYYY-MM-DD."
 # --- shared paths ---------------------------------------------------------------------------
 
 
-def _engine(context: typer.Context) -> Engine:
-    """The ledger's engine, once its database holds the ledger and the custody tables."""
-    engine = state(context).engine()
-    try:
-        schema = inspect(engine)
-        has_ledger = schema.has_table(ENTRY_TABLE.name)
-        has_custody = schema.has_table(POSITION_TABLE.name)
-    except OperationalError as error:
-        fail(f"database: {error.orig}")
-    if not has_ledger:
-        fail_usage("database: expected a ledger, got none; run `sequestra init` first")
-    if not has_custody:
-        fail_usage("database: expected the custody tables; run `sequestra db upgrade`")
-    return engine
-
-
-@contextmanager
-def _refused(suffix: str = "") -> Iterator[None]:
-    """Turn input the service or the statement schema refuses into an exit with code 2."""
-    try:
-        yield
-    except (service.InputError, StatementError) as error:
-        fail_usage(f"{error}{suffix}")
-
-
-def _write(
-    context: typer.Context, key_path: Path, passphrase_file: Path | None, build: Build
-) -> list[tuple[int, dict[str, Any]]]:
-    """Build statements, sign them with the key and append them, all or none.
-
-    Returns (seq, body) of each statement recorded. Exits 2 naming the field when the input
-    or the ledger's rules refuse them; nothing is recorded then.
-    """
-    app_state = state(context)
-    engine = _engine(context)
-    now_utc = datetime.now(UTC)
-    with handled(), _refused(NOTHING_RECORDED):
-        statements = build(engine, now_utc)
-        if not statements:
-            return []
-        key = load_key(key_path, passphrase_file)
-        try:
-            receipts = service.record(engine, key, statements, now_utc, app_state.rules())
-        except AppendRefused as error:
-            where = ""
-            if error.index is not None and len(statements) > 1:
-                where = f"statement {error.index + 1} of {len(statements)}: "
-            fail_usage(f"{where}{error.reason}{NOTHING_RECORDED}")
-    return [(receipt.seq, body) for receipt, (_, body) in zip(receipts, statements, strict=True)]
-
-
-def _write_one(
-    context: typer.Context, key_path: Path, passphrase_file: Path | None, build: Build
-) -> tuple[int, dict[str, Any]]:
-    (written,) = _write(context, key_path, passphrase_file, build)
-    return written
-
-
 def _time(text: str | None, field: str, now_utc: datetime) -> datetime:
     return now_utc if text is None else parse_timestamp(text, field)
 
@@ -221,7 +158,7 @@ def case_open(
 ) -> None:
     """Open a case: the number every seizure, forfeiture and release refers to."""
     body = service.case_opened_body(case_id, agency, basis, prosecutor_ref, court_ref, description)
-    seq, _ = _write_one(context, key, passphrase_file, lambda _e, _t: [(CASE_OPENED, body)])
+    seq, _ = write_one(context, key, passphrase_file, lambda _e, _t: [(CASE_OPENED, body)])
     console.print(f"case {case_id} opened at seq {seq}", markup=False, highlight=False)
 
 
@@ -230,8 +167,8 @@ def case_show(
     context: typer.Context, case_id: str = CASE_ARGUMENT, json_output: bool = JSON_OPTION
 ) -> None:
     """Show a case and every holding it has had (emptied ones say what emptied them)."""
-    engine = _engine(context)
-    with _refused():
+    engine = ledger_engine(context)
+    with refused():
         case = service.require_case(engine, case_id)
     holdings = service.list_holdings(engine, case_id, include_empty=True)
     if json_output:
@@ -252,7 +189,7 @@ def case_list(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List cases in the order they were opened."""
-    cases = service.list_cases(_engine(context), open_only)
+    cases = service.list_cases(ledger_engine(context), open_only)
     if json_output:
         print_json([service.case_json(case) for case in cases])
         return
@@ -282,7 +219,7 @@ def case_close(
 ) -> None:
     """Close a case that holds nothing (forfeit or release its holdings first)."""
     body = {"case": case_id, "reason": reason}
-    seq, _ = _write_one(context, key, passphrase_file, lambda _e, _t: [(CASE_CLOSED, body)])
+    seq, _ = write_one(context, key, passphrase_file, lambda _e, _t: [(CASE_CLOSED, body)])
     console.print(f"case {case_id} closed at seq {seq}", markup=False, highlight=False)
 
 
@@ -306,7 +243,7 @@ def wallet_add(
         body = service.wallet_body(chain.value, network, address, controller, label)
         return [(WALLET_REGISTERED, body)]
 
-    seq, body = _write_one(context, key, passphrase_file, build)
+    seq, body = write_one(context, key, passphrase_file, build)
     console.print(
         f"wallet {body['address']} ({chain.value} {network}, {label}) registered at seq {seq}",
         markup=False,
@@ -321,7 +258,7 @@ def wallet_list(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List the registered custody wallets."""
-    wallets = service.list_wallets(_engine(context), None if chain is None else chain.value)
+    wallets = service.list_wallets(ledger_engine(context), None if chain is None else chain.value)
     if json_output:
         print_json([service.wallet_json(wallet) for wallet in wallets])
         return
@@ -345,8 +282,8 @@ def wallet_list(
 def asset_list(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
     """List built-in, recorded and configured assets; `configured` ones need `asset sync`."""
     configs = state(context).settings().custody.assets
-    engine = _engine(context)
-    with _refused():
+    engine = ledger_engine(context)
+    with refused():
         statuses = service.asset_statuses(engine, configs)
     if json_output:
         print_json([status.to_json() for status in statuses])
@@ -377,7 +314,7 @@ def asset_sync(
         missing = service.assets_to_sync(engine, configs)
         return [(ASSET_REGISTERED, service.asset_body(asset)) for asset in missing]
 
-    written = _write(context, key, passphrase_file, build)
+    written = write_statements(context, key, passphrase_file, build)
     if not written:
         console.print("every configured asset is in the ledger already")
     for seq, body in written:
@@ -430,7 +367,7 @@ def seize(
         network = _network(settings, registry, asset)
         return [(SEIZURE_RECORDED, service.seizure_body(registry, network, seizure))]
 
-    seq, body = _write_one(context, key, passphrase_file, build)
+    seq, body = write_one(context, key, passphrase_file, build)
     console.print(
         f"seizure recorded at seq {seq}: {amount} {body['asset']} of case {case}"
         f" in {body['wallet']}",
@@ -478,7 +415,7 @@ def transfer(
         )
         return [(CUSTODY_TRANSFERRED, body)]
 
-    seq, body = _write_one(context, key, passphrase_file, build)
+    seq, body = write_one(context, key, passphrase_file, build)
     console.print(
         f"transfer recorded at seq {seq}: {amount} {body['asset']} from {body['from']}"
         f" to {body['to']} (fee {fee})",
@@ -522,8 +459,8 @@ def forfeit(
             for part in parts
         ]
 
-    written = _write(context, key, passphrase_file, build)
-    registry = service.asset_registry(_engine(context))
+    written = write_statements(context, key, passphrase_file, build)
+    registry = service.asset_registry(ledger_engine(context))
     for seq, body in written:
         console.print(f"forfeiture recorded at seq {seq}: case {case} to the {FUND_LABEL}")
         for item in body["holdings"]:
@@ -571,7 +508,7 @@ def release(
         )
         return [(RELEASE_ORDERED, body)]
 
-    seq, body = _write_one(context, key, passphrase_file, build)
+    seq, body = write_one(context, key, passphrase_file, build)
     console.print(
         f"release recorded at seq {seq}: {amount} {body['asset']} of case {case}"
         f" to {body['destination']} (fee {fee})",
@@ -589,7 +526,7 @@ def correct(
 ) -> None:
     """Reverse an earlier seizure, transfer, forfeiture or release; it stays in the ledger."""
     body = {"seq": seq, "reason": reason}
-    written, _ = _write_one(context, key, passphrase_file, lambda _e, _t: [(ENTRY_CORRECTED, body)])
+    written, _ = write_one(context, key, passphrase_file, lambda _e, _t: [(ENTRY_CORRECTED, body)])
     console.print(f"seq {seq} corrected (reversed) at seq {written}")
 
 
@@ -637,8 +574,8 @@ def holdings(
     """List holdings: what each case and the State Fund hold in each wallet."""
     if fund and (cases or case is not None):
         fail_usage("--fund: expected alone, without --cases or --case (the Fund has no case)")
-    engine = _engine(context)
-    with _refused():
+    engine = ledger_engine(context)
+    with refused():
         if case is not None:
             service.require_case(engine, case)
         chosen = (
@@ -660,8 +597,8 @@ def history(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """Show every change to one holding, oldest first, with the balance after each."""
-    engine = _engine(context)
-    with _refused():
+    engine = ledger_engine(context)
+    with refused():
         found = service.holding_history(engine, service.holding_id(holding))
         if found is None:
             raise service.InputError(
@@ -702,7 +639,7 @@ def rebuild(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
     The entries are the record; the read models are derived from them. Appends wait while
     this runs, and a failure leaves the old read models as they were.
     """
-    engine = _engine(context)
+    engine = ledger_engine(context)
     with handled():
         if sys.stderr.isatty() and not json_output:
             with Progress(

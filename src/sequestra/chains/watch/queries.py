@@ -1,0 +1,93 @@
+"""Reading what the watcher recorded: alerts, runs, and the latest reconciliation."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Final
+
+from sqlalchemy import Engine, select
+
+from sequestra.chains.watch.projection import SnapshotBalance, read_snapshot
+from sequestra.chains.watch.reconcile import Finding, reconcile
+from sequestra.chains.watch.run import expected_balances, previous_observations
+from sequestra.chains.watch.tables import ALERT_TABLE, RUN_TABLE
+from sequestra.custody.amounts import format_base_units
+from sequestra.custody.assets import AssetRegistry
+from sequestra.custody.service import recorded_assets
+from sequestra.ledger.db import read_transaction
+
+LIST_LIMIT_MAX: Final = 10_000
+
+
+def list_alerts(
+    engine: Engine, open_only: bool = False, limit: int = 1_000
+) -> list[dict[str, Any]]:
+    """Alerts, newest first; amounts as base-unit strings as recorded."""
+    if not 1 <= limit <= LIST_LIMIT_MAX:
+        raise ValueError(f"limit: expected 1 to {LIST_LIMIT_MAX}, got {limit}")
+    query = select(ALERT_TABLE).order_by(ALERT_TABLE.c.seq.desc()).limit(limit)
+    if open_only:
+        query = query.where(ALERT_TABLE.c.acknowledged_seq.is_(None))
+    with read_transaction(engine) as connection:
+        return [
+            {**row._mapping, "status": "open" if row.acknowledged_seq is None else "acknowledged"}
+            for row in connection.execute(query)
+        ]
+
+
+def list_runs(engine: Engine, limit: int = 20) -> list[dict[str, Any]]:
+    if not 1 <= limit <= LIST_LIMIT_MAX:
+        raise ValueError(f"limit: expected 1 to {LIST_LIMIT_MAX}, got {limit}")
+    query = select(RUN_TABLE).order_by(RUN_TABLE.c.started_at.desc()).limit(limit)
+    with read_transaction(engine) as connection:
+        return [dict(row._mapping) for row in connection.execute(query)]
+
+
+@dataclass(frozen=True)
+class Reconciliation:
+    """The ledger against the latest observation of each chain, without asking the chains."""
+
+    observations: dict[str, int]  # chain -> seq of the observation compared
+    findings: list[Finding]
+    registry: AssetRegistry
+
+    def to_json(self) -> dict[str, Any]:
+        rows = []
+        for finding in self.findings:
+            asset = self.registry.get(finding.asset_id)
+            rows.append(
+                {
+                    "kind": finding.kind,
+                    "severity": finding.severity,
+                    "chain": finding.chain,
+                    "address": finding.address,
+                    "asset": finding.asset_id,
+                    "expected_base": str(finding.expected_base),
+                    "observed_base": str(finding.observed_base),
+                    "pending_base": str(finding.pending_base),
+                    "expected": format_base_units(finding.expected_base, asset.decimals),
+                    "observed": format_base_units(finding.observed_base, asset.decimals),
+                }
+            )
+        return {"observations": self.observations, "findings": rows}
+
+
+def reconcile_latest(engine: Engine) -> Reconciliation:
+    """Compare what the ledger expects now with the latest snapshot of each chain."""
+    with read_transaction(engine) as connection:
+        registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
+        latest = previous_observations(connection)
+        expected = expected_balances(connection)
+        snapshots: dict[str, list[SnapshotBalance]] = {}
+        balances: list[SnapshotBalance] = []
+        for chain, observation in latest.items():
+            sha = observation.snapshot_sha256
+            if sha not in snapshots:
+                snapshots[sha] = read_snapshot(connection, sha)
+            balances.extend(b for b in snapshots[sha] if b.chain == chain)
+    expected = {key: amount for key, amount in expected.items() if key[0] in latest}
+    return Reconciliation(
+        {chain: observation.seq for chain, observation in latest.items()},
+        reconcile(expected, balances),
+        registry,
+    )
