@@ -31,7 +31,7 @@ from sequestra.chains.watch.tables import (
     SNAPSHOT_TABLE,
 )
 from sequestra.custody.amounts import format_base_units
-from sequestra.custody.assets import Asset, AssetRegistry
+from sequestra.custody.assets import BTC, ETH, Asset, AssetRegistry
 from sequestra.custody.service import list_wallets, recorded_assets
 from sequestra.custody.tables import POSITION_TABLE
 from sequestra.ledger.db import read_transaction, write_transaction
@@ -102,6 +102,18 @@ def expected_balances(connection: Connection) -> dict[Key, int]:
     return dict(totals)
 
 
+def watched_assets(engine: Engine) -> set[str]:
+    """Each chain's native asset, and every token the ledger has ever held in custody.
+
+    A token the state never held is not read: on a test network the built-in mainnet
+    contracts do not exist, and a reading must not depend on them.
+    """
+    query = select(POSITION_TABLE.c.asset_id).where(POSITION_TABLE.c.holding_id.is_not(None))
+    with read_transaction(engine) as connection:
+        held = set(connection.execute(query.distinct()).scalars())
+    return held | {BTC.asset_id, ETH.asset_id}
+
+
 def previous_observations(connection: Connection) -> dict[str, PreviousObservation]:
     """The latest observation of each chain that no reorganisation has superseded."""
     rows = connection.execute(
@@ -163,7 +175,7 @@ class Watcher:
             previous = previous_observations(connection)
             expected = expected_balances(connection)
             open_keys = open_alert_keys(connection)
-        readings, supersede = self._read_chains(registry, previous)
+        readings, supersede = self._read_chains(registry, previous, watched_assets(self.engine))
         result.calls = sum(reading.calls for reading in readings)
         balances = [
             SnapshotBalance(r.chain, b.address, b.asset_id, b.amount_base, b.pending_base)
@@ -207,7 +219,10 @@ class Watcher:
         ]
 
     def _read_chains(
-        self, registry: AssetRegistry, previous: dict[str, PreviousObservation]
+        self,
+        registry: AssetRegistry,
+        previous: dict[str, PreviousObservation],
+        watched: set[str],
     ) -> tuple[list[ChainReading], list[int]]:
         """Read every chain with custody wallets; note observations a reorg has undone."""
         wallets = list_wallets(self.engine)
@@ -217,7 +232,7 @@ class Watcher:
             addresses = [w.address for w in wallets if w.chain == reader.chain]
             if not addresses:
                 continue
-            assets = [a for a in registry if a.chain == reader.chain]
+            assets = [a for a in registry if a.chain == reader.chain and a.asset_id in watched]
             before = previous.get(reader.chain)
             since = before.block if before else None
             if before is not None and (
