@@ -110,6 +110,7 @@ REQUEST_TIMEOUT_S: Final = 30.0
 BATCH_REQUESTS_MAX: Final = 10_000
 WORK_QUEUE_DEPTH: Final = 64  # requests in flight before 503, as Core's -rpcworkqueue
 AUTH_FAILURE_DELAY_S: Final = 0.25
+SERVE_POLL_INTERVAL_S: Final = 0.05  # how soon stop() is noticed
 GENERATE_BLOCKS_MAX: Final = 10_000
 DEFAULT_MAX_TRIES: Final = 1_000_000
 SCAN_OBJECTS_MAX: Final = 10_000
@@ -2452,8 +2453,11 @@ class BitcoindStandIn:
         if self.options.funded_wallet:
             self.node.fund_wallet(self.options.funded_wallet)
         self.node.started_monotonic = time.monotonic()
+        server = self._server
         self._thread = threading.Thread(
-            target=self._server.serve_forever, name="bitcoind-standin", daemon=True
+            target=lambda: server.serve_forever(poll_interval=SERVE_POLL_INTERVAL_S),
+            name="bitcoind-standin",
+            daemon=True,
         )
         self._thread.start()
 
