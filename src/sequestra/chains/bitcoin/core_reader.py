@@ -1,0 +1,649 @@
+"""Read custody balances from Bitcoin Core's JSON-RPC, spoken by python-bitcoinlib's RawProxy.
+
+Two modes (`BitcoinWatchSettings.mode`):
+
+* `scan`: `scantxoutset "start"` with one `addr(<address>)` descriptor per address, in
+  chunks of `scan_chunk_addresses`, so the calls grow with chunks, not addresses. Each
+  chunk is one pass over the node's UTXO set, which holds confirmed outputs only: a
+  payment still in the mempool is invisible and an output spent by a mempool transaction
+  still counts until that spend confirms. No wallet is needed.
+* `wallet`: a watch-only descriptor wallet (`wallet`), created blank without private keys
+  when the node has none of that name, loaded when it is not. Addresses this reader has
+  not imported yet are imported with `importdescriptors` in chunks (timestamp "now" or
+  `wallet_rescan_from_s`), then `listunspent` with minconf 0 and the address filter lists
+  confirmed and mempool outputs. An output spent by a mempool transaction is no longer
+  listed, so a theft shows as soon as it is broadcast. Cheap enough to poll often.
+
+A reading is taken at one block: the tip (`getbestblockhash`, `getblockheader`). Each
+`scantxoutset` answer names the block it scanned and must be that tip; in wallet mode the
+tip is read again after the listing. When the tip moved, the reading starts again, at most
+`tip_attempts_max` times. Outputs with `confirmations_min` confirmations count in
+`amount_base`, newer ones (and mempool ones) in `pending_base`.
+
+Movements after `since`: the blocks above `since.height` up to the tip are read with
+`getblock <hash> 3` (inputs carry the outputs they spend: no -txindex or wallet needed, but
+a pruned node cannot serve old blocks), walking back from the tip by `previousblockhash`,
+at most `movement_blocks_max` blocks. Mempool transactions give no movement. A reorg below
+`since` is for the caller to notice with `block_hash_at(since.height)`.
+
+Faults: refused connections, timeouts, HTTP 502/503/504, warm-up (-28) and "Scan already
+in progress" (-8) are retried with exponential backoff, at most `retry_attempts_max`
+attempts per call; refused credentials (HTTP 401/403), a wrong path (404), a node of
+another network and RPC errors are not. Everything ends as ChainError. `calls` counts every
+HTTP request of a reading, retries included. Not thread-safe: one reading at a time.
+"""
+
+from __future__ import annotations
+
+import http.client
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, Final
+from urllib.parse import quote, urlsplit, urlunsplit
+
+from bitcoin.rpc import JSONRPCError, RawProxy  # type: ignore[import-untyped]
+
+from sequestra.chains.bitcoin.descriptor import address_descriptor
+from sequestra.chains.bitcoin.reading import (
+    CHAIN,
+    Flow,
+    RetryableFault,
+    RetryPolicy,
+    TransactionFlows,
+    UnspentOutput,
+    WatchedAddresses,
+    bitcoin_asset,
+    btc_to_sats,
+    check_hash,
+    check_height,
+    chunked,
+    movements_of,
+    ordered_movements,
+    tally_balances,
+    watch_addresses,
+    with_retries,
+)
+from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
+from sequestra.chains.observation import (
+    BlockRef,
+    ChainError,
+    ChainReading,
+    ObservedMovement,
+)
+from sequestra.custody.assets import Asset
+
+# Bitcoin Core's getblockchaininfo "chain" for each network of the address validator.
+NODE_CHAINS: Final = {
+    "mainnet": ("main",),
+    "testnet": ("test", "testnet4"),
+    "signet": ("signet",),
+    "regtest": ("regtest",),
+}
+RPC_INVALID_PARAMETER: Final = -8
+RPC_WALLET_NOT_FOUND: Final = -18
+RPC_IN_WARMUP: Final = -28
+RPC_WALLET_ALREADY_LOADED: Final = -35
+NO_JSON_CODES: Final = (-342, -343, -344, -345)  # python-bitcoinlib: no usable JSON-RPC answer
+RETRYABLE_HTTP_STATUSES: Final = (502, 503, 504)
+AUTH_HTTP_STATUSES: Final = (401, 403)
+SCAN_IN_PROGRESS_TEXT: Final = "already in progress"
+LISTUNSPENT_MAXCONF: Final = 9_999_999
+COOKIE_FILE_BYTES_MAX: Final = 1024
+MESSAGE_CHARS_MAX: Final = 200
+IMPORTED_ADDRESSES_MAX: Final = 1_000_000  # beyond this the memory of imports starts over
+
+
+class CoreRpcError(ChainError):
+    """Bitcoin Core answered a call with a JSON-RPC error; `code` is Core's error code."""
+
+    def __init__(self, message: str, method: str, code: int, retryable: bool = False) -> None:
+        super().__init__(message, retryable=retryable)
+        self.method = method
+        self.code = code
+
+
+class _StatusConnection(http.client.HTTPConnection):
+    """An HTTP connection that remembers its last response status (RawProxy ignores it)."""
+
+    last_status: int | None = None
+
+    def getresponse(self) -> http.client.HTTPResponse:
+        """Return the response, noting its status."""
+        response = super().getresponse()
+        self.last_status = response.status
+        return response
+
+
+class _Endpoint:
+    """One JSON-RPC endpoint (`/` or `/wallet/<name>`): its connection, timeout, proxy."""
+
+    def __init__(self, host: str, port: int, credentials: str, path: str, timeout_s: float) -> None:
+        netloc = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+        self.where = netloc + path
+        self._connection = _StatusConnection(host, port, timeout=timeout_s)
+        service_url = urlunsplit(("http", f"{credentials}@{netloc}", path, "", ""))
+        self._proxy = RawProxy(
+            service_url=service_url, timeout=timeout_s, connection=self._connection
+        )
+
+    def close(self) -> None:
+        """Close the connection (the next call opens a fresh one)."""
+        self._connection.close()
+
+    def call_once(self, method: str, params: Sequence[Any]) -> Any:
+        """Make one call.
+
+        Raises:
+            RetryableFault: no answer (refused, timeout, reset) or the node is busy.
+            ChainError: refused credentials, garbage, or an RPC error (CoreRpcError).
+        """
+        self._connection.last_status = None
+        try:
+            return getattr(self._proxy, method)(*params)
+        except JSONRPCError as error:
+            raise self._refusal(method, error) from None
+        except (OSError, http.client.HTTPException) as error:
+            self._connection.close()
+            raise RetryableFault(f"{type(error).__name__}: {error}"[:MESSAGE_CHARS_MAX]) from None
+        except (ValueError, AttributeError, TypeError) as error:  # not UTF-8, not an object
+            self._connection.close()
+            raise ChainError(
+                f"bitcoin node {self.where}: {method}: expected a JSON-RPC answer, "
+                f"got an unreadable body ({type(error).__name__})"
+            ) from None
+
+    def _refusal(self, method: str, error: JSONRPCError) -> Exception:
+        """Classify a JSONRPCError: retry, credentials, garbage or Core's own refusal."""
+        detail = error.error if isinstance(error.error, dict) else {}
+        code = detail.get("code")
+        message = str(detail.get("message", ""))[:MESSAGE_CHARS_MAX]
+        if code in NO_JSON_CODES:
+            return self._no_json(method, message)
+        if code == RPC_IN_WARMUP:
+            return RetryableFault(f"the node is warming up ({message})")
+        if code == RPC_INVALID_PARAMETER and SCAN_IN_PROGRESS_TEXT in message:
+            return RetryableFault(f"another scan is running ({message})")
+        if not isinstance(code, int) or isinstance(code, bool):
+            return ChainError(f"bitcoin node {self.where}: {method}: an error without a code")
+        return CoreRpcError(
+            f"bitcoin node {self.where}: {method} refused (code {code}): {message}", method, code
+        )
+
+    def _no_json(self, method: str, message: str) -> Exception:
+        """Classify an answer that held no JSON-RPC reply, by its HTTP status."""
+        status = self._connection.last_status
+        self._connection.close()
+        if status in AUTH_HTTP_STATUSES:
+            return ChainError(
+                f"bitcoin node {self.where}: credentials refused (HTTP {status}); expected "
+                "the node's current cookie file or its rpc user and password",
+                retryable=False,
+            )
+        if status == http.HTTPStatus.NOT_FOUND:
+            return ChainError(
+                f"bitcoin node {self.where}: expected a JSON-RPC endpoint at this path, "
+                "got HTTP 404 (a wallet name or URL path is wrong)",
+                retryable=False,
+            )
+        if status is None or status in RETRYABLE_HTTP_STATUSES:
+            return RetryableFault(f"HTTP {status}: {message}")
+        return ChainError(
+            f"bitcoin node {self.where}: {method}: expected a JSON-RPC answer, "
+            f"got HTTP {status}: {message}"
+        )
+
+
+class BitcoinCoreReader:
+    """A `ChainReader` over Bitcoin Core's JSON-RPC (scan or wallet mode, see the module)."""
+
+    chain: str = CHAIN
+
+    def __init__(
+        self,
+        settings: BitcoinWatchSettings,
+        network: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        """Prepare a reader; it connects on first use.
+
+        Raises:
+            ValueError: the settings are not for Bitcoin Core, or `network` is unknown.
+        """
+        if settings.backend != "core" or settings.rpc_url is None:
+            raise ValueError("settings: expected backend 'core' with an rpc_url")
+        if network not in NODE_CHAINS:
+            raise ValueError(f"network: expected one of {', '.join(NODE_CHAINS)}, got {network!r}")
+        self.network = network
+        self._settings = settings
+        self._retry = RetryPolicy(
+            settings.retry_attempts_max,
+            settings.retry_backoff_s,
+            settings.retry_backoff_s_max,
+            sleep,
+        )
+        self._credentials: str | None = None
+        self._endpoints: dict[str, _Endpoint] = {}
+        self._network_checked = False
+        self._wallet_ready = False
+        self._imported: set[str] = set()
+        self._calls = 0
+
+    # --- the ChainReader interface -------------------------------------------------------------
+
+    def read_balances(
+        self, addresses: Sequence[str], assets: Sequence[Asset], since: BlockRef | None
+    ) -> ChainReading:
+        """Read every address's BTC balance at the tip, and movements after `since`.
+
+        Raises:
+            ChainError: an address or asset is not acceptable, or the node could not give
+                a complete answer (see the module for which faults are retried).
+        """
+        watched = watch_addresses(addresses, self.network, self._settings.addresses_max)
+        asset = bitcoin_asset(assets)
+        calls_before = self._calls
+        self._connect()
+        self._check_network()
+        wanted = watched if asset is not None and watched.asked else None
+        if wanted is not None and self._settings.mode == "wallet":
+            self._prepare_wallet(wanted)
+        tip, outputs = self._read_at_tip(wanted)
+        if asset is None:
+            return ChainReading(CHAIN, self.network, tip, (), (), self._calls - calls_before)
+        balances = tally_balances(
+            watched, outputs, self._settings.confirmations_min, asset.asset_id
+        )
+        movements = self._movements(watched, tip, since, asset.asset_id)
+        return ChainReading(
+            CHAIN, self.network, tip, balances, movements, self._calls - calls_before
+        )
+
+    def block_hash_at(self, height: int) -> str | None:
+        """Return the best chain's block hash at `height`, None above the tip.
+
+        Raises:
+            ValueError: a negative height.
+            ChainError: the node could not answer.
+        """
+        if height < 0:
+            raise ValueError(f"height: expected at least 0, got {height}")
+        self._connect()
+        try:
+            answer = self._call("node", "getblockhash", height)
+        except CoreRpcError as error:
+            if error.code == RPC_INVALID_PARAMETER:  # "Block height out of range"
+                return None
+            raise
+        return check_hash(answer, "getblockhash")
+
+    # --- connection ----------------------------------------------------------------------------
+
+    def _connect(self) -> None:
+        """(Re)build the endpoints when the credentials changed (a node restart renews the
+        cookie).
+
+        Raises:
+            ChainError: no credentials, or an unreadable cookie file.
+        """
+        settings = self._settings
+        parts = urlsplit(settings.rpc_url or "")
+        if settings.cookie_file is not None:
+            credentials = _read_cookie(settings.cookie_file)
+        elif parts.username and parts.password is not None:
+            credentials = f"{parts.username}:{parts.password}"
+        else:
+            raise ChainError(
+                "bitcoin rpc_url: expected credentials in the URL or a cookie_file",
+                retryable=False,
+            )
+        if credentials == self._credentials and self._endpoints:
+            return
+        for endpoint in self._endpoints.values():
+            endpoint.close()
+        host, port = parts.hostname or "", parts.port or 80
+        wallet_path = "/wallet/" + quote(settings.wallet, safe="")
+        self._endpoints = {
+            "node": _Endpoint(host, port, credentials, "/", settings.timeout_s),
+            "scan": _Endpoint(host, port, credentials, "/", settings.scan_timeout_s),
+            "wallet": _Endpoint(host, port, credentials, wallet_path, settings.timeout_s),
+        }
+        self._credentials = credentials
+
+    def _call(self, endpoint_name: str, method: str, *params: Any) -> Any:
+        """Call `method` on an endpoint with bounded retries, counting every attempt.
+
+        Raises:
+            ChainError: see `_Endpoint.call_once`; retries exhausted is retryable.
+        """
+        endpoint = self._endpoints[endpoint_name]
+
+        def attempt() -> Any:
+            self._calls += 1
+            return endpoint.call_once(method, params)
+
+        return with_retries(self._retry, f"bitcoin node {endpoint.where}: {method}", attempt)
+
+    def _check_network(self) -> None:
+        """Once per reader: refuse a node of another network than the addresses'.
+
+        Raises:
+            ChainError (not retryable): the node runs another chain.
+        """
+        if self._network_checked:
+            return
+        info = _object(self._call("node", "getblockchaininfo"), "getblockchaininfo")
+        chain = info.get("chain")
+        if chain not in NODE_CHAINS[self.network]:
+            raise ChainError(
+                f"bitcoin node {self._endpoints['node'].where}: expected a {self.network} "
+                f"node (chain {' or '.join(NODE_CHAINS[self.network])}), got chain {chain!r:.40}",
+                retryable=False,
+            )
+        self._network_checked = True
+
+    # --- balances ------------------------------------------------------------------------------
+
+    def _read_at_tip(
+        self, watched: WatchedAddresses | None
+    ) -> tuple[BlockRef, list[UnspentOutput]]:
+        """Resolve the tip and read the outputs there; start again when the tip moves.
+
+        Raises:
+            ChainError: the tip moved during every one of `tip_attempts_max` attempts.
+        """
+        for _ in range(self._settings.tip_attempts_max):
+            tip = self._tip()
+            if watched is None:
+                return tip, []
+            if self._settings.mode == "scan":
+                outputs = self._scan(watched, tip)
+            else:
+                outputs = self._list(watched, tip)
+            if outputs is not None:
+                return tip, outputs
+        raise ChainError(
+            f"bitcoin node {self._endpoints['node'].where}: expected the tip to stay put for "
+            f"one reading, it moved during each of {self._settings.tip_attempts_max} attempts"
+        )
+
+    def _tip(self) -> BlockRef:
+        """Return the best block: getbestblockhash, then its header for the height."""
+        block_hash = check_hash(self._call("node", "getbestblockhash"), "getbestblockhash")
+        header = _object(self._call("node", "getblockheader", block_hash, True), "getblockheader")
+        if header.get("hash") != block_hash:
+            raise ChainError(f"getblockheader: expected block {block_hash}, got another")
+        return BlockRef(check_height(header.get("height"), "getblockheader height"), block_hash)
+
+    def _scan(self, watched: WatchedAddresses, tip: BlockRef) -> list[UnspentOutput] | None:
+        """Scan the UTXO set chunk by chunk; None when a chunk was scanned at another tip.
+
+        Raises:
+            ChainError: a scan was aborted (by another client) or answered garbage.
+        """
+        outputs: list[UnspentOutput] = []
+        for chunk in chunked(watched.normalised, self._settings.scan_chunk_addresses):
+            descriptors = [f"addr({address})" for address in chunk]
+            answer = _object(
+                self._call("scan", "scantxoutset", "start", descriptors), "scantxoutset"
+            )
+            if answer.get("success") is not True:
+                raise ChainError("scantxoutset: expected a complete scan, it was aborted")
+            if answer.get("bestblock") != tip.block_hash or answer.get("height") != tip.height:
+                return None
+            for item in _list_of(answer.get("unspents"), "scantxoutset unspents"):
+                outputs.append(_scanned_output(_object(item, "scantxoutset unspent"), tip))
+        return outputs
+
+    def _list(self, watched: WatchedAddresses, tip: BlockRef) -> list[UnspentOutput] | None:
+        """List the wallet's outputs of the watched addresses; None when the tip moved.
+
+        Raises:
+            ChainError: the wallet is not loaded any more, or the answer is garbage.
+        """
+        outputs: list[UnspentOutput] = []
+        options = {"include_immature_coinbase": True}  # as scantxoutset, which sees them
+        for chunk in chunked(watched.normalised, self._settings.wallet_chunk_addresses):
+            answer = self._wallet_call(
+                "listunspent", 0, LISTUNSPENT_MAXCONF, list(chunk), True, options
+            )
+            for item in _list_of(answer, "listunspent"):
+                outputs.append(_listed_output(_object(item, "listunspent item")))
+        after = check_hash(self._call("node", "getbestblockhash"), "getbestblockhash")
+        return outputs if after == tip.block_hash else None
+
+    # --- the watch-only wallet -----------------------------------------------------------------
+
+    def _prepare_wallet(self, watched: WatchedAddresses) -> None:
+        """Open the wallet once, then import the addresses this reader has not imported.
+
+        Raises:
+            ChainError: the wallet cannot be opened or an import is refused.
+        """
+        if not self._wallet_ready:
+            self._open_wallet()
+            self._wallet_ready = True
+        if len(self._imported) > IMPORTED_ADDRESSES_MAX:
+            self._imported.clear()  # importing an address again is harmless
+        fresh = [address for address in watched.normalised if address not in self._imported]
+        rescan_from_s = self._settings.wallet_rescan_from_s
+        timestamp: int | str = "now" if rescan_from_s is None else rescan_from_s
+        for chunk in chunked(fresh, self._settings.wallet_chunk_addresses):
+            requests = [
+                {
+                    "desc": address_descriptor(address),
+                    "timestamp": timestamp,
+                    "active": False,
+                    "internal": False,
+                }
+                for address in chunk
+            ]
+            results = _list_of(self._wallet_call("importdescriptors", requests), "import")
+            _check_imports(chunk, results)
+            self._imported.update(chunk)
+
+    def _open_wallet(self) -> None:
+        """Load the watch-only wallet, or create it (blank, no private keys) when missing."""
+        name = self._settings.wallet
+        if name in _list_of(self._call("node", "listwallets"), "listwallets"):
+            return
+        try:
+            self._call("node", "loadwallet", name, True)
+        except CoreRpcError as error:
+            if error.code == RPC_WALLET_ALREADY_LOADED:
+                return
+            if error.code != RPC_WALLET_NOT_FOUND:
+                raise
+            # name, disable_private_keys, blank, passphrase, avoid_reuse, descriptors,
+            # load_on_startup
+            self._call("node", "createwallet", name, True, True, "", False, True, True)
+
+    def _wallet_call(self, method: str, *params: Any) -> Any:
+        """Call a wallet method; a wallet gone (node restarted) is reopened next reading.
+
+        Raises:
+            ChainError: as `_call`; retryable when the wallet was not loaded.
+        """
+        try:
+            return self._call("wallet", method, *params)
+        except CoreRpcError as error:
+            if error.code != RPC_WALLET_NOT_FOUND:
+                raise
+            self._wallet_ready = False
+            self._imported.clear()
+            raise ChainError(
+                f"bitcoin wallet {self._settings.wallet}: expected it loaded, the node says "
+                f"{error}; the next reading loads it",
+                retryable=True,
+            ) from None
+
+    # --- movements -----------------------------------------------------------------------------
+
+    def _movements(
+        self, watched: WatchedAddresses, tip: BlockRef, since: BlockRef | None, asset_id: str
+    ) -> tuple[ObservedMovement, ...]:
+        """Read the blocks above `since` up to `tip`; return their movements (ordered_movements).
+
+        Raises:
+            ChainError (not retryable): more than `movement_blocks_max` blocks to read.
+            ChainError: a block cannot be read or is not the one expected.
+        """
+        if since is None or since.height >= tip.height:
+            return ()
+        gap = tip.height - since.height
+        if gap > self._settings.movement_blocks_max:
+            raise ChainError(
+                f"movements: expected at most {self._settings.movement_blocks_max} blocks "
+                f"since block {since.height}, the tip is {gap} blocks above it",
+                retryable=False,
+            )
+        found: list[ObservedMovement] = []
+        block_hash = tip.block_hash
+        for height in range(tip.height, since.height, -1):
+            block = _object(self._call("node", "getblock", block_hash, 3), "getblock")
+            if block.get("hash") != block_hash or block.get("height") != height:
+                raise ChainError(f"getblock: expected block {block_hash} at height {height}")
+            where = BlockRef(height, block_hash)
+            for tx in _list_of(block.get("tx"), "getblock tx"):
+                found.extend(movements_of(_core_flows(_object(tx, "tx"), where), watched, asset_id))
+            block_hash = check_hash(block.get("previousblockhash"), "previousblockhash")
+        return ordered_movements(found)
+
+
+# --- reading answers ---------------------------------------------------------------------------
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    """Return `value` when it is a JSON object, else raise ChainError naming `what`."""
+    if not isinstance(value, dict):
+        raise ChainError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def _list_of(value: Any, what: str) -> list[Any]:
+    """Return `value` when it is a JSON array, else raise ChainError naming `what`."""
+    if not isinstance(value, list):
+        raise ChainError(f"{what}: expected a JSON array, got {type(value).__name__}")
+    return value
+
+
+def _vout(value: Any, what: str) -> int:
+    """Check an output index."""
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ChainError(f"{what}: expected an output index, got {value!r:.40}")
+    return value
+
+
+def _script_hex(value: Any, what: str) -> str:
+    """Check a scriptPubKey in hex (lower case, even length)."""
+    if not isinstance(value, str) or len(value) % 2:
+        raise ChainError(f"{what}: expected a script in hex, got {value!r:.40}")
+    try:
+        bytes.fromhex(value)
+    except ValueError:
+        raise ChainError(f"{what}: expected a script in hex, got {value!r:.40}") from None
+    return value.lower()
+
+
+def _scanned_output(item: dict[str, Any], tip: BlockRef) -> UnspentOutput:
+    """Turn one scantxoutset unspent into an UnspentOutput (confirmations from heights)."""
+    height = check_height(item.get("height"), "scantxoutset unspent height")
+    if height > tip.height:
+        raise ChainError(f"scantxoutset: an output at height {height}, above the tip {tip.height}")
+    return UnspentOutput(
+        txid=check_hash(item.get("txid"), "scantxoutset txid"),
+        vout=_vout(item.get("vout"), "scantxoutset vout"),
+        script_hex=_script_hex(item.get("scriptPubKey"), "scantxoutset scriptPubKey"),
+        amount_sats=btc_to_sats(item.get("amount"), "scantxoutset amount"),
+        confirmations=tip.height - height + 1,
+    )
+
+
+def _listed_output(item: dict[str, Any]) -> UnspentOutput:
+    """Turn one listunspent item into an UnspentOutput."""
+    confirmations = item.get("confirmations")
+    if isinstance(confirmations, bool) or not isinstance(confirmations, int) or confirmations < 0:
+        raise ChainError(f"listunspent: expected confirmations >= 0, got {confirmations!r:.40}")
+    return UnspentOutput(
+        txid=check_hash(item.get("txid"), "listunspent txid"),
+        vout=_vout(item.get("vout"), "listunspent vout"),
+        script_hex=_script_hex(item.get("scriptPubKey"), "listunspent scriptPubKey"),
+        amount_sats=btc_to_sats(item.get("amount"), "listunspent amount"),
+        confirmations=confirmations,
+    )
+
+
+def _check_imports(addresses: Sequence[str], results: list[Any]) -> None:
+    """Require one successful result per imported address.
+
+    Raises:
+        ChainError (not retryable): a result is missing or reports a failure.
+    """
+    if len(results) != len(addresses):
+        raise ChainError(
+            f"importdescriptors: expected {len(addresses)} results, got {len(results)}"
+        )
+    for address, result in zip(addresses, results, strict=True):
+        item = _object(result, "importdescriptors result")
+        if item.get("success") is not True:
+            error = item.get("error")
+            message = error.get("message") if isinstance(error, dict) else error
+            raise ChainError(
+                f"importdescriptors {address}: expected success, got {message!r:.200}",
+                retryable=False,
+            )
+
+
+def _core_flows(tx: dict[str, Any], block: BlockRef) -> TransactionFlows:
+    """Read a getblock verbosity-3 transaction as flows (coinbase inputs have none)."""
+    inputs: list[Flow] = []
+    for entry in _list_of(tx.get("vin"), "tx vin"):
+        item = _object(entry, "tx input")
+        if "coinbase" in item:
+            continue
+        prevout = item.get("prevout")
+        if not isinstance(prevout, dict):
+            raise ChainError("getblock: expected inputs with prevout (verbosity 3, undo data)")
+        inputs.append(_core_flow(prevout, "prevout"))
+    outputs = [
+        _core_flow(_object(entry, "tx output"), "vout")
+        for entry in _list_of(tx.get("vout"), "tx vout")
+    ]
+    return TransactionFlows(
+        check_hash(tx.get("txid"), "tx txid"), block, tuple(inputs), tuple(outputs)
+    )
+
+
+def _core_flow(item: dict[str, Any], what: str) -> Flow:
+    """Read an output (`vout[]` or an input's `prevout`) as a Flow."""
+    script = _object(item.get("scriptPubKey"), f"{what} scriptPubKey")
+    address = script.get("address")
+    return Flow(
+        script_hex=_script_hex(script.get("hex"), f"{what} script"),
+        address=address if isinstance(address, str) else None,
+        amount_sats=btc_to_sats(item.get("value"), f"{what} value"),
+    )
+
+
+def _read_cookie(path: Path) -> str:
+    """Return `user:password` from Bitcoin Core's cookie file; never quote its content.
+
+    Raises:
+        ChainError: unreadable (retryable: the node may be restarting) or malformed.
+    """
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(COOKIE_FILE_BYTES_MAX + 1)
+    except OSError as error:
+        raise ChainError(
+            f"bitcoin cookie file {path}: expected a readable file (is the node running?), "
+            f"got {error.strerror}"
+        ) from None
+    text = data.decode("ascii", errors="replace").strip()
+    user, separator, password = text.partition(":")
+    if len(data) > COOKIE_FILE_BYTES_MAX or not separator or not user or not password:
+        raise ChainError(f"bitcoin cookie file {path}: expected user:password", retryable=False)
+    if any(character in text for character in "@/?#\\ \n"):
+        raise ChainError(f"bitcoin cookie file {path}: unexpected characters", retryable=False)
+    return text
