@@ -10,6 +10,9 @@ import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
+
+from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
+from sequestra.chains.ethereum.settings import EthereumWatchSettings
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -81,6 +84,27 @@ class CustodySettings(BaseModel):
         return self.bitcoin_network if chain == "bitcoin" else self.ethereum_network
 
 
+class WebhookSettings(BaseModel):
+    """Where new alerts are pushed (JSON POST); the HMAC secret comes from a file."""
+
+    url: str = Field(min_length=1, max_length=2048, pattern=r"^https?://")
+    timeout_s: float = Field(default=5.0, gt=0, le=60)
+    secret_file: Path | None = None
+
+
+class WatchSettings(BaseModel):
+    """The on-chain watcher: which nodes, how often, its key, and where alerts go."""
+
+    interval_s: int = Field(default=60, ge=5, le=86_400)
+    # The watcher's private key (role `watcher`); its passphrase from passphrase_file or
+    # SEQUESTRA_PASSPHRASE.
+    key_file: Path | None = None
+    passphrase_file: Path | None = None
+    webhooks: list[WebhookSettings] = Field(default_factory=list, max_length=16)
+    bitcoin: BitcoinWatchSettings | None = None
+    ethereum: EthereumWatchSettings | None = None
+
+
 class Settings(BaseSettings):
     """Everything Sequestra reads from configuration."""
 
@@ -94,6 +118,7 @@ class Settings(BaseSettings):
     witnesses: list[WitnessSettings] = Field(default_factory=list, max_length=32)
     anchor: AnchorSettings = AnchorSettings()
     custody: CustodySettings = CustodySettings()
+    watch: WatchSettings = WatchSettings()
 
     def resolved_database_url(self) -> str:
         """Return the database URL, read from `database_url_file` when that is set."""

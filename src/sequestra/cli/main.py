@@ -13,6 +13,7 @@ from sequestra.cli import (
     demo,
     ledger_commands,
     proof_commands,
+    watch_commands,
 )
 from sequestra.cli.common import state
 from sequestra.cli.import_commands import import_app
@@ -72,3 +73,7 @@ app.command()(custody_commands.holdings)
 app.command()(custody_commands.history)
 app.command()(custody_commands.rebuild)
 app.add_typer(import_app, name="import")
+# On-chain watching.
+app.command()(watch_commands.watch)
+app.command()(watch_commands.reconcile)
+app.add_typer(watch_commands.alerts_app, name="alerts")
