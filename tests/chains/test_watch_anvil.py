@@ -87,7 +87,7 @@ def test_a_theft_on_anvil_is_caught_in_one_run(
     first = json.loads(treasury.run("watch", "--once", "--json"))
     assert first["status"] == "ok" and first["alerts"] == [], first
     chain.set_balance(chain.address, 10**18)  # gas for the thief's transaction
-    chain.transfer(token, THIEF, 4_000_000)
+    theft_tx = chain.transfer(token, THIEF, 4_000_000)
     chain.set_balance(chain.address, 0)
     second = json.loads(treasury.run("watch", "--once", "--json"))
     (alert,) = second["alerts"]
@@ -98,6 +98,7 @@ def test_a_theft_on_anvil_is_caught_in_one_run(
     )
     assert alert["expected_base"] == "5000000" and alert["observed_base"] == "1000000"
     assert "4 TKN left" in alert["message"]
+    assert alert["txs"] == ["0x" + theft_tx.lower().removeprefix("0x")]
     (open_alert,) = json.loads(treasury.read("alerts --open --json"))
     assert open_alert["seq"] == alert["seq"]
     findings = json.loads(treasury.read("reconcile --json"))["findings"]

@@ -13,13 +13,22 @@ from typing import Annotated
 
 from pydantic import Field, StringConstraints
 
-from sequestra.custody.kinds import Address, AssetId, BaseUnits, Chain, LongText, Network
+from sequestra.custody.kinds import (
+    Address,
+    AssetId,
+    BaseUnits,
+    Chain,
+    LongText,
+    Network,
+    TxHash,
+)
 from sequestra.ledger.kinds import BodyModel, Timestamp, register_body_schema
 from sequestra.ledger.roles import ALERT_ACKNOWLEDGED, ALERT_RAISED, OBSERVATION_RECORDED
 
 CHANGES_MAX = 256  # changed balances written into one observation statement
 SUPERSEDES_MAX = 64
 CHAINS_MAX = 4
+ALERT_TXS_MAX = 16  # transactions named by one alert (the movements behind the difference)
 
 RunId = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{32}$")]
 BlockHash = Annotated[str, StringConstraints(pattern=r"^(0x)?[0-9a-f]{64}$")]
@@ -70,6 +79,7 @@ class AlertRaisedBody(BodyModel):
     pending_base: BaseUnits
     block: ObservedBlock
     message: LongText
+    txs: list[TxHash] = Field(default_factory=list, max_length=ALERT_TXS_MAX)
 
 
 class AlertAcknowledgedBody(BodyModel):

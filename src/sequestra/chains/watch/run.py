@@ -21,7 +21,7 @@ from typing import Any, Final
 from sqlalchemy import Connection, Engine, insert, select
 
 from sequestra.chains.observation import BlockRef, ChainError, ChainReader, ChainReading
-from sequestra.chains.watch.kinds import CHANGES_MAX
+from sequestra.chains.watch.kinds import ALERT_TXS_MAX, CHANGES_MAX
 from sequestra.chains.watch.projection import SnapshotBalance, read_snapshot, snapshot_sha256
 from sequestra.chains.watch.reconcile import Finding, Key, describe, reconcile
 from sequestra.chains.watch.tables import (
@@ -367,4 +367,16 @@ def _alert_body(
         "message": describe(
             finding, shown(gap), shown(finding.expected_base), shown(finding.observed_base)
         ),
+        "txs": _movements_of(finding, reading),
     }
+
+
+def _movements_of(finding: Finding, reading: ChainReading) -> list[str]:
+    """The transactions the chain showed moving this asset in or out of this address."""
+    txs = [
+        movement.tx
+        for movement in reading.movements
+        if movement.asset_id == finding.asset_id
+        and finding.address in (movement.from_address, movement.to_address)
+    ]
+    return list(dict.fromkeys(txs))[:ALERT_TXS_MAX]
