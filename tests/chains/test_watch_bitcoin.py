@@ -1,6 +1,7 @@
-"""Watch runs over the Bitcoin Core stand-in with the production reader, on both databases:
-a seizure confirmed on-chain, a theft caught as a critical alert naming its transaction,
-and a reorganisation that supersedes the observation taken at the vanished block."""
+"""Watch runs over the Bitcoin Core and Esplora stand-ins with the production readers, on
+both databases: a seizure confirmed on-chain, a theft caught as a critical alert naming its
+transaction, and a reorganisation that supersedes the observation taken at the vanished
+block."""
 
 from __future__ import annotations
 
@@ -30,18 +31,23 @@ def bitcoin(tmp_path: Path) -> Iterator[Chain]:
 def _watcher(world: LedgerWorld, chain: Chain, mode: str = "scan") -> Watcher:
     key = SigningKey.generate()
     world.ledger.append([world.enroll(key, ["watcher"], "watcher")], world.now)
-    settings = BitcoinWatchSettings(
-        rpc_url=chain.sandbox.rpc_url,
-        cookie_file=chain.sandbox.cookie_path,
-        mode=mode,  # type: ignore[arg-type]
-        confirmations_min=1,
-        retry_attempts_max=1,
-    )
+    if mode == "esplora":
+        settings = BitcoinWatchSettings(
+            backend="esplora", esplora_url=chain.sandbox.esplora_url, retry_attempts_max=1
+        )
+    else:
+        settings = BitcoinWatchSettings(
+            rpc_url=chain.sandbox.rpc_url,
+            cookie_file=chain.sandbox.cookie_path,
+            mode=mode,  # type: ignore[arg-type]
+            confirmations_min=1,
+            retry_attempts_max=1,
+        )
     reader = open_bitcoin_reader(settings, "regtest", sleep=lambda _: None)
     return Watcher(world.engine, [reader], key)
 
 
-@pytest.mark.parametrize("mode", ["scan", "wallet"])
+@pytest.mark.parametrize("mode", ["scan", "wallet", "esplora"])
 def test_a_bitcoin_theft_is_caught_in_one_run(
     world: LedgerWorld, bitcoin: Chain, mode: str
 ) -> None:
