@@ -1,0 +1,54 @@
+"""USD/KZT: the official rate in force on a date, weekends carried, faults named."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+
+import pytest
+
+from sequestra.pricing.fx import FixedRate, FxError, NationalBankRates, parse_nbk_rates
+from sequestra.sandbox.nbk import NationalBankStandIn, rates_document, running_nbk
+
+FRIDAY = date(2026, 11, 20)
+SUNDAY = date(2026, 11, 22)
+
+
+def test_the_rates_document_parses_to_exact_decimals() -> None:
+    document = rates_document(FRIDAY, {"USD": Decimal("512.34"), "EUR": Decimal("555.10")})
+    assert parse_nbk_rates(document) == {"USD": Decimal("512.34"), "EUR": Decimal("555.10")}
+    with pytest.raises(FxError, match="expected XML"):
+        parse_nbk_rates(b"<html>maintenance")
+    with pytest.raises(FxError, match="expected a number"):
+        parse_nbk_rates(
+            b"<rates><item><title>USD</title><description>n/a</description></item></rates>"
+        )
+
+
+def test_a_weekend_carries_fridays_rate() -> None:
+    stand_in = NationalBankStandIn({FRIDAY: {"USD": Decimal("512.34")}})
+    with running_nbk(stand_in) as url:
+        source = NationalBankRates(url, timeout_s=2.0, sleep=lambda _: None)
+        rate = source.usd_kzt(SUNDAY)
+        again = source.usd_kzt(SUNDAY)
+    assert (rate.rate, rate.on, rate.published_on) == (Decimal("512.34"), SUNDAY, FRIDAY)
+    assert rate.source == "nbk:2026-11-20" and again == rate
+    assert stand_in.requests == ["22.11.2026", "21.11.2026", "20.11.2026"]  # cached after
+
+
+def test_a_bank_that_is_down_or_silent_is_an_error() -> None:
+    stand_in = NationalBankStandIn(down=True)
+    with running_nbk(stand_in) as url:
+        with pytest.raises(FxError, match="HTTP 503"):
+            NationalBankRates(url, timeout_s=2.0, sleep=lambda _: None).usd_kzt(FRIDAY)
+        assert len(stand_in.requests) == 3
+        stand_in.down = False
+        with pytest.raises(FxError, match="no USD rate published"):
+            NationalBankRates(url, timeout_s=2.0, sleep=lambda _: None).usd_kzt(FRIDAY)
+
+
+def test_an_absurd_rate_is_refused_and_a_fixed_rate_says_so() -> None:
+    stand_in = NationalBankStandIn({FRIDAY: {"USD": Decimal("0.5")}})
+    with running_nbk(stand_in) as url, pytest.raises(FxError, match="outside"):
+        NationalBankRates(url, timeout_s=2.0).usd_kzt(FRIDAY)
+    assert FixedRate(Decimal("500")).usd_kzt(FRIDAY).source == "fixed:500"
