@@ -10,15 +10,15 @@ import os
 from pathlib import Path
 
 from pydantic import BaseModel, Field
-
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
-from sequestra.chains.ethereum.settings import EthereumWatchSettings
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
     SettingsConfigDict,
     TomlConfigSettingsSource,
 )
+
+from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
+from sequestra.chains.ethereum.settings import EthereumWatchSettings
 
 CONFIG_ENV = "SEQUESTRA_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite:///var/sequestra.db"

@@ -172,7 +172,7 @@ def test_custody_lifecycle(runner: CliRunner, database_url: str, tmp_path: Path)
     size = t.size()
     assert t.json("rebuild") == {
         "entries": size,
-        "projections": ["ledger_key", "custody", "chain_watch"],
+        "projections": ["ledger_key", "custody", "chain_watch", "pricing"],
     }
     assert t.json("holdings --all") == before
     assert t.json("verify") == {"ok": True, "size": size, "first_bad_seq": None, "reason": None}

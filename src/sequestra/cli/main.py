@@ -6,7 +6,8 @@ from pathlib import Path
 
 import typer
 
-import sequestra.chains.watch  # noqa: F401  (every projection: custody, then the watcher's)
+import sequestra.chains.watch
+import sequestra.pricing  # noqa: F401  (and the valuations')
 from sequestra.cli import (
     anchor_commands,
     custody_commands,

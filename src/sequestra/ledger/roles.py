@@ -39,6 +39,8 @@ ENTRY_CORRECTED = "entry.corrected"
 OBSERVATION_RECORDED = "observation.recorded"
 ALERT_RAISED = "alert.raised"
 ALERT_ACKNOWLEDGED = "alert.acknowledged"
+# Pricing (sequestra.pricing): a valuation run at a cutoff.
+VALUATION_RECORDED = "valuation.recorded"
 
 # The kinds that change the key registry; a replay needs their full statements.
 REGISTRY_KINDS: frozenset[str] = frozenset({GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED})
@@ -60,4 +62,5 @@ AUTHORITY: dict[str, frozenset[str]] = {
     OBSERVATION_RECORDED: frozenset({"watcher"}),
     ALERT_RAISED: frozenset({"watcher"}),
     ALERT_ACKNOWLEDGED: frozenset({"treasury-officer"}),
+    VALUATION_RECORDED: frozenset({"valuer"}),
 }

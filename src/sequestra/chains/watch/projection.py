@@ -149,6 +149,8 @@ class WatchProjection:
     # --- rules -----------------------------------------------------------------------------
 
     def stage(self, seq: int, statement: SignedStatement) -> None:
+        if statement.kind not in WATCH_KINDS:
+            return
         body = validate_body(statement.kind, statement.body)
         if statement.kind == OBSERVATION_RECORDED:
             self._observation(seq, body)

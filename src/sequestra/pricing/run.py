@@ -1,0 +1,319 @@
+"""A valuation run: quotes from every venue, aggregated prices, the official FX rate, one
+`valuation.recorded` entry, and the value of every holding derived from it exactly.
+
+All or nothing: with every venue down, no price at all, or no FX rate, the run fails and
+the last valuation stands; nothing partial is written. A venue that fails is recorded as
+missing and the others carry the run. Valuing a cutoff already valued returns that
+valuation (idempotent). Holding values: quantity x price in USD, and x the KZT rate, each
+rounded to 0.01 half-even per holding; totals are sums of the rounded holding values.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Any, Final, Protocol
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import Engine, select
+
+from sequestra.custody.assets import Asset, AssetRegistry
+from sequestra.custody.service import list_holdings, recorded_assets
+from sequestra.ledger.db import read_transaction, write_transaction
+from sequestra.ledger.keys import SigningKey
+from sequestra.ledger.roles import VALUATION_RECORDED
+from sequestra.ledger.statement import sign_statement
+from sequestra.ledger.store import AppendRules, Ledger
+from sequestra.ledger.timefmt import format_timestamp
+from sequestra.pricing.aggregate import (
+    STABLECOINS,
+    USD,
+    AggregationRules,
+    AssetPrice,
+    Quote,
+    Source,
+    price_assets,
+)
+from sequestra.pricing.fx import FxError, FxRate, FxSource
+from sequestra.pricing.kinds import PRICES_MAX
+from sequestra.pricing.projection import QuoteRow, quotes_sha256, write_quotes
+from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+from sequestra.pricing.venues import VenueError, day_of
+
+ALMATY: Final = ZoneInfo("Asia/Almaty")
+CENT: Final = Decimal("0.01")
+PRICE_PLACES: Final = Decimal("1e-12")  # recorded USD prices keep 12 decimals
+EXACT_DIGITS: Final = 160
+
+
+class PricingError(Exception):
+    """The run cannot produce a valuation (the message says why); nothing was written."""
+
+
+class QuoteSource(Protocol):
+    venue: str
+    calls: int
+
+    def fetch_quotes(self, pairs: Sequence[str]) -> list[Quote]: ...
+
+    def fetch_closes(self, pairs: Sequence[str], day: Any) -> list[Quote]: ...
+
+
+@dataclass
+class HoldingValue:
+    holding_id: int
+    case_id: str | None
+    asset_id: str
+    amount: Decimal
+    price_usd: Decimal
+    value_usd: Decimal
+    value_kzt: Decimal
+
+
+@dataclass
+class ValuationResult:
+    seq: int
+    cutoff: str
+    created: bool
+    body: dict[str, Any]
+    values: list[HoldingValue] = field(default_factory=list)
+    calls: int = 0
+
+    @property
+    def total_usd(self) -> Decimal:
+        return sum((v.value_usd for v in self.values), Decimal(0))
+
+    @property
+    def total_kzt(self) -> Decimal:
+        return sum((v.value_kzt for v in self.values), Decimal(0))
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "cutoff": self.cutoff,
+            "created": self.created,
+            "fx": self.body["fx"],
+            "prices": self.body["prices"],
+            "unpriced": self.body["unpriced"],
+            "venues_missing": self.body["venues_missing"],
+            "holdings": len(self.values),
+            "total_usd": str(self.total_usd),
+            "total_kzt": str(self.total_kzt),
+            "venue_calls": self.calls,
+        }
+
+
+def pairs_for(symbols: Sequence[str]) -> list[str]:
+    """Every pair a symbol may be quoted in, and the stablecoins' USD markets."""
+    pairs = [f"{coin}/{USD}" for coin in STABLECOINS] + ["USDC/USDT"]
+    for symbol in symbols:
+        if symbol not in STABLECOINS:
+            pairs += [f"{symbol}/{quote}" for quote in (USD, *STABLECOINS)]
+    return list(dict.fromkeys(pairs))
+
+
+def _text(value: Decimal | None) -> str:
+    return "" if value is None else str(value)
+
+
+def _row(source: Source) -> QuoteRow:
+    q = source.quote
+    stamp = "" if q.timestamp is None else format_timestamp(q.timestamp)
+    return QuoteRow(
+        q.venue,
+        q.pair,
+        _text(q.last),
+        _text(q.bid),
+        _text(q.ask),
+        _text(q.volume),
+        stamp,
+        _text(source.price_usd),
+        source.dropped or "",
+    )
+
+
+def _price_text(price: Decimal) -> str:
+    text = format(price.quantize(PRICE_PLACES, ROUND_HALF_EVEN).normalize(), "f")
+    return text if text != "-0" else "0"
+
+
+class Valuer:
+    """Runs valuations from a set of venues and an FX source, signed by the valuer key."""
+
+    def __init__(
+        self,
+        engine: Engine,
+        venues: Sequence[QuoteSource],
+        fx: FxSource,
+        key: SigningKey,
+        rules: AggregationRules | None = None,
+        append_rules: AppendRules | None = None,
+    ) -> None:
+        self.engine = engine
+        self.venues = list(venues)
+        self.fx = fx
+        self.key = key
+        self.rules = rules or AggregationRules()
+        self.append_rules = append_rules
+
+    def revalue(
+        self, cutoff: datetime | None = None, now_utc: datetime | None = None
+    ) -> ValuationResult:
+        """Value every holding at `cutoff` (default now); see the module for the rules.
+
+        Raises PricingError when no valuation can be made; nothing is written then.
+        """
+        now = now_utc or datetime.now(UTC)
+        cutoff = (cutoff or now).astimezone(UTC).replace(microsecond=0)
+        if cutoff > now:
+            raise PricingError(f"cutoff: expected a time not in the future, got {cutoff}")
+        stamp = format_timestamp(cutoff)
+        existing = self.existing(stamp)
+        if existing is not None:
+            return existing
+        assets = self._assets()
+        if not assets:
+            raise PricingError("no holding to value: the ledger holds nothing")
+        historical = (now - cutoff).total_seconds() > self.rules.age_s_max
+        quotes, missing, calls = self._quotes(assets, cutoff, historical)
+        rules = self.rules
+        if historical:  # a daily close is as old as its day, by design
+            rules = replace(rules, age_s_max=2 * 86_400, price_type="last")
+        prices, _ = price_assets([a.symbol for a in assets], quotes, rules, cutoff)
+        fx = self._fx(cutoff)
+        return self._record(stamp, assets, prices, missing, fx, historical, calls)
+
+    def existing(self, cutoff: str) -> ValuationResult | None:
+        with read_transaction(self.engine) as connection:
+            row = connection.execute(
+                select(VALUATION_TABLE).where(VALUATION_TABLE.c.cutoff == cutoff)
+            ).first()
+            if row is None:
+                return None
+            prices = connection.execute(select(PRICE_TABLE).where(PRICE_TABLE.c.seq == row.seq))
+            price_map = {p.asset_id: Decimal(p.price_usd) for p in prices}
+        body = {
+            "fx": {"rate": row.fx_rate, "on": row.fx_on, "source": row.fx_source},
+            "prices": [{"asset": a, "price_usd": str(p)} for a, p in sorted(price_map.items())],
+            "unpriced": row.unpriced,
+            "venues_missing": [v for v in row.venues_missing.split(",") if v],
+        }
+        values = value_holdings(self.engine, price_map, Decimal(row.fx_rate))
+        return ValuationResult(row.seq, cutoff, False, body, values)
+
+    def _assets(self) -> list[Asset]:
+        with read_transaction(self.engine) as connection:
+            registry = AssetRegistry.defaults().with_assets(
+                a for a, _ in recorded_assets(connection)
+            )
+        held = {h.asset.asset_id for h in list_holdings(self.engine)}
+        return [registry.get(asset_id) for asset_id in sorted(held)][:PRICES_MAX]
+
+    def _quotes(
+        self, assets: Sequence[Asset], cutoff: datetime, historical: bool
+    ) -> tuple[list[Quote], list[dict[str, str]], int]:
+        pairs = pairs_for([a.symbol for a in assets])
+        quotes: list[Quote] = []
+        missing: list[dict[str, str]] = []
+        for venue in self.venues:
+            try:
+                if historical:
+                    quotes += venue.fetch_closes(pairs, day_of(cutoff))
+                else:
+                    quotes += venue.fetch_quotes(pairs)
+            except VenueError as error:
+                missing.append({"venue": venue.venue, "reason": error.reason[:256]})
+        if len(missing) == len(self.venues):
+            reasons = "; ".join(f"{m['venue']}: {m['reason']}" for m in missing)
+            raise PricingError(f"every venue failed ({reasons}); the last valuation stands")
+        return quotes, missing, sum(venue.calls for venue in self.venues)
+
+    def _fx(self, cutoff: datetime) -> FxRate:
+        try:
+            return self.fx.usd_kzt(cutoff.astimezone(ALMATY).date())
+        except FxError as error:
+            raise PricingError(f"FX: {error}; the last valuation stands") from None
+
+    def _record(
+        self,
+        cutoff: str,
+        assets: Sequence[Asset],
+        prices: dict[str, AssetPrice],
+        missing: list[dict[str, str]],
+        fx: FxRate,
+        historical: bool,
+        calls: int,
+    ) -> ValuationResult:
+        priced = {a.asset_id: prices[a.symbol] for a in assets if prices[a.symbol].price_usd}
+        if not priced:
+            reasons = "; ".join(f"{a.symbol}: {prices[a.symbol].reason}" for a in assets)
+            raise PricingError(f"no asset could be priced ({reasons}); nothing recorded")
+        rows = [_row(s) for p in prices.values() for s in p.sources]
+        sha = quotes_sha256(rows)
+        with write_transaction(self.engine) as connection:
+            write_quotes(connection, sha, rows)
+        body: dict[str, Any] = {
+            "cutoff": cutoff,
+            "method": "ohlcv-close" if historical else "tickers",
+            "price_type": "last" if historical else self.rules.price_type,
+            "fx": {
+                "rate": str(fx.rate),
+                "on": fx.on.isoformat(),
+                "published_on": fx.published_on.isoformat(),
+                "source": fx.source,
+            },
+            "prices": [
+                {
+                    "asset": asset_id,
+                    "price_usd": _price_text(price.price_usd or Decimal(0)),
+                    "confidence": price.confidence,
+                    "venues": sorted({s.quote.venue for s in price.used}),
+                }
+                for asset_id, price in sorted(priced.items())
+            ],
+            "unpriced": [
+                {"asset": a.asset_id, "reason": (prices[a.symbol].reason or "no price")[:256]}
+                for a in assets
+                if a.asset_id not in priced
+            ],
+            "venues_missing": missing,
+            "quotes_sha256": sha,
+            "quotes_count": len(rows),
+        }
+        now = datetime.now(UTC)
+        statement = sign_statement(self.key, VALUATION_RECORDED, body, now)
+        with Ledger(self.engine, self.append_rules) as ledger:
+            (receipt,) = ledger.append([statement], now)
+        price_map = {p["asset"]: Decimal(p["price_usd"]) for p in body["prices"]}
+        values = value_holdings(self.engine, price_map, fx.rate)
+        return ValuationResult(receipt.seq, cutoff, True, body, values, calls)
+
+
+def value_holdings(
+    engine: Engine, prices_usd: dict[str, Decimal], rate_kzt: Decimal
+) -> list[HoldingValue]:
+    """Each holding's value at the given prices, rounded to 0.01 half-even (USD and KZT)."""
+    values = []
+    for holding in list_holdings(engine):
+        price = prices_usd.get(holding.asset.asset_id)
+        if price is None:
+            continue
+        with localcontext() as context:
+            context.prec = EXACT_DIGITS  # a uint256 times a price, with no rounding before ours
+            amount = Decimal(holding.amount_base).scaleb(-holding.asset.decimals)
+            exact_usd = amount * price
+            exact_kzt = exact_usd * rate_kzt
+        values.append(
+            HoldingValue(
+                holding.holding_id,
+                holding.case_id,
+                holding.asset.asset_id,
+                amount,
+                price,
+                exact_usd.quantize(CENT, ROUND_HALF_EVEN),
+                exact_kzt.quantize(CENT, ROUND_HALF_EVEN),
+            )
+        )
+    return values

@@ -1,0 +1,144 @@
+"""Venues through ccxt: public market data only, options passed explicitly.
+
+A `CcxtVenue` loads its markets once and then answers each valuation with ONE
+`fetch_tickers` call for every pair it lists (or, for a past cutoff, one daily OHLCV candle
+per pair). ccxt returns floats; they are turned into Decimal through their shortest text
+(`Decimal(str(x))`) here, at the edge, and nowhere else. Every ccxt failure becomes a
+`VenueError` naming the venue: the valuation goes on with the other venues and records the
+missing one.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from datetime import UTC, date, datetime
+from decimal import Decimal, InvalidOperation
+from typing import Any, Final
+
+import ccxt  # type: ignore[import-untyped]
+
+from sequestra.pricing.aggregate import Quote
+
+TIMEOUT_MS_DEFAULT: Final = 10_000
+DAY_MS: Final = 86_400_000
+
+
+class VenueError(Exception):
+    """A venue could not answer (down, rate limited, slow, garbage)."""
+
+    def __init__(self, venue: str, reason: str) -> None:
+        super().__init__(f"{venue}: {reason}")
+        self.venue = venue
+        self.reason = reason
+
+
+def _decimal(value: Any) -> Decimal | None:
+    if value is None or isinstance(value, bool):
+        return None
+    try:
+        number = Decimal(str(value))
+    except InvalidOperation:
+        return None
+    return number if number.is_finite() else None
+
+
+def _time(milliseconds: Any) -> datetime | None:
+    if not isinstance(milliseconds, int | float) or isinstance(milliseconds, bool):
+        return None
+    return datetime.fromtimestamp(milliseconds / 1000, UTC)
+
+
+class CcxtVenue:
+    """One venue's public market data through its ccxt class."""
+
+    def __init__(
+        self,
+        venue: str,
+        timeout_ms: int = TIMEOUT_MS_DEFAULT,
+        api_urls: Mapping[str, Any] | None = None,
+        options: Mapping[str, Any] | None = None,
+    ) -> None:
+        exchange_class = getattr(ccxt, venue, None)
+        if exchange_class is None or not isinstance(exchange_class, type):
+            raise ValueError(f"venue: expected a ccxt exchange id, got {venue!r}")
+        self.venue = venue
+        self.exchange = exchange_class(
+            {"enableRateLimit": True, "timeout": timeout_ms, "options": dict(options or {})}
+        )
+        if api_urls:
+            self.exchange.urls["api"] = dict(api_urls)
+        self.calls = 0
+        self._markets_loaded = False
+
+    def _call(self, method: str, *args: Any) -> Any:
+        self.calls += 1
+        try:
+            return getattr(self.exchange, method)(*args)
+        except ccxt.BaseError as error:
+            raise VenueError(self.venue, f"{type(error).__name__}: {str(error)[:300]}") from None
+
+    def listed(self, pairs: Sequence[str]) -> list[str]:
+        """The pairs this venue lists (markets are loaded on first use, then cached)."""
+        if not self._markets_loaded:
+            self._call("load_markets")
+            self._markets_loaded = True
+        markets = self.exchange.markets or {}
+        return [pair for pair in pairs if pair in markets]
+
+    def fetch_quotes(self, pairs: Sequence[str]) -> list[Quote]:
+        """Tickers of every listed pair, in one request."""
+        wanted = self.listed(pairs)
+        if not wanted:
+            return []
+        tickers = self._call("fetch_tickers", wanted)
+        if not isinstance(tickers, dict):
+            raise VenueError(self.venue, "fetch_tickers: expected a mapping of tickers")
+        return [self._quote(pair, tickers[pair]) for pair in wanted if pair in tickers]
+
+    def fetch_closes(self, pairs: Sequence[str], day: date) -> list[Quote]:
+        """The daily candle of `day` (UTC) of every listed pair: its close as `last`."""
+        since_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+        quotes = []
+        for pair in self.listed(pairs):
+            candles = self._call("fetch_ohlcv", pair, "1d", since_ms, 1)
+            match = [c for c in candles or [] if isinstance(c, list) and c and c[0] == since_ms]
+            if not match:
+                continue
+            _, _, _, _, close, volume = (match[0] + [None] * 6)[:6]
+            base, quote = pair.split("/")
+            closed_at = _time(since_ms + DAY_MS - 1)
+            quotes.append(
+                Quote(
+                    self.venue,
+                    pair,
+                    base,
+                    quote,
+                    _decimal(close),
+                    None,
+                    None,
+                    _decimal(volume),
+                    closed_at,
+                )
+            )
+        return quotes
+
+    def _quote(self, pair: str, ticker: Any) -> Quote:
+        if not isinstance(ticker, dict):
+            raise VenueError(self.venue, f"ticker of {pair}: expected an object")
+        base, quote = pair.split("/")
+        return Quote(
+            self.venue,
+            pair,
+            base,
+            quote,
+            _decimal(ticker.get("last")),
+            _decimal(ticker.get("bid")),
+            _decimal(ticker.get("ask")),
+            _decimal(ticker.get("baseVolume")),
+            _time(ticker.get("timestamp")),
+        )
+
+
+def day_of(cutoff: datetime) -> date:
+    """The UTC calendar day a cutoff falls in (daily candles are UTC days)."""
+    return cutoff.astimezone(UTC).date()
