@@ -7,7 +7,9 @@ Secrets never sit in committed configuration: the database URL may come from a f
 from __future__ import annotations
 
 import os
+from decimal import Decimal
 from pathlib import Path
+from typing import Any, Literal
 
 from pydantic import BaseModel, Field
 from pydantic_settings import (
@@ -105,6 +107,40 @@ class WatchSettings(BaseModel):
     ethereum: EthereumWatchSettings | None = None
 
 
+class VenueSettings(BaseModel):
+    """A venue read through ccxt (public market data only)."""
+
+    id: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9]+$")  # a ccxt exchange id
+    timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
+    # Replaces the ccxt class's `urls["api"]` (a mirror, a proxy, the sandbox's venues).
+    api_urls: dict[str, Any] | None = None
+    options: dict[str, Any] = Field(default_factory=dict)
+
+
+def _default_venues() -> list[VenueSettings]:
+    return [VenueSettings(id=venue) for venue in ("binance", "kraken", "okx", "bybit", "coinbase")]
+
+
+class PricingSettings(BaseModel):
+    """Where prices come from and how they are aggregated (docs/valuation-method.md)."""
+
+    venues: list[VenueSettings] = Field(default_factory=_default_venues, max_length=16)
+    price_type: Literal["last", "mid", "bid"] = "last"
+    age_s_max: int = Field(default=900, ge=1, le=86_400)
+    mad_k: Decimal = Field(default=Decimal(3), gt=0, le=100)
+    sources_min: int = Field(default=2, ge=1, le=16)
+    # Stated pegs (e.g. USDT = "1"), used only when no USD market prices the stablecoin;
+    # every valuation that uses one records it.
+    pegs: dict[str, Decimal] = Field(default_factory=dict)
+    fx_source: Literal["nbk", "fixed"] = "nbk"
+    fx_url: str = Field(default="https://nationalbank.kz/rss/get_rates.cfm", max_length=2048)
+    fx_fixed_rate: Decimal | None = Field(default=None, gt=0)
+    fx_timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # The valuer's private key (role valuer); its passphrase from the file or the environment.
+    key_file: Path | None = None
+    passphrase_file: Path | None = None
+
+
 class Settings(BaseSettings):
     """Everything Sequestra reads from configuration."""
 
@@ -119,6 +155,7 @@ class Settings(BaseSettings):
     anchor: AnchorSettings = AnchorSettings()
     custody: CustodySettings = CustodySettings()
     watch: WatchSettings = WatchSettings()
+    pricing: PricingSettings = PricingSettings()
 
     def resolved_database_url(self) -> str:
         """Return the database URL, read from `database_url_file` when that is set."""

@@ -13,6 +13,7 @@ from sequestra.cli import (
     custody_commands,
     demo,
     ledger_commands,
+    pricing_commands,
     proof_commands,
     watch_commands,
 )
@@ -78,3 +79,7 @@ app.add_typer(import_app, name="import")
 app.command()(watch_commands.watch)
 app.command()(watch_commands.reconcile)
 app.add_typer(watch_commands.alerts_app, name="alerts")
+# Prices and valuations.
+app.command()(pricing_commands.prices)
+app.command()(pricing_commands.revalue)
+app.command()(pricing_commands.valuations)

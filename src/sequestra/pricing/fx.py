@@ -44,7 +44,8 @@ class FxRate:
 
 
 class FxSource(Protocol):
-    name: str
+    @property
+    def name(self) -> str: ...
 
     def usd_kzt(self, on: date) -> FxRate: ...
 

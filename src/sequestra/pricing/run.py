@@ -197,8 +197,11 @@ class Valuer:
         body = {
             "fx": {"rate": row.fx_rate, "on": row.fx_on, "source": row.fx_source},
             "prices": [{"asset": a, "price_usd": str(p)} for a, p in sorted(price_map.items())],
-            "unpriced": row.unpriced,
-            "venues_missing": [v for v in row.venues_missing.split(",") if v],
+            # The reasons are in the entry; the table keeps how many assets went unpriced.
+            "unpriced": [{"asset": "-", "reason": "see the entry"}] * row.unpriced,
+            "venues_missing": [
+                {"venue": v, "reason": "see the entry"} for v in row.venues_missing.split(",") if v
+            ],
         }
         values = value_holdings(self.engine, price_map, Decimal(row.fx_rate))
         return ValuationResult(row.seq, cutoff, False, body, values)

@@ -1,0 +1,173 @@
+"""Pricing commands for the finance ministry and the valuer: prices, revalue, valuations."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from decimal import Decimal
+from typing import Any
+
+import typer
+from rich.table import Table
+from sqlalchemy import select
+
+from sequestra.cli.common import (
+    EXIT_FAILED,
+    JSON_OPTION,
+    console,
+    fail,
+    fail_usage,
+    handled,
+    load_key,
+    print_json,
+    state,
+)
+from sequestra.cli.writes import ledger_engine
+from sequestra.ledger.db import read_transaction
+from sequestra.ledger.timefmt import parse_timestamp
+from sequestra.pricing.aggregate import price_assets
+from sequestra.pricing.run import PricingError, pairs_for
+from sequestra.pricing.setup import aggregation_rules, open_valuer, venues
+from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+from sequestra.pricing.venues import VenueError
+
+VALUATIONS_LIMIT_MAX = 10_000
+
+
+def prices(
+    context: typer.Context,
+    symbol: list[str] = typer.Option(
+        ["BTC", "ETH", "USDT", "USDC"], "--symbol", help="Asset symbol; repeat."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Show the aggregated USD price of each symbol now, from every configured venue, with
+    every quote and why any was dropped. Nothing is recorded (`revalue` records)."""
+    settings = state(context).settings().pricing
+    now = datetime.now(UTC)
+    quotes, missing = [], []
+    for venue in venues(settings):
+        try:
+            quotes += venue.fetch_quotes(pairs_for(symbol))
+        except VenueError as error:
+            missing.append({"venue": error.venue, "reason": error.reason})
+    found, _ = price_assets(symbol, quotes, aggregation_rules(settings), now)
+    rows: list[dict[str, Any]] = [
+        {
+            "symbol": name,
+            "price_usd": None if p.price_usd is None else str(p.price_usd),
+            "confidence": p.confidence,
+            "reason": p.reason,
+            "sources": [
+                {
+                    "venue": s.quote.venue,
+                    "pair": s.quote.pair,
+                    "price": None if s.price is None else str(s.price),
+                    "price_usd": None if s.price_usd is None else str(s.price_usd),
+                    "dropped": s.dropped,
+                }
+                for s in p.sources
+            ],
+        }
+        for name, p in found.items()
+    ]
+    if json_output:
+        print_json({"at": now.isoformat(), "prices": rows, "venues_missing": missing})
+        return
+    table = Table("symbol", "USD", "confidence", "used", "dropped")
+    for row in rows:
+        used = [s for s in row["sources"] if not s["dropped"]]
+        table.add_row(
+            row["symbol"],
+            row["price_usd"] or f"- ({row['reason']})",
+            row["confidence"],
+            str(len(used)),
+            str(len(row["sources"]) - len(used)),
+        )
+    console.print(table)
+    for item in missing:
+        console.print(f"[yellow]venue missing[/]: {item['venue']}: {item['reason']}")
+
+
+def revalue(
+    context: typer.Context,
+    at: str | None = typer.Option(
+        None,
+        "--at",
+        help="Cutoff YYYY-MM-DDTHH:MM:SSZ (default now; a past one uses daily closes).",
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Value every holding at a cutoff and record the valuation (signed by the valuer key).
+
+    Idempotent: a cutoff already valued prints that valuation. Exit 1 when no valuation can
+    be made (every venue down, no price, no FX rate): the last valuation stands.
+    """
+    app_state = state(context)
+    settings = app_state.settings()
+    engine = ledger_engine(context)
+    with handled():
+        cutoff = parse_timestamp(at, "--at") if at else None
+        if settings.pricing.key_file is None:
+            fail_usage("pricing.key_file: expected the valuer's key file (role valuer), got none")
+        key = load_key(settings.pricing.key_file, settings.pricing.passphrase_file)
+        try:
+            valuer = open_valuer(settings, engine, key)
+        except ValueError as error:
+            fail_usage(str(error))
+        try:
+            result = valuer.revalue(cutoff)
+        except PricingError as error:
+            fail(str(error), EXIT_FAILED)
+    if json_output:
+        print_json(result.to_json())
+        return
+    verb = "valued" if result.created else "already valued"
+    console.print(
+        f"{verb} at {result.cutoff} (seq {result.seq}): {len(result.values)} holdings,"
+        f" USD {result.total_usd:,.2f}, KZT {result.total_kzt:,.2f}"
+        f" (rate {result.body['fx']['rate']}, {result.body['fx']['source']})"
+    )
+    for item in result.body["venues_missing"]:
+        console.print(f"[yellow]venue missing[/]: {item['venue']}: {item['reason']}")
+    for item in result.body["unpriced"]:
+        console.print(f"[red]no price[/]: {item['asset']}: {item['reason']}")
+
+
+def valuations(
+    context: typer.Context,
+    limit: int = typer.Option(20, min=1, max=VALUATIONS_LIMIT_MAX, help="How many, newest first."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """List recorded valuations with their prices and FX rate, newest first."""
+    engine = ledger_engine(context)
+    with handled(), read_transaction(engine) as connection:
+        rows = connection.execute(
+            select(VALUATION_TABLE).order_by(VALUATION_TABLE.c.seq.desc()).limit(limit)
+        ).all()
+        found: list[dict[str, Any]] = []
+        for row in rows:
+            prices_rows = connection.execute(
+                select(PRICE_TABLE).where(PRICE_TABLE.c.seq == row.seq)
+            ).all()
+            found.append(
+                {
+                    **row._mapping,
+                    "prices": {p.asset_id: p.price_usd for p in prices_rows},
+                    "confidence": {p.asset_id: p.confidence for p in prices_rows},
+                }
+            )
+    if json_output:
+        print_json(found)
+        return
+    table = Table("seq", "cutoff", "method", "USD/KZT", "prices (USD)", "missing venues")
+    for item in found:
+        shown = ", ".join(f"{a.split(':')[1]} {Decimal(p):,}" for a, p in item["prices"].items())
+        table.add_row(
+            str(item["seq"]),
+            item["cutoff"],
+            item["method"],
+            item["fx_rate"],
+            shown,
+            item["venues_missing"] or "-",
+        )
+    console.print(table)
