@@ -1,0 +1,122 @@
+"""`sequestra sandbox up|status|down`: real background processes (anvil, the Bitcoin stand-in)
+that answer, survive the command, are not started twice, and stop; stale state is cleaned."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from typer.testing import CliRunner
+
+from sequestra.cli.sandbox_commands import sandbox_app
+from sequestra.sandbox.anvil import AnvilNotFoundError, find_anvil, rpc_call
+from sequestra.sandbox.environment import (
+    SandboxError,
+    bitcoin_call,
+    process_running,
+    read_state,
+    sandbox_down,
+)
+
+REQUIRE_ANVIL_ENV = "SEQUESTRA_REQUIRE_ANVIL"
+TIMEOUT_S = 5.0
+
+
+@pytest.fixture
+def directory(tmp_path: Path) -> Iterator[Path]:
+    """The sandbox directory; whatever a test leaves running is stopped afterwards."""
+    try:
+        find_anvil()
+    except AnvilNotFoundError as error:
+        if os.environ.get(REQUIRE_ANVIL_ENV) == "1":
+            pytest.fail(f"{REQUIRE_ANVIL_ENV}=1 but {error}")
+        pytest.skip(f"anvil is not installed: {error}")
+    path = tmp_path / "sandbox"
+    try:
+        yield path
+    finally:
+        sandbox_down(path)
+
+
+def _run(directory: Path, *args: str, code: int = 0) -> dict[str, Any]:
+    result = CliRunner().invoke(sandbox_app, [*args, "--dir", str(directory), "--json"])
+    assert result.exit_code == code, (result.output, result.exception)
+    document: dict[str, Any] = json.loads(result.output)
+    return document
+
+
+def test_up_status_down(directory: Path) -> None:
+    up = _run(directory, "up")
+    assert up["started"] is True and "[watch.bitcoin]" in up["configuration"]
+    status = _run(directory, "status")
+    assert status["status"] == "running"
+    assert [(p["name"], p["running"], p["answers"]) for p in status["processes"]] == [
+        ("anvil", True, True),
+        ("bitcoin", True, True),
+    ]
+    state = read_state(directory)
+    assert state is not None
+    assert rpc_call(state.ethereum_rpc_url, "eth_chainId", [], TIMEOUT_S) == "0x7a69"
+    code = rpc_call(state.ethereum_rpc_url, "eth_getCode", [state.multicall_address, "latest"], 5)
+    assert isinstance(code, str) and len(code) > 2
+    info = bitcoin_call(state, "getblockchaininfo", [])
+    assert isinstance(info, dict) and info["chain"] == "regtest" and info["blocks"] >= 101
+    assert f'rpc_url = "{state.bitcoin_rpc_url}"' in up["configuration"]
+    assert _run(directory, "down") == {"stopped": ["anvil", "bitcoin"]}
+    assert not any(process_running(record) for record in state.processes)
+    assert _run(directory, "status")["status"] == "stopped"
+
+
+def test_up_twice_starts_one_pair_and_down_twice_is_quiet(directory: Path) -> None:
+    first = _run(directory, "up")["sandbox"]
+    again = _run(directory, "up")
+    assert again["started"] is False
+    assert again["sandbox"]["anvil"]["pid"] == first["anvil"]["pid"]
+    assert again["sandbox"]["bitcoin"]["pid"] == first["bitcoin"]["pid"]
+    assert _run(directory, "down")["stopped"] == ["anvil", "bitcoin"]
+    assert _run(directory, "down") == {"stopped": []}
+
+
+def test_down_when_nothing_ever_ran(tmp_path: Path) -> None:
+    assert _run(tmp_path / "never", "down") == {"stopped": []}
+    assert _run(tmp_path / "never", "status")["status"] == "stopped"
+
+
+def test_stale_state_is_cleaned_by_up(directory: Path) -> None:
+    first = _run(directory, "up")["sandbox"]
+    os.kill(first["anvil"]["pid"], signal.SIGKILL)
+    state = read_state(directory)
+    assert state is not None
+    for _ in range(100):  # SIGKILL is not instant
+        if not process_running(state.anvil):
+            break
+        time.sleep(0.02)
+    assert _run(directory, "status")["status"] == "stale"
+    again = _run(directory, "up")
+    assert again["started"] is True and again["cleaned"] == ["bitcoin"]
+    assert again["sandbox"]["bitcoin"]["pid"] != first["bitcoin"]["pid"]
+    assert not process_running(state.bitcoin)
+    assert _run(directory, "status")["status"] == "running"
+
+
+def test_a_malformed_state_file_is_named(tmp_path: Path) -> None:
+    tmp_path.joinpath("sandbox.json").write_text("{not json", encoding="utf-8")
+    with pytest.raises(SandboxError, match=r"sandbox\.json: expected JSON"):
+        read_state(tmp_path)
+    result = CliRunner().invoke(sandbox_app, ["status", "--dir", str(tmp_path)])
+    assert result.exit_code == 1 and "expected JSON" in result.output
+
+
+def test_up_without_anvil_says_to_run_npm_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SEQUESTRA_ANVIL", str(tmp_path / "no-anvil"))
+    result = CliRunner().invoke(sandbox_app, ["up", "--dir", str(tmp_path / "sandbox")])
+    assert result.exit_code == 2 and "npm install" in result.output
+    assert read_state(tmp_path / "sandbox") is None
