@@ -1,8 +1,9 @@
 """Run the Bitcoin regtest stand-in: `python -m sequestra.sandbox.bitcoin --datadir DIR`.
 
 It writes `<datadir>/regtest/.cookie` (unless --rpcpassword is given), serves Bitcoin
-Core's JSON-RPC on --bind:--port until SIGINT, SIGTERM or the `stop` RPC, then deletes
-the cookie (and writes --snapshot, if given).
+Core's JSON-RPC on --bind:--port (and Esplora's REST API under /api on --esplora-port, if
+given) until SIGINT, SIGTERM or the `stop` RPC, then deletes the cookie (and writes
+--snapshot, if given).
 """
 
 from __future__ import annotations
@@ -13,6 +14,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from sequestra.sandbox.bitcoin.esplora import EsploraStandIn
 from sequestra.sandbox.bitcoin.rpc import DEFAULT_RPC_PORT, BitcoindStandIn, StandInOptions
 
 
@@ -25,6 +27,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--datadir", type=Path, required=True, help="data directory")
     parser.add_argument("--port", type=int, default=DEFAULT_RPC_PORT, help="RPC port (18443)")
     parser.add_argument("--bind", default="127.0.0.1", help="address to listen on")
+    parser.add_argument(
+        "--esplora-port", type=int, default=None, help="also serve Esplora REST on this port"
+    )
     parser.add_argument("--rpcuser", default=None, help="user for --rpcpassword")
     parser.add_argument("--rpcpassword", default=None, help="password (disables the cookie)")
     parser.add_argument("--txindex", action="store_true", help="index every transaction")
@@ -57,6 +62,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     standin = BitcoindStandIn(arguments.datadir, options)
     standin.start()
+    esplora: EsploraStandIn | None = None
+    if arguments.esplora_port is not None:
+        esplora = EsploraStandIn(standin.node, arguments.bind, arguments.esplora_port)
+        esplora.start()
+        print(f"esplora stand-in listening on {esplora.url}", file=sys.stderr, flush=True)
 
     def _on_signal(number: int, frame: FrameType | None) -> None:
         standin.request_stop()
@@ -65,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _on_signal)
     print(f"bitcoind stand-in listening on {standin.url}", file=sys.stderr, flush=True)
     standin.wait()
+    if esplora is not None:
+        esplora.stop()
     standin.stop()
     return 0
 

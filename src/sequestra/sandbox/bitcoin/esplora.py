@@ -440,6 +440,7 @@ class _EsploraHandler(BaseHTTPRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = REQUEST_TIMEOUT_S
+    disable_nagle_algorithm = True  # headers and body are two writes (see rpc._Handler)
     server: _EsploraServer
 
     def do_GET(self) -> None:
