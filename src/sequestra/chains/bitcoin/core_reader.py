@@ -489,7 +489,7 @@ class BitcoinCoreReader:
             ChainError (not retryable): more than `movement_blocks_max` blocks to read.
             ChainError: a block cannot be read or is not the one expected.
         """
-        if since is None or since.height >= tip.height:
+        if since is None or since.height >= tip.height or not watched.asked:
             return ()
         gap = tip.height - since.height
         if gap > self._settings.movement_blocks_max:

@@ -311,6 +311,8 @@ class EsploraReader:
                 body = _read_bounded(response)
         except httpx.TransportError as error:  # timeouts, refused, reset, protocol errors
             raise RetryableFault(f"{type(error).__name__}: {error}"[:MESSAGE_CHARS_MAX]) from None
+        except httpx.DecodingError:
+            raise ChainError(f"esplora {url}: expected a readable body, got bad encoding") from None
         status = response.status_code
         if status == HTTP_OK:
             return body
