@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/ledger_bench.py | tee bench/results/ledger.json
 	$(BIN)/python bench/tlog_bench.py | tee bench/results/tlog.json
 	$(BIN)/python bench/custody_bench.py | tee bench/results/custody.json
+	$(BIN)/python bench/watch_bitcoin_bench.py | tee bench/results/watch_bitcoin.json
 	$(BIN)/python bench/watch_ethereum_bench.py | tee bench/results/watch_ethereum.json
 
 clean:

@@ -1,0 +1,33 @@
+"""The Bitcoin watching benchmark runs, tiny, and reports every figure it promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "watch_bitcoin_bench.py"
+TIMEOUT_S = 60
+
+
+def test_watch_bitcoin_bench_runs_tiny() -> None:
+    finished = subprocess.run(
+        [sys.executable, str(BENCH), "--addresses", "30", "--funded-every", "3"],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    report = json.loads(finished.stdout)
+    assert (report["benchmark"], report["addresses"], report["funded"]) == ("watch_bitcoin", 30, 10)
+    assert report["balances_agree"] is True
+    assert report["scan"]["calls"] == 2 + 1  # the tip, then one chunk of 30 addresses
+    assert report["naive_scan"]["calls"] == 2 + 30
+    assert report["wallet"]["calls"] == 2 + 1 + 1
+    assert report["esplora"]["calls"] == report["esplora_sequential"]["calls"] == 2 + 30 + 1
+    for name in ("scan", "naive_scan", "wallet", "naive_wallet", "esplora", "esplora_sequential"):
+        assert report[name]["wall_s"] > 0, name
+    for name in ("scan_ratio", "wallet_ratio", "esplora_ratio"):
+        assert report[name]["calls"] > 0 and report[name]["wall"] > 0, name
