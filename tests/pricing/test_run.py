@@ -91,11 +91,13 @@ def test_a_valuation_values_every_holding_exactly(
     assert by_asset["bitcoin:BTC"].value_kzt == Decimal("73016135.10")  # 142515 x 512.34
     assert by_asset["ethereum:USDT"].value_kzt == Decimal("1280850.00")
     assert result.total_usd == Decimal("145015.00")
+    custody.append(custody.seize("100000000"))  # after the cutoff: not in that valuation
     again = valuer.revalue(
         cutoff=custody.world.now + timedelta(seconds=1),
         now_utc=custody.world.now + timedelta(seconds=2),
     )
     assert (again.created, again.seq) == (False, result.seq)
+    assert (again.total_usd, again.total_kzt) == (result.total_usd, result.total_kzt)
     assert verify_ledger(custody.world.engine, workers=1).ok
 
 

@@ -14,7 +14,7 @@ import functools
 import hashlib
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
@@ -226,6 +226,34 @@ def list_holdings(
     with read_transaction(engine) as connection:
         registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
         return [_holding(row, registry) for row in connection.execute(query)]
+
+
+def holdings_before(engine: Engine, seq: int) -> list[Holding]:
+    """The holdings that held something just before entry `seq`, from the postings.
+
+    Balances are summed from every posting of an earlier entry; the other fields are the
+    holding's current ones (its state may be later than `seq`).
+    """
+    table = POSITION_TABLE
+    with read_transaction(engine) as connection:
+        registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
+        sums: dict[int, int] = {}
+        postings = connection.execute(
+            select(POSTING_TABLE.c.holding_id, POSTING_TABLE.c.amount_base).where(
+                POSTING_TABLE.c.seq < seq, POSTING_TABLE.c.holding_id.is_not(None)
+            )
+        )
+        for holding_id, amount in postings:
+            sums[holding_id] = sums.get(holding_id, 0) + int(amount)
+        rows = connection.execute(
+            select(table).where(table.c.holding_id.is_not(None)).order_by(table.c.holding_id)
+        )
+        held = []
+        for row in rows:
+            amount = sums.get(row.holding_id, 0)
+            if amount:
+                held.append(replace(_holding(row, registry), amount_base=amount))
+        return held
 
 
 def _describe_emptied(holding: Holding) -> str:

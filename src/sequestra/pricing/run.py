@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from sequestra.custody.assets import Asset, AssetRegistry
-from sequestra.custody.service import list_holdings, recorded_assets
+from sequestra.custody.service import holdings_before, list_holdings, recorded_assets
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import VALUATION_RECORDED
@@ -203,7 +203,7 @@ class Valuer:
                 {"venue": v, "reason": "see the entry"} for v in row.venues_missing.split(",") if v
             ],
         }
-        values = value_holdings(self.engine, price_map, Decimal(row.fx_rate))
+        values = value_holdings(self.engine, price_map, Decimal(row.fx_rate), row.seq)
         return ValuationResult(row.seq, cutoff, False, body, values)
 
     def _assets(self) -> list[Asset]:
@@ -290,16 +290,17 @@ class Valuer:
         with Ledger(self.engine, self.append_rules) as ledger:
             (receipt,) = ledger.append([statement], now)
         price_map = {p["asset"]: Decimal(p["price_usd"]) for p in body["prices"]}
-        values = value_holdings(self.engine, price_map, fx.rate)
+        values = value_holdings(self.engine, price_map, fx.rate, receipt.seq)
         return ValuationResult(receipt.seq, cutoff, True, body, values, calls)
 
 
 def value_holdings(
-    engine: Engine, prices_usd: dict[str, Decimal], rate_kzt: Decimal
+    engine: Engine, prices_usd: dict[str, Decimal], rate_kzt: Decimal, seq: int
 ) -> list[HoldingValue]:
-    """Each holding's value at the given prices, rounded to 0.01 half-even (USD and KZT)."""
+    """Each holding's value just before entry `seq` (the valuation's), at the given prices,
+    rounded to 0.01 half-even (USD and KZT)."""
     values = []
-    for holding in list_holdings(engine):
+    for holding in holdings_before(engine, seq):
         price = prices_usd.get(holding.asset.asset_id)
         if price is None:
             continue
