@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 from typing import Any
@@ -254,18 +255,47 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     sample = generate_sample()
-    entries = 11 + _custody_entries(sample)
+    entries = 11 + _custody_entries(sample) + _check_demo_watch(summary["watch"])
     assert summary["verify"]["ok"] and summary["entries"] == entries
     assert "needs one of admin" in summary["refused_example"]
     checkpoint = summary["checkpoint"]
     assert checkpoint["published"] and checkpoint["size"] == entries
     assert checkpoint["cosigned_by"] == ["audit.sandbox.sequestra.example/witness"]
-    assert (tmp_path / summary["bundle"] / "entries.jsonl").is_file()
+    kinds = _kinds(tmp_path / summary["bundle"] / "entries.jsonl")
+    assert kinds.count("observation.recorded") == summary["watch"]["observations"] == 2
+    assert kinds.count("alert.raised") == len(summary["watch"]["alerts"])
     assert summary["audit"]["ok"] and summary["audit"]["size"] == entries
     assert (tmp_path / summary["proof"]).read_bytes().startswith(b"c2sp.org/tlog-proof@v1\n")
     _check_demo_custody(summary["custody"], sample)
     again = runner.invoke(app, ["demo", "--json"])
     assert again.exit_code == 0 and json.loads(again.output)["entries"] == entries
+
+
+def _check_demo_watch(watch: dict[str, Any]) -> int:
+    """The watch step: nothing to report first, then the staged thefts caught as critical
+    alerts naming their transactions. Returns the entries it appended."""
+    assert watch["ok"] and watch["case"] == "AFM-2025-DEMO"
+    assert "bitcoin" in watch["chains"]
+    if os.environ.get("SEQUESTRA_REQUIRE_ANVIL") == "1":
+        assert watch["chains"] == ["bitcoin", "ethereum"] and watch["skipped"] is None
+    first, second = watch["runs"]
+    assert first["status"] == second["status"] == "ok"
+    assert first["alerts"] == 0 and second["alerts"] == len(watch["alerts"])
+    thefts = {theft["tx"] for theft in watch["thefts"]}
+    assert len(thefts) == len(watch["chains"]) and set(watch["caught"]) == thefts
+    critical = [a for a in watch["alerts"] if a["severity"] == "critical"]
+    assert {a["chain"] for a in critical} == set(watch["chains"])
+    assert all(a["alert"] == "unexpected_outflow" and " left " in a["message"] for a in critical)
+    assert {tx for a in critical for tx in a["txs"]} == thefts
+    # Wallets and seizures of the demo case (one per chain), its opening, observations, alerts.
+    written: int = 2 * len(watch["chains"]) + 1 + watch["observations"] + len(watch["alerts"])
+    assert watch["entries"] == written
+    return written
+
+
+def _kinds(entries_path: Path) -> list[str]:
+    lines = entries_path.read_text(encoding="utf-8").splitlines()
+    return [json.loads(line)["statement"]["kind"] for line in lines]
 
 
 def _custody_entries(sample: CustodySample) -> int:

@@ -1,5 +1,6 @@
 """`sequestra demo`: a sandbox ledger built from the example keys, holding the sandbox's sample
-of custody cases, checkpointed, cosigned by a local witness, exported and verified end to end."""
+of custody cases, watched on local chains (where a staged theft is caught), checkpointed,
+cosigned by a local witness, exported and verified end to end."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from sequestra.audit.bundle import Trust, ledger_verifier, verify_bundle, witness_verifier
-from sequestra.cli.common import console, fail_usage, handled, print_json, state
+from sequestra.cli.common import console, fail, fail_usage, handled, print_json, state
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
     WitnessTarget,
@@ -110,6 +111,7 @@ def demo(
     """Build a fresh sandbox ledger of sample custody cases in var/demo/; witness, audit, verify."""
     # The sandbox and the ledger's set-up tools load only when the demo runs (CLI start-up).
     from sequestra.cli.demo_custody import record_sample
+    from sequestra.cli.demo_watch import WatchDemoError, run_watch_demo
     from sequestra.ledger.ops import init_ledger
     from sequestra.sandbox.cases import generate_sample
 
@@ -127,6 +129,12 @@ def demo(
         refused = world.record_history()
         officer = world.officers["treasury-officer"]
         custody = record_sample(engine, officer, generate_sample(), now)
+        try:  # before the checkpoints, so the audited bundle holds observations and alerts
+            watch = run_watch_demo(
+                engine, world.admin, officer, world.officers["watcher"], now, DEMO_DIRECTORY
+            )
+        except WatchDemoError as error:
+            fail(f"the watch step: {error}")
         publication = _checkpoint_with_witness(world)
         proof_path = _write_proof(engine, 3)
         witness_vkey = _witness(world)[1]
@@ -148,12 +156,13 @@ def demo(
         "verify": result.to_json(),
         "audit": audit,
         "custody": custody.to_json(),
+        "watch": watch.to_json(),
     }
     if json_output:
         print_json(summary)
     else:
         _print_summary(summary, records.values())
-    if not result.ok or not publication["published"] or not audit["ok"]:
+    if not result.ok or not publication["published"] or not audit["ok"] or not watch.ok:
         raise typer.Exit(1)
 
 
@@ -215,6 +224,9 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
     from sequestra.cli.demo_custody import print_custody
 
     print_custody(summary["custody"])
+    from sequestra.cli.demo_watch import print_watch
+
+    print_watch(summary["watch"])
     console.print(f"refused as expected: {summary['refused_example']}")
     console.print(f"audit it yourself: {summary['audit']['command']}")
     checkpoint = summary["checkpoint"]
