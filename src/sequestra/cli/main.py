@@ -19,6 +19,7 @@ from sequestra.cli import (
 )
 from sequestra.cli.common import state
 from sequestra.cli.import_commands import import_app
+from sequestra.cli.sandbox_commands import sandbox_app
 from sequestra.cli.witness_commands import witness_app
 
 app = typer.Typer(
@@ -83,3 +84,4 @@ app.add_typer(watch_commands.alerts_app, name="alerts")
 app.command()(pricing_commands.prices)
 app.command()(pricing_commands.revalue)
 app.command()(pricing_commands.valuations)
+app.add_typer(sandbox_app, name="sandbox")

@@ -15,8 +15,6 @@ from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 
-import ccxt  # type: ignore[import-untyped]
-
 from sequestra.pricing.aggregate import Quote
 
 TIMEOUT_MS_DEFAULT: Final = 10_000
@@ -58,6 +56,9 @@ class CcxtVenue:
         api_urls: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
     ) -> None:
+        import ccxt  # type: ignore[import-untyped]  # 0.4 s to import: only when a venue is used
+
+        self._errors = ccxt.BaseError
         exchange_class = getattr(ccxt, venue, None)
         if exchange_class is None or not isinstance(exchange_class, type):
             raise ValueError(f"venue: expected a ccxt exchange id, got {venue!r}")
@@ -74,7 +75,7 @@ class CcxtVenue:
         self.calls += 1
         try:
             return getattr(self.exchange, method)(*args)
-        except ccxt.BaseError as error:
+        except self._errors as error:
             raise VenueError(self.venue, f"{type(error).__name__}: {str(error)[:300]}") from None
 
     def listed(self, pairs: Sequence[str]) -> list[str]:
