@@ -112,9 +112,13 @@ class VenueSettings(BaseModel):
 
     id: str = Field(min_length=1, max_length=32, pattern=r"^[a-z0-9]+$")  # a ccxt exchange id
     timeout_ms: int = Field(default=10_000, ge=100, le=120_000)
-    # Replaces the ccxt class's `urls["api"]` (a mirror, a proxy, the sandbox's venues).
+    # Moves every API URL of the venue onto this base, paths kept (a mirror, a proxy, the
+    # sandbox's venues); `api_urls` replaces ccxt's `urls["api"]` table outright instead.
+    api_base_url: str | None = Field(default=None, max_length=2048, pattern=r"^https?://")
     api_urls: dict[str, Any] | None = None
     options: dict[str, Any] = Field(default_factory=dict)
+    # ccxt's pause between requests to the venue (None: the venue's own).
+    rate_limit_ms: int | None = Field(default=None, ge=0, le=60_000)
 
 
 def _default_venues() -> list[VenueSettings]:

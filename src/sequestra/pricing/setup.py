@@ -40,7 +40,14 @@ def fx_source(pricing: PricingSettings) -> FxSource:
 
 def venues(pricing: PricingSettings) -> list[CcxtVenue]:
     return [
-        CcxtVenue(venue.id, venue.timeout_ms, venue.api_urls, venue.options)
+        CcxtVenue(
+            venue.id,
+            venue.timeout_ms,
+            venue.api_urls,
+            venue.options,
+            venue.api_base_url,
+            venue.rate_limit_ms,
+        )
         for venue in pricing.venues
     ]
 

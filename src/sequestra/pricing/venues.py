@@ -14,11 +14,13 @@ from collections.abc import Mapping, Sequence
 from datetime import UTC, date, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
+from urllib.parse import urlsplit
 
 from sequestra.pricing.aggregate import Quote
 
 TIMEOUT_MS_DEFAULT: Final = 10_000
 DAY_MS: Final = 86_400_000
+URL_TABLE_DEPTH_MAX: Final = 4
 
 
 class VenueError(Exception):
@@ -55,6 +57,8 @@ class CcxtVenue:
         timeout_ms: int = TIMEOUT_MS_DEFAULT,
         api_urls: Mapping[str, Any] | None = None,
         options: Mapping[str, Any] | None = None,
+        api_base_url: str | None = None,
+        rate_limit_ms: int | None = None,
     ) -> None:
         import ccxt  # type: ignore[import-untyped]  # 0.4 s to import: only when a venue is used
 
@@ -63,11 +67,18 @@ class CcxtVenue:
         if exchange_class is None or not isinstance(exchange_class, type):
             raise ValueError(f"venue: expected a ccxt exchange id, got {venue!r}")
         self.venue = venue
-        self.exchange = exchange_class(
-            {"enableRateLimit": True, "timeout": timeout_ms, "options": dict(options or {})}
-        )
+        config: dict[str, Any] = {
+            "enableRateLimit": True,
+            "timeout": timeout_ms,
+            "options": dict(options or {}),
+        }
+        if rate_limit_ms is not None:
+            config["rateLimit"] = rate_limit_ms
+        self.exchange = exchange_class(config)
         if api_urls:
             self.exchange.urls["api"] = dict(api_urls)
+        if api_base_url:
+            self.exchange.urls["api"] = rebase_urls(self.exchange.urls["api"], api_base_url)
         self.calls = 0
         self._markets_loaded = False
 
@@ -92,9 +103,10 @@ class CcxtVenue:
         if not wanted:
             return []
         tickers = self._call("fetch_tickers", wanted)
+        received = datetime.now(UTC)
         if not isinstance(tickers, dict):
             raise VenueError(self.venue, "fetch_tickers: expected a mapping of tickers")
-        return [self._quote(pair, tickers[pair]) for pair in wanted if pair in tickers]
+        return [self._quote(pair, tickers[pair], received) for pair in wanted if pair in tickers]
 
     def fetch_closes(self, pairs: Sequence[str], day: date) -> list[Quote]:
         """The daily candle of `day` (UTC) of every listed pair: its close as `last`."""
@@ -123,7 +135,7 @@ class CcxtVenue:
             )
         return quotes
 
-    def _quote(self, pair: str, ticker: Any) -> Quote:
+    def _quote(self, pair: str, ticker: Any, received: datetime) -> Quote:
         if not isinstance(ticker, dict):
             raise VenueError(self.venue, f"ticker of {pair}: expected an object")
         base, quote = pair.split("/")
@@ -136,8 +148,21 @@ class CcxtVenue:
             _decimal(ticker.get("bid")),
             _decimal(ticker.get("ask")),
             _decimal(ticker.get("baseVolume")),
-            _time(ticker.get("timestamp")),
+            # A venue that does not time its tickers (Kraken) is timed at receipt.
+            _time(ticker.get("timestamp")) or received,
         )
+
+
+def rebase_urls(urls: Any, base_url: str, depth: int = 0) -> Any:
+    """ccxt's `urls["api"]` with every URL moved onto `base_url`, paths kept (a mirror or a
+    proxy of the venue's API). Tables nest at most URL_TABLE_DEPTH_MAX deep."""
+    if depth > URL_TABLE_DEPTH_MAX:
+        raise ValueError(f"api urls: expected tables at most {URL_TABLE_DEPTH_MAX} deep")
+    if isinstance(urls, dict):
+        return {key: rebase_urls(value, base_url, depth + 1) for key, value in urls.items()}
+    if isinstance(urls, str):
+        return base_url.rstrip("/") + urlsplit(urls).path.rstrip("/")
+    return urls
 
 
 def day_of(cutoff: datetime) -> date:
