@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -255,7 +256,7 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     sample = generate_sample()
-    entries = 11 + _custody_entries(sample) + _check_demo_watch(summary["watch"])
+    entries = 11 + _custody_entries(sample) + _check_demo_watch(summary["watch"]) + 2
     assert summary["verify"]["ok"] and summary["entries"] == entries
     assert "needs one of admin" in summary["refused_example"]
     checkpoint = summary["checkpoint"]
@@ -267,8 +268,21 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert summary["audit"]["ok"] and summary["audit"]["size"] == entries
     assert (tmp_path / summary["proof"]).read_bytes().startswith(b"c2sp.org/tlog-proof@v1\n")
     _check_demo_custody(summary["custody"], sample)
+    _check_demo_pricing(summary["pricing"])
+    assert kinds.count("valuation.recorded") == 2
     again = runner.invoke(app, ["demo", "--json"])
     assert again.exit_code == 0 and json.loads(again.output)["entries"] == entries
+
+
+def _check_demo_pricing(pricing: dict[str, Any]) -> None:
+    """Two valuations recorded: now from tickers, a month ago from daily closes."""
+    now, past = pricing["now"], pricing["past"]
+    assert now["created"] and past["created"] and now["seq"] != past["seq"]
+    priced = {p["asset"] for p in now["prices"]}
+    assert priced == {"bitcoin:BTC", "ethereum:ETH", "ethereum:USDT", "ethereum:USDC"}
+    assert now["venues_missing"] == [] and now["unpriced"] == []
+    assert Decimal(now["total_usd"]) > 0 and Decimal(now["total_kzt"]) > Decimal(now["total_usd"])
+    assert now["fx"]["source"].startswith("sandbox-fixed:")
 
 
 def _check_demo_watch(watch: dict[str, Any]) -> int:

@@ -111,8 +111,10 @@ def demo(
     """Build a fresh sandbox ledger of sample custody cases in var/demo/; witness, audit, verify."""
     # The sandbox and the ledger's set-up tools load only when the demo runs (CLI start-up).
     from sequestra.cli.demo_custody import record_sample
+    from sequestra.cli.demo_pricing import run_pricing_demo
     from sequestra.cli.demo_watch import WatchDemoError, run_watch_demo
     from sequestra.ledger.ops import init_ledger
+    from sequestra.pricing.run import PricingError
     from sequestra.sandbox.cases import generate_sample
 
     if not (keys / "ledger.key").is_file():
@@ -135,6 +137,10 @@ def demo(
             )
         except WatchDemoError as error:
             fail(f"the watch step: {error}")
+        try:
+            pricing = run_pricing_demo(engine, world.officers["valuer"], datetime.now(UTC))
+        except PricingError as error:
+            fail(f"the pricing step: {error}")
         publication = _checkpoint_with_witness(world)
         proof_path = _write_proof(engine, 3)
         witness_vkey = _witness(world)[1]
@@ -157,6 +163,7 @@ def demo(
         "audit": audit,
         "custody": custody.to_json(),
         "watch": watch.to_json(),
+        "pricing": pricing.to_json(),
     }
     if json_output:
         print_json(summary)
@@ -227,6 +234,9 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
     from sequestra.cli.demo_watch import print_watch
 
     print_watch(summary["watch"])
+    from sequestra.cli.demo_pricing import print_pricing
+
+    print_pricing(summary["pricing"])
     console.print(f"refused as expected: {summary['refused_example']}")
     console.print(f"audit it yourself: {summary['audit']['command']}")
     checkpoint = summary["checkpoint"]

@@ -1,0 +1,86 @@
+"""The pricing part of `sequestra demo`: revalue every holding from the sandbox venues.
+
+Three venue stand-ins (Binance, Kraken and OKX formats, parsed by ccxt's real classes) quote
+the sample's assets; the valuer key records one valuation now and one at a past cutoff from
+daily closes (the kind of figure a seizure-date value needs). The USD/KZT rate is a stated
+sandbox rate, recorded as such; production reads the National Bank's official rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from decimal import Decimal
+from typing import Any, Final
+
+from rich.table import Table
+from sqlalchemy import Engine
+
+from sequestra.cli.common import console
+from sequestra.ledger.keys import SigningKey
+from sequestra.pricing.fx import FixedRate
+from sequestra.pricing.run import ValuationResult, Valuer
+from sequestra.pricing.venues import CcxtVenue
+from sequestra.sandbox.venues import Scenario, running_venues
+from sequestra.sandbox.venues.client import VENUE_OPTIONS
+
+VENUES: Final = ("binance", "kraken", "okx")
+SANDBOX_USD_KZT: Final = Decimal("520.00")  # a stated sandbox rate, not the official one
+SEED: Final = 2025
+PAST_DAYS: Final = 30
+
+
+@dataclass(frozen=True)
+class PricingDemo:
+    now: ValuationResult
+    past: ValuationResult
+    requests: dict[str, int]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "now": self.now.to_json(),
+            "past": self.past.to_json(),
+            "venue_requests": self.requests,
+        }
+
+
+def run_pricing_demo(engine: Engine, valuer_key: SigningKey, now: datetime) -> PricingDemo:
+    """Record a valuation now and one PAST_DAYS ago (noon UTC) from the sandbox venues."""
+    scenario = Scenario.starting(int(now.timestamp() * 1000), seed=SEED)
+    with running_venues(scenario, VENUES) as servers:
+        venues = [
+            CcxtVenue(v, 5_000, None, VENUE_OPTIONS[v], servers.url(v), rate_limit_ms=0)
+            for v in VENUES
+        ]
+        valuer = Valuer(engine, venues, FixedRate(SANDBOX_USD_KZT, "sandbox-fixed"), valuer_key)
+        current = valuer.revalue(now_utc=now)
+        past_cutoff = (now - timedelta(days=PAST_DAYS)).replace(hour=12, minute=0, second=0)
+        past = valuer.revalue(cutoff=past_cutoff, now_utc=now)
+        requests = {v: servers.count(v) for v in VENUES}
+    return PricingDemo(current, past, requests)
+
+
+def print_pricing(pricing: dict[str, Any]) -> None:
+    """The pricing part of the demo's summary (from `PricingDemo.to_json`)."""
+    for label, result in (("now", pricing["now"]), (f"{PAST_DAYS} days ago", pricing["past"])):
+        table = Table(title=f"Valuation {label}: {result['cutoff']} (seq {result['seq']})")
+        for column in ("asset", "USD price", "confidence", "venues"):
+            table.add_column(column)
+        for price in result["prices"]:
+            table.add_row(
+                price["asset"],
+                f"{Decimal(price['price_usd']):,}",
+                price.get("confidence", ""),
+                ", ".join(price.get("venues", [])),
+            )
+        console.print(table)
+        fx = result["fx"]
+        usd, kzt = Decimal(result["total_usd"]), Decimal(result["total_kzt"])
+        console.print(
+            f"total USD {usd:,.2f}; KZT {kzt:,.2f} at {fx['rate']}"
+            f" ({fx['source']}: a stated sandbox rate, not the official one)"
+        )
+    console.print(
+        "venue requests (markets once, then one ticker request per run):"
+        f" {pricing['venue_requests']}"
+    )
