@@ -1,0 +1,61 @@
+"""Settings of the scheduler: which jobs run when, in which time zone, and how one process
+among several becomes the leader that runs them.
+
+Kazakhstan keeps one time zone, UTC+5 (Asia/Almaty), without daylight saving; the daily
+official close is read in it. A job whose interval or time is None is not scheduled.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator
+
+DAILY_AT_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
+
+
+class SchedulerSettings(BaseModel):
+    """The `[scheduler]` table: jobs, their times, misfires, leadership and shutdown."""
+
+    timezone: str = Field(default="Asia/Almaty", min_length=1, max_length=64)
+    # Seconds between watch runs; None: no watch job.
+    watch_interval_s: int | None = Field(default=60, ge=5, le=86_400)
+    # Revalue every holding at the top of each hour.
+    revalue_hourly: bool = True
+    # Local time (HH:MM, in `timezone`) of the daily official close; None: no daily close.
+    revalue_daily_at: str | None = Field(default="18:00", pattern=DAILY_AT_PATTERN)
+    # Seconds between checkpoints of the ledger; None: no checkpoint job.
+    checkpoint_interval_s: int | None = Field(default=3600, ge=10, le=7 * 86_400)
+    # A run more than this late (the process was down, or busy) is skipped, not run late.
+    misfire_grace_s: int = Field(default=300, ge=1, le=86_400)
+    # SQLite only: the file the leader holds an exclusive lock on (default: beside the
+    # database, `<database>.scheduler.lock`). PostgreSQL uses an advisory lock instead.
+    lock_file: Path | None = None
+    # How often a process that is not the leader tries again to become it.
+    leader_retry_s: float = Field(default=5.0, gt=0, le=300)
+    # How often the leader checks that it still holds its lock.
+    heartbeat_s: float = Field(default=5.0, gt=0, le=60)
+    # How long a stopping leader waits for running jobs before it gives up on them.
+    shutdown_timeout_s: float = Field(default=60.0, gt=0, le=3600)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as error:
+            raise ValueError(
+                f"expected an IANA time zone such as Asia/Almaty, got {value!r}"
+            ) from error
+        return value
+
+    def zone(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
+
+    def daily_close(self) -> tuple[int, int] | None:
+        """The daily close as (hour, minute), or None when there is none."""
+        if self.revalue_daily_at is None:
+            return None
+        hour, minute = self.revalue_daily_at.split(":")
+        return int(hour), int(minute)
