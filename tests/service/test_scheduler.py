@@ -8,6 +8,7 @@ import itertools
 import json
 import logging
 import time
+import tomllib
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -153,10 +154,33 @@ def test_default_jobs_follow_the_settings() -> None:
     assert jobs["watch"].reference() == "sequestra.service.jobs:run_watch"
     assert jobs["checkpoint"].trigger == IntervalSpec(600)
     assert jobs["revalue-daily"].reference() == "sequestra.service.jobs:run_revalue_close"
-    off = SchedulerSettings(watch_interval_s=None, revalue_hourly=False, revalue_daily_at=None)
+    off = SchedulerSettings(watch_enabled=False, revalue_hourly=False, revalue_daily=False)
     assert sorted(default_jobs(off)) == ["checkpoint"]
+    no_close = default_jobs(SchedulerSettings(revalue_daily=False))
+    assert no_close["revalue-hourly"].trigger == CronSpec(minute=0)  # every hour then
     targets = JobTargets(watch=record)
     assert default_jobs(settings, targets)["watch"].reference() == f"{JOBS_MODULE}:record"
+
+
+SCHEDULER_TOML = """
+[scheduler]
+timezone = "Asia/Almaty"
+watch_interval_s = 120
+revalue_hourly = true
+revalue_daily_at = "18:00"
+checkpoint_enabled = false
+misfire_grace_s = 600
+lock_file = "var/scheduler.lock"
+"""
+
+
+def test_settings_read_from_toml() -> None:
+    settings = SchedulerSettings.model_validate(tomllib.loads(SCHEDULER_TOML)["scheduler"])
+    assert settings.lock_file == Path("var/scheduler.lock")
+    assert settings.daily_close() == (18, 0)
+    jobs = default_jobs(settings)
+    assert sorted(jobs) == ["revalue-daily", "revalue-hourly", "watch"]
+    assert jobs["watch"].trigger == IntervalSpec(120)
 
 
 def test_settings_refuse_what_cannot_be_scheduled() -> None:
@@ -166,6 +190,7 @@ def test_settings_refuse_what_cannot_be_scheduled() -> None:
         {"revalue_daily_at": "6pm"},
         {"watch_interval_s": 0},
         {"misfire_grace_s": 0},
+        {"revalue_daily_at": None},
     ):
         with pytest.raises(ValueError):
             SchedulerSettings.model_validate(bad)

@@ -165,12 +165,7 @@ def _revalue(official_close: bool) -> None:
 
 def _close_cutoff(settings: Settings) -> datetime:
     schedule = scheduler_settings(settings)
-    close = schedule.daily_close()
-    if close is None:
-        raise JobConfigurationError(
-            "scheduler.revalue_daily_at: expected the daily close time (HH:MM), got none"
-        )
-    return latest_close(datetime.now(UTC), schedule.zone(), *close)
+    return latest_close(datetime.now(UTC), schedule.zone(), *schedule.daily_close())
 
 
 @contextmanager

@@ -435,23 +435,25 @@ def default_jobs(
     settings: SchedulerSettings, targets: JobTargets = DEFAULT_TARGETS
 ) -> dict[str, JobSpec]:
     """Sequestra's jobs as configured: `watch`, `revalue-hourly`, `revalue-daily` and
-    `checkpoint`; a job whose setting is None (or off) is left out.
+    `checkpoint`; a job switched off is left out.
 
     When the daily close falls on the hour, the hourly revaluation skips that hour: the
     close revalues then, and once is enough.
     """
     jobs: dict[str, JobSpec] = {}
-    if settings.watch_interval_s is not None:
+    if settings.watch_enabled:
         jobs["watch"] = JobSpec(targets.watch, IntervalSpec(settings.watch_interval_s))
-    close = settings.daily_close()
+    close_hour, close_minute = settings.daily_close()
     if settings.revalue_hourly:
         hours: tuple[int, ...] = ()
-        if close is not None and close[1] == 0:
-            hours = tuple(hour for hour in range(24) if hour != close[0])
+        if settings.revalue_daily and close_minute == 0:
+            hours = tuple(hour for hour in range(24) if hour != close_hour)
         jobs["revalue-hourly"] = JobSpec(targets.revalue, CronSpec(0, hours))
-    if close is not None:
-        jobs["revalue-daily"] = JobSpec(targets.revalue_close, CronSpec(close[1], (close[0],)))
-    if settings.checkpoint_interval_s is not None:
+    if settings.revalue_daily:
+        jobs["revalue-daily"] = JobSpec(
+            targets.revalue_close, CronSpec(close_minute, (close_hour,))
+        )
+    if settings.checkpoint_enabled:
         jobs["checkpoint"] = JobSpec(
             targets.checkpoint, IntervalSpec(settings.checkpoint_interval_s)
         )

@@ -2,7 +2,7 @@
 among several becomes the leader that runs them.
 
 Kazakhstan keeps one time zone, UTC+5 (Asia/Almaty), without daylight saving; the daily
-official close is read in it. A job whose interval or time is None is not scheduled.
+official close is read in it. Each job can be switched off (TOML has no null, so a flag).
 """
 
 from __future__ import annotations
@@ -19,14 +19,17 @@ class SchedulerSettings(BaseModel):
     """The `[scheduler]` table: jobs, their times, misfires, leadership and shutdown."""
 
     timezone: str = Field(default="Asia/Almaty", min_length=1, max_length=64)
-    # Seconds between watch runs; None: no watch job.
-    watch_interval_s: int | None = Field(default=60, ge=5, le=86_400)
+    # Watch the custody addresses every `watch_interval_s` seconds.
+    watch_enabled: bool = True
+    watch_interval_s: int = Field(default=60, ge=5, le=86_400)
     # Revalue every holding at the top of each hour.
     revalue_hourly: bool = True
-    # Local time (HH:MM, in `timezone`) of the daily official close; None: no daily close.
-    revalue_daily_at: str | None = Field(default="18:00", pattern=DAILY_AT_PATTERN)
-    # Seconds between checkpoints of the ledger; None: no checkpoint job.
-    checkpoint_interval_s: int | None = Field(default=3600, ge=10, le=7 * 86_400)
+    # Revalue at the daily official close, local time HH:MM in `timezone`.
+    revalue_daily: bool = True
+    revalue_daily_at: str = Field(default="18:00", pattern=DAILY_AT_PATTERN)
+    # Sign a checkpoint of the ledger (and push it to the witnesses) this often.
+    checkpoint_enabled: bool = True
+    checkpoint_interval_s: int = Field(default=3600, ge=10, le=7 * 86_400)
     # A run more than this late (the process was down, or busy) is skipped, not run late.
     misfire_grace_s: int = Field(default=300, ge=1, le=86_400)
     # SQLite only: the file the leader holds an exclusive lock on (default: beside the
@@ -53,9 +56,7 @@ class SchedulerSettings(BaseModel):
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
 
-    def daily_close(self) -> tuple[int, int] | None:
-        """The daily close as (hour, minute), or None when there is none."""
-        if self.revalue_daily_at is None:
-            return None
+    def daily_close(self) -> tuple[int, int]:
+        """The daily close as (hour, minute), local time."""
         hour, minute = self.revalue_daily_at.split(":")
         return int(hour), int(minute)
