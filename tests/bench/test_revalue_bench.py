@@ -1,0 +1,54 @@
+"""The revaluation benchmark runs, small, and reports every figure it promises."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+BENCH = Path(__file__).resolve().parents[2] / "bench" / "revalue_bench.py"
+TIMEOUT_S = 60
+VENUES = ("binance", "kraken", "okx")
+PHASES = (
+    "holdings_read_s",
+    "fetch_quotes_s",
+    "aggregation_s",
+    "fx_s",
+    "recording_s",
+    "valuing_holdings_s",
+    "other_s",
+)
+
+
+def test_revalue_bench_runs_small_on_sqlite(tmp_path: Path) -> None:
+    output = tmp_path / "revalue.json"
+    arguments = ["--holdings", "300", "--assets", "20", "--database", "sqlite"]
+    arguments += ["--warm-runs", "3", "--raw-runs", "2", "--output", str(output)]
+    finished = subprocess.run(
+        [sys.executable, str(BENCH), *arguments],
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
+    assert finished.returncode == 0, finished.stderr[-2000:]
+    report = json.loads(finished.stdout)
+    assert json.loads(output.read_text()) == report
+    assert (report["benchmark"], report["holdings"], report["assets"]) == ("revalue", 300, 20)
+    assert "postgresql" not in report
+    figures = report["sqlite"]
+    assert 0 < figures["valuation_entry_bytes"] <= figures["valuation_entry_bytes_max"]
+    first, warm = figures["first_run"], figures["warm_run_median"]
+    for run in (first, warm):
+        assert (run["holdings_valued"], run["prices"]) == (300, 20)
+        assert run["wall_s"] > 0 and set(run["phases_s"]) == set(PHASES)
+        assert [run["requests"][venue]["tickers"] for venue in VENUES] == [1, 1, 1]
+    assert all(first["requests"][venue]["markets"] == 1 for venue in VENUES)
+    assert all(set(warm["requests"][venue]) == {"tickers"} for venue in VENUES)
+    assert len(figures["warm_runs_wall_s"]) == 3
+    raw = figures["raw_fetch_tickers"]
+    assert raw["wall_s"] > 0 and set(raw["per_venue_s"]) == set(VENUES)
+    assert raw["pairs"] == {"binance": 21, "kraken": 23, "okx": 21}
+    assert figures["raw_ratio_to_warm_revalue"] > 0
+    assert figures["raw_ratio_to_warm_fetch_quotes"] > 0
