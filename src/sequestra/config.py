@@ -21,6 +21,7 @@ from pydantic_settings import (
 
 from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.ethereum.settings import EthereumWatchSettings
+from sequestra.service.scheduler_settings import SchedulerSettings
 
 CONFIG_ENV = "SEQUESTRA_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite:///var/sequestra.db"
@@ -160,6 +161,7 @@ class Settings(BaseSettings):
     custody: CustodySettings = CustodySettings()
     watch: WatchSettings = WatchSettings()
     pricing: PricingSettings = PricingSettings()
+    scheduler: SchedulerSettings = SchedulerSettings()
 
     def resolved_database_url(self) -> str:
         """Return the database URL, read from `database_url_file` when that is set."""

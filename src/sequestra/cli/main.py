@@ -15,6 +15,7 @@ from sequestra.cli import (
     ledger_commands,
     pricing_commands,
     proof_commands,
+    scheduler_commands,
     watch_commands,
 )
 from sequestra.cli.common import state
@@ -85,3 +86,4 @@ app.command()(pricing_commands.prices)
 app.command()(pricing_commands.revalue)
 app.command()(pricing_commands.valuations)
 app.add_typer(sandbox_app, name="sandbox")
+app.command()(scheduler_commands.scheduler)

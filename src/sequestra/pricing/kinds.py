@@ -18,6 +18,7 @@ from sequestra.ledger.roles import VALUATION_RECORDED
 
 PRICES_MAX = 400  # assets priced by one valuation statement (it stays under 64 KiB)
 VENUES_MAX = 16
+UNPRICED_MAX = 1024  # every asset a registry can hold
 
 DecimalText = Annotated[str, StringConstraints(pattern=r"^(0|[1-9][0-9]{0,20})(\.[0-9]{1,18})?$")]
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
@@ -55,7 +56,7 @@ class ValuationRecordedBody(BodyModel):
     price_type: Annotated[str, StringConstraints(pattern=r"^(last|mid|bid)$")]
     fx: FxBody
     prices: list[PriceBody] = Field(max_length=PRICES_MAX)
-    unpriced: list[MissingPrice] = Field(default_factory=list, max_length=PRICES_MAX)
+    unpriced: list[MissingPrice] = Field(default_factory=list, max_length=UNPRICED_MAX)
     venues_missing: list[MissingVenue] = Field(default_factory=list, max_length=VENUES_MAX)
     quotes_sha256: Sha256Hex
     quotes_count: int = Field(ge=0, le=1_000_000)

@@ -212,7 +212,7 @@ class Valuer:
                 a for a, _ in recorded_assets(connection)
             )
         held = {h.asset.asset_id for h in list_holdings(self.engine)}
-        return [registry.get(asset_id) for asset_id in sorted(held)][:PRICES_MAX]
+        return [registry.get(asset_id) for asset_id in sorted(held)]
 
     def _quotes(
         self, assets: Sequence[Asset], cutoff: datetime, historical: bool
@@ -250,6 +250,13 @@ class Valuer:
         calls: int,
     ) -> ValuationResult:
         priced = {a.asset_id: prices[a.symbol] for a in assets if prices[a.symbol].price_usd}
+        over = sorted(priced)[PRICES_MAX:]  # one entry prices at most PRICES_MAX assets
+        for asset_id in over:
+            prices[registry_symbol(assets, asset_id)] = replace(
+                priced.pop(asset_id),
+                price_usd=None,
+                reason=f"over the {PRICES_MAX} assets one valuation entry prices",
+            )
         if not priced:
             reasons = "; ".join(f"{a.symbol}: {prices[a.symbol].reason}" for a in assets)
             raise PricingError(f"no asset could be priced ({reasons}); nothing recorded")
@@ -292,6 +299,10 @@ class Valuer:
         price_map = {p["asset"]: Decimal(p["price_usd"]) for p in body["prices"]}
         values = value_holdings(self.engine, price_map, fx.rate, receipt.seq)
         return ValuationResult(receipt.seq, cutoff, True, body, values, calls)
+
+
+def registry_symbol(assets: Sequence[Asset], asset_id: str) -> str:
+    return next(asset.symbol for asset in assets if asset.asset_id == asset_id)
 
 
 def value_holdings(
