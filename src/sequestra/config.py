@@ -137,6 +137,9 @@ class PricingSettings(BaseModel):
     # Stated pegs (e.g. USDT = "1"), used only when no USD market prices the stablecoin;
     # every valuation that uses one records it.
     pegs: dict[str, Decimal] = Field(default_factory=dict)
+    # Pairs to read per symbol (e.g. BTC = ["BTC/USD", "BTC/USDT"]); a symbol not named here
+    # is read against USD, USDT and USDC wherever a venue lists it.
+    pairs: dict[str, list[str]] = Field(default_factory=dict)
     fx_source: Literal["nbk", "fixed"] = "nbk"
     fx_url: str = Field(default="https://nationalbank.kz/rss/get_rates.cfm", max_length=2048)
     fx_fixed_rate: Decimal | None = Field(default=None, gt=0)

@@ -109,3 +109,12 @@ def test_mid_and_bid_price_types() -> None:
     assert screen(quote, AggregationRules(price_type="bid"), CUTOFF).price == Decimal("94990")
     crossed = q("kraken", "BTC/USD", "95000", bid="95020", ask="95010")
     assert screen(crossed, AggregationRules(price_type="mid"), CUTOFF).dropped == "no mid price"
+
+
+def test_configured_pairs_replace_the_default_ones() -> None:
+    from sequestra.pricing.run import pairs_for
+
+    default = pairs_for(["BTC"])
+    assert {"BTC/USD", "BTC/USDT", "BTC/USDC", "USDT/USD", "USDC/USD"} <= set(default)
+    configured = pairs_for(["BTC", "ETH"], {"BTC": ["BTC/USD"]})
+    assert "BTC/USDT" not in configured and "BTC/USD" in configured and "ETH/USDT" in configured

@@ -47,7 +47,7 @@ def prices(
     quotes, missing = [], []
     for venue in venues(settings):
         try:
-            quotes += venue.fetch_quotes(pairs_for(symbol))
+            quotes += venue.fetch_quotes(pairs_for(symbol, settings.pairs))
         except VenueError as error:
             missing.append({"venue": error.venue, "reason": error.reason})
     found, _ = price_assets(symbol, quotes, aggregation_rules(settings), now)

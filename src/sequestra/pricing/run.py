@@ -10,7 +10,7 @@ rounded to 0.01 half-even per holding; totals are sums of the rounded holding va
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
@@ -105,11 +105,16 @@ class ValuationResult:
         }
 
 
-def pairs_for(symbols: Sequence[str]) -> list[str]:
-    """Every pair a symbol may be quoted in, and the stablecoins' USD markets."""
+def pairs_for(
+    symbols: Sequence[str], configured: Mapping[str, Sequence[str]] | None = None
+) -> list[str]:
+    """The pairs to ask for: a symbol's configured pairs, else every pair it may be quoted
+    in against USD, USDT and USDC; and the stablecoins' USD markets."""
     pairs = [f"{coin}/{USD}" for coin in STABLECOINS] + ["USDC/USDT"]
     for symbol in symbols:
-        if symbol not in STABLECOINS:
+        if configured and symbol in configured:
+            pairs += list(configured[symbol])
+        elif symbol not in STABLECOINS:
             pairs += [f"{symbol}/{quote}" for quote in (USD, *STABLECOINS)]
     return list(dict.fromkeys(pairs))
 
@@ -150,7 +155,9 @@ class Valuer:
         key: SigningKey,
         rules: AggregationRules | None = None,
         append_rules: AppendRules | None = None,
+        pairs: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        self.pairs = dict(pairs or {})
         self.engine = engine
         self.venues = list(venues)
         self.fx = fx
@@ -217,7 +224,7 @@ class Valuer:
     def _quotes(
         self, assets: Sequence[Asset], cutoff: datetime, historical: bool
     ) -> tuple[list[Quote], list[dict[str, str]], int]:
-        pairs = pairs_for([a.symbol for a in assets])
+        pairs = pairs_for([a.symbol for a in assets], self.pairs)
         quotes: list[Quote] = []
         missing: list[dict[str, str]] = []
         for venue in self.venues:

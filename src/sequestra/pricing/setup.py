@@ -61,6 +61,7 @@ def open_valuer(settings: Settings, engine: Engine, key: SigningKey) -> Valuer:
         key,
         aggregation_rules(settings.pricing),
         AppendRules(ledger.clock_skew_s_max, ledger.statement_age_s_max),
+        settings.pricing.pairs,
     )
 
 
