@@ -16,6 +16,7 @@ from sequestra.cli import (
     pricing_commands,
     proof_commands,
     scheduler_commands,
+    serve_commands,
     watch_commands,
 )
 from sequestra.cli.common import state
@@ -87,3 +88,4 @@ app.command()(pricing_commands.revalue)
 app.command()(pricing_commands.valuations)
 app.add_typer(sandbox_app, name="sandbox")
 app.command()(scheduler_commands.scheduler)
+app.command()(serve_commands.serve)

@@ -1,0 +1,65 @@
+"""`sequestra serve`: the long-running service: the scheduler (one leader across processes)
+and the HTTP status endpoint, in one process."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+import typer
+
+from sequestra.cli.common import fail_usage, state
+from sequestra.cli.writes import ledger_engine
+from sequestra.service.jobs import JobEnvironment, configure, scheduler_settings
+from sequestra.service.leader import LeaderError, open_leader_lock
+from sequestra.service.scheduler import Scheduler, SchedulerError, default_jobs, stop_on_signals
+from sequestra.service.scheduler import serve as lead
+
+LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
+SCHEDULER_JOIN_S = 120.0  # the longest wait for the scheduler thread to hand over its lock
+
+
+def serve(
+    context: typer.Context,
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8080, min=1, max=65_535, help="Port to listen on."),
+) -> None:
+    """Run the service: the scheduler's jobs (watch, revalue, checkpoint) while this process
+    leads, and GET /health. SIGTERM stops both; the scheduler's lock is released."""
+    import uvicorn  # the server loads only for this command
+
+    from sequestra.service.status_app import create_status_app
+
+    app_state = state(context)
+    settings = scheduler_settings(app_state.settings())
+    url = app_state.url()
+    engine = ledger_engine(context)
+    configure(JobEnvironment(app_state.config_path, app_state.database_url))
+    try:
+        jobs = default_jobs(settings)
+        lock = open_leader_lock(url, settings.lock_file)
+    except (SchedulerError, LeaderError) as error:
+        fail_usage(f"scheduler: {error}")
+    logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
+    logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    scheduler = Scheduler(url, jobs, settings)
+    stop = threading.Event()
+    thread = threading.Thread(target=lead, args=(scheduler, lock, stop), name="scheduler")
+    thread.start()
+    try:
+        server = uvicorn.Server(
+            uvicorn.Config(
+                create_status_app(engine, lambda: scheduler.running),
+                host=host,
+                port=port,
+                log_level="info",
+                timeout_graceful_shutdown=10,
+            )
+        )
+        # uvicorn handles SIGTERM/SIGINT while it runs and raises them again once stopped:
+        # our handlers are then the ones in place, so the scheduler stops cleanly too.
+        with stop_on_signals(stop):
+            server.run()
+    finally:
+        stop.set()
+        thread.join(SCHEDULER_JOIN_S)
