@@ -50,7 +50,8 @@ INSERT_CHUNK: Final = 5_000  # rows in one executemany
 _NONE: Final = "\x00"  # how a NULL reads in compared rows (no text column holds it)
 
 
-def _case(row: Any) -> CaseRecord:
+def case_record(row: Any) -> CaseRecord:
+    """A `custody_case` row as the record the rules use."""
     return CaseRecord(
         row.case_id,
         row.agency,
@@ -66,7 +67,8 @@ def _case(row: Any) -> CaseRecord:
     )
 
 
-def _wallet(row: Any) -> WalletRecord:
+def wallet_record(row: Any) -> WalletRecord:
+    """A `custody_wallet` row as the record the rules use."""
     return WalletRecord(
         row.address, row.chain, row.network, row.controller, row.label, row.registered_seq
     )
@@ -101,13 +103,13 @@ class DatabaseLoader:
         row = self.connection.execute(
             select(CASE_TABLE).where(CASE_TABLE.c.case_id == case_id)
         ).first()
-        return None if row is None else _case(row)
+        return None if row is None else case_record(row)
 
     def wallet(self, address: str) -> WalletRecord | None:
         row = self.connection.execute(
             select(WALLET_TABLE).where(WALLET_TABLE.c.address == address)
         ).first()
-        return None if row is None else _wallet(row)
+        return None if row is None else wallet_record(row)
 
     def positions(self, keys: Sequence[tuple[str, str]]) -> list[tuple[PositionRecord, int]]:
         wanted = set(keys)
@@ -155,7 +157,7 @@ class DatabaseLoader:
                 _collect(statement.body, cases, wallets, positions)
         for chunk in _chunks(sorted(cases - state.cases.keys())):
             found = {
-                row.case_id: _case(row)
+                row.case_id: case_record(row)
                 for row in self.connection.execute(
                     select(CASE_TABLE).where(CASE_TABLE.c.case_id.in_(chunk))
                 )
@@ -163,7 +165,7 @@ class DatabaseLoader:
             state.cases.update({case_id: found.get(case_id) for case_id in chunk})
         for chunk in _chunks(sorted(wallets - state.wallets.keys())):
             found_wallets = {
-                row.address: _wallet(row)
+                row.address: wallet_record(row)
                 for row in self.connection.execute(
                     select(WALLET_TABLE).where(WALLET_TABLE.c.address.in_(chunk))
                 )

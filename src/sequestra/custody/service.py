@@ -24,6 +24,7 @@ from sqlalchemy import Connection, Engine, select
 from sequestra.chains.address import AddressError, validate_address
 from sequestra.custody.amounts import AmountError, format_base_units, to_base_units
 from sequestra.custody.assets import Asset, AssetError, AssetRegistry
+from sequestra.custody.projection import case_record, wallet_record
 from sequestra.custody.state import CaseRecord, WalletRecord
 from sequestra.custody.tables import (
     ASSET_TABLE,
@@ -309,22 +310,6 @@ def holding_id(text: str, field: str = "holding") -> int:
     return int(match.group(1))
 
 
-def _case_record(row: Any) -> CaseRecord:
-    return CaseRecord(
-        row.case_id,
-        row.agency,
-        row.legal_basis,
-        row.prosecutor_ref,
-        row.court_ref,
-        row.description,
-        row.opened_seq,
-        row.opened_at,
-        row.closed_seq,
-        row.closed_reason,
-        row.holdings_open,
-    )
-
-
 def case_json(case: CaseRecord) -> dict[str, Any]:
     return {
         "case": case.case_id,
@@ -347,13 +332,13 @@ def list_cases(engine: Engine, open_only: bool = False) -> list[CaseRecord]:
     if open_only:
         query = query.where(CASE_TABLE.c.closed_seq.is_(None))
     with read_transaction(engine) as connection:
-        return [_case_record(row) for row in connection.execute(query)]
+        return [case_record(row) for row in connection.execute(query)]
 
 
 def get_case(engine: Engine, case_id: str) -> CaseRecord | None:
     with read_transaction(engine) as connection:
         row = connection.execute(select(CASE_TABLE).where(CASE_TABLE.c.case_id == case_id)).first()
-    return None if row is None else _case_record(row)
+    return None if row is None else case_record(row)
 
 
 def require_case(engine: Engine, case_id: str) -> CaseRecord:
@@ -375,18 +360,12 @@ def wallet_json(wallet: WalletRecord) -> dict[str, Any]:
     }
 
 
-def _wallet_record(row: Any) -> WalletRecord:
-    return WalletRecord(
-        row.address, row.chain, row.network, row.controller, row.label, row.registered_seq
-    )
-
-
 def list_wallets(engine: Engine, chain: str | None = None) -> list[WalletRecord]:
     query = select(WALLET_TABLE).order_by(WALLET_TABLE.c.registered_seq)
     if chain is not None:
         query = query.where(WALLET_TABLE.c.chain == chain)
     with read_transaction(engine) as connection:
-        return [_wallet_record(row) for row in connection.execute(query)]
+        return [wallet_record(row) for row in connection.execute(query)]
 
 
 def find_wallet(engine: Engine, text: str, field: str = "wallet") -> WalletRecord:
@@ -404,7 +383,7 @@ def find_wallet(engine: Engine, text: str, field: str = "wallet") -> WalletRecor
                 continue
             row = connection.execute(select(table).where(table.c.address == normalised)).first()
             if row is not None:
-                return _wallet_record(row)
+                return wallet_record(row)
     raise InputError(
         field, "a custody wallet registered with `sequestra wallet add`", repr(text)[:80]
     )
@@ -744,7 +723,7 @@ def cases_among(engine: Engine, case_ids: Iterable[str]) -> dict[str, CaseRecord
     with read_transaction(engine) as connection:
         for chunk in _chunks(case_ids):
             rows = connection.execute(select(CASE_TABLE).where(CASE_TABLE.c.case_id.in_(chunk)))
-            found.update((row.case_id, _case_record(row)) for row in rows)
+            found.update((row.case_id, case_record(row)) for row in rows)
     return found
 
 
@@ -754,7 +733,7 @@ def wallets_among(engine: Engine, addresses: Iterable[str]) -> dict[str, WalletR
     with read_transaction(engine) as connection:
         for chunk in _chunks(addresses):
             rows = connection.execute(select(WALLET_TABLE).where(WALLET_TABLE.c.address.in_(chunk)))
-            found.update((row.address, _wallet_record(row)) for row in rows)
+            found.update((row.address, wallet_record(row)) for row in rows)
     return found
 
 
