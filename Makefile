@@ -22,13 +22,14 @@ setup: $(STAMP) $(NODE_STAMP)
 demo: setup
 	$(BIN)/sequestra demo
 
-test: setup
+test: setup lint
 	scripts/ensure-postgres
 	SEQUESTRA_REQUIRE_ANVIL=1 $(BIN)/python -m pytest -n 2 -q
 
 lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
+	$(BIN)/python -m mypy src
 
 bench: setup
 	scripts/ensure-postgres
