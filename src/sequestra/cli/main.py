@@ -7,6 +7,7 @@ from pathlib import Path
 import typer
 
 import sequestra.chains.watch
+import sequestra.fund.sales
 import sequestra.pricing  # noqa: F401  (and the valuations')
 from sequestra.cli import (
     anchor_commands,

@@ -8,8 +8,8 @@ rules and writes what changed. On verify and rebuild it replays every entry in m
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from typing import Any, Final
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any, Final, Protocol
 
 from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
@@ -291,14 +291,50 @@ def _ordered(table: Table, values: dict[str, Any]) -> Row:
     return _tagged(table, [values[column.name] for column in table.columns])
 
 
+class Extension(Protocol):
+    """Rules and tables that build on the custody state (the State Fund's sales).
+
+    An extension stages its own kinds after the custody rules have seen the statement, with
+    the custody state at hand (balances, `move`), and keeps its own tables. `connection` is
+    None when everything is replayed in memory (verify, rebuild).
+    """
+
+    name: str
+    kinds: frozenset[str]
+
+    def load(self, connection: Connection | None) -> None: ...
+
+    def stage(self, seq: int, statement: SignedStatement, state: CustodyState) -> None: ...
+
+    def flush(self, connection: Connection) -> None: ...
+
+    def rows(self) -> list[Row]: ...
+
+    def stored_rows(self, connection: Connection) -> list[Row]: ...
+
+    def reset(self, connection: Connection) -> None: ...
+
+
+_EXTENSIONS: list[Callable[[], Extension]] = []
+
+
+def register_extension(factory: Callable[[], Extension]) -> None:
+    """Register an extension factory; every custody projection made afterwards runs it."""
+    if factory not in _EXTENSIONS:
+        _EXTENSIONS.append(factory)
+
+
 class CustodyProjection:
     """Cases, wallets, assets, positions (holdings), movements and postings."""
 
     name = "custody"
-    kinds = CUSTODY_KINDS
 
     def __init__(self) -> None:
         self.state = CustodyState()
+        self.extensions = [factory() for factory in _EXTENSIONS]
+        self.kinds = CUSTODY_KINDS.union(*(extension.kinds for extension in self.extensions))
+        for extension in self.extensions:
+            extension.load(None)
 
     def load(
         self,
@@ -306,7 +342,7 @@ class CustodyProjection:
         authority: AuthorityState,
         statements: Sequence[SignedStatement],
     ) -> None:
-        if not any(statement.kind in CUSTODY_KINDS for statement in statements):
+        if not any(statement.kind in self.kinds for statement in statements):
             self.state = CustodyState()
             return
         assets = [
@@ -323,9 +359,14 @@ class CustodyProjection:
         loader = DatabaseLoader(connection)
         self.state = CustodyState(loader, assets, networks, (last_id or 0) + 1)
         loader.prefetch(self.state, statements)
+        for extension in self.extensions:
+            extension.load(connection)
 
     def stage(self, seq: int, statement: SignedStatement) -> None:
         self.state.apply(seq, statement)
+        for extension in self.extensions:
+            if statement.kind in extension.kinds:
+                extension.stage(seq, statement, self.state)
 
     def flush(self, connection: Connection, entries: Sequence[Entry]) -> None:
         state = self.state
@@ -376,6 +417,8 @@ class CustodyProjection:
                 for p in state.postings
             ],
         )
+        for extension in self.extensions:
+            extension.flush(connection)
 
     def rows(self) -> list[Row]:
         state = self.state
@@ -394,15 +437,21 @@ class CustodyProjection:
             )
             for p in state.postings
         ]
+        for extension in self.extensions:
+            rows += extension.rows()
         return sorted(rows)
 
     def stored_rows(self, connection: Connection) -> list[Row]:
         rows: list[Row] = []
         for table in TABLES:
             rows.extend(_tagged(table, tuple(row)) for row in connection.execute(select(table)))
+        for extension in self.extensions:
+            rows += extension.stored_rows(connection)
         return sorted(rows)
 
     def reset(self, connection: Connection) -> None:
+        for extension in self.extensions:
+            extension.reset(connection)
         for table in reversed(TABLES):
             connection.execute(delete(table))
 

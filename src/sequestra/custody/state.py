@@ -71,6 +71,7 @@ EMPTIED_BY: Final = {
     FORFEITURE_ORDERED: "forfeited",
     RELEASE_ORDERED: "released",
     ENTRY_CORRECTED: "reversed",
+    "sale.executed": "sold",  # the State Fund's sales (sequestra.fund) empty holdings too
 }
 HOLDING_STATES: Final = (IN_CUSTODY, IN_FUND, *sorted(set(EMPTIED_BY.values())))
 CLOSING_LIST_MAX: Final = 5  # holdings named in a refused case closing

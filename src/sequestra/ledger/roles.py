@@ -41,6 +41,14 @@ ALERT_RAISED = "alert.raised"
 ALERT_ACKNOWLEDGED = "alert.acknowledged"
 # Pricing (sequestra.pricing): a valuation run at a cutoff.
 VALUATION_RECORDED = "valuation.recorded"
+# The State Fund (sequestra.fund): its sale policy and the sale workflow.
+FUND_POLICY_RECORDED = "fund.policy.recorded"
+SALE_PROPOSED = "sale.proposed"
+SALE_APPROVED = "sale.approved"
+SALE_REJECTED = "sale.rejected"
+SALE_CANCELLED = "sale.cancelled"
+SALE_EXECUTED = "sale.executed"
+SALE_SETTLED = "sale.settled"
 
 # The kinds that change the key registry; a replay needs their full statements.
 REGISTRY_KINDS: frozenset[str] = frozenset({GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED})
@@ -63,4 +71,11 @@ AUTHORITY: dict[str, frozenset[str]] = {
     ALERT_RAISED: frozenset({"watcher"}),
     ALERT_ACKNOWLEDGED: frozenset({"treasury-officer"}),
     VALUATION_RECORDED: frozenset({"valuer"}),
+    FUND_POLICY_RECORDED: frozenset({"admin"}),
+    SALE_PROPOSED: frozenset({"treasury-officer"}),
+    SALE_APPROVED: frozenset({"approver"}),
+    SALE_REJECTED: frozenset({"approver"}),
+    SALE_CANCELLED: frozenset({"treasury-officer"}),
+    SALE_EXECUTED: frozenset({"treasury-officer"}),
+    SALE_SETTLED: frozenset({"treasury-officer"}),
 }

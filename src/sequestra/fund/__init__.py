@@ -1,0 +1,1 @@
+"""The State Fund of Digital Assets: its sale workflow, exposure and risk."""
