@@ -164,3 +164,10 @@ def test_refuses_bad_input_naming_the_argument(call: object, argument: str) -> N
         call()
     assert raised.value.argument == argument
     assert str(raised.value).startswith(f"{argument}: expected ")
+
+
+def test_levels_given_as_decimals_are_reported_as_floats() -> None:
+    report = risk_report((Decimal("100.00"),), np.full((40, 1), -0.01), levels=(Decimal("0.95"),))
+    assert report.figure(HISTORICAL, 0.95, 1).var_usd == Decimal("1.00")
+    with pytest.raises(KeyError):
+        report.figure(HISTORICAL, 0.99, 1)

@@ -240,7 +240,7 @@ def risk_report(
     values_usd: Sequence[Decimal],
     returns: FloatMatrix,
     *,
-    levels: Sequence[float] = LEVELS,
+    levels: Sequence[float | Decimal] = LEVELS,
     horizons_days: Sequence[int] = HORIZONS_DAYS,
 ) -> RiskReport:
     """Compute VaR and ES by every method at every level and horizon.
@@ -255,14 +255,15 @@ def risk_report(
     check_size("returns", checked.shape[1], minimum=1, maximum=ASSETS_MAX, unit="assets")
     values = check_values(values_usd, checked.shape[1])
     check_size("levels", len(levels), minimum=1, maximum=LEVELS_COUNT_MAX, unit="levels")
+    checked_levels = tuple(check_level(level) for level in levels)
     check_size(
         "horizons_days", len(horizons_days), minimum=1, maximum=HORIZONS_COUNT_MAX, unit="horizons"
     )
     for horizon in horizons_days:
         check_count("horizons_days", horizon, minimum=1, maximum=HORIZON_DAYS_MAX)
-    figures = historical_figures(values, checked, levels, horizons_days)
+    figures = historical_figures(values, checked, checked_levels, horizons_days)
     sigma_usd = portfolio_sigma_usd(values, covariance_matrix(checked))
-    for level in levels:
+    for level in checked_levels:
         for horizon in horizons_days:
             var, es = parametric_var_es(sigma_usd, level, horizon)
             figures.append(_figure(PARAMETRIC, level, horizon, var, es))

@@ -109,6 +109,8 @@ def align_closes(
             twice; fewer than 2 common dates; a gap between common dates longer than
             `gap_days_max`.
     """
+    if isinstance(series, str) or not isinstance(series, Sequence):
+        raise FundInputError("series", "a sequence of CloseSeries", describe(series))
     check_size("series", len(series), minimum=1, maximum=ASSETS_MAX, unit="series")
     gap_days_max = check_count("gap_days_max", gap_days_max, minimum=1, maximum=DAYS_MAX)
     columns = [check_series(item, f"series[{index}]") for index, item in enumerate(series)]
