@@ -256,7 +256,9 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     sample = generate_sample()
+    fund_entries = 6  # the policy, the proposal, its approval, two tranches, the settlement
     entries = 11 + _custody_entries(sample) + _check_demo_watch(summary["watch"]) + 2
+    entries += fund_entries
     assert summary["verify"]["ok"] and summary["entries"] == entries
     assert "needs one of admin" in summary["refused_example"]
     checkpoint = summary["checkpoint"]
@@ -270,6 +272,8 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     _check_demo_custody(summary["custody"], sample)
     _check_demo_pricing(summary["pricing"])
     assert kinds.count("valuation.recorded") == 2
+    _check_demo_fund(summary["fund"], summary["pricing"]["now"])
+    assert kinds.count("sale.executed") == 2 and kinds.count("sale.settled") == 1
     again = runner.invoke(app, ["demo", "--json"])
     assert again.exit_code == 0 and json.loads(again.output)["entries"] == entries
 
@@ -283,6 +287,31 @@ def _check_demo_pricing(pricing: dict[str, Any]) -> None:
     assert now["venues_missing"] == [] and now["unpriced"] == []
     assert Decimal(now["total_usd"]) > 0 and Decimal(now["total_kzt"]) > Decimal(now["total_usd"])
     assert now["fx"]["source"].startswith("sandbox-fixed:")
+
+
+def _check_demo_fund(fund: dict[str, Any], valuation: dict[str, Any]) -> None:
+    """A sale of part of a Fund holding, approved by the example approver, sold in two
+    tranches at or above a floor under the valuation's price, settled at its USD/KZT rate."""
+    sale, cent = fund["sale"], Decimal("0.01")
+    assert sale["state"] == "settled" and sale["approvers"] == ["example approver"]
+    assert sale["executed_base"] == sale["amount_base"] and len(fund["seqs"]["executed"]) == 2
+    (price,) = [p for p in valuation["prices"] if p["asset"] == sale["asset"]]
+    floor = Decimal(sale["price_floor_usd"])
+    assert floor < Decimal(price["price_usd"])
+    fills = sale["fills"]
+    assert [f["venue"] for f in fills] == ["binance", "kraken"]
+    assert all(Decimal(f["price_usd"]) >= floor for f in fills)
+    result = sale["result"]
+    proceeds = sum(Decimal(f["amount"]) * Decimal(f["price_usd"]) for f in fills)
+    fees = sum(Decimal(f["fee_usd"]) for f in fills)
+    assert Decimal(result["proceeds_usd"]) == proceeds.quantize(cent)
+    assert Decimal(result["net_proceeds_usd"]) == proceeds.quantize(cent) - fees
+    last = result["last_valuation"]
+    assert (last["seq"], last["price_usd"]) == (valuation["seq"], price["price_usd"])
+    rate = Decimal(valuation["fx"]["rate"])
+    assert Decimal(result["proceeds_kzt"]) == (Decimal(result["net_proceeds_usd"]) * rate).quantize(
+        cent
+    )
 
 
 def _check_demo_watch(watch: dict[str, Any]) -> int:

@@ -111,6 +111,7 @@ def demo(
     """Build a fresh sandbox ledger of sample custody cases in var/demo/; witness, audit, verify."""
     # The sandbox and the ledger's set-up tools load only when the demo runs (CLI start-up).
     from sequestra.cli.demo_custody import record_sample
+    from sequestra.cli.demo_fund import FundDemoError, run_fund_demo
     from sequestra.cli.demo_pricing import run_pricing_demo
     from sequestra.cli.demo_watch import WatchDemoError, run_watch_demo
     from sequestra.ledger.ops import init_ledger
@@ -141,6 +142,13 @@ def demo(
             pricing = run_pricing_demo(engine, world.officers["valuer"], datetime.now(UTC))
         except PricingError as error:
             fail(f"the pricing step: {error}")
+        try:  # a sale of part of a forfeited holding, at prices near the valuation's
+            approver = world.officers["approver"]
+            fund = run_fund_demo(
+                engine, world.admin, officer, approver, pricing.now, datetime.now(UTC)
+            )
+        except FundDemoError as error:
+            fail(f"the State Fund step: {error}")
         publication = _checkpoint_with_witness(world)
         proof_path = _write_proof(engine, 3)
         witness_vkey = _witness(world)[1]
@@ -164,6 +172,7 @@ def demo(
         "custody": custody.to_json(),
         "watch": watch.to_json(),
         "pricing": pricing.to_json(),
+        "fund": fund.to_json(),
     }
     if json_output:
         print_json(summary)
@@ -237,6 +246,9 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
     from sequestra.cli.demo_pricing import print_pricing
 
     print_pricing(summary["pricing"])
+    from sequestra.cli.demo_fund import print_fund
+
+    print_fund(summary["fund"])
     console.print(f"refused as expected: {summary['refused_example']}")
     console.print(f"audit it yourself: {summary['audit']['command']}")
     checkpoint = summary["checkpoint"]
