@@ -13,6 +13,8 @@ from sequestra.cli import (
     anchor_commands,
     custody_commands,
     demo,
+    fund_commands,
+    fund_report_commands,
     ledger_commands,
     pricing_commands,
     proof_commands,
@@ -90,3 +92,7 @@ app.command()(pricing_commands.valuations)
 app.add_typer(sandbox_app, name="sandbox")
 app.command()(scheduler_commands.scheduler)
 app.command()(serve_commands.serve)
+# The State Fund.
+fund_report_commands.fund_app.add_typer(fund_commands.fund_policy_app, name="policy")
+app.add_typer(fund_report_commands.fund_app, name="fund")
+app.add_typer(fund_commands.sale_app, name="sale")

@@ -135,6 +135,11 @@ class CcxtVenue:
             )
         return quotes
 
+    def fetch_daily_candles(self, pair: str, since_ms: int, limit: int) -> list[Any]:
+        """Daily candles `[ms, open, high, low, close, volume]` of a pair from `since_ms`."""
+        candles = self._call("fetch_ohlcv", pair, "1d", since_ms, limit)
+        return candles if isinstance(candles, list) else []
+
     def _quote(self, pair: str, ticker: Any, received: datetime) -> Quote:
         if not isinstance(ticker, dict):
             raise VenueError(self.venue, f"ticker of {pair}: expected an object")

@@ -1,0 +1,75 @@
+"""`sequestra fund marketdata|exposure|stress|liquidity` on both databases, from the sandbox
+venues' daily candles and a recorded valuation."""
+
+from __future__ import annotations
+
+import json
+from decimal import Decimal
+from pathlib import Path
+
+from typer.testing import CliRunner
+
+from sequestra.sandbox.venues.server import VenueServers
+from tests.cli.test_pricing_cli import _config, servers  # noqa: F401  (the venues fixture)
+from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, ETH_1, KEYS, OFFICER_KEY, Treasury
+
+
+def test_exposure_stress_and_liquidity_of_the_fund(
+    runner: CliRunner,
+    database_url: str,
+    tmp_path: Path,
+    servers: VenueServers,  # noqa: F811
+) -> None:
+    treasury = Treasury.create(runner, database_url, _config(tmp_path, servers))
+    treasury.run("keys", "enroll", str(KEYS / "valuer.pub"), "--role", "valuer", *ADMIN_KEY)
+    treasury.run("case", "open", CASE, "--agency", "AFM", "--basis", "art. 214", *OFFICER_KEY)
+    treasury.run("wallet", "add", BTC_1, "--chain", "bitcoin", "--label", "c1", *OFFICER_KEY)
+    treasury.run("wallet", "add", ETH_1, "--chain", "ethereum", "--label", "c2", *OFFICER_KEY)
+    for asset, amount, wallet in (("BTC", "2", BTC_1), ("ETH", "30", ETH_1)):
+        treasury.run(
+            "seize",
+            "--case",
+            CASE,
+            "--asset",
+            asset,
+            "--amount",
+            amount,
+            "--wallet",
+            wallet,
+            *OFFICER_KEY,
+        )
+    treasury.run(
+        "forfeit",
+        "--case",
+        CASE,
+        "--court",
+        "Astana court",
+        "--decision",
+        "2-1/2025",
+        "--date",
+        "2025-06-01",
+        *OFFICER_KEY,
+    )
+    exposure_before = treasury.run("fund", "exposure", code=2)
+    assert "run `sequestra revalue` first" in exposure_before
+    valuation = json.loads(treasury.read("revalue --json"))
+    stored = json.loads(treasury.read("fund marketdata --days 200 --json"))
+    assert stored["symbols"] == ["BTC", "ETH"] and stored["rows"] > 400
+    body = json.loads(treasury.read("fund exposure --json"))
+    prices = {p["asset"]: Decimal(p["price_usd"]) for p in valuation["prices"]}
+    lines = {line["asset"]: line for line in body["assets"]}
+    assert Decimal(lines["bitcoin:BTC"]["value_usd"]) == (2 * prices["bitcoin:BTC"]).quantize(
+        Decimal("0.01")
+    )
+    assert body["total_usd"] == valuation["total_usd"]
+    assert 0.5 <= body["herfindahl_index"] <= 1 and body["without_history"] == []
+    risk = body["risk"]
+    assert risk["observations"] >= 100
+    var_95 = [f for f in risk["figures"] if f["level"] == 0.95 and f["horizon_days"] == 1]
+    assert all(Decimal(f["var_usd"]) > 0 for f in var_95) and len(var_95) >= 2
+    crash = {s["scenario"]: s for s in json.loads(treasury.read("fund stress --json"))}
+    btc_loss = {x["asset"]: x for x in crash["crypto-crash"]["losses"]}["bitcoin:BTC"]
+    assert Decimal(btc_loss["loss_usd"]) == Decimal(lines["bitcoin:BTC"]["value_usd"]) / 2
+    liquidity = json.loads(treasury.read("fund liquidity --json"))
+    assert set(liquidity) == {"bitcoin:BTC", "ethereum:ETH"}
+    assert Decimal(liquidity["bitcoin:BTC"]["days_to_exit"]) > 0
