@@ -73,3 +73,16 @@ def test_exposure_stress_and_liquidity_of_the_fund(
     liquidity = json.loads(treasury.read("fund liquidity --json"))
     assert set(liquidity) == {"bitcoin:BTC", "ethereum:ETH"}
     assert Decimal(liquidity["bitcoin:BTC"]["days_to_exit"]) > 0
+    plan = json.loads(
+        treasury.read("sale plan --asset BTC --amount 1.5 --tranches 5 --risk-aversion 0 --json")
+    )
+    trades = [Decimal(n) for n in plan["almgren_chriss"]["trades"]]
+    assert sum(trades) == Decimal("1.5") and len(set(trades)) == 1  # lambda 0: linear
+    eager = json.loads(
+        treasury.read("sale plan --asset BTC --amount 1.5 --tranches 5 --risk-aversion 1 --json")
+    )
+    first = Decimal(eager["almgren_chriss"]["trades"][0])
+    assert first > trades[0] and Decimal(eager["almgren_chriss"]["cost_std_usd"]) >= 0
+    assert sum(Decimal(n) for n in plan["twap"]["trades"]) == Decimal("1.5")
+    refused = treasury.run("sale", "plan", "--asset", "BTC", "--amount", "0", code=2)
+    assert "amount" in refused

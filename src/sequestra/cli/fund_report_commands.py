@@ -118,3 +118,55 @@ def liquidity(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
     for asset_id, row in figures.items():
         table.add_row(asset_id, row["adv_usd"], row["days_to_exit"], row["participation"])
     console.print(table)
+
+
+def sale_plan(
+    context: typer.Context,
+    asset: str = typer.Option(..., help="Asset symbol or id, e.g. BTC."),
+    amount: str = typer.Option(..., help="Quantity to sell, in display units (e.g. 12.5)."),
+    tranches: int = typer.Option(10, min=1, max=1000, help="Almgren-Chriss tranches."),
+    tranche_days: float = typer.Option(1.0, min=0.01, max=30.0, help="Days per tranche."),
+    risk_aversion: float = typer.Option(1e-6, min=0.0, help="Lambda, per USD (0: TWAP)."),
+    participation: str = typer.Option("0.10", help="TWAP cap: share of average daily volume."),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Plan a sale: an Almgren-Chriss schedule (expected cost and its standard deviation) and
+    a TWAP capped at a share of the daily volume, from the latest valuation and market data."""
+    from decimal import Decimal, InvalidOperation
+
+    from sequestra.custody import service
+    from sequestra.fund.bounds import FundInputError
+    from sequestra.fund.planning import plan_sale
+
+    engine = ledger_engine(context)
+    try:
+        chosen = service.resolve_asset(service.asset_registry(engine), asset)
+        quantity = service.amount_base(chosen, amount)
+        share = Decimal(participation)
+        plan = plan_sale(
+            engine,
+            chosen,
+            Decimal(quantity).scaleb(-chosen.decimals),
+            tranches,
+            tranche_days,
+            risk_aversion,
+            share,
+        )
+    except (service.InputError, FundReportError, FundInputError, InvalidOperation) as error:
+        fail_usage(str(error))
+    body = plan.to_json()
+    if json_output:
+        print_json(body)
+        return
+    console.print(
+        f"sell {body['quantity']} {chosen.symbol} worth USD {body['value_usd']} (price"
+        f" {body['price_usd']}, daily sigma {body['sigma_daily']:.2%}, ADV {body['adv_units']})"
+    )
+    ac = body["almgren_chriss"]
+    console.print(
+        f"Almgren-Chriss, {len(ac['trades'])} tranches of {ac['tranche_days']} day(s):"
+        f" {', '.join(ac['trades'])}; expected cost USD {ac['expected_cost_usd']}"
+        f" (std USD {ac['cost_std_usd']})"
+    )
+    twap = body["twap"]
+    console.print(f"capped TWAP, {len(twap['trades'])} tranche(s): {', '.join(twap['trades'])}")

@@ -95,4 +95,5 @@ app.command()(serve_commands.serve)
 # The State Fund.
 fund_report_commands.fund_app.add_typer(fund_commands.fund_policy_app, name="policy")
 app.add_typer(fund_report_commands.fund_app, name="fund")
+fund_commands.sale_app.command("plan")(fund_report_commands.sale_plan)
 app.add_typer(fund_commands.sale_app, name="sale")

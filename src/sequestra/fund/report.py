@@ -114,7 +114,8 @@ class FundReport:
         ]
 
 
-def _latest_valuation(engine: Engine) -> tuple[int, str, Decimal, dict[str, Decimal]]:
+def latest_valuation(engine: Engine) -> tuple[int, str, Decimal, dict[str, Decimal]]:
+    """(seq, cutoff, USD/KZT rate, USD price by asset) of the latest recorded valuation."""
     with read_transaction(engine) as connection:
         row = connection.execute(
             select(VALUATION_TABLE).order_by(VALUATION_TABLE.c.seq.desc()).limit(1)
@@ -133,7 +134,7 @@ def fund_report(engine: Engine) -> FundReport:
 
     Raises FundReportError when the Fund holds nothing or nothing is valued.
     """
-    seq, cutoff, rate, prices = _latest_valuation(engine)
+    seq, cutoff, rate, prices = latest_valuation(engine)
     registry = asset_registry(engine)
     quantities: dict[str, Decimal] = defaultdict(Decimal)
     for holding in list_holdings(engine, fund=True):
