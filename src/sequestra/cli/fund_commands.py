@@ -375,14 +375,15 @@ def _print_sale(shown: dict[str, Any]) -> None:
                 *_row(
                     a["label"] or a["approver"],
                     a["seq"],
-                    a["issued_at"][:19],
-                    a["valid_until"][:19],
+                    _minute(a["issued_at"]),
+                    _minute(a["valid_until"]),
                     "yes" if a["valid_now"] else "no",
                 )
             )
         console.print(table)
     if shown["fills"]:
-        table = Table("seq", "venue", "amount", "USD price", "USD fee", "executed (UTC)", "order")
+        table = Table("seq", "venue", "amount", "USD price", "USD fee", "executed (UTC)")
+        table.add_column("order", overflow="fold")  # a venue's reference is never cut short
         for f in shown["fills"]:
             table.add_row(
                 *_row(
@@ -391,12 +392,17 @@ def _print_sale(shown: dict[str, Any]) -> None:
                     f["amount"],
                     f["price_usd"],
                     f["fee_usd"],
-                    f["executed_at"][:19],
+                    _minute(f["executed_at"]),
                     f["venue_order_id"],
                 )
             )
         console.print(table)
     _say(describe_result(shown["result"], symbol))
+
+
+def _minute(timestamp: str) -> str:
+    """A ledger timestamp to the minute, for tables (`--json` has it all)."""
+    return timestamp[:16].replace("T", " ")
 
 
 def describe_result(result: dict[str, Any], symbol: str) -> str:
@@ -446,23 +452,22 @@ def list_sales(
     if json_output:
         print_json([sale.summary_json() for sale in sales])
         return
-    table = Table("sale", "asset")
-    for column in ("amount", "sold", "floor USD"):
+    table = Table()
+    table.add_column("sale", no_wrap=True)  # a sale number is never cut short
+    for column in ("amount", "sold", "floor USD", "approvals"):
         table.add_column(column, justify="right")
-    table.add_column("approvals needed", justify="right")
-    table.add_column("state")
-    table.add_column("proposed")
+    table.add_column("state", no_wrap=True)
+    table.add_column("proposed", no_wrap=True)
     for sale in sales:
         table.add_row(
             *_row(
                 sale.sale_id,
-                sale.asset.symbol,
-                sale.amount(sale.amount_base),
+                f"{sale.amount(sale.amount_base)} {sale.asset.symbol}",
                 sale.amount(sale.executed_base),
                 sale.price_floor_usd,
                 sale.approvals_min,
                 sale.state,
-                f"seq {sale.proposed_seq}, {sale.proposed_at[:10]}",
+                sale.proposed_at[:10],
             )
         )
     console.print(table)
