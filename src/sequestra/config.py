@@ -149,6 +149,13 @@ class PricingSettings(BaseModel):
     passphrase_file: Path | None = None
 
 
+class FundSettings(BaseModel):
+    """The State Fund: the fall in price since a holding entered the Fund that raises an
+    emergency-sale alert."""
+
+    emergency_drop: Decimal = Field(default=Decimal("0.10"), gt=0, lt=1)
+
+
 class Settings(BaseSettings):
     """Everything Sequestra reads from configuration."""
 
@@ -165,6 +172,7 @@ class Settings(BaseSettings):
     watch: WatchSettings = WatchSettings()
     pricing: PricingSettings = PricingSettings()
     scheduler: SchedulerSettings = SchedulerSettings()
+    fund: FundSettings = FundSettings()
 
     def resolved_database_url(self) -> str:
         """Return the database URL, read from `database_url_file` when that is set."""

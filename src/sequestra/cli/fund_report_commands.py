@@ -94,6 +94,44 @@ def _pct(value: float | None) -> str:
     return "-" if value is None else f"{value:.1%}"
 
 
+@fund_app.command("check")
+def check(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
+    """Raise emergency-sale alerts for Fund holdings whose price fell past [fund]
+    emergency_drop since they entered the Fund (signed by the valuer key)."""
+    alerts = check_emergencies(context)
+    if json_output:
+        print_json(alerts)
+        return
+    if not alerts:
+        console.print("no Fund holding has fallen past the emergency-sale threshold")
+    for alert in alerts:
+        console.print(f"[bold red]emergency[/] seq {alert['seq']}: {alert['message']}")
+
+
+def check_emergencies(context: typer.Context) -> list[dict[str, object]]:
+    """Record and push the emergency-sale alerts the latest valuation calls for."""
+    from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
+    from sequestra.cli.common import handled, load_key
+    from sequestra.fund.emergency import raise_emergencies
+
+    app_state = state(context)
+    settings = app_state.settings()
+    if settings.pricing.key_file is None:
+        fail_usage("pricing.key_file: expected the valuer's key file (role valuer), got none")
+    engine = ledger_engine(context)
+    sink = WebhookSink(
+        [WebhookTarget(w.url, w.timeout_s, w.secret_file) for w in settings.watch.webhooks]
+    )
+    with handled():
+        key = load_key(settings.pricing.key_file, settings.pricing.passphrase_file)
+        try:
+            return raise_emergencies(
+                engine, key, settings.fund.emergency_drop, app_state.rules(), [sink]
+            )
+        except FundReportError as error:
+            fail_usage(str(error))
+
+
 @fund_app.command("stress")
 def stress(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
     """The Fund's loss under each stress scenario (e.g. BTC -50%, ETH -60%, USDT at 0.90)."""

@@ -16,6 +16,7 @@ from pydantic import Field, StringConstraints
 from sequestra.custody.kinds import Address, AssetId, BaseUnits, LongText, ShortText, TxHash
 from sequestra.ledger.kinds import BodyModel, Timestamp, register_body_schema
 from sequestra.ledger.roles import (
+    FUND_EMERGENCY_RAISED,
     FUND_POLICY_RECORDED,
     SALE_APPROVED,
     SALE_CANCELLED,
@@ -87,6 +88,21 @@ class SaleSettledBody(BodyModel):
     settled_at: Timestamp
 
 
+class EmergencyRaisedBody(BodyModel):
+    """A Fund holding's price fell past the threshold since the first valuation after it
+    entered the Fund: the emergency-sale rule applies."""
+
+    asset: AssetId
+    wallet: Address
+    reference_seq: int = Field(ge=0, le=2**53 - 1)  # the valuation the fall is measured from
+    reference_price_usd: Money
+    valuation_seq: int = Field(ge=0, le=2**53 - 1)
+    price_usd: Money
+    drop: Annotated[str, StringConstraints(pattern=r"^0(\.[0-9]{1,12})?$|^1$")]
+    threshold: Annotated[str, StringConstraints(pattern=r"^0\.[0-9]{1,12}$")]
+    message: LongText
+
+
 BODY_SCHEMAS: dict[str, type[BodyModel]] = {
     FUND_POLICY_RECORDED: FundPolicyBody,
     SALE_PROPOSED: SaleProposedBody,
@@ -95,6 +111,7 @@ BODY_SCHEMAS: dict[str, type[BodyModel]] = {
     SALE_CANCELLED: SaleDecisionBody,
     SALE_EXECUTED: SaleExecutedBody,
     SALE_SETTLED: SaleSettledBody,
+    FUND_EMERGENCY_RAISED: EmergencyRaisedBody,
 }
 
 for _kind, _model in BODY_SCHEMAS.items():

@@ -25,6 +25,7 @@ from sequestra.custody.state import CustodyState
 from sequestra.fund.kinds import BODY_SCHEMAS
 from sequestra.fund.tables import (
     APPROVAL_TABLE,
+    EMERGENCY_TABLE,
     EXECUTION_TABLE,
     POLICY_TABLE,
     SALE_TABLE,
@@ -34,6 +35,7 @@ from sequestra.ledger.errors import StatementError
 from sequestra.ledger.kinds import validate_body
 from sequestra.ledger.projection import Row
 from sequestra.ledger.roles import (
+    FUND_EMERGENCY_RAISED,
     FUND_POLICY_RECORDED,
     SALE_APPROVED,
     SALE_CANCELLED,
@@ -130,6 +132,8 @@ class SalesExtension:
         self.new_approvals: list[dict[str, Any]] = []
         self.executions: list[dict[str, Any]] = []
         self.all_approvals: list[dict[str, Any]] = []  # replay only (verify, rebuild)
+        self.emergencies: list[dict[str, Any]] = []
+        self.emergency_keys: set[tuple[str, str, int]] = set()
         if connection is not None:
             row = connection.execute(
                 select(POLICY_TABLE).order_by(POLICY_TABLE.c.seq.desc()).limit(1)
@@ -178,6 +182,43 @@ class SalesExtension:
             self._executed(seq, statement, body, state)
         elif kind == SALE_SETTLED:
             self._settled(seq, body)
+        elif kind == FUND_EMERGENCY_RAISED:
+            self._emergency(seq, body)
+
+    def _emergency(self, seq: int, body: Any) -> None:
+        key = (body.asset, body.wallet, body.reference_seq)
+        known = key in self.emergency_keys
+        if not known and self.connection is not None:
+            known = (
+                self.connection.execute(
+                    select(EMERGENCY_TABLE.c.seq).where(
+                        EMERGENCY_TABLE.c.asset_id == body.asset,
+                        EMERGENCY_TABLE.c.wallet == body.wallet,
+                        EMERGENCY_TABLE.c.reference_seq == body.reference_seq,
+                    )
+                ).first()
+                is not None
+            )
+        if known:
+            raise _refuse(
+                "reference_seq",
+                "a holding and reference valuation not alerted before",
+                f"{body.asset} in {body.wallet} from seq {body.reference_seq}",
+            )
+        if Decimal(body.drop) < Decimal(body.threshold):
+            raise _refuse("drop", f"at least the threshold {body.threshold}", body.drop)
+        self.emergency_keys.add(key)
+        self.emergencies.append(
+            {
+                "seq": seq,
+                "asset_id": body.asset,
+                "wallet": body.wallet,
+                "reference_seq": body.reference_seq,
+                "valuation_seq": body.valuation_seq,
+                "drop": body.drop,
+                "message": body.message,
+            }
+        )
 
     def _policy(self, seq: int, body: Any) -> None:
         bands = tuple((Decimal(b.up_to_usd), b.approvals_min) for b in body.bands)
@@ -368,12 +409,15 @@ class SalesExtension:
             connection.execute(insert(APPROVAL_TABLE), self.new_approvals)
         if self.executions:
             connection.execute(insert(EXECUTION_TABLE), self.executions)
+        if self.emergencies:
+            connection.execute(insert(EMERGENCY_TABLE), self.emergencies)
 
     def rows(self) -> list[Row]:
         rows: list[Row] = [("fund_policy", *map(_text, p.values())) for p in self.policies]
         rows += [("fund_sale", *map(_text, s.values().values())) for s in self.sales.values() if s]
         rows += [("fund_approval", *map(_text, a.values())) for a in self.all_approvals]
         rows += [("fund_execution", *map(_text, e.values())) for e in self.executions]
+        rows += [("fund_emergency", *map(_text, e.values())) for e in self.emergencies]
         return rows
 
     def stored_rows(self, connection: Connection) -> list[Row]:

@@ -62,8 +62,23 @@ class FundExecution(SQLModel, table=True):
     deposit_tx: str = Field(sa_column=Column(String(66), nullable=False))
 
 
+class FundEmergency(SQLModel, table=True):
+    """An emergency-sale alert: one per holding and reference valuation."""
+
+    __tablename__ = "fund_emergency"
+
+    seq: int = Field(sa_column=Column(BigInteger, primary_key=True, autoincrement=False))
+    asset_id: str = Field(sa_column=Column(String(48), nullable=False))
+    wallet: str = Field(sa_column=Column(String(128), nullable=False))
+    reference_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    valuation_seq: int = Field(sa_column=Column(BigInteger, nullable=False))
+    drop: str = Field(sa_column=Column(String(32), nullable=False))
+    message: str = Field(sa_column=Column(Text, nullable=False))
+
+
 POLICY_TABLE = FundPolicy.__table__  # type: ignore[attr-defined]
 SALE_TABLE = FundSale.__table__  # type: ignore[attr-defined]
 APPROVAL_TABLE = FundApproval.__table__  # type: ignore[attr-defined]
 EXECUTION_TABLE = FundExecution.__table__  # type: ignore[attr-defined]
-TABLES = (POLICY_TABLE, SALE_TABLE, APPROVAL_TABLE, EXECUTION_TABLE)
+EMERGENCY_TABLE = FundEmergency.__table__  # type: ignore[attr-defined]
+TABLES = (POLICY_TABLE, SALE_TABLE, APPROVAL_TABLE, EXECUTION_TABLE, EMERGENCY_TABLE)

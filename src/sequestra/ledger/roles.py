@@ -49,6 +49,7 @@ SALE_REJECTED = "sale.rejected"
 SALE_CANCELLED = "sale.cancelled"
 SALE_EXECUTED = "sale.executed"
 SALE_SETTLED = "sale.settled"
+FUND_EMERGENCY_RAISED = "fund.emergency.raised"
 
 # The kinds that change the key registry; a replay needs their full statements.
 REGISTRY_KINDS: frozenset[str] = frozenset({GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED})
@@ -78,4 +79,5 @@ AUTHORITY: dict[str, frozenset[str]] = {
     SALE_CANCELLED: frozenset({"treasury-officer"}),
     SALE_EXECUTED: frozenset({"treasury-officer"}),
     SALE_SETTLED: frozenset({"treasury-officer"}),
+    FUND_EMERGENCY_RAISED: frozenset({"valuer"}),
 }

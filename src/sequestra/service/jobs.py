@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
 from pathlib import Path
+from typing import Any
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
@@ -135,6 +136,20 @@ def run_revalue() -> None:
     _revalue(official_close=False)
 
 
+def _emergencies(settings: Any, engine: Any) -> list[dict[str, Any]]:
+    """After a new valuation: the emergency-sale alerts it calls for, recorded and pushed."""
+    from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
+    from sequestra.fund.emergency import raise_emergencies
+    from sequestra.pricing.setup import valuer_key
+
+    sink = WebhookSink(
+        [WebhookTarget(w.url, w.timeout_s, w.secret_file) for w in settings.watch.webhooks]
+    )
+    return raise_emergencies(
+        engine, valuer_key(settings.pricing), settings.fund.emergency_drop, sinks=[sink]
+    )
+
+
 def run_revalue_close() -> None:
     """Value every holding at the latest daily official close (`[scheduler]
     revalue_daily_at`, local time): one valuation per close, so a rerun records nothing new.
@@ -153,6 +168,9 @@ def _revalue(official_close: bool) -> None:
         except ValueError as error:
             raise JobConfigurationError(str(error)) from error
         result = valuer.revalue(cutoff)
+        emergencies = _emergencies(settings, engine) if result.created else []
+    for alert in emergencies:
+        log_event(log, logging.WARNING, "fund.emergency", seq=alert["seq"], asset=alert["asset"])
     log_event(
         log,
         logging.INFO,

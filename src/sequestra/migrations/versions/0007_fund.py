@@ -67,8 +67,27 @@ def upgrade() -> None:
         sa.Column("deposit_tx", sa.String(66), nullable=False),
     )
 
+    op.create_table(
+        "fund_emergency",
+        sa.Column("seq", sa.BigInteger(), primary_key=True, autoincrement=False),
+        sa.Column("asset_id", sa.String(48), nullable=False),
+        sa.Column("wallet", sa.String(128), nullable=False),
+        sa.Column("reference_seq", sa.BigInteger(), nullable=False),
+        sa.Column("valuation_seq", sa.BigInteger(), nullable=False),
+        sa.Column("drop", sa.String(32), nullable=False),
+        sa.Column("message", sa.Text(), nullable=False),
+    )
+    op.create_index(
+        "ix_fund_emergency_holding",
+        "fund_emergency",
+        ["asset_id", "wallet", "reference_seq"],
+        unique=True,
+    )
+
 
 def downgrade() -> None:
+    op.drop_index("ix_fund_emergency_holding", "fund_emergency")
+    op.drop_table("fund_emergency")
     op.drop_table("fund_execution")
     op.drop_table("fund_approval")
     op.drop_index("ix_fund_sale_holding", "fund_sale")
