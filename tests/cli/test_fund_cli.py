@@ -86,3 +86,10 @@ def test_exposure_stress_and_liquidity_of_the_fund(
     assert sum(Decimal(n) for n in plan["twap"]["trades"]) == Decimal("1.5")
     refused = treasury.run("sale", "plan", "--asset", "BTC", "--amount", "0", code=2)
     assert "amount" in refused
+    walks = json.loads(treasury.read("fund liquidity --book --json"))["book"]
+    btc_walks = [w for w in walks["bitcoin:BTC"] if "error" not in w]
+    assert len(btc_walks) == 3, walks["bitcoin:BTC"]
+    for walk in btc_walks:
+        assert Decimal(walk["filled"]) == 2 and walk["deep_enough"] is True
+        assert Decimal(walk["average_price_usd"]) <= Decimal(walk["best_bid_usd"])
+        assert Decimal(walk["shortfall_usd"]) >= 0

@@ -4,6 +4,7 @@ risk figures (exposure, volatility, correlations, VaR and ES, stress, days to ex
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -146,16 +147,39 @@ def stress(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
 
 
 @fund_app.command("liquidity")
-def liquidity(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
-    """Average daily volume and days to exit at 10% participation, per asset."""
-    figures = _report(context).liquidity
+def liquidity(
+    context: typer.Context,
+    book: bool = typer.Option(
+        False, "--book", help="Also walk each venue's order book for the whole holding now."
+    ),
+    json_output: bool = JSON_OPTION,
+) -> None:
+    """Average daily volume and days to exit at 10% participation, per asset; with --book,
+    the average price and shortfall of selling everything now on each venue."""
+    figures: dict[str, Any] = dict(_report(context).liquidity)
+    walks: dict[str, list[dict[str, Any]]] = {}
+    if book:
+        from sequestra.fund.book import book_walks
+
+        walks = book_walks(ledger_engine(context), venues(state(context).settings().pricing))
     if json_output:
-        print_json(figures)
+        print_json({"volume": figures, "book": walks} if book else figures)
         return
     table = Table("asset", "ADV USD", "days to exit", "participation")
     for asset_id, row in figures.items():
         table.add_row(asset_id, row["adv_usd"], row["days_to_exit"], row["participation"])
     console.print(table)
+    for asset_id, rows in walks.items():
+        for row in rows:
+            if "error" in row:
+                console.print(f"{asset_id} on {row['venue']}: {row['error']}")
+                continue
+            depth = "deep enough" if row["deep_enough"] else "[red]too thin[/]"
+            console.print(
+                f"{asset_id} on {row['venue']} ({row['pair']}): average USD"
+                f" {row['average_price_usd']} vs best bid {row['best_bid_usd']}, shortfall USD"
+                f" {row['shortfall_usd']}; {depth}"
+            )
 
 
 def sale_plan(

@@ -135,6 +135,20 @@ class CcxtVenue:
             )
         return quotes
 
+    def fetch_bids(self, pair: str, limit: int) -> list[tuple[Decimal, Decimal]]:
+        """The order book's bids of a listed pair, best first: (price, amount) as Decimal."""
+        book = self._call("fetch_order_book", pair, limit)
+        bids = book.get("bids") if isinstance(book, dict) else None
+        if not isinstance(bids, list):
+            raise VenueError(self.venue, f"order book of {pair}: expected bids")
+        found = []
+        for level in bids[:limit]:
+            if isinstance(level, list) and len(level) >= 2:
+                price, amount = _decimal(level[0]), _decimal(level[1])
+                if price is not None and amount is not None and price > 0 and amount > 0:
+                    found.append((price, amount))
+        return found
+
     def fetch_daily_candles(self, pair: str, since_ms: int, limit: int) -> list[Any]:
         """Daily candles `[ms, open, high, low, close, volume]` of a pair from `since_ms`."""
         candles = self._call("fetch_ohlcv", pair, "1d", since_ms, limit)
