@@ -11,11 +11,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import typer
 from typer.testing import CliRunner
 
-from sequestra.cli.fund_commands import fund_policy_app, sale_app
-from sequestra.cli.main import app
 from sequestra.ledger.canonical import canonical_json
 from sequestra.ledger.timefmt import format_timestamp
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, KEYS, TX_1, TX_2, Treasury
@@ -32,22 +29,6 @@ PROPOSE = (
     " --venue kraken --method exchange --floor 50000 --reason 'forfeited, emergency-sale rule'"
 )
 EXECUTE = f"sale execute S-1 --order-id ord-1 --deposit-tx {TX_1}"
-
-
-def _mount() -> None:
-    """Reach `sale` and `fund policy` even before `sequestra.cli.main` registers them."""
-    groups = {group.name: group.typer_instance for group in app.registered_groups}
-    if "sale" not in groups:
-        app.add_typer(sale_app, name="sale")
-    fund = groups.get("fund")
-    if fund is None:
-        fund = typer.Typer()
-        app.add_typer(fund, name="fund")
-    if not any(group.name == "policy" for group in fund.registered_groups):
-        fund.add_typer(fund_policy_app, name="policy")
-
-
-_mount()
 
 
 def _valuation(t: Treasury, tmp_path: Path, cutoff: str, price_usd: str) -> None:
