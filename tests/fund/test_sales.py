@@ -189,3 +189,23 @@ def test_large_sales_need_two_fresh_approvals(fund: Fund) -> None:
         fund.execute("BIG-2", "10", price="60000"),
         r"sale: expected 2 valid approval\(s\).* got 1 of 2",
     )
+
+
+def test_times_after_signing_and_bands_that_need_fewer_approvals_are_refused(fund: Fund) -> None:
+    fund.append(fund.propose("S-1", "100000000"))
+    fund.append(fund.approve("S-1"))
+    late = fund.execute("S-1", "10")
+    body = {**late.body, "executed_at": "2999-01-01T00:00:00Z"}
+    fund.refused(fund.sign("sale.executed", body), r"executed_at: expected a time no later")
+    bands = {
+        "bands": [
+            {"up_to_usd": "100000", "approvals_min": 3},
+            {"up_to_usd": "1000000", "approvals_min": 1},
+        ],
+        "approval_valid_s": 3600,
+        "venues": ["kraken"],
+    }
+    fund.refused(
+        fund.sign("fund.policy.recorded", bands, fund.custody.world.admin),
+        r"bands: expected at least as many approvals for a larger band",
+    )

@@ -14,7 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from decimal import Decimal
+from decimal import Decimal, localcontext
 from typing import Any, Final
 
 from sqlalchemy import Connection, delete, insert, select
@@ -49,6 +49,7 @@ from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
 
 FUND_KINDS: Final = frozenset(BODY_SCHEMAS)
 OPEN_STATES: Final = ("proposed", "approved", "executing")
+EXACT_DIGITS: Final = 160
 _NONE: Final = "\x00"
 
 
@@ -181,7 +182,7 @@ class SalesExtension:
         elif kind == SALE_EXECUTED:
             self._executed(seq, statement, body, state)
         elif kind == SALE_SETTLED:
-            self._settled(seq, body)
+            self._settled(seq, statement, body)
         elif kind == FUND_EMERGENCY_RAISED:
             self._emergency(seq, body)
 
@@ -224,6 +225,11 @@ class SalesExtension:
         bands = tuple((Decimal(b.up_to_usd), b.approvals_min) for b in body.bands)
         if list(bands) != sorted(bands) or len({limit for limit, _ in bands}) != len(bands):
             raise _refuse("bands", "ascending, distinct up_to_usd limits", str(body.bands)[:200])
+        needed = [m for _, m in bands]
+        if needed != sorted(needed):
+            raise _refuse(
+                "bands", "at least as many approvals for a larger band", str(needed)[:200]
+            )
         self.policy = Policy(seq, bands, body.approval_valid_s, tuple(body.venues))
         self.policies.append(_policy_values(self.policy))
 
@@ -257,7 +263,9 @@ class SalesExtension:
                 f"{state.display(asset.asset_id, amount)} ({amount} base units)",
             )
         floor = Decimal(body.price_floor_usd)
-        value = Decimal(amount).scaleb(-asset.decimals) * floor
+        with localcontext() as context:
+            context.prec = EXACT_DIGITS  # a uint256 times a price, exactly
+            value = Decimal(amount).scaleb(-asset.decimals) * floor
         needed = policy.approvals_for(value)
         if needed is None:
             raise _refuse(
@@ -329,6 +337,10 @@ class SalesExtension:
         self, seq: int, statement: SignedStatement, body: Any, state: CustodyState
     ) -> None:
         sale = self._require(body.sale, ("approved", "executing"))
+        if parse_timestamp(body.executed_at, "executed_at") > statement.issued_at:
+            raise _refuse(
+                "executed_at", "a time no later than the statement's issued_at", body.executed_at
+            )
         valid = self._valid_approvals(sale, statement.issued_at)
         if valid < sale.approvals_min:
             raise _refuse(
@@ -366,7 +378,9 @@ class SalesExtension:
         state.move(seq, SALE_EXECUTED, None, postings, "amount_base")
         decimals = state.asset(sale.asset_id).decimals
         sale.executed_base += amount
-        sale.proceeds_usd += Decimal(amount).scaleb(-decimals) * price
+        with localcontext() as context:
+            context.prec = EXACT_DIGITS
+            sale.proceeds_usd += Decimal(amount).scaleb(-decimals) * price
         sale.fees_usd += Decimal(body.fee_usd)
         sale.state = "executed" if sale.executed_base == sale.amount_base else "executing"
         self.dirty.add(sale.sale_id)
@@ -384,7 +398,11 @@ class SalesExtension:
             }
         )
 
-    def _settled(self, seq: int, body: Any) -> None:
+    def _settled(self, seq: int, statement: SignedStatement, body: Any) -> None:
+        if parse_timestamp(body.settled_at, "settled_at") > statement.issued_at:
+            raise _refuse(
+                "settled_at", "a time no later than the statement's issued_at", body.settled_at
+            )
         sale = self._require(body.sale, ("executed", "cancelled"))
         if sale.executed_base == 0:
             raise _refuse("sale", "a sale with at least one execution", f"{sale.sale_id!r}, none")
