@@ -292,6 +292,9 @@ def _check_demo_pricing(pricing: dict[str, Any]) -> None:
 def _check_demo_fund(fund: dict[str, Any], valuation: dict[str, Any]) -> None:
     """A sale of part of a Fund holding, approved by the example approver, sold in two
     tranches at or above a floor under the valuation's price, settled at its USD/KZT rate."""
+    plan = fund["plan"]["almgren_chriss"]
+    assert sum(Decimal(n) for n in plan["trades"]) == Decimal(fund["sale"]["amount"])
+    assert Decimal(plan["expected_cost_usd"]) >= 0
     sale, cent = fund["sale"], Decimal("0.01")
     assert sale["state"] == "settled" and sale["approvers"] == ["example approver"]
     assert sale["executed_base"] == sale["amount_base"] and len(fund["seqs"]["executed"]) == 2

@@ -22,8 +22,12 @@ from sqlalchemy import Engine
 from sequestra.cli.common import console
 from sequestra.custody import service as custody
 from sequestra.custody.amounts import format_base_units
+from sequestra.custody.assets import Asset
 from sequestra.custody.service import Holding
 from sequestra.fund import service
+from sequestra.fund.bounds import FundInputError
+from sequestra.fund.planning import plan_sale
+from sequestra.fund.report import FundReportError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import (
     FUND_POLICY_RECORDED,
@@ -61,9 +65,15 @@ class FundDemo:
     policy_seq: int
     seqs: dict[str, int]
     shown: dict[str, Any]  # as `sale show --json` prints it
+    plan: dict[str, Any]  # as `sale plan --json` prints it, or why there is none
 
     def to_json(self) -> dict[str, Any]:
-        return {"policy_seq": self.policy_seq, "seqs": self.seqs, "sale": self.shown}
+        return {
+            "policy_seq": self.policy_seq,
+            "seqs": self.seqs,
+            "sale": self.shown,
+            "plan": self.plan,
+        }
 
 
 def run_fund_demo(
@@ -87,6 +97,7 @@ def run_fund_demo(
     cap_base = int(SINGLE_APPROVAL_USD_MAX / floor * 10**asset.decimals)
     step_base = 10 ** max(asset.decimals - AMOUNT_DECIMALS, 0)  # a round amount to sell
     amount_base = min(int(holding.amount_base * SALE_SHARE), cap_base) // step_base * step_base
+    plan = _plan(engine, asset, amount_base)
     policy = service.policy_body(BANDS, APPROVAL_VALID_S, VENUES)
     (policy_receipt,) = custody.record(engine, admin, [(FUND_POLICY_RECORDED, policy)], now)
     proposal = service.ProposalInput(
@@ -125,7 +136,17 @@ def run_fund_demo(
         "executed": [receipt.seq for receipt in fills],
         "settled": settled.seq,
     }
-    return FundDemo(policy_receipt.seq, seqs, shown)
+    return FundDemo(policy_receipt.seq, seqs, shown, plan)
+
+
+def _plan(engine: Engine, asset: Asset, amount_base: int) -> dict[str, Any]:
+    """The Almgren-Chriss and capped-TWAP plan of the sale, from the stored market data."""
+    quantity = Decimal(amount_base).scaleb(-asset.decimals)
+    try:
+        plan = plan_sale(engine, asset, quantity, 4, 1.0, 1e-6, Decimal("0.10"))
+    except (FundReportError, FundInputError) as error:
+        return {"error": str(error)}
+    return plan.to_json()
 
 
 def _choose(engine: Engine, valuation: ValuationResult) -> tuple[Holding, Decimal]:
@@ -190,6 +211,16 @@ def print_fund(fund: dict[str, Any]) -> None:
     venues = ", ".join(
         f"{f['amount']} {symbol} on {f['venue']} at USD {f['price_usd']}" for f in sale["fills"]
     )
+    plan = fund.get("plan") or {}
+    if "almgren_chriss" in plan:
+        ac = plan["almgren_chriss"]
+        console.print(
+            f"sale plan: Almgren-Chriss in {len(ac['trades'])} daily tranches"
+            f" ({', '.join(ac['trades'])}), expected cost USD {ac['expected_cost_usd']}"
+            f" (std {ac['cost_std_usd']}); capped TWAP in {len(plan['twap']['trades'])} tranche(s)",
+            markup=False,
+            highlight=False,
+        )
     console.print(
         f"State Fund: policy recorded at seq {fund['policy_seq']}; sale {sale['sale']} of"
         f" {sale['amount']} {symbol} from fund/{sale['wallet']} (floor USD"

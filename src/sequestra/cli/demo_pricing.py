@@ -17,9 +17,11 @@ from rich.table import Table
 from sqlalchemy import Engine
 
 from sequestra.cli.common import console
+from sequestra.custody.service import list_holdings
 from sequestra.ledger.keys import SigningKey
 from sequestra.pricing.fx import FixedRate
-from sequestra.pricing.run import ValuationResult, Valuer
+from sequestra.pricing.marketdata import fetch_market_data
+from sequestra.pricing.run import ValuationResult, Valuer, pairs_for
 from sequestra.pricing.venues import CcxtVenue
 from sequestra.sandbox.venues import Scenario, running_venues
 from sequestra.sandbox.venues.client import VENUE_OPTIONS
@@ -28,6 +30,7 @@ VENUES: Final = ("binance", "kraken", "okx")
 SANDBOX_USD_KZT: Final = Decimal("520.00")  # a stated sandbox rate, not the official one
 SEED: Final = 2025
 PAST_DAYS: Final = 30
+MARKET_DAYS: Final = 200  # daily closes kept for the Fund's risk figures and sale plan
 
 
 @dataclass(frozen=True)
@@ -56,6 +59,8 @@ def run_pricing_demo(engine: Engine, valuer_key: SigningKey, now: datetime) -> P
         current = valuer.revalue(now_utc=now)
         past_cutoff = (now - timedelta(days=PAST_DAYS)).replace(hour=12, minute=0, second=0)
         past = valuer.revalue(cutoff=past_cutoff, now_utc=now)
+        symbols = sorted({h.asset.symbol for h in list_holdings(engine, fund=True)})
+        fetch_market_data(engine, venues, pairs_for(symbols), MARKET_DAYS, now.date())
         requests = {v: servers.count(v) for v in VENUES}
     return PricingDemo(current, past, requests)
 
