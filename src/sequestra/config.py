@@ -149,11 +149,23 @@ class PricingSettings(BaseModel):
     passphrase_file: Path | None = None
 
 
+class ScenarioSettings(BaseModel):
+    """A stress scenario: relative price changes by asset id, and one for the others."""
+
+    name: str = Field(min_length=1, max_length=64)
+    shocks: dict[str, Decimal] = Field(default_factory=dict)  # e.g. "bitcoin:BTC" = "-0.5"
+    others: Decimal | None = Field(default=None, ge=-1, le=10)
+    description: str = Field(default="", max_length=512)
+
+
 class FundSettings(BaseModel):
     """The State Fund: the fall in price since a holding entered the Fund that raises an
-    emergency-sale alert."""
+    emergency-sale alert; the stress scenarios (none configured: the built-in ones); the
+    share of daily volume a sale may take."""
 
     emergency_drop: Decimal = Field(default=Decimal("0.10"), gt=0, lt=1)
+    scenarios: list[ScenarioSettings] = Field(default_factory=list, max_length=32)
+    participation: Decimal = Field(default=Decimal("0.10"), gt=0, le=1)
 
 
 class Settings(BaseSettings):

@@ -93,3 +93,16 @@ def test_exposure_stress_and_liquidity_of_the_fund(
         assert Decimal(walk["filled"]) == 2 and walk["deep_enough"] is True
         assert Decimal(walk["average_price_usd"]) <= Decimal(walk["best_bid_usd"])
         assert Decimal(walk["shortfall_usd"]) >= 0
+    assert Decimal(liquidity["bitcoin:BTC"]["impact_cost_usd"]) > 0
+    config = tmp_path / "sequestra.toml"
+    config.write_text(
+        config.read_text(encoding="utf-8")
+        + '\n[[fund.scenarios]]\nname = "btc-only"\nshocks = { "bitcoin:BTC" = "-0.25" }\n'
+        + 'others = "0"\n',
+        encoding="utf-8",
+    )
+    (only,) = json.loads(treasury.read("fund stress --json"))
+    assert only["scenario"] == "btc-only"
+    assert Decimal(only["total_loss_usd"]) == (
+        Decimal(lines["bitcoin:BTC"]["value_usd"]) / 4
+    ).quantize(Decimal("0.01"))

@@ -23,8 +23,18 @@ fund_app = typer.Typer(
 
 
 def _report(context: typer.Context) -> FundReport:
+    from sequestra.fund.stress import DEFAULT_SCENARIOS, StressScenario
+
+    fund = state(context).settings().fund
+    scenarios = (
+        tuple(
+            StressScenario(s.name, tuple(sorted(s.shocks.items())), s.others, s.description)
+            for s in fund.scenarios
+        )
+        or DEFAULT_SCENARIOS
+    )
     try:
-        return fund_report(ledger_engine(context))
+        return fund_report(ledger_engine(context), scenarios, fund.participation)
     except FundReportError as error:
         fail_usage(str(error))
 
@@ -154,7 +164,8 @@ def liquidity(
     ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Average daily volume and days to exit at 10% participation, per asset; with --book,
+    """Average daily volume, days to exit at [fund] participation and the square-root impact
+    cost of selling at once, per asset; with --book,
     the average price and shortfall of selling everything now on each venue."""
     figures: dict[str, Any] = dict(_report(context).liquidity)
     walks: dict[str, list[dict[str, Any]]] = {}
@@ -165,9 +176,15 @@ def liquidity(
     if json_output:
         print_json({"volume": figures, "book": walks} if book else figures)
         return
-    table = Table("asset", "ADV USD", "days to exit", "participation")
+    table = Table("asset", "ADV USD", "days to exit", "participation", "impact cost USD")
     for asset_id, row in figures.items():
-        table.add_row(asset_id, row["adv_usd"], row["days_to_exit"], row["participation"])
+        table.add_row(
+            asset_id,
+            row["adv_usd"],
+            row["days_to_exit"],
+            row["participation"],
+            row.get("impact_cost_usd", "-"),
+        )
     console.print(table)
     for asset_id, rows in walks.items():
         for row in rows:

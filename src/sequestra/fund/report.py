@@ -9,7 +9,9 @@ out of the statistics, and named.
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from decimal import Decimal
@@ -19,7 +21,7 @@ from sqlalchemy import Engine, select
 
 from sequestra.custody.service import asset_registry, list_holdings
 from sequestra.fund.exposure import Exposure, Position, exposure
-from sequestra.fund.liquidity import average_daily_volume, days_to_exit
+from sequestra.fund.liquidity import average_daily_volume, days_to_exit, impact_cost_usd
 from sequestra.fund.risk import RiskReport, risk_report
 from sequestra.fund.series import (
     CloseSeries,
@@ -28,7 +30,7 @@ from sequestra.fund.series import (
     log_returns,
     realised_volatility,
 )
-from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, stress_all
+from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, StressScenario, stress_all
 from sequestra.ledger.db import read_transaction
 from sequestra.pricing.marketdata import read_usd_closes
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
@@ -129,7 +131,11 @@ def latest_valuation(engine: Engine) -> tuple[int, str, Decimal, dict[str, Decim
     return row.seq, row.cutoff, Decimal(row.fx_rate), prices
 
 
-def fund_report(engine: Engine) -> FundReport:
+def fund_report(
+    engine: Engine,
+    scenarios: Sequence[StressScenario] = DEFAULT_SCENARIOS,
+    participation: Decimal = PARTICIPATION,
+) -> FundReport:
     """Exposure, volatility, correlations, VaR/ES, stress and days to exit of the Fund.
 
     Raises FundReportError when the Fund holds nothing or nothing is valued.
@@ -158,10 +164,10 @@ def fund_report(engine: Engine) -> FundReport:
         series.append(CloseSeries(position.asset_id, tuple(days), tuple(closes[d] for d in days)))
         volumes[position.asset_id] = daily_volume
     values = {a.asset_id: a.value_usd for a in report.exposure.assets}
-    report.stress = stress_all(DEFAULT_SCENARIOS, values)
+    report.stress = stress_all(scenarios, values)
     if series:
         _statistics(report, series)
-    report.liquidity = _liquidity(report, volumes)
+    report.liquidity = _liquidity(report, volumes, participation)
     return report
 
 
@@ -187,8 +193,10 @@ def _statistics(report: FundReport, series: list[CloseSeries]) -> None:
 
 
 def _liquidity(
-    report: FundReport, volumes: dict[str, dict[date, Decimal]]
+    report: FundReport, volumes: dict[str, dict[date, Decimal]], participation: Decimal
 ) -> dict[str, dict[str, str]]:
+    """ADV in USD, days to exit at `participation`, and the square-root impact cost of
+    selling the whole holding at once (a liquidation figure, never part of fair value)."""
     found: dict[str, dict[str, str]] = {}
     for line in report.exposure.assets:
         daily = volumes.get(line.asset_id)
@@ -196,12 +204,18 @@ def _liquidity(
             continue
         recent = [daily[d] for d in sorted(daily)[-ADV_WINDOW_DAYS:]]
         adv_usd = average_daily_volume(recent, unit="usd", window_days=len(recent))
-        if adv_usd <= 0:
+        if adv_usd <= 0 or line.value_usd <= 0:
             continue
-        exit_estimate = days_to_exit(line.value_usd, adv_usd, participation=PARTICIPATION)
-        found[line.asset_id] = {
+        exit_estimate = days_to_exit(line.value_usd, adv_usd, participation=participation)
+        row = {
             "adv_usd": str(adv_usd),
             "days_to_exit": str(exit_estimate.days),
-            "participation": str(PARTICIPATION),
+            "participation": str(participation),
         }
+        sigma_annual = report.volatility.get(line.asset_id, {}).get("30d")
+        if sigma_annual is not None:
+            sigma_daily = sigma_annual / math.sqrt(365)
+            cost = impact_cost_usd(line.value_usd, sigma_daily, line.value_usd, adv_usd)
+            row["impact_cost_usd"] = str(cost)
+        found[line.asset_id] = row
     return found
