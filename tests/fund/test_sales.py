@@ -209,3 +209,14 @@ def test_times_after_signing_and_bands_that_need_fewer_approvals_are_refused(fun
         fund.sign("fund.policy.recorded", bands, fund.custody.world.admin),
         r"bands: expected at least as many approvals for a larger band",
     )
+
+
+def test_a_fund_transfer_cannot_take_what_open_sales_reserved(fund: Fund) -> None:
+    from tests.custody.conftest import BTC_2
+
+    fund.append(fund.propose("S-1", "150000000"))
+    fund.refused(
+        fund.custody.transfer("100000000", BTC_1, BTC_2, case_id=None),
+        r"amount_base: expected a transfer leaving at least 1\.5 BTC .* got 1 BTC left",
+    )
+    fund.append(fund.custody.transfer("50000000", BTC_1, BTC_2, case_id=None))

@@ -35,6 +35,7 @@ from sequestra.ledger.errors import StatementError
 from sequestra.ledger.kinds import validate_body
 from sequestra.ledger.projection import Row
 from sequestra.ledger.roles import (
+    CUSTODY_TRANSFERRED,
     FUND_EMERGENCY_RAISED,
     FUND_POLICY_RECORDED,
     SALE_APPROVED,
@@ -119,7 +120,8 @@ class SalesExtension:
     """The sale workflow over the custody state."""
 
     name = "fund"
-    kinds = FUND_KINDS
+    # A Fund transfer is watched too: it may not take what open sales have reserved.
+    kinds = FUND_KINDS | {CUSTODY_TRANSFERRED}
 
     def __init__(self) -> None:
         self.load(None)
@@ -171,6 +173,10 @@ class SalesExtension:
     def stage(self, seq: int, statement: SignedStatement, state: CustodyState) -> None:
         body: Any = validate_body(statement.kind, statement.body)
         kind = statement.kind
+        if kind == CUSTODY_TRANSFERRED:
+            if body.case is None:  # a move between the Fund's wallets, already applied
+                self._guard_reserved(body.asset, body.from_wallet, state)
+            return
         if kind == FUND_POLICY_RECORDED:
             self._policy(seq, body)
         elif kind == SALE_PROPOSED:
@@ -220,6 +226,18 @@ class SalesExtension:
                 "message": body.message,
             }
         )
+
+    def _guard_reserved(self, asset_id: str, wallet: str, state: CustodyState) -> None:
+        """Refuse a Fund transfer that leaves less in a wallet than its open sales may sell."""
+        reserved = sum(s.amount_base - s.executed_base for s in self._open_sales(asset_id, wallet))
+        left = state.book.balance(asset_id, fund_account(wallet))
+        if left < reserved:
+            raise _refuse(
+                "amount_base",
+                f"a transfer leaving at least {state.display(asset_id, reserved)} in {wallet}"
+                " (what its open sales may still sell)",
+                f"{state.display(asset_id, left)} left",
+            )
 
     def _policy(self, seq: int, body: Any) -> None:
         bands = tuple((Decimal(b.up_to_usd), b.approvals_min) for b in body.bands)
