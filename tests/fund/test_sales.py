@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
-from tests.custody.conftest import BTC_1, Custody, custody  # noqa: F401
+from tests.custody.conftest import BTC_1, BTC_2, Custody, custody  # noqa: F401
 
 import sequestra.fund.sales  # noqa: F401  (registers the fund kinds and the sales extension)
 from sequestra.custody import service
@@ -212,8 +212,6 @@ def test_times_after_signing_and_bands_that_need_fewer_approvals_are_refused(fun
 
 
 def test_a_fund_transfer_cannot_take_what_open_sales_reserved(fund: Fund) -> None:
-    from tests.custody.conftest import BTC_2
-
     fund.append(fund.propose("S-1", "150000000"))
     fund.refused(
         fund.custody.transfer("100000000", BTC_1, BTC_2, case_id=None),
