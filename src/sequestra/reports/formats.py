@@ -1,0 +1,200 @@
+"""Writers of the valuation report: JSON, CSV, XLSX and PDF, each the same bytes for the same
+report.
+
+- JSON: sorted keys, amounts as strings, UTF-8, two-space indent, one final newline.
+- CSV: fixed columns, `\\n` line endings, UTF-8; the checkpoint is on every line.
+- XLSX: openpyxl, then the zip is written again with every entry dated at the cutoff and the
+  workbook's created and modified properties set to the cutoff (openpyxl stamps the clock).
+  Amounts are text cells, exact.
+- PDF: reportlab with `invariant=1` (fixed creation date and document id); fonts are the
+  standard Type 1 Helvetica and Helvetica-Bold, which PDF readers supply (none embedded).
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import zipfile
+from datetime import datetime
+from decimal import Decimal
+from typing import Any, Final
+
+from sequestra.ledger.timefmt import parse_timestamp
+from sequestra.reports.valuation import Total, ValuationReport
+
+FORMATS: Final = ("json", "csv", "xlsx", "pdf")
+CSV_COLUMNS: Final = (
+    "line",
+    "case",
+    "asset",
+    "wallet",
+    "holding",
+    "quantity",
+    "price_usd",
+    "venues",
+    "pairs",
+    "value_usd",
+    "value_kzt",
+    "valuation_seq",
+    "cutoff",
+    "tree_size",
+    "root_sha256",
+)
+_MODIFIED: Final = re.compile(rb"<dcterms:modified([^>]*)>[^<]*</dcterms:modified>")
+
+
+def amount(value: Decimal) -> str:
+    """Exact decimal text, never in exponent form."""
+    return format(value, "f")
+
+
+def checkpoint_line(report: ValuationReport) -> str:
+    return f"checkpoint: tree size {report.tree_size}, root {report.root_sha256}"
+
+
+def _total_json(total: Total) -> dict[str, str]:
+    return {"value_usd": amount(total.value_usd), "value_kzt": amount(total.value_kzt)}
+
+
+def report_json(report: ValuationReport) -> dict[str, Any]:
+    return {
+        "checkpoint": {"tree_size": report.tree_size, "root_sha256": report.root_sha256},
+        "valuation": {
+            "seq": report.seq,
+            "cutoff": report.cutoff,
+            "method": report.method,
+            "price_type": report.price_type,
+        },
+        "fx": {"rate": amount(report.fx_rate), "on": report.fx_on, "source": report.fx_source},
+        "holdings": [
+            {
+                "holding": line.holding_id,
+                "case": line.case_id,
+                "asset": line.asset_id,
+                "wallet": line.wallet,
+                "quantity": line.quantity,
+                "price_usd": amount(line.price_usd),
+                "venues": list(line.venues),
+                "pairs": list(line.pairs),
+                "value_usd": amount(line.value_usd),
+                "value_kzt": amount(line.value_kzt),
+            }
+            for line in report.holdings
+        ],
+        "totals": {
+            "by_case": {t.key: _total_json(t) for t in report.by_case},
+            "by_asset": {t.key: _total_json(t) for t in report.by_asset},
+            "overall": _total_json(report.total),
+        },
+        "previous": None
+        if report.previous_seq is None
+        else {"seq": report.previous_seq, "cutoff": report.previous_cutoff},
+        "changes": {
+            c.asset_id: {
+                "price_usd": amount(c.price_usd),
+                "price_usd_previous": amount(c.price_usd_previous),
+                "price_change_usd": amount(c.price_change_usd),
+                "value_usd": amount(c.value_usd),
+                "value_usd_previous": amount(c.value_usd_previous),
+                "value_change_usd": amount(c.value_change_usd),
+            }
+            for c in report.changes
+        },
+    }
+
+
+def write_json(report: ValuationReport) -> bytes:
+    text = json.dumps(report_json(report), sort_keys=True, ensure_ascii=False, indent=2)
+    return (text + "\n").encode("utf-8")
+
+
+def csv_rows(report: ValuationReport) -> list[list[str]]:
+    tail = [str(report.seq), report.cutoff, str(report.tree_size), report.root_sha256]
+    rows = [
+        [
+            "holding",
+            line.case_id,
+            line.asset_id,
+            line.wallet,
+            str(line.holding_id),
+            line.quantity,
+            amount(line.price_usd),
+            " ".join(line.venues),
+            " ".join(line.pairs),
+            amount(line.value_usd),
+            amount(line.value_kzt),
+        ]
+        for line in report.holdings
+    ]
+    totals = [("case_total", t.key, "") for t in report.by_case]
+    totals += [("asset_total", "", t.key) for t in report.by_asset]
+    totals += [("total", "", "")]
+    by_key = {("case_total", t.key): t for t in report.by_case}
+    by_key |= {("asset_total", t.key): t for t in report.by_asset}
+    for kind, case, asset in totals:
+        total = by_key.get((kind, case or asset), report.total)
+        rows.append(
+            [kind, case, asset, *([""] * 6), amount(total.value_usd), amount(total.value_kzt)]
+        )
+    return [row + tail for row in rows]
+
+
+def write_csv(report: ValuationReport) -> bytes:
+    buffer = io.StringIO(newline="")
+    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(CSV_COLUMNS)
+    writer.writerows(csv_rows(report))
+    return buffer.getvalue().encode("utf-8")
+
+
+def _cutoff(report: ValuationReport) -> datetime:
+    return parse_timestamp(report.cutoff).replace(tzinfo=None)
+
+
+def write_xlsx(report: ValuationReport) -> bytes:
+    from sequestra.reports.xlsx import workbook_bytes
+
+    return fixed_zip(workbook_bytes(report, _cutoff(report)), _cutoff(report))
+
+
+def fixed_zip(data: bytes, moment: datetime) -> bytes:
+    """The zip again, every entry dated `moment`, and the core properties' modified time."""
+    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
+    date_time = (max(moment.year, 1980), moment.month, moment.day, moment.hour, moment.minute, 0)
+    out = io.BytesIO()
+    with (
+        zipfile.ZipFile(io.BytesIO(data)) as source,
+        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
+    ):
+        for info in source.infolist():
+            content = source.read(info.filename)
+            if info.filename == "docProps/core.xml":
+                content = _MODIFIED.sub(
+                    lambda m: (
+                        b"<dcterms:modified" + m.group(1) + b">" + stamp + b"</dcterms:modified>"
+                    ),
+                    content,
+                )
+            entry = zipfile.ZipInfo(info.filename, date_time=date_time)
+            entry.compress_type = zipfile.ZIP_DEFLATED
+            entry.external_attr = 0o600 << 16
+            target.writestr(entry, content, compresslevel=6)
+    return out.getvalue()
+
+
+def write_pdf(report: ValuationReport) -> bytes:
+    from sequestra.reports.pdf import pdf_bytes
+
+    return pdf_bytes(report)
+
+
+WRITERS: Final = {"json": write_json, "csv": write_csv, "xlsx": write_xlsx, "pdf": write_pdf}
+
+
+def write_report(report: ValuationReport, format_name: str) -> bytes:
+    """The report's bytes in `format_name` (one of FORMATS); raises ValueError otherwise."""
+    if format_name not in WRITERS:
+        raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {format_name}")
+    return WRITERS[format_name](report)

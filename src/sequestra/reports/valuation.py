@@ -1,0 +1,243 @@
+"""The valuation report: a valuation's holdings, prices, values and totals, computed from the
+ledger prefix of `size` entries and naming that checkpoint (tree size and Merkle root).
+
+The valuation reported is the latest one with seq < size; its figures are `value_holdings`'
+(quantity x price, rounded to 0.01 half-even per holding; totals are sums of those). The
+change per asset is against the valuation before it, where there is one. The same prefix
+gives the same report: nothing here reads the clock or anything appended after `size`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, select
+
+from sequestra.custody.service import Holding, holdings_before
+from sequestra.ledger.db import read_transaction
+from sequestra.ledger.store import Ledger
+from sequestra.ledger.tree import root_at
+from sequestra.pricing.projection import read_quotes
+from sequestra.pricing.run import HoldingValue, value_holdings
+from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+
+FUND_CASE: Final = "(fund)"  # a holding of the State Fund has no case
+HOLDINGS_MAX: Final = 1_000_000  # one report lists at most this many holdings
+
+
+class ReportError(Exception):
+    """The report cannot be made (no valuation, a size outside the ledger); says why."""
+
+
+@dataclass(frozen=True)
+class HoldingLine:
+    holding_id: int
+    case_id: str
+    asset_id: str
+    symbol: str
+    wallet: str
+    quantity: str  # display units, exact
+    price_usd: Decimal
+    venues: tuple[str, ...]
+    pairs: tuple[str, ...]
+    value_usd: Decimal
+    value_kzt: Decimal
+
+
+@dataclass(frozen=True)
+class Total:
+    key: str  # a case id, an asset id, or "" for the whole report
+    value_usd: Decimal
+    value_kzt: Decimal
+
+
+@dataclass(frozen=True)
+class AssetChange:
+    asset_id: str
+    price_usd: Decimal
+    price_usd_previous: Decimal
+    value_usd: Decimal
+    value_usd_previous: Decimal
+
+    @property
+    def price_change_usd(self) -> Decimal:
+        return self.price_usd - self.price_usd_previous
+
+    @property
+    def value_change_usd(self) -> Decimal:
+        return self.value_usd - self.value_usd_previous
+
+
+@dataclass(frozen=True)
+class ValuationReport:
+    tree_size: int
+    root_sha256: str  # hex of the Merkle root at tree_size
+    seq: int
+    cutoff: str
+    method: str
+    price_type: str
+    fx_rate: Decimal
+    fx_on: str
+    fx_source: str
+    holdings: tuple[HoldingLine, ...]
+    by_case: tuple[Total, ...]
+    by_asset: tuple[Total, ...]
+    total: Total
+    previous_seq: int | None
+    previous_cutoff: str | None
+    changes: tuple[AssetChange, ...]
+
+
+def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport:
+    """The report of the latest valuation in the ledger's first `size` entries (default all).
+
+    Raises ReportError when `size` is outside 1..ledger size or the prefix has no valuation.
+    """
+    with Ledger(engine) as ledger:
+        size_ledger = ledger.size()
+    size = size_ledger if size is None else size
+    if not 1 <= size <= size_ledger:
+        raise ReportError(f"size: expected 1..{size_ledger} (the ledger's size), got {size}")
+    with read_transaction(engine) as connection:
+        root = root_at(connection, size)
+        valuation = _valuation_before(connection, size)
+        if valuation is None:
+            raise ReportError(
+                f"valuation: expected one among the first {size} entries, got none;"
+                " run `sequestra pricing revalue` first"
+            )
+        previous = _valuation_before(connection, valuation.seq)
+        prices = _prices(connection, valuation.seq)
+        pairs = _pairs_used(connection, valuation.quotes_sha256)
+    values = value_holdings(engine, _price_map(prices), Decimal(valuation.fx_rate), valuation.seq)
+    lines = _lines(engine, valuation.seq, values, prices, pairs)
+    changes: tuple[AssetChange, ...] = ()
+    if previous is not None:
+        changes = _changes(engine, previous, lines)
+    report = ValuationReport(
+        size,
+        root.hex(),
+        valuation.seq,
+        valuation.cutoff,
+        valuation.method,
+        valuation.price_type,
+        Decimal(valuation.fx_rate),
+        valuation.fx_on,
+        valuation.fx_source,
+        lines,
+        _totals(lines, lambda line: line.case_id),
+        _totals(lines, lambda line: line.asset_id),
+        _total("", lines),
+        None if previous is None else previous.seq,
+        None if previous is None else previous.cutoff,
+        changes,
+    )
+    _check(report, values)
+    return report
+
+
+def _valuation_before(connection: Connection, seq: int) -> Any:
+    return connection.execute(
+        select(VALUATION_TABLE)
+        .where(VALUATION_TABLE.c.seq < seq)
+        .order_by(VALUATION_TABLE.c.seq.desc())
+        .limit(1)
+    ).first()
+
+
+def _prices(connection: Connection, seq: int) -> dict[str, tuple[Decimal, tuple[str, ...]]]:
+    rows = connection.execute(select(PRICE_TABLE).where(PRICE_TABLE.c.seq == seq))
+    return {
+        row.asset_id: (Decimal(row.price_usd), tuple(v for v in row.venues.split(",") if v))
+        for row in rows
+    }
+
+
+def _price_map(prices: dict[str, tuple[Decimal, tuple[str, ...]]]) -> dict[str, Decimal]:
+    return {asset_id: price for asset_id, (price, _) in prices.items()}
+
+
+def _pairs_used(connection: Connection, quotes_sha256: str) -> dict[str, tuple[str, ...]]:
+    """Pairs of the quotes the valuation used (not dropped, converted to USD), by base symbol."""
+    used: dict[str, set[str]] = {}
+    for quote in read_quotes(connection, quotes_sha256):
+        if quote.dropped or not quote.price_usd:
+            continue
+        used.setdefault(quote.pair.split("/")[0], set()).add(f"{quote.venue}:{quote.pair}")
+    return {symbol: tuple(sorted(pairs)) for symbol, pairs in used.items()}
+
+
+def _lines(
+    engine: Engine,
+    seq: int,
+    values: list[HoldingValue],
+    prices: dict[str, tuple[Decimal, tuple[str, ...]]],
+    pairs: dict[str, tuple[str, ...]],
+) -> tuple[HoldingLine, ...]:
+    if len(values) > HOLDINGS_MAX:
+        raise ReportError(f"holdings: expected at most {HOLDINGS_MAX}, got {len(values)}")
+    holdings: dict[int, Holding] = {h.holding_id: h for h in holdings_before(engine, seq)}
+    lines = []
+    for value in values:
+        holding = holdings[value.holding_id]
+        lines.append(
+            HoldingLine(
+                value.holding_id,
+                value.case_id or FUND_CASE,
+                value.asset_id,
+                holding.asset.symbol,
+                holding.wallet,
+                holding.amount,
+                value.price_usd,
+                prices[value.asset_id][1],
+                pairs.get(holding.asset.symbol, ()),
+                value.value_usd,
+                value.value_kzt,
+            )
+        )
+    lines.sort(key=lambda line: (line.case_id, line.asset_id, line.holding_id))
+    return tuple(lines)
+
+
+def _total(key: str, lines: Iterable[HoldingLine]) -> Total:
+    chosen = list(lines)
+    return Total(
+        key,
+        sum((line.value_usd for line in chosen), Decimal(0)),
+        sum((line.value_kzt for line in chosen), Decimal(0)),
+    )
+
+
+def _totals(lines: tuple[HoldingLine, ...], key: Any) -> tuple[Total, ...]:
+    keys = sorted({key(line) for line in lines})
+    return tuple(_total(k, (line for line in lines if key(line) == k)) for k in keys)
+
+
+def _changes(
+    engine: Engine, previous: Any, lines: tuple[HoldingLine, ...]
+) -> tuple[AssetChange, ...]:
+    with read_transaction(engine) as connection:
+        prices = _price_map(_prices(connection, previous.seq))
+    values = value_holdings(engine, prices, Decimal(previous.fx_rate), previous.seq)
+    changes = []
+    for total in _totals(lines, lambda line: line.asset_id):
+        if total.key not in prices:
+            continue
+        price = next(line.price_usd for line in lines if line.asset_id == total.key)
+        value_previous = sum((v.value_usd for v in values if v.asset_id == total.key), Decimal(0))
+        changes.append(
+            AssetChange(total.key, price, prices[total.key], total.value_usd, value_previous)
+        )
+    return tuple(changes)
+
+
+def _check(report: ValuationReport, values: list[HoldingValue]) -> None:
+    """The totals must add up to the holding values: a report must not disagree with itself."""
+    expected_usd = sum((v.value_usd for v in values), Decimal(0))
+    for totals in (report.by_case, report.by_asset, (report.total,)):
+        calculated = sum((t.value_usd for t in totals), Decimal(0))
+        if calculated != expected_usd:
+            raise ReportError(f"totals: expected USD {expected_usd}, calculated {calculated}")

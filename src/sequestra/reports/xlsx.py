@@ -1,0 +1,58 @@
+"""The valuation report as an XLSX workbook (openpyxl); `formats.fixed_zip` makes it
+reproducible. Amounts are text cells, so that no figure is rounded to a float."""
+
+from __future__ import annotations
+
+import io
+from datetime import datetime
+
+from openpyxl import Workbook  # type: ignore[import-untyped]
+
+from sequestra.reports.formats import CSV_COLUMNS, amount, checkpoint_line, csv_rows
+from sequestra.reports.valuation import ValuationReport
+
+
+def workbook_bytes(report: ValuationReport, cutoff: datetime) -> bytes:
+    workbook = Workbook()
+    summary = workbook.active
+    summary.title = "Report"
+    for row in (
+        ("title", f"Valuation report, cutoff {report.cutoff}"),
+        ("checkpoint", checkpoint_line(report)),
+        ("tree_size", str(report.tree_size)),
+        ("root_sha256", report.root_sha256),
+        ("valuation_seq", str(report.seq)),
+        ("method", report.method),
+        ("price_type", report.price_type),
+        ("fx_rate_kzt", amount(report.fx_rate)),
+        ("fx_on", report.fx_on),
+        ("fx_source", report.fx_source),
+        ("total_usd", amount(report.total.value_usd)),
+        ("total_kzt", amount(report.total.value_kzt)),
+        ("previous_seq", "" if report.previous_seq is None else str(report.previous_seq)),
+    ):
+        summary.append(row)
+    lines = workbook.create_sheet("Lines")
+    lines.append(CSV_COLUMNS)
+    for csv_row in csv_rows(report):
+        lines.append(csv_row)
+    changes = workbook.create_sheet("Changes")
+    changes.append(("asset", "price_usd", "price_usd_previous", "value_usd", "value_usd_previous"))
+    for change in report.changes:
+        changes.append(
+            (
+                change.asset_id,
+                amount(change.price_usd),
+                amount(change.price_usd_previous),
+                amount(change.value_usd),
+                amount(change.value_usd_previous),
+            )
+        )
+    workbook.properties.creator = "sequestra"
+    workbook.properties.lastModifiedBy = "sequestra"
+    workbook.properties.title = "Valuation report"
+    workbook.properties.created = cutoff
+    workbook.properties.modified = cutoff
+    out = io.BytesIO()
+    workbook.save(out)
+    return out.getvalue()

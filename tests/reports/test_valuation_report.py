@@ -1,0 +1,149 @@
+"""The valuation report on both databases: its figures are the valuation's, every format
+gives the same bytes twice, `--size` reproduces an earlier report, and it names its
+checkpoint (tree size and root)."""
+
+from __future__ import annotations
+
+import io
+import json
+import zipfile
+from datetime import timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+import typer
+from typer.testing import CliRunner
+
+import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
+from sequestra.cli.common import state
+from sequestra.cli.report_commands import report_app
+from sequestra.ledger.keys import SigningKey
+from sequestra.ledger.tree import root_at
+from sequestra.pricing.fx import FixedRate
+from sequestra.pricing.run import ValuationResult, Valuer
+from sequestra.reports.formats import FORMATS, write_report
+from sequestra.reports.valuation import ReportError, valuation_report
+from tests.custody.conftest import Custody, custody  # noqa: F401
+from tests.pricing.test_run import valuer_key, venues  # noqa: F401
+
+
+def _revalue(
+    custody: Custody,  # noqa: F811
+    key: SigningKey,
+    seconds: int,
+    btc: str = "95010",
+) -> ValuationResult:
+    sources = venues(custody)
+    for source in sources:
+        source.prices = {p: btc if p.startswith("BTC/") else v for p, v in source.prices.items()}
+    valuer = Valuer(custody.world.engine, sources, FixedRate(Decimal("512.34")), key)
+    now = custody.world.now
+    return valuer.revalue(
+        cutoff=now + timedelta(seconds=seconds), now_utc=now + timedelta(seconds=seconds + 1)
+    )
+
+
+def _cli() -> typer.Typer:
+    root = typer.Typer()
+
+    @root.callback()
+    def main(context: typer.Context, database_url: str = typer.Option(...)) -> None:
+        state(context).database_url = database_url
+
+    root.add_typer(report_app, name="report")
+    return root
+
+
+def test_the_figures_are_the_valuations_and_the_checkpoint_is_named(
+    custody: Custody,  # noqa: F811
+    valuer_key: SigningKey,  # noqa: F811
+) -> None:
+    result = _revalue(custody, valuer_key, 1)
+    report = valuation_report(custody.world.engine)
+    assert (report.seq, report.cutoff, report.tree_size) == (
+        result.seq,
+        result.cutoff,
+        custody.size(),
+    )
+    by_holding = {line.holding_id: line for line in report.holdings}
+    assert len(by_holding) == len(result.values)
+    for value in result.values:
+        line = by_holding[value.holding_id]
+        assert (line.price_usd, line.value_usd, line.value_kzt) == (
+            value.price_usd,
+            value.value_usd,
+            value.value_kzt,
+        )
+    assert (report.total.value_usd, report.total.value_kzt) == (result.total_usd, result.total_kzt)
+    assert report.total.value_usd == Decimal("145015.00")
+    btc = next(line for line in report.holdings if line.asset_id == "bitcoin:BTC")
+    assert btc.venues == ("binance", "kraken", "okx")
+    assert "kraken:BTC/USD" in btc.pairs and btc.quantity == "1.5"
+    with custody.world.engine.connect() as connection:
+        assert report.root_sha256 == root_at(connection, report.tree_size).hex()
+    document = json.loads(write_report(report, "json"))
+    assert document["checkpoint"] == {
+        "tree_size": custody.size(),
+        "root_sha256": report.root_sha256,
+    }
+    assert document["totals"]["overall"] == {"value_usd": "145015.00", "value_kzt": "74296985.10"}
+    assert report.root_sha256.encode() in write_report(report, "csv")
+
+
+def test_every_format_gives_the_same_bytes_twice(
+    custody: Custody,  # noqa: F811
+    valuer_key: SigningKey,  # noqa: F811
+) -> None:
+    _revalue(custody, valuer_key, 1)
+    engine = custody.world.engine
+    for format_name in FORMATS:
+        first = write_report(valuation_report(engine), format_name)
+        second = write_report(valuation_report(engine), format_name)
+        assert first == second, format_name
+    workbook = zipfile.ZipFile(io.BytesIO(write_report(valuation_report(engine), "xlsx")))
+    assert {info.date_time[:3] for info in workbook.infolist()} == {
+        tuple(int(p) for p in valuation_report(engine).cutoff[:10].split("-"))
+    }
+    assert write_report(valuation_report(engine), "pdf").startswith(b"%PDF")
+
+
+def test_size_before_a_later_valuation_reproduces_the_earlier_report(
+    custody: Custody,  # noqa: F811
+    valuer_key: SigningKey,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    engine = custody.world.engine
+    first = _revalue(custody, valuer_key, 1)
+    size = custody.size()
+    before = {f: write_report(valuation_report(engine), f) for f in FORMATS}
+    custody.append(custody.seize("100000000"))  # 1 BTC more, after the first valuation
+    second = _revalue(custody, valuer_key, 2, btc="96010")
+    later = valuation_report(engine)
+    assert later.seq == second.seq and later.previous_seq == first.seq
+    (change,) = (c for c in later.changes if c.asset_id == "bitcoin:BTC")
+    assert change.price_change_usd == Decimal(1000)
+    assert change.value_change_usd == Decimal("96010.00") * Decimal("2.5") - Decimal("142515.00")
+    for format_name in FORMATS:
+        assert write_report(valuation_report(engine, size), format_name) == before[format_name]
+    runner = CliRunner()
+    out = tmp_path / "report.pdf"
+    args = ["--database-url", custody.world.url, "report", "valuation", "--format", "pdf"]
+    result = runner.invoke(_cli(), [*args, "--out", str(out), "--size", str(size)])
+    assert result.exit_code == 0, result.output
+    assert out.read_bytes() == before["pdf"]
+
+
+def test_a_ledger_with_no_valuation_is_a_clear_error(
+    custody: Custody,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    with pytest.raises(ReportError, match="expected one among the first"):
+        valuation_report(custody.world.engine)
+    with pytest.raises(ReportError, match="size: expected"):
+        valuation_report(custody.world.engine, custody.size() + 1)
+    args = ["--database-url", custody.world.url, "report", "valuation", "--format", "json"]
+    result = CliRunner().invoke(_cli(), [*args, "--out", str(tmp_path / "r.json")])
+    assert result.exit_code == 2
+    assert "valuation: expected one" in result.output
+    assert not (tmp_path / "r.json").exists()
