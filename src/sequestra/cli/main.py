@@ -24,6 +24,7 @@ from sequestra.cli import (
 )
 from sequestra.cli.common import state
 from sequestra.cli.import_commands import import_app
+from sequestra.cli.report_commands import report_app
 from sequestra.cli.sandbox_commands import sandbox_app
 from sequestra.cli.witness_commands import witness_app
 
@@ -97,3 +98,5 @@ fund_report_commands.fund_app.add_typer(fund_commands.fund_policy_app, name="pol
 app.add_typer(fund_report_commands.fund_app, name="fund")
 fund_commands.sale_app.command("plan")(fund_report_commands.sale_plan)
 app.add_typer(fund_commands.sale_app, name="sale")
+# Reports.
+app.add_typer(report_app, name="report")
