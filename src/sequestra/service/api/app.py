@@ -1,0 +1,48 @@
+"""`create_api_app`: the HTTP API on top of the service's status app (`GET /health`)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+from sqlalchemy import Engine
+
+from sequestra.ledger.store import Ledger
+from sequestra.service.api.errors import BODY_BYTES_MAX, BodyLimit, install_error_handlers
+from sequestra.service.api.routes import router
+from sequestra.service.status_app import create_status_app
+
+
+def _not_leading() -> bool:
+    return False
+
+
+def create_api_app(
+    engine: Engine,
+    leading: Callable[[], bool] = _not_leading,
+    body_bytes_max: int = BODY_BYTES_MAX,
+) -> FastAPI:
+    """The status app's `GET /health` with the API under /api/v1.
+
+    `leading` tells /health whether this process leads the scheduler. The app's ledger
+    (for reads and appends) is closed when the server shuts down.
+    """
+    app = create_status_app(engine, leading)
+    ledger = Ledger(engine)
+    app.state.engine = engine
+    app.state.ledger = ledger
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        try:
+            yield
+        finally:
+            ledger.close()
+
+    app.router.lifespan_context = lifespan
+    app.title = "Sequestra API"
+    install_error_handlers(app)
+    app.add_middleware(BodyLimit, body_bytes_max=body_bytes_max)
+    app.include_router(router)
+    return app

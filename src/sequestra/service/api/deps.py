@@ -1,0 +1,88 @@
+"""Dependencies of the API's endpoints: the engine, the ledger, the caller's token and
+role, and the page window."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Final
+
+from fastapi import Depends, Query, Request
+from sqlalchemy import Engine
+
+from sequestra.ledger.store import Ledger
+from sequestra.service.api.errors import ApiError
+from sequestra.service.api.roles import READ_ROLES, STATEMENT_ROLES
+from sequestra.service.api.tokens import TokenRecord, resolve_token
+
+PAGE_LIMIT_MAX: Final = 500
+PAGE_LIMIT_DEFAULT: Final = 100
+OFFSET_MAX: Final = 1_000_000
+AUTHORIZATION_BYTES_MAX: Final = 256
+
+
+def get_engine(request: Request) -> Engine:
+    engine: Engine = request.app.state.engine
+    return engine
+
+
+def get_ledger(request: Request) -> Ledger:
+    ledger: Ledger = request.app.state.ledger
+    return ledger
+
+
+EngineDep = Annotated[Engine, Depends(get_engine)]
+LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+
+
+def bearer_token(request: Request, engine: EngineDep) -> TokenRecord:
+    """The active token the request presents as `Authorization: Bearer <token>`.
+
+    Raises ApiError 401 when there is none, or it is malformed, unknown or revoked.
+    """
+    header = request.headers.get("authorization")
+    if header is None:
+        raise ApiError(401, "unauthenticated", "expected an Authorization: Bearer <token> header")
+    scheme, _, token = header[:AUTHORIZATION_BYTES_MAX].partition(" ")
+    if scheme.lower() != "bearer" or not token:
+        raise ApiError(401, "unauthenticated", "expected the Bearer scheme with a token")
+    record = resolve_token(engine, token.strip())
+    if record is None:
+        raise ApiError(401, "unauthenticated", "the token is unknown or revoked")
+    return record
+
+
+def require_roles(allowed: frozenset[str]) -> Callable[[TokenRecord], TokenRecord]:
+    """A dependency admitting tokens whose role is in `allowed`; others get 403."""
+
+    def check(record: Annotated[TokenRecord, Depends(bearer_token)]) -> TokenRecord:
+        if record.role not in allowed:
+            raise ApiError(
+                403,
+                "forbidden",
+                f"role {record.role} may not use this endpoint; allowed: "
+                + ", ".join(sorted(allowed)),
+            )
+        return record
+
+    return check
+
+
+Reader = Annotated[TokenRecord, Depends(require_roles(READ_ROLES))]
+StatementPoster = Annotated[TokenRecord, Depends(require_roles(STATEMENT_ROLES))]
+
+
+@dataclass(frozen=True)
+class Page:
+    offset: int
+    limit: int
+
+
+def page(
+    limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
+    offset: Annotated[int, Query(ge=0, le=OFFSET_MAX)] = 0,
+) -> Page:
+    return Page(offset, limit)
+
+
+PageDep = Annotated[Page, Depends(page)]

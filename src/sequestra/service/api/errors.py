@@ -1,0 +1,121 @@
+"""One error format for every error the API answers: `{"error": {"code", "message"}}`,
+and the request body limit (413) applied before a body reaches an endpoint."""
+
+from __future__ import annotations
+
+from http import HTTPStatus
+from typing import Final
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from sequestra.ledger.statement import SIGNED_STATEMENT_BYTES_MAX
+
+BODY_BYTES_MAX: Final = SIGNED_STATEMENT_BYTES_MAX + 4 * 1024  # one statement and whitespace
+VALIDATION_ERRORS_SHOWN_MAX: Final = 5
+
+
+class ApiError(Exception):
+    """An error answered to the client with its status, a code and a message."""
+
+    def __init__(self, status_code: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+        self.code = code
+        self.message = message
+
+
+def error_response(status_code: int, code: str, message: str) -> JSONResponse:
+    body = {"error": {"code": code, "message": message}}
+    headers = {"WWW-Authenticate": "Bearer"} if status_code == HTTPStatus.UNAUTHORIZED else None
+    return JSONResponse(body, status_code=status_code, headers=headers)
+
+
+def _code(status_code: int) -> str:
+    try:
+        return HTTPStatus(status_code).phrase.lower().replace(" ", "_").replace("-", "_")
+    except ValueError:
+        return "error"
+
+
+def _validation_message(error: RequestValidationError) -> str:
+    parts = []
+    for item in error.errors()[:VALIDATION_ERRORS_SHOWN_MAX]:
+        where = ".".join(str(part) for part in item.get("loc", ()))
+        parts.append(f"{where}: {item.get('msg', 'invalid')}")
+    return "; ".join(parts) or "invalid request"
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    """Answer API errors, HTTP errors (404, 405, ...) and validation errors (422) alike."""
+
+    async def api_error(_request: Request, error: Exception) -> JSONResponse:
+        if not isinstance(error, ApiError):
+            raise TypeError(f"expected ApiError, got {type(error).__name__}")
+        return error_response(error.status_code, error.code, error.message)
+
+    async def http_error(_request: Request, error: Exception) -> JSONResponse:
+        if not isinstance(error, StarletteHTTPException):
+            raise TypeError(f"expected HTTPException, got {type(error).__name__}")
+        return error_response(error.status_code, _code(error.status_code), str(error.detail))
+
+    async def validation_error(_request: Request, error: Exception) -> JSONResponse:
+        if not isinstance(error, RequestValidationError):
+            raise TypeError(f"expected RequestValidationError, got {type(error).__name__}")
+        return error_response(422, "invalid_request", _validation_message(error))
+
+    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, validation_error)
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class BodyLimit:
+    """Refuse (413) a request whose body is larger than `body_bytes_max`, by its declared
+    Content-Length or, without one, as the bytes arrive."""
+
+    def __init__(self, app: ASGIApp, body_bytes_max: int = BODY_BYTES_MAX) -> None:
+        self.app = app
+        self.body_bytes_max = body_bytes_max
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = dict(scope["headers"]).get(b"content-length")
+        if declared is not None and (not declared.isdigit() or int(declared) > self.body_bytes_max):
+            await self._refuse(scope, receive, send)
+            return
+        received = 0
+        started = False
+
+        async def counted_receive() -> Message:
+            nonlocal received
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > self.body_bytes_max:
+                raise BodyTooLarge
+            return message
+
+        async def tracked_send(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, counted_receive, tracked_send)
+        except BodyTooLarge:
+            if started:
+                raise
+            await self._refuse(scope, receive, send)
+
+    async def _refuse(self, scope: Scope, receive: Receive, send: Send) -> None:
+        message = f"request body: expected at most {self.body_bytes_max} bytes"
+        response = error_response(413, "body_too_large", message)
+        await response(scope, receive, send)
