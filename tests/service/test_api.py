@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import Engine
+from sqlalchemy import Engine, text
 
 from sequestra.chains.watch.queries import list_alerts
 from sequestra.chains.watch.tables import ALERT_TABLE
@@ -154,6 +154,8 @@ def test_cases_match_the_service(api: Api) -> None:
     second = api.get("/api/v1/cases", limit=1, offset=1).json()
     assert second == {"items": expected[1:], "next_offset": None}
     assert api.get("/api/v1/cases/AFM-2025-0001", role="ministry").json() == expected[0]
+    opened = [case_json(case) for case in list_cases(api.engine, open_only=True)]
+    assert api.get("/api/v1/cases", open="true").json()["items"] == opened
     _error(api.get("/api/v1/cases/NOPE"), 404, "not_found")
 
 
@@ -369,3 +371,14 @@ def test_token_commands_create_list_and_revoke(api: Api) -> None:
     _error(api.client.get("/api/v1/cases", headers=headers), 401, "unauthenticated")
     refused = runner.invoke(token_app, ["create", "--role", "watcher", "--label", "x"], obj=state)
     assert refused.exit_code == 2
+
+
+def test_a_database_failure_is_a_503_in_the_error_format(custody: Custody) -> None:  # noqa: F811
+    engine = custody.world.engine
+    token, _ = create_token(engine, "auditor", "desk", datetime.now(UTC))
+    with write_transaction(engine) as connection:
+        connection.execute(text("DROP TABLE chain_alert"))
+    with TestClient(create_api_app(engine), raise_server_exceptions=False) as client:
+        response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
+    detail = _error(response, 503, "database_unavailable")
+    assert "chain_alert" not in detail["message"]

@@ -9,6 +9,7 @@ from typing import Final
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -50,7 +51,8 @@ def _validation_message(error: RequestValidationError) -> str:
 
 
 def install_error_handlers(app: FastAPI) -> None:
-    """Answer API errors, HTTP errors (404, 405, ...) and validation errors (422) alike."""
+    """Answer API errors, HTTP errors (404, 405, ...), validation errors (422), database
+    errors (503) and any other failure (500) in the one format."""
 
     async def api_error(_request: Request, error: Exception) -> JSONResponse:
         if not isinstance(error, ApiError):
@@ -67,7 +69,17 @@ def install_error_handlers(app: FastAPI) -> None:
             raise TypeError(f"expected RequestValidationError, got {type(error).__name__}")
         return error_response(422, "invalid_request", _validation_message(error))
 
+    async def database_error(_request: Request, error: Exception) -> JSONResponse:
+        # The driver's message may name tables and values: only the error's class is shown.
+        message = f"the database did not answer the query ({type(error).__name__})"
+        return error_response(503, "database_unavailable", message)
+
+    async def server_error(_request: Request, _error: Exception) -> JSONResponse:
+        return error_response(500, "internal_error", "the server failed; see its log")
+
     app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(SQLAlchemyError, database_error)
+    app.add_exception_handler(Exception, server_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 

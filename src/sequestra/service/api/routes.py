@@ -43,6 +43,7 @@ HOLDING_ID_MAX: Final = 10**18 - 1
 router = APIRouter(prefix=PREFIX)
 Item = TypeVar("Item")
 Text = Annotated[str | None, Query(min_length=1, max_length=TEXT_PARAMETER_LENGTH_MAX)]
+OpenOnly = Annotated[bool, Query(alias="open", description="Only those still open.")]
 
 
 def window(items: Sequence[Item], page: PageDep) -> tuple[list[Item], int | None]:
@@ -56,8 +57,10 @@ def _invalid(error: InputError) -> ApiError:
 
 
 @router.get("/cases", response_model=models.CasePage)
-def cases(engine: EngineDep, _caller: Reader, page: PageDep, open: bool = False) -> models.CasePage:
-    items, next_offset = window(list_cases(engine, open_only=open), page)
+def cases(
+    engine: EngineDep, _caller: Reader, page: PageDep, open_only: OpenOnly = False
+) -> models.CasePage:
+    items, next_offset = window(list_cases(engine, open_only=open_only), page)
     return models.CasePage(
         items=[models.CaseOut(**case_json(case)) for case in items], next_offset=next_offset
     )
@@ -115,11 +118,11 @@ def history(
 
 @router.get("/alerts", response_model=models.AlertPage)
 def alerts(
-    engine: EngineDep, _caller: Reader, page: PageDep, open: bool = False
+    engine: EngineDep, _caller: Reader, page: PageDep, open_only: OpenOnly = False
 ) -> models.AlertPage:
     # One more than the page tells whether another follows; the watcher's reads are bounded.
     read_limit = min(page.offset + page.limit + 1, LIST_LIMIT_MAX)
-    items, next_offset = window(list_alerts(engine, open_only=open, limit=read_limit), page)
+    items, next_offset = window(list_alerts(engine, open_only=open_only, limit=read_limit), page)
     return models.AlertPage(
         items=[models.AlertOut(**alert) for alert in items], next_offset=next_offset
     )
