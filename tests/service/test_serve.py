@@ -82,11 +82,19 @@ def test_serve_leads_answers_and_hands_over(
         "checkpoint_interval_s = 3600\n",
         encoding="utf-8",
     )
-    Treasury.create(runner, database_url, config)
+    treasury = Treasury.create(runner, database_url, config)
+    token = treasury.json("api-token create --role auditor --label test")["token"]
     first_port, second_port = _free_port(), _free_port()
     with _serving(database_url, config, first_port) as first:
         status = _wait(first_port, leader=True)
         assert status["status"] == "ok" and status["ledger_size"] == 3
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{first_port}/api/v1/entries?limit=5",
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        with urllib.request.urlopen(request, timeout=5) as answer:
+            entries = json.loads(answer.read())
+        assert [item["seq"] for item in entries["items"]] == [0, 1, 2]
         with _serving(database_url, config, second_port) as second:
             assert _wait(second_port, leader=False)["ledger_size"] == 3
             os.kill(first.pid, signal.SIGTERM)

@@ -26,6 +26,7 @@ from sequestra.cli.common import state
 from sequestra.cli.import_commands import import_app
 from sequestra.cli.report_commands import report_app
 from sequestra.cli.sandbox_commands import sandbox_app
+from sequestra.cli.token_commands import token_app
 from sequestra.cli.witness_commands import witness_app
 
 app = typer.Typer(
@@ -100,3 +101,4 @@ fund_commands.sale_app.command("plan")(fund_report_commands.sale_plan)
 app.add_typer(fund_commands.sale_app, name="sale")
 # Reports.
 app.add_typer(report_app, name="report")
+app.add_typer(token_app, name="api-token")

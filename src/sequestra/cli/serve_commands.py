@@ -24,11 +24,12 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, min=1, max=65_535, help="Port to listen on."),
 ) -> None:
-    """Run the service: the scheduler's jobs (watch, revalue, checkpoint) while this process
-    leads, and GET /health. SIGTERM stops both; the scheduler's lock is released."""
+    """Run the service: the HTTP API (/api/v1, bearer tokens from `sequestra api-token`),
+    GET /health, and the scheduler's jobs (watch, revalue, checkpoint) while this process
+    leads. SIGTERM stops both; the scheduler's lock is released."""
     import uvicorn  # the server loads only for this command
 
-    from sequestra.service.status_app import create_status_app
+    from sequestra.service.api import create_api_app
 
     app_state = state(context)
     settings = scheduler_settings(app_state.settings())
@@ -49,7 +50,7 @@ def serve(
     try:
         server = uvicorn.Server(
             uvicorn.Config(
-                create_status_app(engine, lambda: scheduler.running),
+                create_api_app(engine, lambda: scheduler.running),
                 host=host,
                 port=port,
                 log_level="info",
