@@ -10,6 +10,7 @@ from sqlalchemy import Engine
 
 from sequestra.ledger.store import Ledger
 from sequestra.service.api.errors import BODY_BYTES_MAX, BodyLimit, install_error_handlers
+from sequestra.service.api.proofs import proofs_router
 from sequestra.service.api.routes import router
 from sequestra.service.status_app import create_status_app
 
@@ -45,4 +46,5 @@ def create_api_app(
     install_error_handlers(app)
     app.add_middleware(BodyLimit, body_bytes_max=body_bytes_max)
     app.include_router(router)
+    app.include_router(proofs_router)
     return app

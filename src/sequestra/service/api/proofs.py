@@ -1,0 +1,67 @@
+"""The auditors' endpoints: the latest signed checkpoint and inclusion proofs.
+
+Proofs are C2SP tlog-proof files, the same bytes `sequestra prove` writes, so anyone holding
+the ledger's verifier key checks them with standard transparency-log tooling.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Final
+
+from fastapi import APIRouter, Path, Query
+from fastapi.responses import PlainTextResponse
+from pydantic import BaseModel
+
+from sequestra.ledger import tree
+from sequestra.ledger.checkpoints import get_checkpoint
+from sequestra.ledger.db import read_transaction
+from sequestra.ledger.tlog_proof import TlogProof
+from sequestra.service.api.deps import EngineDep, Reader
+from sequestra.service.api.errors import ApiError
+
+SEQ_MAX: Final = (1 << 63) - 1
+PROOF_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
+
+proofs_router = APIRouter(prefix="/api/v1")
+
+
+class CheckpointOut(BaseModel):
+    size: int
+    root: str  # hex
+    created_at: str
+    cosigned_by: list[str]
+    note: str  # the signed note, cosignature lines included
+
+
+@proofs_router.get("/checkpoints/latest", response_model=CheckpointOut)
+def latest_checkpoint(engine: EngineDep, _caller: Reader) -> CheckpointOut:
+    with read_transaction(engine) as connection:
+        stored = get_checkpoint(connection)
+    if stored is None:
+        raise ApiError(404, "no_checkpoint", "no checkpoint signed yet")
+    return CheckpointOut(
+        size=stored.size,
+        root=stored.root_hash.hex(),
+        created_at=stored.created_at,
+        cosigned_by=list(stored.cosigned_by),
+        note=stored.note.decode("utf-8"),
+    )
+
+
+@proofs_router.get("/proofs/{seq}", response_class=PlainTextResponse)
+def inclusion_proof(
+    engine: EngineDep,
+    _caller: Reader,
+    seq: Annotated[int, Path(ge=0, le=SEQ_MAX)],
+    size: Annotated[int | None, Query(ge=1, le=SEQ_MAX)] = None,
+) -> PlainTextResponse:
+    """The tlog-proof of entry `seq` in the checkpoint of `size` (default: the latest)."""
+    with read_transaction(engine) as connection:
+        stored = get_checkpoint(connection, size)
+        if stored is None:
+            raise ApiError(404, "no_checkpoint", f"no checkpoint of size {size or 'any'}")
+        if seq >= stored.size:
+            raise ApiError(422, "invalid_input", f"seq: expected below {stored.size}, got {seq}")
+        hashes = tree.inclusion_proof(connection, seq, stored.size)
+    proof = TlogProof(index=seq, hashes=tuple(hashes), checkpoint=stored.note)
+    return PlainTextResponse(proof.format().decode("utf-8"), media_type=PROOF_MEDIA_TYPE)
