@@ -3,17 +3,26 @@ that verify offline as C2SP tlog-proof files under the ledger's key."""
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 
 from fastapi.testclient import TestClient
 
+import sequestra.pricing  # noqa: F401  (valuation.recorded)
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.entry import leaf_hash
+from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.note import Ed25519Verifier
 from sequestra.ledger.tlog_proof import TlogProof
+from sequestra.pricing.fx import FixedRate
+from sequestra.pricing.run import Valuer
+from sequestra.reports.formats import write_report
+from sequestra.reports.valuation import valuation_report
 from sequestra.service.api import create_api_app
 from sequestra.service.api.tokens import create_token
 from tests.conftest import LedgerWorld
+from tests.custody.conftest import Custody, custody  # noqa: F401
+from tests.pricing.test_run import ScriptedVenue
 
 ORIGIN = "test.sequestra.example/log"
 
@@ -38,3 +47,23 @@ def test_checkpoint_and_proofs_for_auditors(world: LedgerWorld) -> None:
         beyond = client.get(f"/api/v1/proofs/{stored.size}", headers=auth)
         assert beyond.status_code == 422 and "expected below" in beyond.json()["error"]["message"]
         assert client.get("/api/v1/proofs/1").status_code == 401
+
+
+def test_valuation_report_downloads_are_reproducible(custody: Custody) -> None:  # noqa: F811
+    token, _ = create_token(custody.world.engine, "ministry", "minfin", datetime.now(UTC))
+    auth = {"Authorization": f"Bearer {token}"}
+    with TestClient(create_api_app(custody.world.engine)) as client:
+        none_yet = client.get("/api/v1/reports/valuation", headers=auth)
+        assert none_yet.status_code == 422 and none_yet.json()["error"]["code"] == "no_report"
+        valuer = SigningKey.generate()
+        custody.append(custody.world.enroll(valuer, ["valuer"], "valuer"))
+        custody.append(custody.seize("150000000"))
+        now = custody.world.now + timedelta(seconds=1)
+        venues = [ScriptedVenue(v, {"BTC/USD": "95000"}, now=now) for v in ("a", "b")]
+        Valuer(custody.world.engine, venues, FixedRate(Decimal(500)), valuer).revalue(now_utc=now)
+        report = valuation_report(custody.world.engine)
+        for name in ("json", "csv", "xlsx", "pdf"):
+            answer = client.get(f"/api/v1/reports/valuation?format={name}", headers=auth)
+            assert answer.status_code == 200 and answer.content == write_report(report, name)
+        bad = client.get("/api/v1/reports/valuation?format=doc", headers=auth)
+        assert bad.status_code == 422 and "error" in bad.json()

@@ -1,4 +1,5 @@
-"""The auditors' endpoints: the latest signed checkpoint and inclusion proofs.
+"""Files for auditors and the ministry: the latest signed checkpoint, inclusion proofs and
+report downloads.
 
 Proofs are C2SP tlog-proof files, the same bytes `sequestra prove` writes, so anyone holding
 the ledger's verifier key checks them with standard transparency-log tooling.
@@ -6,10 +7,10 @@ the ledger's verifier key checks them with standard transparency-log tooling.
 
 from __future__ import annotations
 
-from typing import Annotated, Final
+from typing import Annotated, Final, Literal
 
 from fastapi import APIRouter, Path, Query
-from fastapi.responses import PlainTextResponse
+from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from sequestra.ledger import tree
@@ -65,3 +66,36 @@ def inclusion_proof(
         hashes = tree.inclusion_proof(connection, seq, stored.size)
     proof = TlogProof(index=seq, hashes=tuple(hashes), checkpoint=stored.note)
     return PlainTextResponse(proof.format().decode("utf-8"), media_type=PROOF_MEDIA_TYPE)
+
+
+REPORT_MEDIA_TYPES: Final = {
+    "json": "application/json",
+    "csv": "text/csv; charset=utf-8",
+    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+    "pdf": "application/pdf",
+}
+ReportFormat = Literal["json", "csv", "xlsx", "pdf"]
+
+
+@proofs_router.get("/reports/valuation", response_class=Response)
+def valuation_report_download(
+    engine: EngineDep,
+    _caller: Reader,
+    report_format: Annotated[ReportFormat, Query(alias="format")] = "json",
+    size: Annotated[int | None, Query(ge=1, le=SEQ_MAX)] = None,
+) -> Response:
+    """The valuation report of the ledger's first `size` entries (default: all), as a file;
+    the same prefix gives the same bytes."""
+    from sequestra.reports.formats import write_report
+    from sequestra.reports.valuation import ReportError, valuation_report
+
+    try:
+        report = valuation_report(engine, size)
+    except ReportError as error:
+        raise ApiError(422, "no_report", str(error)) from None
+    name = f"valuation-{report.tree_size}.{report_format}"
+    return Response(
+        write_report(report, report_format),
+        media_type=REPORT_MEDIA_TYPES[report_format],
+        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+    )
