@@ -177,7 +177,10 @@ def impact_cost_usd(
     """
     value_usd = check_decimal("value_usd", value_usd, minimum=_ZERO, maximum=MONEY_MAX)
     fraction = square_root_impact(sigma_daily, quantity, adv, impact_constant=impact_constant)
-    return to_usd_cents(float(value_usd) * fraction, argument="impact_cost_usd")
+    # The concession is a statistical estimate (float); the money stays Decimal.
+    with exact_context():
+        cost = value_usd * Decimal(repr(fraction))
+    return to_usd_cents(cost, argument="impact_cost_usd")
 
 
 def check_bids(bids: Sequence[tuple[Decimal, Decimal]]) -> None:
