@@ -58,6 +58,8 @@ from sequestra.chains.bitcoin.reading import (
     check_hash,
     check_height,
     chunked,
+    json_array,
+    json_object,
     movements_of,
     ordered_movements,
     tally_balances,
@@ -333,7 +335,7 @@ class BitcoinCoreReader:
         """
         if self._network_checked:
             return
-        info = _object(self._call("node", "getblockchaininfo"), "getblockchaininfo")
+        info = json_object(self._call("node", "getblockchaininfo"), "getblockchaininfo")
         chain = info.get("chain")
         if chain not in NODE_CHAINS[self.network]:
             raise ChainError(
@@ -371,7 +373,9 @@ class BitcoinCoreReader:
     def _tip(self) -> BlockRef:
         """Return the best block: getbestblockhash, then its header for the height."""
         block_hash = check_hash(self._call("node", "getbestblockhash"), "getbestblockhash")
-        header = _object(self._call("node", "getblockheader", block_hash, True), "getblockheader")
+        header = json_object(
+            self._call("node", "getblockheader", block_hash, True), "getblockheader"
+        )
         if header.get("hash") != block_hash:
             raise ChainError(f"getblockheader: expected block {block_hash}, got another")
         return BlockRef(check_height(header.get("height"), "getblockheader height"), block_hash)
@@ -385,15 +389,15 @@ class BitcoinCoreReader:
         outputs: list[UnspentOutput] = []
         for chunk in chunked(watched.normalised, self._settings.scan_chunk_addresses):
             descriptors = [f"addr({address})" for address in chunk]
-            answer = _object(
+            answer = json_object(
                 self._call("scan", "scantxoutset", "start", descriptors), "scantxoutset"
             )
             if answer.get("success") is not True:
                 raise ChainError("scantxoutset: expected a complete scan, it was aborted")
             if answer.get("bestblock") != tip.block_hash or answer.get("height") != tip.height:
                 return None
-            for item in _list_of(answer.get("unspents"), "scantxoutset unspents"):
-                outputs.append(_scanned_output(_object(item, "scantxoutset unspent"), tip))
+            for item in json_array(answer.get("unspents"), "scantxoutset unspents"):
+                outputs.append(_scanned_output(json_object(item, "scantxoutset unspent"), tip))
         return outputs
 
     def _list(self, watched: WatchedAddresses, tip: BlockRef) -> list[UnspentOutput] | None:
@@ -408,8 +412,8 @@ class BitcoinCoreReader:
             answer = self._wallet_call(
                 "listunspent", 0, LISTUNSPENT_MAXCONF, list(chunk), True, options
             )
-            for item in _list_of(answer, "listunspent"):
-                outputs.append(_listed_output(_object(item, "listunspent item")))
+            for item in json_array(answer, "listunspent"):
+                outputs.append(_listed_output(json_object(item, "listunspent item")))
         after = check_hash(self._call("node", "getbestblockhash"), "getbestblockhash")
         return outputs if after == tip.block_hash else None
 
@@ -439,14 +443,14 @@ class BitcoinCoreReader:
                 }
                 for address in chunk
             ]
-            results = _list_of(self._wallet_call("importdescriptors", requests), "import")
+            results = json_array(self._wallet_call("importdescriptors", requests), "import")
             _check_imports(chunk, results)
             self._imported.update(chunk)
 
     def _open_wallet(self) -> None:
         """Load the watch-only wallet, or create it (blank, no private keys) when missing."""
         name = self._settings.wallet
-        if name in _list_of(self._call("node", "listwallets"), "listwallets"):
+        if name in json_array(self._call("node", "listwallets"), "listwallets"):
             return
         try:
             self._call("node", "loadwallet", name, True)
@@ -501,31 +505,19 @@ class BitcoinCoreReader:
         found: list[ObservedMovement] = []
         block_hash = tip.block_hash
         for height in range(tip.height, since.height, -1):
-            block = _object(self._call("node", "getblock", block_hash, 3), "getblock")
+            block = json_object(self._call("node", "getblock", block_hash, 3), "getblock")
             if block.get("hash") != block_hash or block.get("height") != height:
                 raise ChainError(f"getblock: expected block {block_hash} at height {height}")
             where = BlockRef(height, block_hash)
-            for tx in _list_of(block.get("tx"), "getblock tx"):
-                found.extend(movements_of(_core_flows(_object(tx, "tx"), where), watched, asset_id))
+            for tx in json_array(block.get("tx"), "getblock tx"):
+                found.extend(
+                    movements_of(_core_flows(json_object(tx, "tx"), where), watched, asset_id)
+                )
             block_hash = check_hash(block.get("previousblockhash"), "previousblockhash")
         return ordered_movements(found)
 
 
 # --- reading answers ---------------------------------------------------------------------------
-
-
-def _object(value: Any, what: str) -> dict[str, Any]:
-    """Return `value` when it is a JSON object, else raise ChainError naming `what`."""
-    if not isinstance(value, dict):
-        raise ChainError(f"{what}: expected a JSON object, got {type(value).__name__}")
-    return value
-
-
-def _list_of(value: Any, what: str) -> list[Any]:
-    """Return `value` when it is a JSON array, else raise ChainError naming `what`."""
-    if not isinstance(value, list):
-        raise ChainError(f"{what}: expected a JSON array, got {type(value).__name__}")
-    return value
 
 
 def _vout(value: Any, what: str) -> int:
@@ -585,7 +577,7 @@ def _check_imports(addresses: Sequence[str], results: list[Any]) -> None:
             f"importdescriptors: expected {len(addresses)} results, got {len(results)}"
         )
     for address, result in zip(addresses, results, strict=True):
-        item = _object(result, "importdescriptors result")
+        item = json_object(result, "importdescriptors result")
         if item.get("success") is not True:
             error = item.get("error")
             message = error.get("message") if isinstance(error, dict) else error
@@ -598,8 +590,8 @@ def _check_imports(addresses: Sequence[str], results: list[Any]) -> None:
 def _core_flows(tx: dict[str, Any], block: BlockRef) -> TransactionFlows:
     """Read a getblock verbosity-3 transaction as flows (coinbase inputs have none)."""
     inputs: list[Flow] = []
-    for entry in _list_of(tx.get("vin"), "tx vin"):
-        item = _object(entry, "tx input")
+    for entry in json_array(tx.get("vin"), "tx vin"):
+        item = json_object(entry, "tx input")
         if "coinbase" in item:
             continue
         prevout = item.get("prevout")
@@ -607,8 +599,8 @@ def _core_flows(tx: dict[str, Any], block: BlockRef) -> TransactionFlows:
             raise ChainError("getblock: expected inputs with prevout (verbosity 3, undo data)")
         inputs.append(_core_flow(prevout, "prevout"))
     outputs = [
-        _core_flow(_object(entry, "tx output"), "vout")
-        for entry in _list_of(tx.get("vout"), "tx vout")
+        _core_flow(json_object(entry, "tx output"), "vout")
+        for entry in json_array(tx.get("vout"), "tx vout")
     ]
     return TransactionFlows(
         check_hash(tx.get("txid"), "tx txid"), block, tuple(inputs), tuple(outputs)
@@ -617,7 +609,7 @@ def _core_flows(tx: dict[str, Any], block: BlockRef) -> TransactionFlows:
 
 def _core_flow(item: dict[str, Any], what: str) -> Flow:
     """Read an output (`vout[]` or an input's `prevout`) as a Flow."""
-    script = _object(item.get("scriptPubKey"), f"{what} scriptPubKey")
+    script = json_object(item.get("scriptPubKey"), f"{what} scriptPubKey")
     address = script.get("address")
     return Flow(
         script_hex=_script_hex(script.get("hex"), f"{what} script"),

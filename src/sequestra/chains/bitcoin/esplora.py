@@ -47,6 +47,8 @@ from sequestra.chains.bitcoin.reading import (
     check_hash,
     check_height,
     check_sats,
+    json_array,
+    json_object,
     movements_of,
     ordered_movements,
     tally_balances,
@@ -353,17 +355,11 @@ def _integer(text: str, what: str) -> int:
 
 
 def _object(value: Any, what: str) -> dict[str, Any]:
-    """Return `value` when it is a JSON object, else raise ChainError naming `what`."""
-    if not isinstance(value, dict):
-        raise ChainError(f"esplora {what}: expected a JSON object, got {type(value).__name__}")
-    return value
+    return json_object(value, f"esplora {what}")
 
 
 def _array(value: Any, what: str) -> list[Any]:
-    """Return `value` when it is a JSON array, else raise ChainError naming `what`."""
-    if not isinstance(value, list):
-        raise ChainError(f"esplora {what}: expected a JSON array, got {type(value).__name__}")
-    return value
+    return json_array(value, f"esplora {what}")
 
 
 def _confirmed_height(status: Any, what: str) -> int | None:

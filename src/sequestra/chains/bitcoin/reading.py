@@ -13,7 +13,7 @@ import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 from sequestra.chains.address import AddressError
 from sequestra.chains.bitcoin.address import validate_bitcoin_address
@@ -129,6 +129,20 @@ def check_sats(value: object, what: str) -> int:
         raise ChainError(f"{what}: expected whole satoshis, got {type(value).__name__}")
     if not 0 <= value <= MONEY_MAX_SATS:
         raise ChainError(f"{what}: expected 0 to {MONEY_MAX_SATS} sats, got {value}")
+    return value
+
+
+def json_object(value: Any, what: str) -> dict[str, Any]:
+    """Return `value` when it is a JSON object, else raise ChainError naming `what`."""
+    if not isinstance(value, dict):
+        raise ChainError(f"{what}: expected a JSON object, got {type(value).__name__}")
+    return value
+
+
+def json_array(value: Any, what: str) -> list[Any]:
+    """Return `value` when it is a JSON array, else raise ChainError naming `what`."""
+    if not isinstance(value, list):
+        raise ChainError(f"{what}: expected a JSON array, got {type(value).__name__}")
     return value
 
 
