@@ -1,5 +1,5 @@
-"""`sequestra report valuation`: the valuation report in JSON, CSV, XLSX or PDF, the same
-bytes for the same ledger prefix (`--size`)."""
+"""`sequestra report valuation|exposure|sales|audit`: a report in JSON, CSV, XLSX or PDF, the
+same bytes for the same ledger prefix (`--size`)."""
 
 from __future__ import annotations
 
@@ -7,38 +7,68 @@ from pathlib import Path
 
 import typer
 
-from sequestra.cli.common import console, fail_usage, handled
+from sequestra.cli.common import console, fail_usage, handled, print_json
 from sequestra.cli.writes import ledger_engine
-from sequestra.reports.formats import FORMATS, write_report
-from sequestra.reports.valuation import ReportError, valuation_report
+from sequestra.reports.catalog import REPORT_FORMATS, render_report
+from sequestra.reports.valuation import ReportError
 
 report_app = typer.Typer(
-    help="Reports from the ledger, reproducible byte for byte.", no_args_is_help=True
+    help="Reports from the ledger, reproducible byte for byte; each names its checkpoint.",
+    no_args_is_help=True,
 )
+FORMAT_HELP = f"One of {', '.join(REPORT_FORMATS)}."
+SIZE_HELP = "Report from the ledger's first N entries (default all)."
 
 
-@report_app.command("valuation")
-def valuation(
+def write_report_file(
     context: typer.Context,
-    format_name: str = typer.Option(..., "--format", help=f"One of {', '.join(FORMATS)}."),
-    out: Path = typer.Option(..., "--out", help="The file to write.", dir_okay=False),
-    size: int | None = typer.Option(
-        None, "--size", min=1, help="Report from the ledger's first N entries (default all)."
-    ),
+    kind: str,
+    format_name: str,
+    out: Path,
+    size: int | None,
+    json_output: bool,
 ) -> None:
-    """Write the report of the latest valuation among the ledger's first N entries."""
-    if format_name not in FORMATS:
-        fail_usage(f"--format: expected one of {', '.join(FORMATS)}, got {format_name}")
+    if format_name not in REPORT_FORMATS:
+        fail_usage(f"--format: expected one of {', '.join(REPORT_FORMATS)}, got {format_name}")
     engine = ledger_engine(context)
     with handled():
         try:
-            report = valuation_report(engine, size)
+            report = render_report(engine, kind, format_name, size)
         except ReportError as error:
             fail_usage(str(error))
-        data = write_report(report, format_name)
-        out.write_bytes(data)
+        out.write_bytes(report.data)
+    if json_output:
+        print_json(
+            {
+                "report": kind,
+                "format": format_name,
+                "file": str(out),
+                "bytes": len(report.data),
+                "tree_size": report.tree_size,
+                "root_sha256": report.root_sha256,
+                "summary": report.summary,
+            }
+        )
+        return
     console.print(
-        f"wrote {out} ({format_name}, {len(data)} bytes): valuation seq {report.seq}, cutoff"
-        f" {report.cutoff}; checkpoint tree size {report.tree_size}, root {report.root_sha256}",
+        f"wrote {out} ({format_name}, {len(report.data)} bytes): {report.summary};"
+        f" checkpoint tree size {report.tree_size}, root {report.root_sha256}",
         highlight=False,
     )
+
+
+def _command(kind: str, doc: str) -> None:
+    def command(
+        context: typer.Context,
+        format_name: str = typer.Option(..., "--format", help=FORMAT_HELP),
+        out: Path = typer.Option(..., "--out", help="The file to write.", dir_okay=False),
+        size: int | None = typer.Option(None, "--size", min=1, help=SIZE_HELP),
+        json_output: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+    ) -> None:
+        write_report_file(context, kind, format_name, out, size, json_output)
+
+    command.__doc__ = doc
+    report_app.command(kind)(command)
+
+
+_command("valuation", "The latest valuation among the first N entries: holdings, prices, totals.")

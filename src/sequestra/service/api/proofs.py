@@ -68,34 +68,29 @@ def inclusion_proof(
     return PlainTextResponse(proof.format().decode("utf-8"), media_type=PROOF_MEDIA_TYPE)
 
 
-REPORT_MEDIA_TYPES: Final = {
-    "json": "application/json",
-    "csv": "text/csv; charset=utf-8",
-    "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
-    "pdf": "application/pdf",
-}
 ReportFormat = Literal["json", "csv", "xlsx", "pdf"]
+ReportKind = Literal["valuation", "exposure", "sales", "audit"]
 
 
-@proofs_router.get("/reports/valuation", response_class=Response)
-def valuation_report_download(
+@proofs_router.get("/reports/{kind}", response_class=Response)
+def report_download(
     engine: EngineDep,
     _caller: Reader,
+    kind: ReportKind,
     report_format: Annotated[ReportFormat, Query(alias="format")] = "json",
     size: Annotated[int | None, Query(ge=1, le=SEQ_MAX)] = None,
 ) -> Response:
-    """The valuation report of the ledger's first `size` entries (default: all), as a file;
-    the same prefix gives the same bytes."""
-    from sequestra.reports.formats import write_report
-    from sequestra.reports.valuation import ReportError, valuation_report
+    """A report of the ledger's first `size` entries (default: all), as a file named after
+    its checkpoint; the same prefix gives the same bytes."""
+    from sequestra.reports.catalog import render_report
+    from sequestra.reports.valuation import ReportError
 
     try:
-        report = valuation_report(engine, size)
+        report = render_report(engine, kind, report_format, size)
     except ReportError as error:
         raise ApiError(422, "no_report", str(error)) from None
-    name = f"valuation-{report.tree_size}.{report_format}"
     return Response(
-        write_report(report, report_format),
-        media_type=REPORT_MEDIA_TYPES[report_format],
-        headers={"Content-Disposition": f'attachment; filename="{name}"'},
+        report.data,
+        media_type=report.media_type,
+        headers={"Content-Disposition": f'attachment; filename="{report.filename}"'},
     )
