@@ -13,9 +13,12 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
+from sequestra.cli.demo_pricing import HISTORY_WEEKS
 from sequestra.cli.main import app
 from sequestra.ledger.db import create_ledger_engine
+from sequestra.reports.catalog import REPORT_FORMATS, report_kinds
 from sequestra.sandbox.cases import CustodySample, generate_sample
+from sequestra.service.api.tokens import resolve_token
 from tests.cli.conftest import run
 
 PASSPHRASE = "sandbox-example-passphrase"
@@ -252,13 +255,13 @@ def test_keys_generate_needs_a_passphrase(tmp_path: Path, monkeypatch: pytest.Mo
 def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(ROOT / "keys-example", tmp_path / "keys-example")
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["demo", "--json"])
+    result = runner.invoke(app, ["demo", "--json", "--no-serve"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     sample = generate_sample()
     fund_entries = 6  # the policy, the proposal, its approval, two tranches, the settlement
     entries = 11 + _custody_entries(sample) + _check_demo_watch(summary["watch"]) + 2
-    entries += fund_entries
+    entries += fund_entries + HISTORY_WEEKS
     assert summary["verify"]["ok"] and summary["entries"] == entries
     assert "needs one of admin" in summary["refused_example"]
     checkpoint = summary["checkpoint"]
@@ -271,16 +274,44 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / summary["proof"]).read_bytes().startswith(b"c2sp.org/tlog-proof@v1\n")
     _check_demo_custody(summary["custody"], sample)
     _check_demo_pricing(summary["pricing"])
-    assert kinds.count("valuation.recorded") == 2
+    assert kinds.count("valuation.recorded") == 2 + HISTORY_WEEKS
     _check_demo_fund(summary["fund"], summary["pricing"]["now"])
     assert kinds.count("sale.executed") == 2 and kinds.count("sale.settled") == 1
-    again = runner.invoke(app, ["demo", "--json"])
+    _check_demo_reports(summary, tmp_path)
+    again = runner.invoke(app, ["demo", "--json", "--no-serve"])
     assert again.exit_code == 0 and json.loads(again.output)["entries"] == entries
 
 
+def _check_demo_reports(summary: dict[str, Any], root: Path) -> None:
+    """Every report in every format on disk, named after the final checkpoint; tokens that
+    only their owner may read and that open the API with their role."""
+    reports = summary["reports"]
+    assert {(r["report"], r["format"]) for r in reports} == {
+        (kind, name) for kind in report_kinds() for name in REPORT_FORMATS
+    }
+    size = summary["checkpoint"]["size"]
+    for report in reports:
+        path = root / report["file"]
+        assert path.name == f"{report['report']}-{size}.{report['format']}"
+        assert path.stat().st_size == report["bytes"] > 0
+    engine = create_ledger_engine(summary["database"])  # relative to the demo's directory
+    try:
+        for role, file in summary["tokens"].items():
+            path = root / file
+            assert path.stat().st_mode & 0o077 == 0
+            record = resolve_token(engine, path.read_text().strip())
+            assert record is not None and record.role == role
+    finally:
+        engine.dispose()
+
+
 def _check_demo_pricing(pricing: dict[str, Any]) -> None:
-    """Two valuations recorded: now from tickers, a month ago from daily closes."""
+    """Valuations recorded now from tickers, a month ago and weekly before now from daily
+    closes."""
     now, past = pricing["now"], pricing["past"]
+    cutoffs = [v["cutoff"] for v in pricing["history"]]
+    assert len(cutoffs) == HISTORY_WEEKS and cutoffs == sorted(cutoffs)
+    assert cutoffs[-1] < now["cutoff"] and len(set(cutoffs) | {past["cutoff"]}) == HISTORY_WEEKS + 1
     assert now["created"] and past["created"] and now["seq"] != past["seq"]
     priced = {p["asset"] for p in now["prices"]}
     assert priced == {"bitcoin:BTC", "ethereum:ETH", "ethereum:USDT", "ethereum:USDC"}

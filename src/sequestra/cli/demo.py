@@ -1,6 +1,7 @@
 """`sequestra demo`: a sandbox ledger built from the example keys, holding the sandbox's sample
-of custody cases, watched on local chains (where a staged theft is caught), checkpointed,
-cosigned by a local witness, exported and verified end to end."""
+of custody cases, watched on local chains (where a staged theft is caught), revalued from
+local venues, with a State Fund sale, checkpointed, cosigned by a local witness, exported and
+verified end to end; then its reports are written to var/reports/ and the dashboard served."""
 
 from __future__ import annotations
 
@@ -107,12 +108,19 @@ def demo(
     context: typer.Context,
     keys: Path = typer.Option(Path("keys-example"), help="Directory of the example keys."),
     json_output: bool = typer.Option(False, "--json", help="Print the summary as JSON."),
+    serve: bool = typer.Option(
+        True, "--serve/--no-serve", help="Serve the dashboard and the API afterwards."
+    ),
+    host: str = typer.Option("127.0.0.1", help="Address the dashboard listens on."),
+    port: int = typer.Option(8080, min=1, max=65_535, help="Port the dashboard listens on."),
 ) -> None:
-    """Build a fresh sandbox ledger of sample custody cases in var/demo/; witness, audit, verify."""
+    """Build a fresh sandbox ledger of sample cases in var/demo/: watch, revalue, sell, witness,
+    audit, verify; write the reports to var/reports/, then serve the dashboard (Ctrl-C stops)."""
     # The sandbox and the ledger's set-up tools load only when the demo runs (CLI start-up).
     from sequestra.cli.demo_custody import record_sample
     from sequestra.cli.demo_fund import FundDemoError, run_fund_demo
     from sequestra.cli.demo_pricing import run_pricing_demo
+    from sequestra.cli.demo_serve import write_reports, write_tokens
     from sequestra.cli.demo_watch import WatchDemoError, run_watch_demo
     from sequestra.ledger.ops import init_ledger
     from sequestra.pricing.run import PricingError
@@ -157,6 +165,8 @@ def demo(
         result = verify_ledger(engine, world.ledger_key.public_key_raw)
         records = world.ledger.authority().records
         world.ledger.close()
+        reports = [written.to_json() for written in write_reports(engine)]
+        tokens = write_tokens(engine, DEMO_DIRECTORY / "tokens", datetime.now(UTC))
     summary: dict[str, Any] = {
         "database": url,
         "origin": DEMO_ORIGIN,
@@ -173,13 +183,20 @@ def demo(
         "watch": watch.to_json(),
         "pricing": pricing.to_json(),
         "fund": fund.to_json(),
+        "reports": reports,
+        "tokens": tokens,
     }
     if json_output:
         print_json(summary)
     else:
         _print_summary(summary, records.values())
-    if not result.ok or not publication["published"] or not audit["ok"] or not watch.ok:
+    failed = not result.ok or not publication["published"] or not audit["ok"] or not watch.ok
+    if failed or any(report["file"] is None for report in reports):
         raise typer.Exit(1)
+    if serve:
+        from sequestra.cli.demo_serve import serve_dashboard
+
+        serve_dashboard(engine, host, port, tokens)
 
 
 def _witness(world: _Demo) -> tuple[Witness, str]:
@@ -249,6 +266,9 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
     from sequestra.cli.demo_fund import print_fund
 
     print_fund(summary["fund"])
+    from sequestra.cli.demo_serve import print_reports
+
+    print_reports(summary["reports"])
     console.print(f"refused as expected: {summary['refused_example']}")
     console.print(f"audit it yourself: {summary['audit']['command']}")
     checkpoint = summary["checkpoint"]

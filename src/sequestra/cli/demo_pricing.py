@@ -1,8 +1,9 @@
 """The pricing part of `sequestra demo`: revalue every holding from the sandbox venues.
 
 Three venue stand-ins (Binance, Kraken and OKX formats, parsed by ccxt's real classes) quote
-the sample's assets; the valuer key records one valuation now and one at a past cutoff from
-daily closes (the kind of figure a seizure-date value needs). The USD/KZT rate is a stated
+the sample's assets; the valuer key records one valuation now, one at a past cutoff from
+daily closes (the kind of figure a seizure-date value needs) and a weekly history from the
+same closes, which the dashboard draws as value over time. The USD/KZT rate is a stated
 sandbox rate, recorded as such; production reads the National Bank's official rate.
 """
 
@@ -30,6 +31,7 @@ VENUES: Final = ("binance", "kraken", "okx")
 SANDBOX_USD_KZT: Final = Decimal("520.00")  # a stated sandbox rate, not the official one
 SEED: Final = 2025
 PAST_DAYS: Final = 30
+HISTORY_WEEKS: Final = 12  # weekly valuations before now, for value over time
 MARKET_DAYS: Final = 200  # daily closes kept for the Fund's risk figures and sale plan
 
 
@@ -37,18 +39,24 @@ MARKET_DAYS: Final = 200  # daily closes kept for the Fund's risk figures and sa
 class PricingDemo:
     now: ValuationResult
     past: ValuationResult
+    history: tuple[ValuationResult, ...]
     requests: dict[str, int]
 
     def to_json(self) -> dict[str, Any]:
         return {
             "now": self.now.to_json(),
             "past": self.past.to_json(),
+            "history": [
+                {"seq": v.seq, "cutoff": v.cutoff, "total_usd": str(v.total_usd)}
+                for v in self.history
+            ],
             "venue_requests": self.requests,
         }
 
 
 def run_pricing_demo(engine: Engine, valuer_key: SigningKey, now: datetime) -> PricingDemo:
-    """Record a valuation now and one PAST_DAYS ago (noon UTC) from the sandbox venues."""
+    """Record a valuation now, one PAST_DAYS ago and one a week apart for HISTORY_WEEKS
+    weeks (noon UTC) from the sandbox venues."""
     scenario = Scenario.starting(int(now.timestamp() * 1000), seed=SEED)
     with running_venues(scenario, VENUES) as servers:
         venues = [
@@ -59,10 +67,14 @@ def run_pricing_demo(engine: Engine, valuer_key: SigningKey, now: datetime) -> P
         current = valuer.revalue(now_utc=now)
         past_cutoff = (now - timedelta(days=PAST_DAYS)).replace(hour=12, minute=0, second=0)
         past = valuer.revalue(cutoff=past_cutoff, now_utc=now)
+        history = tuple(
+            valuer.revalue(cutoff=past_cutoff + timedelta(days=PAST_DAYS - 7 * w), now_utc=now)
+            for w in range(HISTORY_WEEKS, 0, -1)
+        )
         symbols = sorted({h.asset.symbol for h in list_holdings(engine, fund=True)})
         fetch_market_data(engine, venues, pairs_for(symbols), MARKET_DAYS, now.date())
         requests = {v: servers.count(v) for v in VENUES}
-    return PricingDemo(current, past, requests)
+    return PricingDemo(current, past, history, requests)
 
 
 def print_pricing(pricing: dict[str, Any]) -> None:
