@@ -10,6 +10,7 @@ from typing import Annotated, Final
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
+from sequestra.config import FundSettings, Settings
 from sequestra.ledger.store import Ledger
 from sequestra.service.api.errors import ApiError
 from sequestra.service.api.roles import READ_ROLES, STATEMENT_ROLES
@@ -31,8 +32,26 @@ def get_ledger(request: Request) -> Ledger:
     return ledger
 
 
+@dataclass(frozen=True)
+class FundConfiguration:
+    """The [fund] settings the exposure endpoint uses, and where they came from."""
+
+    fund: FundSettings
+    source: str  # "settings" when the server's settings are on the app, else "defaults"
+
+
+def get_fund_configuration(request: Request) -> FundConfiguration:
+    """The server's [fund] settings when the app carries them (`app.state.settings`),
+    else the built-in defaults (stress scenarios and participation)."""
+    settings = getattr(request.app.state, "settings", None)
+    if isinstance(settings, Settings):
+        return FundConfiguration(settings.fund, "settings")
+    return FundConfiguration(FundSettings(), "defaults")
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+FundConfigurationDep = Annotated[FundConfiguration, Depends(get_fund_configuration)]
 
 
 def bearer_token(request: Request, engine: EngineDep) -> TokenRecord:

@@ -20,6 +20,21 @@ class ErrorBody(ApiModel):
     error: ErrorDetail
 
 
+def _error(description: str) -> dict[str, Any]:
+    return {"model": ErrorBody, "description": description}
+
+
+# Documented on every endpoint, so the OpenAPI document tells clients the one error format.
+ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    401: _error("No token, or a malformed, unknown or revoked one."),
+    403: _error("The token's role may not use this endpoint."),
+    404: _error("Nothing under this id."),
+    413: _error("The request body is larger than the limit."),
+    422: _error("A parameter or the body is not acceptable; the message says which."),
+    503: _error("The database did not answer."),
+}
+
+
 class CaseOut(ApiModel):
     case: str
     agency: str
@@ -165,3 +180,162 @@ class SalePage(ApiModel):
 class EntryPage(ApiModel):
     items: list[EntryOut]
     next_from_seq: int | None
+
+
+class ObservationOut(ApiModel):
+    seq: int
+    chain: str
+    network: str
+    run_id: str
+    height: int
+    block_hash: str
+    snapshot_sha256: str
+    superseded_by: int | None
+    address: str
+    asset_id: str
+    amount_base: str
+    pending_base: str
+
+
+class ObservationPage(ApiModel):
+    items: list[ObservationOut]
+    next_offset: int | None
+
+
+class ScheduledTrancheOut(ApiModel):
+    at: str
+    amount_base: str
+    amount: str
+
+
+class ApprovalOut(ApiModel):
+    approver: str
+    label: str | None
+    seq: int
+    issued_at: str
+    valid_until: str
+    valid_now: bool
+
+
+class FillOut(ApiModel):
+    seq: int
+    venue: str
+    amount_base: str
+    amount: str
+    price_usd: str
+    fee_usd: str
+    executed_at: str
+    venue_order_id: str
+    deposit_tx: str
+
+
+class RealisedResultOut(ApiModel):
+    sold_base: str
+    sold: str
+    proceeds_usd: str
+    fees_usd: str
+    net_proceeds_usd: str
+    average_price_usd: str | None
+    proceeds_kzt: str | None
+    # {"status": "not_valued"}, or "valued" with seq, cutoff, price, value and differences
+    last_valuation: dict[str, Any]
+    at_seizure: dict[str, Any]  # the same, with the seizure's date and count of seizures
+
+
+class SaleDetailOut(SaleOut):
+    reason: str
+    schedule: list[ScheduledTrancheOut]
+    closing: dict[str, Any] | None  # the body of the statement that closed the sale
+    approvals: list[ApprovalOut]
+    approvals_valid_now: int
+    fills: list[FillOut]
+    result: RealisedResultOut
+
+
+class ExposureAssetOut(ApiModel):
+    asset: str
+    quantity: str
+    price_usd: str
+    value_usd: str
+    value_kzt: str | None
+    weight: float
+    volatility: dict[str, float] | None
+
+
+class RiskFigureOut(ApiModel):
+    method: str
+    level: float
+    horizon_days: int
+    var_usd: str
+    es_usd: str
+
+
+class RiskOut(ApiModel):
+    primary_method: str
+    observations: int
+    figures: list[RiskFigureOut]
+
+
+class StressLossOut(ApiModel):
+    asset: str
+    change: str
+    loss_usd: str
+
+
+class StressOut(ApiModel):
+    scenario: str
+    total_loss_usd: str
+    value_after_usd: str
+    losses: list[StressLossOut]
+
+
+class ExposureOut(ApiModel):
+    valuation_seq: int
+    cutoff: str
+    total_usd: str
+    total_kzt: str | None
+    usd_kzt: str | None
+    herfindahl_index: float
+    effective_assets: float
+    assets: list[ExposureAssetOut]
+    unpriced: list[str]
+    without_history: list[str]
+    history_days: int
+    risk: RiskOut | None
+    stress: list[StressOut]
+    scenarios_from: str  # "settings" or "defaults"
+    participation: str
+
+
+class CheckpointSummaryOut(ApiModel):
+    size: int
+    root: str  # hex
+    created_at: str
+    cosigned_by: list[str]
+
+
+class CheckpointPage(ApiModel):
+    items: list[CheckpointSummaryOut]
+    next_offset: int | None
+
+
+class ValuationPriceOut(ApiModel):
+    asset_id: str
+    price_usd: str
+    confidence: str
+    venues: list[str]
+
+
+class ValuationDetailOut(ApiModel):
+    seq: int
+    cutoff: str
+    method: str
+    price_type: str
+    fx_rate: str
+    fx_on: str
+    fx_published_on: str
+    fx_source: str
+    quotes_sha256: str
+    unpriced: int
+    venues_missing: list[str]
+    prices: list[ValuationPriceOut]

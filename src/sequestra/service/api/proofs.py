@@ -17,13 +17,15 @@ from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.tlog_proof import TlogProof
-from sequestra.service.api.deps import EngineDep, Reader
+from sequestra.service.api import models
+from sequestra.service.api.deps import EngineDep, PageDep, Reader
 from sequestra.service.api.errors import ApiError
+from sequestra.service.api.queries import CHECKPOINTS_READ_MAX, list_checkpoints_page
 
 SEQ_MAX: Final = (1 << 63) - 1
 PROOF_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
 
-proofs_router = APIRouter(prefix="/api/v1")
+proofs_router = APIRouter(prefix="/api/v1", responses=models.ERROR_RESPONSES)
 
 
 class CheckpointOut(BaseModel):
@@ -32,6 +34,21 @@ class CheckpointOut(BaseModel):
     created_at: str
     cosigned_by: list[str]
     note: str  # the signed note, cosignature lines included
+
+
+@proofs_router.get("/checkpoints", response_model=models.CheckpointPage)
+def checkpoints(engine: EngineDep, _caller: Reader, page: PageDep) -> models.CheckpointPage:
+    """Signed checkpoints, largest (newest) first, with the witnesses that cosigned each;
+    the signed note of one: /checkpoints/latest, or the tlog-proof of any entry."""
+    if page.offset >= CHECKPOINTS_READ_MAX:
+        return models.CheckpointPage(items=[], next_offset=None)
+    read_limit = min(page.limit + 1, CHECKPOINTS_READ_MAX - page.offset)
+    rows = list_checkpoints_page(engine, page.offset, read_limit)
+    next_offset = page.offset + page.limit if len(rows) > page.limit else None
+    return models.CheckpointPage(
+        items=[models.CheckpointSummaryOut(**row) for row in rows[: page.limit]],
+        next_offset=next_offset,
+    )
 
 
 @proofs_router.get("/checkpoints/latest", response_model=CheckpointOut)

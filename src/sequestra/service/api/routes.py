@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 from typing import Annotated, Final, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
@@ -19,7 +20,15 @@ from sequestra.custody.service import (
     list_holdings,
     resolve_asset,
 )
-from sequestra.fund.service import list_sales
+from sequestra.fund.report import FundReportError, fund_report
+from sequestra.fund.service import (
+    approval_statuses,
+    current_policy,
+    get_sale,
+    list_sales,
+    realised_result,
+)
+from sequestra.fund.stress import DEFAULT_SCENARIOS, StressScenario
 from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.statement import parse_signed_statement
 from sequestra.service.api import models
@@ -27,22 +36,40 @@ from sequestra.service.api.deps import (
     PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
     EngineDep,
+    FundConfigurationDep,
     LedgerDep,
+    Page,
     PageDep,
     Reader,
     StatementPoster,
 )
 from sequestra.service.api.errors import ApiError
-from sequestra.service.api.queries import VALUATIONS_READ_MAX, list_valuations
+from sequestra.service.api.queries import (
+    OBSERVATIONS_READ_MAX,
+    VALUATIONS_READ_MAX,
+    ObservationFilter,
+    get_valuation,
+    list_observations,
+    list_valuations,
+)
 
 PREFIX: Final = "/api/v1"
 TEXT_PARAMETER_LENGTH_MAX: Final = 128
 SEQ_MAX: Final = (1 << 63) - 1
 HOLDING_ID_MAX: Final = 10**18 - 1
 
-router = APIRouter(prefix=PREFIX)
+# Printable text only: PostgreSQL refuses NUL in a string, and no id holds control characters.
+TEXT_PATTERN: Final = r"^[^\x00-\x1f\x7f]+$"
+
+router = APIRouter(prefix=PREFIX, responses=models.ERROR_RESPONSES)
 Item = TypeVar("Item")
-Text = Annotated[str | None, Query(min_length=1, max_length=TEXT_PARAMETER_LENGTH_MAX)]
+Text = Annotated[
+    str | None,
+    Query(min_length=1, max_length=TEXT_PARAMETER_LENGTH_MAX, pattern=TEXT_PATTERN),
+]
+PathText = Annotated[
+    str, Path(min_length=1, max_length=TEXT_PARAMETER_LENGTH_MAX, pattern=TEXT_PATTERN)
+]
 OpenOnly = Annotated[bool, Query(alias="open", description="Only those still open.")]
 
 
@@ -50,6 +77,20 @@ def window(items: Sequence[Item], page: PageDep) -> tuple[list[Item], int | None
     """The page's slice of `items` and the offset of the next page (None at the end)."""
     end = page.offset + page.limit
     return list(items[page.offset : end]), end if len(items) > end else None
+
+
+def read_window(page: Page, read_max: int) -> int | None:
+    """How many rows to read for the page (one more tells whether another follows), or
+    None when the page starts beyond the `read_max` rows a query may reach."""
+    if page.offset >= read_max:
+        return None
+    return min(page.limit + 1, read_max - page.offset)
+
+
+def next_offset_of(rows: Sequence[Item], page: Page) -> tuple[list[Item], int | None]:
+    """The page's rows out of those read with `read_window`, and the next page's offset."""
+    end = page.offset + page.limit
+    return list(rows[: page.limit]), end if len(rows) > page.limit else None
 
 
 def _invalid(error: InputError) -> ApiError:
@@ -70,7 +111,7 @@ def cases(
 def case(
     engine: EngineDep,
     _caller: Reader,
-    case_id: Annotated[str, Path(min_length=1, max_length=TEXT_PARAMETER_LENGTH_MAX)],
+    case_id: PathText,
 ) -> models.CaseOut:
     found = get_case(engine, case_id)
     if found is None:
@@ -128,16 +169,50 @@ def alerts(
     )
 
 
+@router.get("/observations", response_model=models.ObservationPage)
+def observations(
+    engine: EngineDep,
+    _caller: Reader,
+    page: PageDep,
+    chain: Text = None,
+    address: Text = None,
+    asset: Text = None,
+) -> models.ObservationPage:
+    """Balances the watcher observed on chain, one item per (observation entry, chain,
+    address, asset), newest entry first; `superseded_by` marks those replaced after a reorg."""
+    try:
+        chosen = None if asset is None else resolve_asset(asset_registry(engine), asset)
+    except InputError as error:
+        raise _invalid(error) from None
+    read_limit = read_window(page, OBSERVATIONS_READ_MAX)
+    where = ObservationFilter(chain, address, None if chosen is None else chosen.asset_id)
+    rows = [] if read_limit is None else list_observations(engine, where, page.offset, read_limit)
+    items, next_offset = next_offset_of(rows, page)
+    return models.ObservationPage(
+        items=[models.ObservationOut(**row) for row in items], next_offset=next_offset
+    )
+
+
 @router.get("/valuations", response_model=models.ValuationPage)
 def valuations(engine: EngineDep, _caller: Reader, page: PageDep) -> models.ValuationPage:
-    if page.offset >= VALUATIONS_READ_MAX:
-        return models.ValuationPage(items=[], next_offset=None)
-    read_limit = min(page.limit + 1, VALUATIONS_READ_MAX - page.offset)
-    rows = list_valuations(engine, page.offset, read_limit)
-    next_offset = page.offset + page.limit if len(rows) > page.limit else None
+    read_limit = read_window(page, VALUATIONS_READ_MAX)
+    rows = [] if read_limit is None else list_valuations(engine, page.offset, read_limit)
+    items, next_offset = next_offset_of(rows, page)
     return models.ValuationPage(
-        items=[models.ValuationOut(**row) for row in rows[: page.limit]], next_offset=next_offset
+        items=[models.ValuationOut(**row) for row in items], next_offset=next_offset
     )
+
+
+@router.get("/valuations/{seq}", response_model=models.ValuationDetailOut)
+def valuation(
+    engine: EngineDep, _caller: Reader, seq: Annotated[int, Path(ge=0, le=SEQ_MAX)]
+) -> models.ValuationDetailOut:
+    """One recorded valuation (the seq of its entry): FX, and each asset's price with its
+    confidence and venues. Values of holdings: the valuation report (/reports/valuation)."""
+    found = get_valuation(engine, seq)
+    if found is None:
+        raise ApiError(404, "not_found", f"valuation: none recorded at seq {seq}")
+    return models.ValuationDetailOut(**found)
 
 
 @router.get("/sales", response_model=models.SalePage)
@@ -149,6 +224,55 @@ def sales(engine: EngineDep, _caller: Reader, page: PageDep, state: Text = None)
     items, next_offset = window(found, page)
     return models.SalePage(
         items=[models.SaleOut(**sale.summary_json()) for sale in items], next_offset=next_offset
+    )
+
+
+@router.get("/sales/{sale_id}", response_model=models.SaleDetailOut)
+def sale(engine: EngineDep, _caller: Reader, sale_id: PathText) -> models.SaleDetailOut:
+    """One sale with its approvals (valid now or not, under the policy in force), fills and
+    realised result: what `sequestra sale show --json` prints."""
+    from sequestra.cli.fund_commands import sale_json  # the one builder of this document
+
+    found = get_sale(engine, sale_id)
+    if found is None:
+        raise ApiError(404, "not_found", f"sale: no sale named {sale_id!r:.80}")
+    statuses = approval_statuses(found, current_policy(engine), datetime.now(UTC))
+    shown = sale_json(found, realised_result(engine, found), statuses)
+    return models.SaleDetailOut(**shown)
+
+
+EXPOSURE_DESCRIPTION: Final = (
+    "The State Fund's exposure by asset (USD, KZT, weights, concentration, volatility),"
+    " VaR and ES, and the loss under each stress scenario, from the latest valuation."
+    " Scenarios and participation come from the server's [fund] settings when the app"
+    " carries them (`scenarios_from` says `settings`), else the built-in defaults"
+    " (`defaults`). 422 `no_report` when the Fund holds nothing or nothing is valued."
+)
+
+
+@router.get("/exposure", response_model=models.ExposureOut, description=EXPOSURE_DESCRIPTION)
+def exposure(
+    engine: EngineDep, _caller: Reader, configuration: FundConfigurationDep
+) -> models.ExposureOut:
+    fund = configuration.fund
+    scenarios = (
+        tuple(
+            StressScenario(s.name, tuple(sorted(s.shocks.items())), s.others, s.description)
+            for s in fund.scenarios
+        )
+        or DEFAULT_SCENARIOS
+    )
+    try:
+        report = fund_report(engine, scenarios, fund.participation)
+    except FundReportError as error:
+        raise ApiError(422, "no_report", str(error)) from None
+    return models.ExposureOut.model_validate(
+        {
+            **report.exposure_json(),
+            "stress": report.stress_json(),
+            "scenarios_from": configuration.source,
+            "participation": str(fund.participation),
+        }
     )
 
 
