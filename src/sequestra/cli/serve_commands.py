@@ -1,5 +1,5 @@
-"""`sequestra serve`: the long-running service: the scheduler (one leader across processes)
-and the HTTP status endpoint, in one process."""
+"""`sequestra serve`: the long-running service: the scheduler (one leader across processes),
+the web pages, the HTTP API and the status endpoint, in one process."""
 
 from __future__ import annotations
 
@@ -24,8 +24,8 @@ def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, min=1, max=65_535, help="Port to listen on."),
 ) -> None:
-    """Run the service: the HTTP API (/api/v1, bearer tokens from `sequestra api-token`),
-    GET /health, and the scheduler's jobs (watch, revalue, checkpoint) while this process
+    """Run the service: the web pages (sign in at /login), the HTTP API (/api/v1; both take
+    tokens from `sequestra api-token`), GET /health, and the scheduler's jobs (watch, revalue, checkpoint) while this process
     leads. SIGTERM stops both; the scheduler's lock is released."""
     import uvicorn  # the server loads only for this command
 
