@@ -1,0 +1,140 @@
+"""Read models restricted to a ledger prefix: what the first `size` entries recorded, with
+nothing appended later (a later valuation, seizure, forfeiture or correction) showing.
+
+The service functions read the current state; reports must not, or an earlier report
+would change as the ledger grows.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
+from typing import Final
+
+from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+
+from sequestra.custody.positions import fund_account
+from sequestra.custody.tables import MOVEMENT_TABLE, POSTING_TABLE
+from sequestra.ledger.canonical import parse_json
+from sequestra.ledger.roles import FORFEITURE_ORDERED, SEIZURE_RECORDED
+from sequestra.ledger.tables import ENTRY_TABLE
+from sequestra.ledger.timefmt import parse_timestamp
+from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+
+CENT: Final = Decimal("0.01")
+EXACT: Final = Context(prec=200, rounding=ROUND_HALF_EVEN)
+VALUATIONS_SCANNED_MAX: Final = 64  # candidates read around a bound (ties within a second)
+SEIZURES_READ_MAX: Final = 100_000
+FORFEITURES_READ_MAX: Final = 100_000
+
+
+def value_cents(quantity: Decimal, price_usd: Decimal) -> Decimal:
+    """quantity x price, exact, quantised once to 0.01 ROUND_HALF_EVEN."""
+    with localcontext(EXACT):
+        return (quantity * price_usd).quantize(CENT, rounding=ROUND_HALF_EVEN)
+
+
+def _standing(size: int) -> ColumnElement[bool]:
+    """Movements recorded before `size` and not reversed by an entry before `size`."""
+    return and_(
+        MOVEMENT_TABLE.c.seq < size,
+        or_(MOVEMENT_TABLE.c.reversed_by.is_(None), MOVEMENT_TABLE.c.reversed_by >= size),
+    )
+
+
+def valuation_price(
+    connection: Connection,
+    size: int,
+    asset_id: str,
+    at_most: datetime | None = None,
+    on_date: str | None = None,
+) -> tuple[int, str, Decimal] | None:
+    """(seq, cutoff, price) of the valuation among the first `size` entries with the latest
+    cutoff that priced the asset, at or before `at_most` and on `on_date` when given."""
+    cutoff = VALUATION_TABLE.c.cutoff
+    query = (
+        select(PRICE_TABLE.c.seq, cutoff, PRICE_TABLE.c.price_usd)
+        .join(VALUATION_TABLE, VALUATION_TABLE.c.seq == PRICE_TABLE.c.seq)
+        .where(PRICE_TABLE.c.asset_id == asset_id, PRICE_TABLE.c.seq < size)
+        .order_by(cutoff.desc(), PRICE_TABLE.c.seq.desc())
+        .limit(VALUATIONS_SCANNED_MAX)
+    )
+    if at_most is not None:
+        query = query.where(func.substr(cutoff, 1, 19) <= at_most.strftime("%Y-%m-%dT%H:%M:%S"))
+    if on_date is not None:
+        query = query.where(func.substr(cutoff, 1, 10) == on_date)
+    candidates = [
+        (parse_timestamp(row.cutoff, "cutoff"), row.seq, row.cutoff, Decimal(row.price_usd))
+        for row in connection.execute(query)
+    ]
+    eligible = [c for c in candidates if at_most is None or c[0] <= at_most]
+    if not eligible:
+        return None
+    _, seq, text, price = max(eligible)
+    return seq, text, price
+
+
+def seizure_dates(
+    connection: Connection, size: int, case_ids: list[str], asset_id: str, wallet: str | None
+) -> list[datetime]:
+    """seized_at of each standing seizure of `asset_id` in these cases (into `wallet` when
+    given) among the first `size` entries."""
+    if not case_ids:
+        return []
+    rows = connection.execute(
+        select(ENTRY_TABLE.c.entry)
+        .join(MOVEMENT_TABLE, MOVEMENT_TABLE.c.seq == ENTRY_TABLE.c.seq)
+        .where(
+            MOVEMENT_TABLE.c.kind == SEIZURE_RECORDED,
+            MOVEMENT_TABLE.c.case_id.in_(case_ids),
+            _standing(size),
+        )
+        .order_by(ENTRY_TABLE.c.seq)
+        .limit(SEIZURES_READ_MAX)
+    )
+    found = []
+    for (data,) in rows:
+        body = parse_json(bytes(data))["statement"]["body"]
+        if body["asset"] == asset_id and (wallet is None or body["wallet"] == wallet):
+            found.append(parse_timestamp(body["seized_at"], "seized_at"))
+    return found
+
+
+def fund_cases(connection: Connection, size: int, asset_id: str, wallet: str) -> list[str]:
+    """Cases whose standing forfeitures among the first `size` entries credited
+    `fund/<wallet>` with `asset_id`."""
+    return list(
+        connection.execute(
+            select(MOVEMENT_TABLE.c.case_id)
+            .distinct()
+            .join(POSTING_TABLE, POSTING_TABLE.c.seq == MOVEMENT_TABLE.c.seq)
+            .where(
+                POSTING_TABLE.c.account == fund_account(wallet),
+                POSTING_TABLE.c.asset_id == asset_id,
+                MOVEMENT_TABLE.c.kind == FORFEITURE_ORDERED,
+                MOVEMENT_TABLE.c.case_id.is_not(None),
+                _standing(size),
+            )
+            .order_by(MOVEMENT_TABLE.c.case_id)
+            .limit(FORFEITURES_READ_MAX)
+        ).scalars()
+    )
+
+
+def seizure_date(
+    connection: Connection, size: int, case_id: str | None, asset_id: str, wallet: str
+) -> tuple[str | None, int]:
+    """(date of the earliest seizure behind a holding, number of seizures behind it).
+
+    A case's holding: the seizures of the asset into its wallet in its case. A Fund holding
+    (case None): the seizures of the asset in the cases whose forfeitures fed its wallet.
+    """
+    if case_id is None:
+        dates = seizure_dates(
+            connection, size, fund_cases(connection, size, asset_id, wallet), asset_id, None
+        )
+    else:
+        dates = seizure_dates(connection, size, [case_id], asset_id, wallet)
+    if not dates:
+        return None, 0
+    return min(dates).strftime("%Y-%m-%d"), len(dates)
