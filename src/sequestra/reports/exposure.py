@@ -1,0 +1,280 @@
+"""The State Fund's exposure and stress at the latest valuation among the ledger's first
+`size` entries.
+
+From the ledger: the Fund's holdings (case None) just before that valuation, its prices and
+its USD/KZT rate; per asset the quantity, price, value in USD and KZT and weight; the
+Herfindahl index and effective number of assets (`sequestra.fund.exposure`); the default
+stress scenarios (`sequestra.fund.stress`).
+
+Not from the ledger: market data (daily closes, table `market_close`) is an input of
+analysis kept beside the ledger. Volatility, VaR and expected shortfall are computed as
+`sequestra.fund.report` does, from closes on days up to the valuation cutoff's date only;
+the report states the days used and the SHA-256 of the closes used, so those figures are
+reproducible given the same market data (and are left out where there is too little).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Engine
+
+from sequestra.custody.service import asset_registry, holdings_before
+from sequestra.fund.exposure import Exposure, Position, exposure
+from sequestra.fund.report import HISTORY_DAYS_MIN
+from sequestra.fund.risk import RiskReport, risk_report
+from sequestra.fund.series import (
+    CloseSeries,
+    align_closes,
+    log_returns,
+    realised_volatility,
+)
+from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, stress_all
+from sequestra.ledger.db import read_transaction
+from sequestra.pricing.marketdata import read_usd_closes
+from sequestra.reports.catalog import RenderedReport, register_report
+from sequestra.reports.document import Chart, Document, Table, ledger_prefix, money, write_document
+from sequestra.reports.valuation import ReportError, _prices, _valuation_before
+
+VOLATILITY_WINDOWS_DAYS: Final = (30, 90)
+MARKET_DATA_NOTE: Final = (
+    "market data (daily closes) is not in the ledger: volatility, VaR and ES are reproducible"
+    " given the same market data (days and SHA-256 of the closes stated)"
+)
+
+
+@dataclass(frozen=True)
+class MarketFigures:
+    """Statistics from market data up to the cutoff's date."""
+
+    days: int  # aligned days of closes used
+    first_day: str
+    last_day: str
+    closes_sha256: str  # of the closes used, one "asset,day,close\n" line each, sorted
+    without_history: tuple[str, ...]
+    volatility: dict[str, dict[str, float]]
+    risk: RiskReport | None
+
+
+@dataclass(frozen=True)
+class ExposureReport:
+    tree_size: int
+    root_sha256: str
+    valuation_seq: int
+    cutoff: str
+    fx_rate: Decimal
+    exposure: Exposure
+    unpriced: tuple[str, ...]
+    stress: tuple[StressResult, ...]
+    market: MarketFigures
+
+
+def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureReport, Any]:
+    """The Fund's exposure at the latest valuation among the first `size` entries, and the
+    ledger prefix. Raises ReportError for a bad size, no valuation, or an empty Fund."""
+    prefix = ledger_prefix(engine, size)
+    with read_transaction(engine) as connection:
+        valuation = _valuation_before(connection, prefix.size)
+        if valuation is None:
+            raise ReportError(
+                f"valuation: expected one among the first {prefix.size} entries, got none;"
+                " run `sequestra pricing revalue` first"
+            )
+        prices = {a: p for a, (p, _) in _prices(connection, valuation.seq).items()}
+    quantities: dict[str, Decimal] = defaultdict(Decimal)
+    for holding in holdings_before(engine, valuation.seq):
+        if holding.case_id is None:  # a holding of the State Fund has no case
+            quantities[holding.asset.asset_id] += Decimal(holding.amount_base).scaleb(
+                -holding.asset.decimals
+            )
+    if not quantities:
+        raise ReportError(
+            f"fund: expected holdings of the State Fund at valuation {valuation.seq}, got none;"
+            " run `sequestra forfeit` to move forfeited holdings into the Fund, then revalue"
+        )
+    unpriced = tuple(sorted(a for a in quantities if a not in prices))
+    positions = [Position(a, q, prices[a]) for a, q in sorted(quantities.items()) if a in prices]
+    if not positions:
+        raise ReportError(f"prices: no Fund asset is priced in valuation {valuation.seq}")
+    rate = Decimal(valuation.fx_rate)
+    found = exposure(positions, usd_kzt=rate)
+    values = {line.asset_id: line.value_usd for line in found.assets}
+    report = ExposureReport(
+        prefix.size,
+        prefix.root_sha256,
+        valuation.seq,
+        valuation.cutoff,
+        rate,
+        found,
+        unpriced,
+        stress_all(DEFAULT_SCENARIOS, values),
+        _market(engine, found, valuation.cutoff[:10]),
+    )
+    return report, prefix
+
+
+def _market(engine: Engine, found: Exposure, last_day: str) -> MarketFigures:
+    """Volatility and VaR/ES from the closes on days up to `last_day` (YYYY-MM-DD)."""
+    registry = asset_registry(engine)
+    cutoff_day = date.fromisoformat(last_day)
+    series, without, lines = [], [], []
+    for line in found.assets:
+        closes, _ = read_usd_closes(engine, registry.get(line.asset_id).symbol)
+        days = sorted(d for d in closes if d <= cutoff_day)
+        if len(days) < HISTORY_DAYS_MIN:
+            without.append(line.asset_id)
+            continue
+        series.append(CloseSeries(line.asset_id, tuple(days), tuple(closes[d] for d in days)))
+    if not series:
+        return MarketFigures(0, "", "", "", tuple(without), {}, None)
+    aligned = align_closes(series)
+    for index, asset_id in enumerate(aligned.asset_ids):
+        for day, close in zip(aligned.dates, aligned.closes_usd[:, index], strict=True):
+            lines.append(f"{asset_id},{day.isoformat()},{float(close)!r}\n")
+    returns = log_returns(aligned.closes_usd)
+    volatility: dict[str, dict[str, float]] = {}
+    for window in VOLATILITY_WINDOWS_DAYS:
+        if returns.shape[0] >= window:
+            vols = realised_volatility(returns, window)
+            for index, asset_id in enumerate(aligned.asset_ids):
+                volatility.setdefault(asset_id, {})[f"{window}d"] = round(float(vols[index]), 6)
+    values = {a.asset_id: a.value_usd for a in found.assets}
+    return MarketFigures(
+        len(aligned.dates),
+        aligned.dates[0].isoformat(),
+        aligned.dates[-1].isoformat(),
+        hashlib.sha256("".join(sorted(lines)).encode()).hexdigest(),
+        tuple(without),
+        volatility,
+        risk_report([values[a] for a in aligned.asset_ids], returns),
+    )
+
+
+def _document(report: ExposureReport, prefix: Any) -> Document:
+    e, market = report.exposure, report.market
+    facts = (
+        ("valuation_seq", str(report.valuation_seq)),
+        ("cutoff", report.cutoff),
+        ("fx_usd_kzt", money(report.fx_rate)),
+        ("total_usd", money(e.total_usd)),
+        ("total_kzt", money(e.total_kzt)),
+        ("herfindahl_index", f"{e.herfindahl_index:.6f}"),
+        ("effective_assets", f"{e.effective_assets:.3f}"),
+        ("unpriced", " ".join(report.unpriced)),
+        ("market_data", MARKET_DATA_NOTE),
+        ("market_days", str(market.days)),
+        ("market_first_day", market.first_day),
+        ("market_last_day", market.last_day),
+        ("market_closes_sha256", market.closes_sha256),
+        ("without_history", " ".join(market.without_history)),
+    )
+    assets = Table(
+        "assets",
+        "Fund exposure by asset",
+        (
+            "asset",
+            "quantity",
+            "price_usd",
+            "value_usd",
+            "value_kzt",
+            "weight",
+            "vol_30d",
+            "vol_90d",
+        ),
+        tuple(
+            (
+                a.asset_id,
+                money(a.quantity),
+                money(a.price_usd),
+                money(a.value_usd),
+                money(a.value_kzt),
+                f"{a.weight:.6f}",
+                _vol(market, a.asset_id, "30d"),
+                _vol(market, a.asset_id, "90d"),
+            )
+            for a in e.assets
+        ),
+    )
+    stress = Table(
+        "stress",
+        "Stress scenarios (loss in USD; a rise shows as a negative loss)",
+        ("scenario", "asset", "change", "loss_usd", "value_after_usd"),
+        tuple(
+            row
+            for result in report.stress
+            for row in (
+                *(
+                    (result.scenario, x.asset_id, money(x.change), money(x.loss_usd), "")
+                    for x in result.losses
+                ),
+                (
+                    result.scenario,
+                    "(total)",
+                    "",
+                    money(result.total_loss_usd),
+                    money(result.value_after_usd),
+                ),
+            )
+        ),
+    )
+    risk_rows: tuple[tuple[str, ...], ...] = ()
+    if market.risk is not None:
+        risk_rows = tuple(
+            (f.method, f"{f.level}", str(f.horizon_days), money(f.var_usd), money(f.es_usd))
+            for f in market.risk.figures
+        )
+    risk = Table(
+        "risk",
+        "Value at risk and expected shortfall (from market data)",
+        ("method", "level", "horizon_days", "var_usd", "es_usd"),
+        risk_rows,
+    )
+    charts = (
+        Chart(
+            "Value by asset, USD",
+            "bar",
+            tuple(a.asset_id for a in e.assets),
+            tuple(a.value_usd for a in e.assets),
+        ),
+        Chart(
+            "Stress loss by scenario, USD",
+            "bar",
+            tuple(r.scenario for r in report.stress),
+            tuple(r.total_loss_usd for r in report.stress),
+        ),
+    )
+    return Document(
+        "exposure",
+        f"State Fund exposure and stress, valuation cutoff {report.cutoff}",
+        report.tree_size,
+        report.root_sha256,
+        prefix.moment,
+        facts,
+        (assets, stress, risk),
+        charts,
+    )
+
+
+def _vol(market: MarketFigures, asset_id: str, window: str) -> str:
+    value = market.volatility.get(asset_id, {}).get(window)
+    return "" if value is None else f"{value:.6f}"
+
+
+def build(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
+    report, prefix = exposure_report(engine, size)
+    return RenderedReport(
+        "exposure",
+        format_name,
+        write_document(_document(report, prefix), format_name),
+        report.tree_size,
+        report.root_sha256,
+        f"Fund exposure at valuation seq {report.valuation_seq}, cutoff {report.cutoff}",
+    )
+
+
+register_report("exposure", build)
