@@ -72,3 +72,8 @@ def _command(kind: str, doc: str) -> None:
 
 
 _command("valuation", "The latest valuation among the first N entries: holdings, prices, totals.")
+_command(
+    "exposure", "The State Fund's exposure, concentration, stress and risk at the latest valuation."
+)
+_command("sales", "Every State Fund sale among the first N entries: approvals, fills, result.")
+_command("audit", "Verification of the first N entries, checkpoints, cosignatures, kinds, keys.")

@@ -76,7 +76,10 @@ def report_kinds() -> tuple[str, ...]:
 
 
 def _load_all() -> None:
-    """Import the report modules that register themselves (none needed yet)."""
+    """Import the report modules that register themselves."""
+    import sequestra.reports.audit
+    import sequestra.reports.exposure
+    import sequestra.reports.sales  # noqa: F401
 
 
 def render_report(

@@ -1,0 +1,244 @@
+"""The audit report over the ledger's first `size` entries: the verification of that prefix,
+its checkpoints with their signed notes and cosignatures, entries by kind, keys.
+
+Verification of the prefix (`verify_ledger` checks the whole ledger, so the prefix is checked
+here with the same core, `sequestra.ledger.replay`): every entry with seq < size is checked
+on its own (canonical bytes, stored leaf hash, form, signature) and in order (gapless seq,
+`prev` links, time order, authority of the issuer's key as the entries enrolled it, nonces);
+the Merkle root of the prefix is recomputed from the leaf hashes and compared with the
+stored tree's root at `size`; every stored checkpoint of size <= `size` must be a note signed
+by the genesis's ledger key naming the root recomputed at its size. Projections (the tables
+derived from the entries) describe the whole ledger and are not compared here: run
+`sequestra verify` for that. Cosignatures are listed (witness name and key id) but not
+checked: witness keys are configuration, not ledger entries.
+
+Checkpoints and cosignatures are stored beside the ledger, not in it: the report lists those
+stored (of size <= `size`) when it is made. Nothing here reads the clock.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from typing import Any, Final
+
+from sqlalchemy import Connection, Engine, select
+
+from sequestra.ledger.checkpoint import Checkpoint, CheckpointError
+from sequestra.ledger.checkpoints import StoredCheckpoint, list_checkpoints
+from sequestra.ledger.db import read_transaction
+from sequestra.ledger.keys import decode_public_key
+from sequestra.ledger.merkle import root_from_leaf_hashes
+from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note, split_note
+from sequestra.ledger.replay import EntryChecker, Replay
+from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
+from sequestra.ledger.tree import root_at
+from sequestra.reports.catalog import RenderedReport, register_report
+from sequestra.reports.document import Chart, Document, Prefix, Table, ledger_prefix, write_document
+
+READ_BATCH_ENTRIES: Final = 2_000
+CHECKPOINTS_MAX: Final = 10_000
+KEYS_MAX: Final = 10_000
+
+
+@dataclass(frozen=True)
+class PrefixVerification:
+    ok: bool
+    first_bad_seq: int | None
+    reason: str | None
+    leaf_hashes: tuple[bytes, ...]
+    origin: str | None
+    ledger_public_key: str | None
+
+
+def _as_bytes(value: object) -> bytes:
+    """A binary column as bytes; tampering may leave text (SQLite) or NULL in it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def verify_prefix(connection: Connection, size: int) -> PrefixVerification:
+    """Replay the first `size` entries; name the first bad seq and why."""
+    replay = Replay()
+    checker = EntryChecker(replay.enrolled_keys, replay.wanted_kinds)
+    leaves: list[bytes] = []
+    for start in range(0, size, READ_BATCH_ENTRIES):
+        rows = connection.execute(
+            select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash, ENTRY_TABLE.c.entry)
+            .where(
+                ENTRY_TABLE.c.seq >= start,
+                ENTRY_TABLE.c.seq < min(start + READ_BATCH_ENTRIES, size),
+            )
+            .order_by(ENTRY_TABLE.c.seq)
+        ).all()
+        for seq, leaf, data in rows:
+            position = replay.count
+            reason = replay.feed(checker.check(seq, _as_bytes(data), _as_bytes(leaf)))
+            if reason is not None:
+                return PrefixVerification(False, position, reason, tuple(leaves), None, None)
+            leaves.append(replay.last_leaf_hash)
+    if len(leaves) < size:
+        reason = f"entry {len(leaves)} is missing"
+        return PrefixVerification(False, len(leaves), reason, tuple(leaves), None, None)
+    authority = replay.authority
+    issuer = authority.ledger_issuer
+    key = authority.public_key_of(issuer) if issuer else None
+    root = root_from_leaf_hashes(leaves)
+    if root != root_at(connection, size):
+        reason = f"the stored tree's root at size {size} is not the root of the entries"
+        return PrefixVerification(False, None, reason, tuple(leaves), authority.origin, key)
+    return PrefixVerification(True, None, None, tuple(leaves), authority.origin, key)
+
+
+def checkpoint_error(stored: StoredCheckpoint, verification: PrefixVerification) -> str | None:
+    """Why a stored checkpoint does not hold for the verified prefix, or None."""
+    if verification.origin is None or verification.ledger_public_key is None:
+        return "no ledger key to check it against"
+    verifier = Ed25519Verifier(
+        verification.origin, decode_public_key(verification.ledger_public_key)
+    )
+    try:
+        checkpoint = Checkpoint.parse(open_note(stored.note, [verifier]).text)
+    except (NoteError, CheckpointError) as error:
+        return f"not a valid note signed by the ledger key ({error})"
+    if (checkpoint.origin, checkpoint.size) != (verification.origin, stored.size):
+        return f"names {checkpoint.origin} at size {checkpoint.size}"
+    expected = root_from_leaf_hashes(verification.leaf_hashes[: stored.size])
+    if checkpoint.root_hash != expected or stored.root_hash != expected:
+        return "its root is not the root of the first entries"
+    return None
+
+
+def _cosignatures(stored: StoredCheckpoint) -> list[tuple[str, str]]:
+    """(witness name, key id hex) of each signature line other than the ledger's."""
+    _, signatures = split_note(stored.note)
+    return [(s.name, f"{s.key_id:08x}") for s in signatures[1:]]
+
+
+def audit_document(engine: Engine, size: int | None = None) -> Document:
+    """The audit report's document; raises ReportError for a size outside the ledger."""
+    prefix = ledger_prefix(engine, size)
+    with read_transaction(engine) as connection:
+        verification = verify_prefix(connection, prefix.size)
+        stored = list_checkpoints(connection, prefix.size)[-CHECKPOINTS_MAX:]
+        kinds = Counter(
+            connection.execute(
+                select(ENTRY_TABLE.c.kind).where(ENTRY_TABLE.c.seq < prefix.size)
+            ).scalars()
+        )
+        keys = connection.execute(
+            select(KEY_TABLE)
+            .where(KEY_TABLE.c.enrolled_seq < prefix.size)
+            .order_by(KEY_TABLE.c.enrolled_seq, KEY_TABLE.c.issuer)
+            .limit(KEYS_MAX)
+        ).all()
+    return _document(prefix, verification, stored, kinds, keys)
+
+
+def _document(
+    prefix: Prefix,
+    verification: PrefixVerification,
+    stored: list[StoredCheckpoint],
+    kinds: Counter[str],
+    keys: Sequence[Any],
+) -> Document:
+    errors = {c.size: checkpoint_error(c, verification) for c in stored}
+    latest = stored[-1] if stored else None
+    facts = [
+        ("verification", "passed" if verification.ok else "FAILED"),
+        ("entries_checked", str(prefix.size)),
+        (
+            "first_bad_seq",
+            "" if verification.first_bad_seq is None else str(verification.first_bad_seq),
+        ),
+        ("reason", verification.reason or ""),
+        (
+            "checked",
+            "entry bytes, leaf hashes, signatures, chain, authority, nonces, tree root,"
+            " checkpoints (size <= N); not projections, not cosignatures",
+        ),
+        ("origin", verification.origin or ""),
+        ("checkpoints", str(len(stored))),
+        ("latest_checkpoint_size", "" if latest is None else str(latest.size)),
+        ("latest_checkpoint_root", "" if latest is None else latest.root_hash.hex()),
+        ("latest_checkpoint_note", "" if latest is None else latest.note.decode("utf-8")),
+        ("latest_checkpoint_check", "" if latest is None else errors[latest.size] or "valid"),
+    ]
+    checkpoints = Table(
+        "checkpoints",
+        "Checkpoints (size <= N)",
+        ("size", "root", "created_at", "check", "cosigned_by", "cosignature_key_ids"),
+        tuple(
+            (
+                str(c.size),
+                c.root_hash.hex(),
+                c.created_at,
+                errors[c.size] or "valid",
+                " ".join(name for name, _ in _cosignatures(c)),
+                " ".join(key_id for _, key_id in _cosignatures(c)),
+            )
+            for c in stored
+        ),
+    )
+    by_kind = Table(
+        "kinds",
+        "Entries by kind",
+        ("kind", "entries"),
+        tuple((kind, str(count)) for kind, count in sorted(kinds.items())),
+    )
+    key_table = Table(
+        "keys",
+        "Keys enrolled and revoked",
+        ("issuer", "label", "roles", "enrolled_seq", "revoked_seq", "revoked_reason"),
+        tuple(_key_row(row, prefix.size) for row in keys),
+    )
+    chart = Chart(
+        "Entries by kind",
+        "bar",
+        tuple(sorted(kinds)),
+        tuple(Decimal(kinds[k]) for k in sorted(kinds)),
+    )
+    return Document(
+        "audit",
+        f"Audit report, first {prefix.size} entries",
+        prefix.size,
+        prefix.root_sha256,
+        prefix.moment,
+        tuple(facts),
+        (checkpoints, by_kind, key_table),
+        (chart,),
+    )
+
+
+def _key_row(row: Any, size: int) -> tuple[str, ...]:
+    revoked = row.revoked_seq
+    revoked_in_prefix = revoked is not None and revoked < size
+    return (
+        row.issuer,
+        row.label,
+        row.roles,
+        str(row.enrolled_seq),
+        str(revoked) if revoked_in_prefix else "",
+        (row.revoked_reason or "") if revoked_in_prefix else "",
+    )
+
+
+def build(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
+    document = audit_document(engine, size)
+    verdict = dict(document.facts)["verification"]
+    return RenderedReport(
+        "audit",
+        format_name,
+        write_document(document, format_name),
+        document.tree_size,
+        document.root_sha256,
+        f"verification of the first {document.tree_size} entries: {verdict}",
+    )
+
+
+register_report("audit", build)
