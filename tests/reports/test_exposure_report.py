@@ -1,0 +1,107 @@
+"""The exposure report on both databases: the Fund's figures recomputed independently, the
+same bytes twice, an earlier prefix reproduced after more entries, market data cut at the
+valuation's date and named by its hash, and clear errors."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from decimal import Decimal
+
+import pytest
+from sqlalchemy import insert, select
+
+from sequestra.ledger.tree import root_at
+from sequestra.pricing.marketdata import CLOSE_TABLE
+from sequestra.pricing.tables import PRICE_TABLE
+from sequestra.reports.catalog import REPORT_FORMATS, render_report
+from sequestra.reports.exposure import exposure_report
+from sequestra.reports.valuation import ReportError
+from tests.custody.conftest import Custody, custody  # noqa: F401
+from tests.pricing.test_run import valuer_key  # noqa: F401
+from tests.reports.conftest import BTC, USDT, Books, books  # noqa: F401
+
+DAYS = 120
+
+
+def _prices(books: Books, seq: int) -> dict[str, Decimal]:  # noqa: F811
+    with books.custody.world.engine.connect() as connection:
+        rows = connection.execute(select(PRICE_TABLE).where(PRICE_TABLE.c.seq == seq))
+        return {row.asset_id: Decimal(row.price_usd) for row in rows}
+
+
+def _closes(books: Books, last: date, days: int) -> None:  # noqa: F811
+    rows = []
+    for offset in range(days):
+        day = (last - timedelta(days=offset)).isoformat()
+        close = str(90000 + (offset * 37) % 1000)
+        rows.append(
+            {"venue": "kraken", "pair": "BTC/USD", "day": day, "close": close, "volume": "10"}
+        )
+        rows.append(
+            {
+                "venue": "kraken",
+                "pair": "USDT/USD",
+                "day": day,
+                "close": "1.000" + str(offset % 3),
+                "volume": "1000",
+            }
+        )
+    with books.custody.world.engine.begin() as connection:
+        connection.execute(insert(CLOSE_TABLE), rows)
+
+
+def test_exposure_figures_bytes_and_prefix(books: Books) -> None:  # noqa: F811
+    engine = books.custody.world.engine
+    valuation = books.revalue(1)
+    cutoff_day = date.fromisoformat(valuation.cutoff[:10])
+    _closes(books, cutoff_day + timedelta(days=3), DAYS + 3)  # 3 days after the cutoff
+    report, _ = exposure_report(engine)
+    prices = _prices(books, valuation.seq)
+    btc_usd = (2 * prices[BTC]).quantize(Decimal("0.01"))
+    usdt_usd = (1000 * prices[USDT]).quantize(Decimal("0.01"))
+    lines = {a.asset_id: a for a in report.exposure.assets}
+    assert (lines[BTC].value_usd, lines[USDT].value_usd) == (btc_usd, usdt_usd)
+    assert lines[BTC].value_kzt == (btc_usd * Decimal("512.34")).quantize(Decimal("0.01"))
+    total = btc_usd + usdt_usd
+    weights = [float(btc_usd) / float(total), float(usdt_usd) / float(total)]
+    assert report.exposure.herfindahl_index == pytest.approx(sum(w * w for w in weights))
+    crash = next(r for r in report.stress if r.scenario == "crypto-crash")
+    expected_loss = (btc_usd * Decimal("0.50")).quantize(Decimal("0.01")) + (
+        usdt_usd * Decimal("0.10")
+    ).quantize(Decimal("0.01"))
+    assert crash.total_loss_usd == expected_loss
+    assert report.market.days == DAYS and report.market.last_day == cutoff_day.isoformat()
+    assert report.market.risk is not None and len(report.market.closes_sha256) == 64
+    size = books.custody.size()
+    with engine.connect() as connection:
+        assert report.root_sha256 == root_at(connection, size).hex() and report.tree_size == size
+    before = {f: render_report(engine, "exposure", f).data for f in REPORT_FORMATS}
+    for format_name in REPORT_FORMATS:
+        assert render_report(engine, "exposure", format_name).data == before[format_name]
+    document = json.loads(before["json"])
+    assert document["checkpoint"] == {"tree_size": size, "root_sha256": report.root_sha256}
+    assert document["facts"]["total_usd"] == str(total)
+    assert "not in the ledger" in document["facts"]["market_data"]
+    assert before["pdf"].startswith(b"%PDF") and report.root_sha256.encode() in before["csv"]
+    _closes(books, cutoff_day + timedelta(days=10), 5)  # later market data: not used
+    books.fund.append(books.fund.propose("S-1", "50000000"))
+    books.revalue(2, btc="97000")
+    assert exposure_report(engine)[0].valuation_seq > valuation.seq
+    for format_name in REPORT_FORMATS:
+        again = render_report(engine, "exposure", format_name, size)
+        assert again.data == before[format_name], format_name
+
+
+def test_exposure_errors_name_what_to_run(books: Books) -> None:  # noqa: F811
+    engine = books.custody.world.engine
+    with pytest.raises(ReportError, match="valuation: expected one among the first"):
+        render_report(engine, "exposure", "json")
+
+
+def test_an_empty_fund_is_a_clear_error(custody: Custody, valuer_key) -> None:  # noqa: F811
+    from tests.reports.conftest import Books as Made
+
+    Made(custody, None, valuer_key).revalue(1)  # type: ignore[arg-type]
+    with pytest.raises(ReportError, match="fund: expected holdings of the State Fund"):
+        render_report(custody.world.engine, "exposure", "pdf")
