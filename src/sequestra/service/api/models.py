@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
 
@@ -32,6 +32,15 @@ ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
     413: _error("The request body is larger than the limit."),
     422: _error("A parameter or the body is not acceptable; the message says which."),
     503: _error("The database did not answer."),
+}
+# The same for endpoints answering files (text/plain, PDF, ...): their errors are still JSON.
+ERROR_BODY_REF: Final = {"$ref": "#/components/schemas/ErrorBody"}
+FILE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
+    status: {
+        "description": response["description"],
+        "content": {"application/json": {"schema": ERROR_BODY_REF}},
+    }
+    for status, response in ERROR_RESPONSES.items()
 }
 
 

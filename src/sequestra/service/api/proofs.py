@@ -25,7 +25,8 @@ from sequestra.service.api.queries import CHECKPOINTS_READ_MAX, list_checkpoints
 SEQ_MAX: Final = (1 << 63) - 1
 PROOF_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
 
-proofs_router = APIRouter(prefix="/api/v1", responses=models.ERROR_RESPONSES)
+# Errors are documented per endpoint: those answering files answer errors in JSON too.
+proofs_router = APIRouter(prefix="/api/v1")
 
 
 class CheckpointOut(BaseModel):
@@ -36,7 +37,9 @@ class CheckpointOut(BaseModel):
     note: str  # the signed note, cosignature lines included
 
 
-@proofs_router.get("/checkpoints", response_model=models.CheckpointPage)
+@proofs_router.get(
+    "/checkpoints", response_model=models.CheckpointPage, responses=models.ERROR_RESPONSES
+)
 def checkpoints(engine: EngineDep, _caller: Reader, page: PageDep) -> models.CheckpointPage:
     """Signed checkpoints, largest (newest) first, with the witnesses that cosigned each;
     the signed note of one: /checkpoints/latest, or the tlog-proof of any entry."""
@@ -51,7 +54,9 @@ def checkpoints(engine: EngineDep, _caller: Reader, page: PageDep) -> models.Che
     )
 
 
-@proofs_router.get("/checkpoints/latest", response_model=CheckpointOut)
+@proofs_router.get(
+    "/checkpoints/latest", response_model=CheckpointOut, responses=models.ERROR_RESPONSES
+)
 def latest_checkpoint(engine: EngineDep, _caller: Reader) -> CheckpointOut:
     with read_transaction(engine) as connection:
         stored = get_checkpoint(connection)
@@ -66,7 +71,11 @@ def latest_checkpoint(engine: EngineDep, _caller: Reader) -> CheckpointOut:
     )
 
 
-@proofs_router.get("/proofs/{seq}", response_class=PlainTextResponse)
+@proofs_router.get(
+    "/proofs/{seq}",
+    response_class=PlainTextResponse,
+    responses=models.FILE_ERROR_RESPONSES,
+)
 def inclusion_proof(
     engine: EngineDep,
     _caller: Reader,
@@ -89,7 +98,9 @@ ReportFormat = Literal["json", "csv", "xlsx", "pdf"]
 ReportKind = Literal["valuation", "exposure", "sales", "audit"]
 
 
-@proofs_router.get("/reports/{kind}", response_class=Response)
+@proofs_router.get(
+    "/reports/{kind}", response_class=Response, responses=models.FILE_ERROR_RESPONSES
+)
 def report_download(
     engine: EngineDep,
     _caller: Reader,

@@ -299,7 +299,32 @@ def entries(
     return models.EntryPage(items=items, next_from_seq=next_from_seq)
 
 
-@router.post("/statements", status_code=201, response_model=models.ReceiptOut)
+SIGNED_STATEMENT_BODY: Final = {
+    "requestBody": {
+        "required": True,
+        "description": "One signed statement as `sequestra sign` prints it.",
+        "content": {
+            "application/json": {
+                "schema": {
+                    "type": "object",
+                    "required": ["statement", "signature"],
+                    "properties": {
+                        "statement": {"type": "object"},
+                        "signature": {"type": "string", "description": "base64 Ed25519"},
+                    },
+                }
+            }
+        },
+    }
+}
+
+
+@router.post(
+    "/statements",
+    status_code=201,
+    response_model=models.ReceiptOut,
+    openapi_extra=SIGNED_STATEMENT_BODY,
+)
 async def post_statement(
     request: Request, ledger: LedgerDep, _caller: StatementPoster
 ) -> models.ReceiptOut:
