@@ -124,6 +124,12 @@ def test_size_before_a_later_valuation_reproduces_the_earlier_report(
     (change,) = (c for c in later.changes if c.asset_id == "bitcoin:BTC")
     assert change.price_change_usd == Decimal(1000)
     assert change.value_change_usd == Decimal("96010.00") * Decimal("2.5") - Decimal("142515.00")
+    (line,) = (x for x in later.holdings if x.asset_id == "bitcoin:BTC")
+    assert line.value_usd_previous == Decimal("142515.00")  # 1.5 BTC at the first valuation
+    if line.seizure_date == later.cutoff[:10]:  # the seizure's day: the latest valuation then
+        assert line.value_usd_at_seizure == Decimal("96010") * Decimal("2.5")
+    row = json.loads(write_report(later, "json"))["holdings"][0]
+    assert row["value_usd_previous"] == "142515.00"
     for format_name in FORMATS:
         assert write_report(valuation_report(engine, size), format_name) == before[format_name]
     runner = CliRunner()

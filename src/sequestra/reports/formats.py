@@ -37,17 +37,25 @@ CSV_COLUMNS: Final = (
     "pairs",
     "value_usd",
     "value_kzt",
+    "value_usd_previous",
+    "value_usd_at_seizure",
+    "seizure_date",
     "valuation_seq",
     "cutoff",
     "tree_size",
     "root_sha256",
 )
+NOT_VALUED: Final = "not valued"
 _MODIFIED: Final = re.compile(rb"<dcterms:modified([^>]*)>[^<]*</dcterms:modified>")
 
 
 def amount(value: Decimal) -> str:
     """Exact decimal text, never in exponent form."""
     return format(value, "f")
+
+
+def _or_not_valued(value: Decimal | None) -> str:
+    return NOT_VALUED if value is None else amount(value)
 
 
 def checkpoint_line(report: ValuationReport) -> str:
@@ -80,6 +88,9 @@ def report_json(report: ValuationReport) -> dict[str, Any]:
                 "pairs": list(line.pairs),
                 "value_usd": amount(line.value_usd),
                 "value_kzt": amount(line.value_kzt),
+                "value_usd_previous": _or_not_valued(line.value_usd_previous),
+                "value_usd_at_seizure": _or_not_valued(line.value_usd_at_seizure),
+                "seizure_date": line.seizure_date,
             }
             for line in report.holdings
         ],
@@ -125,6 +136,9 @@ def csv_rows(report: ValuationReport) -> list[list[str]]:
             " ".join(line.pairs),
             amount(line.value_usd),
             amount(line.value_kzt),
+            _or_not_valued(line.value_usd_previous),
+            _or_not_valued(line.value_usd_at_seizure),
+            line.seizure_date or "",
         ]
         for line in report.holdings
     ]
@@ -136,7 +150,15 @@ def csv_rows(report: ValuationReport) -> list[list[str]]:
     for kind, case, asset in totals:
         total = by_key.get((kind, case or asset), report.total)
         rows.append(
-            [kind, case, asset, *([""] * 6), amount(total.value_usd), amount(total.value_kzt)]
+            [
+                kind,
+                case,
+                asset,
+                *([""] * 6),
+                amount(total.value_usd),
+                amount(total.value_kzt),
+                *([""] * 3),
+            ]
         )
     return [row + tail for row in rows]
 

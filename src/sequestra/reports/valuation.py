@@ -10,7 +10,7 @@ gives the same report: nothing here reads the clock or anything appended after `
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Any, Final
 
@@ -45,6 +45,9 @@ class HoldingLine:
     pairs: tuple[str, ...]
     value_usd: Decimal
     value_kzt: Decimal
+    value_usd_previous: Decimal | None = None  # at the previous valuation; None: not valued
+    seizure_date: str | None = None  # of the earliest seizure behind the holding
+    value_usd_at_seizure: Decimal | None = None  # the quantity at that date's valuation
 
 
 @dataclass(frozen=True)
@@ -117,6 +120,7 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
     changes: tuple[AssetChange, ...] = ()
     if previous is not None:
         changes = _changes(engine, previous, lines)
+    lines = _since(engine, size, lines, previous)
     report = ValuationReport(
         size,
         root.hex(),
@@ -200,6 +204,40 @@ def _lines(
         )
     lines.sort(key=lambda line: (line.case_id, line.asset_id, line.holding_id))
     return tuple(lines)
+
+
+def _since(
+    engine: Engine, size: int, lines: tuple[HoldingLine, ...], previous: Any
+) -> tuple[HoldingLine, ...]:
+    """Each line with its value at the previous valuation and at the seizure date's (the
+    latest valuation on the date of the earliest seizure behind it), both among the first
+    `size` entries; None where there is none."""
+    from sequestra.reports.prefix import seizure_date, valuation_price, value_cents
+
+    before: dict[int, Decimal] = {}
+    if previous is not None:
+        with read_transaction(engine) as connection:
+            prices = _price_map(_prices(connection, previous.seq))
+        values = value_holdings(engine, prices, Decimal(previous.fx_rate), previous.seq)
+        before = {v.holding_id: v.value_usd for v in values}
+    found = []
+    with read_transaction(engine) as connection:
+        for line in lines:
+            case_id = None if line.case_id == FUND_CASE else line.case_id
+            day, _ = seizure_date(connection, size, case_id, line.asset_id, line.wallet)
+            priced = None
+            if day is not None:
+                priced = valuation_price(connection, size, line.asset_id, on_date=day)
+            at_seizure = None if priced is None else value_cents(Decimal(line.quantity), priced[2])
+            found.append(
+                replace(
+                    line,
+                    value_usd_previous=before.get(line.holding_id),
+                    seizure_date=day,
+                    value_usd_at_seizure=at_seizure,
+                )
+            )
+    return tuple(found)
 
 
 def _total(key: str, lines: Iterable[HoldingLine]) -> Total:
