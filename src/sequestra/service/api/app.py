@@ -13,6 +13,7 @@ from sequestra.service.api.errors import BODY_BYTES_MAX, BodyLimit, install_erro
 from sequestra.service.api.proofs import proofs_router
 from sequestra.service.api.routes import router
 from sequestra.service.status_app import create_status_app
+from sequestra.service.web import install_web
 
 
 def _not_leading() -> bool:
@@ -24,7 +25,8 @@ def create_api_app(
     leading: Callable[[], bool] = _not_leading,
     body_bytes_max: int = BODY_BYTES_MAX,
 ) -> FastAPI:
-    """The status app's `GET /health` with the API under /api/v1.
+    """The status app's `GET /health`, the API under /api/v1 and the web pages (/, /login,
+    /cases, ..., with their stylesheet under /static).
 
     `leading` tells /health whether this process leads the scheduler. The app's ledger
     (for reads and appends) is closed when the server shuts down.
@@ -47,4 +49,5 @@ def create_api_app(
     app.add_middleware(BodyLimit, body_bytes_max=body_bytes_max)
     app.include_router(router)
     app.include_router(proofs_router)
+    install_web(app)
     return app

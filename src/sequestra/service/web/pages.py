@@ -1,0 +1,294 @@
+"""The web pages: thin handlers, each reading through the service functions the API and
+the command use, and rendering one template. Every page needs a session (see session.py);
+every role that may read the API may read the pages."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Final
+
+from fastapi import APIRouter, Form, Path, Query, Request
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
+
+from sequestra.custody.service import (
+    InputError,
+    asset_registry,
+    case_json,
+    get_case,
+    list_cases,
+    list_holdings,
+    resolve_asset,
+)
+from sequestra.fund.report import FundReportError, fund_report
+from sequestra.fund.service import STATES, get_sale, list_sales
+from sequestra.ledger.checkpoints import get_checkpoint
+from sequestra.ledger.db import read_transaction
+from sequestra.ledger.verify import verify_ledger
+from sequestra.reports.catalog import render_report
+from sequestra.reports.valuation import ReportError
+from sequestra.service.api.deps import OFFSET_MAX, EngineDep
+from sequestra.service.api.queries import VALUATIONS_READ_MAX, list_valuations
+from sequestra.service.api.tokens import resolve_token
+from sequestra.service.web import dashboard
+from sequestra.service.web.render import PAGE_HEADERS, error_page, render_page
+from sequestra.service.web.session import (
+    TOKEN_TEXT_LENGTH_MAX,
+    Viewer,
+    clear_session,
+    same_origin,
+    set_session,
+)
+
+PAGE_ROWS: Final = 50
+TEXT_PARAMETER_LENGTH_MAX: Final = 128
+
+web_router = APIRouter(include_in_schema=False)
+Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX)]
+Text = Annotated[str | None, Query(max_length=TEXT_PARAMETER_LENGTH_MAX)]
+Identifier = Annotated[str, Path(min_length=1, max_length=TEXT_PARAMETER_LENGTH_MAX)]
+
+
+@dataclass(frozen=True)
+class Pager:
+    """Where a page of rows sits in its list, for the previous/next links."""
+
+    offset: int
+    shown: int
+    more: bool
+
+    @property
+    def previous_offset(self) -> int | None:
+        return None if self.offset == 0 else max(self.offset - PAGE_ROWS, 0)
+
+    @property
+    def next_offset(self) -> int | None:
+        return self.offset + PAGE_ROWS if self.more else None
+
+
+def _window(items: list[Any], offset: int) -> tuple[list[Any], Pager]:
+    shown = items[offset : offset + PAGE_ROWS]
+    return shown, Pager(offset, len(shown), len(items) > offset + PAGE_ROWS)
+
+
+def _blank(text: str | None) -> str | None:
+    return text.strip() or None if text is not None else None
+
+
+# --- login -----------------------------------------------------------------------------------
+
+
+@web_router.get("/login", response_class=HTMLResponse)
+def login_form(request: Request, ended: bool = False) -> HTMLResponse:
+    notice = "Your session has ended: its token is unknown or was revoked." if ended else None
+    return render_page(request, "login.html", viewer=None, error=None, notice=notice)
+
+
+@web_router.post("/login", response_class=HTMLResponse)
+def login(
+    request: Request,
+    engine: EngineDep,
+    token: Annotated[str, Form(max_length=TOKEN_TEXT_LENGTH_MAX)] = "",
+) -> Response:
+    if not same_origin(request):
+        return error_page(request, 403, "Refused", "The login form must be sent from this site.")
+    record = resolve_token(engine, token.strip())
+    if record is None:
+        error = "That token is unknown, revoked or malformed. Paste the whole 64-character token."
+        return render_page(request, "login.html", 401, viewer=None, error=error, notice=None)
+    response = RedirectResponse("/", status_code=303)
+    set_session(response, request, token.strip())
+    return response
+
+
+@web_router.post("/logout")
+def logout(request: Request) -> Response:
+    if not same_origin(request):
+        return error_page(request, 403, "Refused", "The logout form must be sent from this site.")
+    response = RedirectResponse("/login", status_code=303)
+    clear_session(response, request)
+    return response
+
+
+# --- pages -----------------------------------------------------------------------------------
+
+
+@web_router.get("/", response_class=HTMLResponse)
+def home(request: Request, engine: EngineDep, viewer: Viewer) -> HTMLResponse:
+    context = dashboard.dashboard(engine)
+    return render_page(request, "dashboard.html", viewer=viewer, report_kind="valuation", **context)
+
+
+@web_router.get("/cases", response_class=HTMLResponse)
+def cases(
+    request: Request,
+    engine: EngineDep,
+    viewer: Viewer,
+    offset: Offset = 0,
+    open_only: Annotated[bool, Query(alias="open")] = False,
+) -> HTMLResponse:
+    found = [case_json(case) for case in list_cases(engine, open_only=open_only)]
+    rows, pager = _window(found, offset)
+    return render_page(
+        request,
+        "cases.html",
+        viewer=viewer,
+        report_kind="valuation",
+        cases=rows,
+        pager=pager,
+        open_only=open_only,
+        query={"open": "true"} if open_only else {},
+    )
+
+
+@web_router.get("/cases/{case_id}", response_class=HTMLResponse)
+def case(request: Request, engine: EngineDep, viewer: Viewer, case_id: Identifier) -> Response:
+    found = get_case(engine, case_id)
+    if found is None:
+        return error_page(request, 404, "Not found", f"No case is numbered {case_id}.", viewer)
+    holdings = list_holdings(engine, case_id=case_id)
+    return render_page(
+        request,
+        "case.html",
+        viewer=viewer,
+        report_kind="valuation",
+        case=case_json(found),
+        holdings=holdings,
+    )
+
+
+@web_router.get("/holdings", response_class=HTMLResponse)
+def holdings(
+    request: Request,
+    engine: EngineDep,
+    viewer: Viewer,
+    offset: Offset = 0,
+    case: Text = None,
+    asset: Text = None,
+) -> Response:
+    case, asset = _blank(case), _blank(asset)
+    try:
+        chosen = None if asset is None else resolve_asset(asset_registry(engine), asset)
+    except InputError as error:
+        return error_page(request, 422, "Unknown asset", str(error), viewer)
+    rows, pager = _window(list_holdings(engine, case_id=case, asset=chosen), offset)
+    query = {k: v for k, v in (("case", case), ("asset", asset)) if v is not None}
+    return render_page(
+        request,
+        "holdings.html",
+        viewer=viewer,
+        report_kind="valuation",
+        holdings=rows,
+        pager=pager,
+        case=case or "",
+        asset=asset or "",
+        query=query,
+    )
+
+
+@web_router.get("/valuations", response_class=HTMLResponse)
+def valuations(
+    request: Request,
+    engine: EngineDep,
+    viewer: Viewer,
+    offset: Annotated[int, Query(ge=0, le=VALUATIONS_READ_MAX - PAGE_ROWS - 1)] = 0,
+) -> HTMLResponse:
+    rows = list_valuations(engine, offset, PAGE_ROWS + 1)
+    pager = Pager(offset, min(len(rows), PAGE_ROWS), len(rows) > PAGE_ROWS)
+    return render_page(
+        request,
+        "valuations.html",
+        viewer=viewer,
+        report_kind="valuation",
+        valuations=rows[:PAGE_ROWS],
+        pager=pager,
+        query={},
+    )
+
+
+@web_router.get("/exposure", response_class=HTMLResponse)
+def exposure(request: Request, engine: EngineDep, viewer: Viewer) -> HTMLResponse:
+    try:
+        report = fund_report(engine)
+    except FundReportError as error:
+        return render_page(
+            request,
+            "exposure.html",
+            viewer=viewer,
+            report_kind="exposure",
+            report=None,
+            empty=str(error),
+        )
+    return render_page(
+        request, "exposure.html", viewer=viewer, report_kind="exposure", report=report, empty=None
+    )
+
+
+@web_router.get("/sales", response_class=HTMLResponse)
+def sales(
+    request: Request, engine: EngineDep, viewer: Viewer, offset: Offset = 0, state: Text = None
+) -> Response:
+    state = _blank(state)
+    try:
+        found = list_sales(engine, state)
+    except InputError as error:
+        return error_page(request, 422, "Unknown sale state", str(error), viewer)
+    rows, pager = _window(found, offset)
+    return render_page(
+        request,
+        "sales.html",
+        viewer=viewer,
+        report_kind="sales",
+        sales=rows,
+        pager=pager,
+        state=state or "",
+        states=STATES,
+        query={"state": state} if state else {},
+    )
+
+
+@web_router.get("/sales/{sale_id}", response_class=HTMLResponse)
+def sale(request: Request, engine: EngineDep, viewer: Viewer, sale_id: Identifier) -> Response:
+    found = get_sale(engine, sale_id)
+    if found is None:
+        return error_page(request, 404, "Not found", f"No sale is named {sale_id}.", viewer)
+    return render_page(request, "sale.html", viewer=viewer, report_kind="sales", sale=found)
+
+
+@web_router.get("/audit", response_class=HTMLResponse)
+def audit(request: Request, engine: EngineDep, viewer: Viewer, verify: bool = False) -> Response:
+    with read_transaction(engine) as connection:
+        checkpoint = get_checkpoint(connection)
+    trusted: bytes | None = getattr(request.app.state, "ledger_public_key", None)
+    # One process: the parallel verifier forks, which a threaded server must not do.
+    result = verify_ledger(engine, trusted, None, workers=1) if verify else None
+    return render_page(
+        request,
+        "audit.html",
+        viewer=viewer,
+        report_kind="audit",
+        checkpoint=checkpoint,
+        note=None if checkpoint is None else checkpoint.note.decode("utf-8", "replace"),
+        result=result,
+        pinned=trusted is not None,
+        size=dashboard.ledger_size(engine),
+    )
+
+
+# --- report downloads ------------------------------------------------------------------------
+
+
+@web_router.get("/reports/{kind}.{format_name}")
+def report(
+    request: Request, engine: EngineDep, viewer: Viewer, kind: Identifier, format_name: str
+) -> Response:
+    try:
+        rendered = render_report(engine, kind, format_name)
+    except ReportError as error:
+        return error_page(request, 422, "Report not available", str(error), viewer)
+    headers = {
+        **PAGE_HEADERS,
+        "Content-Disposition": f'attachment; filename="{rendered.filename}"',
+        "X-Tree-Size": str(rendered.tree_size),
+        "X-Root-SHA256": rendered.root_sha256,
+    }
+    return Response(rendered.data, media_type=rendered.media_type, headers=headers)

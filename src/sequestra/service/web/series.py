@@ -1,0 +1,163 @@
+"""The value of custody over time: for each recorded valuation, the value of each asset held
+just before the valuation's entry, at that valuation's prices and USD/KZT rate.
+
+Quantities come from one ordered pass over the custody postings (holding accounts only,
+that is case and State Fund wallets), summed per asset up to each valuation's seq, which
+is what `value_holdings` sums per holding. The rounding differs on purpose: the valuation
+report rounds each holding's value to the cent (half-even) and sums the rounded values;
+here each asset's exact value (quantity x price, then x rate) is rounded once. An asset's
+figure may therefore differ from the report's sum of its holdings by at most half a cent
+per holding of that asset. The dashboard's latest totals are taken from `value_holdings`
+itself, so they equal the report's; the series is for the shape of the curve.
+
+A series is cached in memory per engine and ledger size: the valuations and postings
+below a given size never change.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass
+from decimal import ROUND_HALF_EVEN, Decimal, localcontext
+from typing import Final
+
+from sqlalchemy import Engine, func, select
+
+from sequestra.custody.assets import Asset
+from sequestra.custody.service import asset_registry
+from sequestra.custody.tables import POSTING_TABLE
+from sequestra.ledger.db import read_transaction
+from sequestra.ledger.tables import ENTRY_TABLE
+from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+
+CENT: Final = Decimal("0.01")
+EXACT_DIGITS: Final = 160  # a uint256 times a price, with no rounding before ours
+VALUATIONS_CHARTED_MAX: Final = 60
+POSTINGS_BATCH: Final = 10_000
+CACHE_ENTRIES_MAX: Final = 8
+
+
+@dataclass(frozen=True)
+class ValuationPoint:
+    """One valuation's figures: each asset's value in USD and KZT (rounded per asset)."""
+
+    seq: int
+    cutoff: str
+    fx_rate: Decimal
+    value_usd: tuple[tuple[str, Decimal], ...]  # (asset id, value), by asset id
+    value_kzt: tuple[tuple[str, Decimal], ...]
+
+    @property
+    def total_usd(self) -> Decimal:
+        return sum((value for _, value in self.value_usd), Decimal(0))
+
+    @property
+    def total_kzt(self) -> Decimal:
+        return sum((value for _, value in self.value_kzt), Decimal(0))
+
+
+@dataclass(frozen=True)
+class _Valuation:
+    seq: int
+    cutoff: str
+    fx_rate: Decimal
+    prices_usd: dict[str, Decimal]
+
+
+_cache: dict[tuple[int, int, int], tuple[ValuationPoint, ...]] = {}
+_cache_lock = threading.Lock()
+
+
+def ledger_size(engine: Engine) -> int:
+    with read_transaction(engine) as connection:
+        return int(connection.execute(select(func.count()).select_from(ENTRY_TABLE)).scalar_one())
+
+
+def value_series(
+    engine: Engine, count_max: int = VALUATIONS_CHARTED_MAX
+) -> tuple[ValuationPoint, ...]:
+    """The latest `count_max` valuations' figures, oldest first (cached per ledger size).
+
+    Raises ValueError when count_max is outside 1..VALUATIONS_CHARTED_MAX.
+    """
+    if not 1 <= count_max <= VALUATIONS_CHARTED_MAX:
+        raise ValueError(f"count_max: expected 1 to {VALUATIONS_CHARTED_MAX}, got {count_max}")
+    key = (id(engine), ledger_size(engine), count_max)
+    with _cache_lock:
+        cached = _cache.get(key)
+    if cached is not None:
+        return cached
+    computed = _compute(engine, count_max)
+    with _cache_lock:
+        if len(_cache) >= CACHE_ENTRIES_MAX:
+            _cache.pop(next(iter(_cache)))
+        _cache[key] = computed
+    return computed
+
+
+def _valuations(engine: Engine, count_max: int) -> list[_Valuation]:
+    table = VALUATION_TABLE
+    with read_transaction(engine) as connection:
+        rows = connection.execute(select(table).order_by(table.c.seq.desc()).limit(count_max))
+        found = [_Valuation(r.seq, r.cutoff, Decimal(r.fx_rate), {}) for r in rows]
+        if not found:
+            return []
+        prices = connection.execute(
+            select(PRICE_TABLE).where(PRICE_TABLE.c.seq.in_([v.seq for v in found]))
+        )
+        by_seq = {v.seq: v for v in found}
+        for price in prices:
+            by_seq[price.seq].prices_usd[price.asset_id] = Decimal(price.price_usd)
+    return sorted(found, key=lambda v: v.seq)
+
+
+def _compute(engine: Engine, count_max: int) -> tuple[ValuationPoint, ...]:
+    valuations = _valuations(engine, count_max)
+    if not valuations:
+        return ()
+    registry = asset_registry(engine)
+    held: dict[str, int] = defaultdict(int)  # asset id -> base units in holding accounts
+    points: list[ValuationPoint] = []
+    pending = iter(valuations)
+    current = next(pending, None)
+    query = (
+        select(POSTING_TABLE.c.seq, POSTING_TABLE.c.asset_id, POSTING_TABLE.c.amount_base)
+        .where(POSTING_TABLE.c.holding_id.is_not(None), POSTING_TABLE.c.seq < valuations[-1].seq)
+        .order_by(POSTING_TABLE.c.seq, POSTING_TABLE.c.idx)
+    )
+    with read_transaction(engine) as connection:
+        result = connection.execution_options(yield_per=POSTINGS_BATCH).execute(query)
+        for seq, asset_id, amount_base in result:
+            while current is not None and current.seq <= seq:
+                points.append(_point(current, held, registry.get))
+                current = next(pending, None)
+            held[asset_id] += int(amount_base)
+    while current is not None:
+        points.append(_point(current, held, registry.get))
+        current = next(pending, None)
+    return tuple(points)
+
+
+def _point(
+    valuation: _Valuation, held: dict[str, int], asset_of: Callable[[str], Asset]
+) -> ValuationPoint:
+    """The valuation's per-asset values for the quantities `held` before its seq."""
+    usd: list[tuple[str, Decimal]] = []
+    kzt: list[tuple[str, Decimal]] = []
+    for asset_id in sorted(held):
+        amount_base = held[asset_id]
+        price = valuation.prices_usd.get(asset_id)
+        if price is None or amount_base == 0:
+            continue
+        decimals = asset_of(asset_id).decimals
+        with localcontext() as context:
+            context.prec = EXACT_DIGITS
+            exact_usd = Decimal(amount_base).scaleb(-decimals) * price
+            exact_kzt = exact_usd * valuation.fx_rate
+        usd.append((asset_id, exact_usd.quantize(CENT, ROUND_HALF_EVEN)))
+        kzt.append((asset_id, exact_kzt.quantize(CENT, ROUND_HALF_EVEN)))
+    return ValuationPoint(
+        valuation.seq, valuation.cutoff, valuation.fx_rate, tuple(usd), tuple(kzt)
+    )
