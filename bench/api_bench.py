@@ -32,7 +32,7 @@ from typing import Any, Final
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
-from revalue_bench import Keys, bench_assets, build_ledger
+from revalue_bench import WALLETS_PER_CHAIN, Keys, bench_assets, build_ledger
 
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.db import create_ledger_engine
@@ -40,7 +40,7 @@ from sequestra.service.api.tokens import create_token
 
 HOLDINGS_DEFAULT: Final = 10_000
 HOLDINGS_MAX: Final = 100_000
-CASES: Final = 100
+CASES_MIN: Final = 100
 ASSETS: Final = 4  # the built-in ones
 SECONDS_DEFAULT: Final = 5.0
 SECONDS_MAX: Final = 600.0
@@ -149,12 +149,17 @@ def load(url: str, headers: dict[str, str], seconds: float, concurrency: int) ->
     }
 
 
+def case_count(holdings: int) -> int:
+    """Enough cases that every holding is its own (case, wallet, asset) position."""
+    return max(CASES_MIN, -(-holdings // (ASSETS * WALLETS_PER_CHAIN)))
+
+
 def build(url: str, holdings: int) -> str:
     """The bench ledger at `url`, with a checkpoint; returns an auditor's token."""
     engine = create_ledger_engine(url)
     try:
         keys = Keys.generate()
-        build_ledger(engine, keys, bench_assets(ASSETS), holdings, CASES)
+        build_ledger(engine, keys, bench_assets(ASSETS), holdings, case_count(holdings))
         create_checkpoint(engine, keys.ledger)
         token, _ = create_token(engine, "auditor", "api bench", datetime.now(UTC))
     finally:
@@ -209,7 +214,7 @@ def main() -> None:
         "benchmark": "api",
         "database": database,
         "holdings": args.holdings,
-        "cases": CASES,
+        "cases": case_count(args.holdings),
         "seconds_per_endpoint": args.seconds,
         "concurrency": args.concurrency,
         "cores": os.cpu_count(),
