@@ -94,11 +94,13 @@ def _latest_totals(engine: Engine) -> LatestTotals | None:
 
 
 def chart_labels(cutoffs: list[str]) -> list[str]:
-    """The day of each cutoff, or its day and minute when two fall on one day."""
-    days = [cutoff[:10] for cutoff in cutoffs]
-    if len(set(days)) == len(days):
-        return days
-    return [cutoff[5:16].replace("T", " ") for cutoff in cutoffs]
+    """The day of each cutoff; its day and minute, or its time to the second, when the
+    shorter form would repeat a label."""
+    for start, end in ((0, 10), (5, 16), (5, 19)):
+        labels = [cutoff[start:end].replace("T", " ") for cutoff in cutoffs]
+        if len(set(labels)) == len(labels):
+            return labels
+    return labels
 
 
 def _alert_rows(engine: Engine, alerts: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -20,7 +20,7 @@ PAGE_HEADERS: Final = {
     ),
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
-    "Referrer-Policy": "no-referrer",
+    "Referrer-Policy": "same-origin",  # no-referrer would make forms send `Origin: null`
     "Cache-Control": "no-store",
 }
 

@@ -56,11 +56,12 @@ def same_origin(request: Request) -> bool:
     """Whether a form post comes from our own pages.
 
     A browser sends Origin with every POST (and Sec-Fetch-Site); when present they must
-    name this server. A client that sends neither is not a browser a third-party page can
-    drive, and SameSite=Strict already keeps the cookie from cross-site requests.
+    name this server. Origin is `null` when a page's referrer policy hides it: then
+    Sec-Fetch-Site decides. A client that sends neither is not a browser a third-party
+    page can drive, and SameSite=Strict already keeps the cookie from cross-site requests.
     """
     origin = request.headers.get("origin")
-    if origin is not None:
+    if origin is not None and origin != "null":
         own = urlsplit(str(request.base_url))
         given = urlsplit(origin)
         return (given.scheme, given.netloc) == (own.scheme, own.netloc)
