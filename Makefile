@@ -24,7 +24,8 @@ demo: setup
 
 test: setup lint
 	scripts/ensure-postgres
-	SEQUESTRA_REQUIRE_ANVIL=1 $(BIN)/python -m pytest -n 2 -q
+	scripts/ensure-chromium
+	SEQUESTRA_REQUIRE_ANVIL=1 SEQUESTRA_REQUIRE_BROWSER=1 $(BIN)/python -m pytest -n 2 -q
 
 lint: setup
 	$(BIN)/ruff check src tests bench
