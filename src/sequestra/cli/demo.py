@@ -196,7 +196,7 @@ def demo(
     if serve:
         from sequestra.cli.demo_serve import serve_dashboard
 
-        serve_dashboard(engine, host, port, tokens)
+        serve_dashboard(engine, host, port, tokens, world.ledger_key.public_key_raw)
 
 
 def _witness(world: _Demo) -> tuple[Witness, str]:

@@ -91,7 +91,9 @@ def print_reports(reports: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
-def serve_dashboard(engine: Engine, host: str, port: int, tokens: dict[str, str]) -> None:
+def serve_dashboard(
+    engine: Engine, host: str, port: int, tokens: dict[str, str], ledger_public_key: bytes
+) -> None:
     """Serve the API and the pages on host:port until Ctrl-C (no scheduler: the demo's
     sandbox chains and venues have stopped; `sequestra serve` runs it in production)."""
     import uvicorn
@@ -107,6 +109,10 @@ def serve_dashboard(engine: Engine, host: str, port: int, tokens: dict[str, str]
         highlight=False,
     )
     config = uvicorn.Config(
-        create_api_app(engine), host=host, port=port, log_level="warning", lifespan="on"
+        create_api_app(engine, ledger_public_key=ledger_public_key),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
     )
     uvicorn.Server(config).run()

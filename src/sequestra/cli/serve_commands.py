@@ -8,8 +8,9 @@ import threading
 
 import typer
 
-from sequestra.cli.common import fail_usage, state
+from sequestra.cli.common import fail_usage, handled, state
 from sequestra.cli.writes import ledger_engine
+from sequestra.ledger.keys import load_public_key
 from sequestra.service.jobs import JobEnvironment, configure, scheduler_settings
 from sequestra.service.leader import LeaderError, open_leader_lock
 from sequestra.service.scheduler import Scheduler, SchedulerError, default_jobs, stop_on_signals
@@ -23,10 +24,17 @@ def serve(
     context: typer.Context,
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8080, min=1, max=65_535, help="Port to listen on."),
+    ledger_public_key: str | None = typer.Option(
+        None,
+        "--ledger-pub",
+        help="Trusted ledger public key (.pub or base64) the audit page verifies against;"
+        " else [ledger] public_key in the config.",
+    ),
 ) -> None:
     """Run the service: the web pages (sign in at /login), the HTTP API (/api/v1; both take
-    tokens from `sequestra api-token`), GET /health, and the scheduler's jobs (watch, revalue, checkpoint) while this process
-    leads. SIGTERM stops both; the scheduler's lock is released."""
+    tokens from `sequestra api-token`), GET /health, and the scheduler's jobs (watch,
+    revalue, checkpoint) while this process leads. SIGTERM stops both; the scheduler's
+    lock is released."""
     import uvicorn  # the server loads only for this command
 
     from sequestra.service.api import create_api_app
@@ -35,6 +43,9 @@ def serve(
     settings = scheduler_settings(app_state.settings())
     url = app_state.url()
     engine = ledger_engine(context)
+    trusted_text = ledger_public_key or app_state.settings().ledger.public_key
+    with handled():
+        trusted = load_public_key(trusted_text) if trusted_text else None
     configure(JobEnvironment(app_state.config_path, app_state.database_url))
     try:
         jobs = default_jobs(settings)
@@ -50,7 +61,7 @@ def serve(
     try:
         server = uvicorn.Server(
             uvicorn.Config(
-                create_api_app(engine, lambda: scheduler.running),
+                create_api_app(engine, lambda: scheduler.running, ledger_public_key=trusted),
                 host=host,
                 port=port,
                 log_level="info",

@@ -24,17 +24,20 @@ def create_api_app(
     engine: Engine,
     leading: Callable[[], bool] = _not_leading,
     body_bytes_max: int = BODY_BYTES_MAX,
+    ledger_public_key: bytes | None = None,
 ) -> FastAPI:
     """The status app's `GET /health`, the API under /api/v1 and the web pages (/, /login,
     /cases, ..., with their stylesheet under /static).
 
-    `leading` tells /health whether this process leads the scheduler. The app's ledger
-    (for reads and appends) is closed when the server shuts down.
+    `leading` tells /health whether this process leads the scheduler. The audit page
+    verifies against `ledger_public_key` when given (else the key the genesis entry names).
+    The app's ledger (for reads and appends) is closed when the server shuts down.
     """
     app = create_status_app(engine, leading)
     ledger = Ledger(engine)
     app.state.engine = engine
     app.state.ledger = ledger
+    app.state.ledger_public_key = ledger_public_key
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
