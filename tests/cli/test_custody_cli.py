@@ -170,10 +170,10 @@ def test_custody_lifecycle(runner: CliRunner, database_url: str, tmp_path: Path)
     _close_case(t)
     before = t.json("holdings --all")
     size = t.size()
-    assert t.json("rebuild") == {
-        "entries": size,
-        "projections": ["ledger_key", "custody", "chain_watch", "pricing"],
-    }
+    rebuilt = t.json("rebuild")
+    assert rebuilt["entries"] == size and rebuilt["projections"][:2] == ["ledger_key", "custody"]
+    # The others register as their packages are imported, so their order may vary.
+    assert sorted(rebuilt["projections"][2:]) == ["chain_watch", "pricing"]
     assert t.json("holdings --all") == before
     assert t.json("verify") == {"ok": True, "size": size, "first_bad_seq": None, "reason": None}
 

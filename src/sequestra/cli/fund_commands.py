@@ -23,7 +23,7 @@ from sequestra.cli.common import JSON_OPTION, PASSPHRASE_FILE_OPTION, console, p
 from sequestra.cli.writes import Statements, ledger_engine, refused, write_one
 from sequestra.custody.service import InputError
 from sequestra.fund import service
-from sequestra.fund.service import RealisedResult, SaleRecord
+from sequestra.fund.service import SaleRecord
 from sequestra.ledger.roles import (
     FUND_POLICY_RECORDED,
     SALE_APPROVED,
@@ -311,27 +311,6 @@ def settle(
 # --- reading --------------------------------------------------------------------------------
 
 
-def sale_json(
-    sale: SaleRecord,
-    result: RealisedResult,
-    statuses: list[service.ApprovalStatus],
-) -> dict[str, Any]:
-    """`sale show --json`: the sale, its approvals with their validity, fills and result."""
-    return {
-        **sale.summary_json(),
-        "reason": sale.reason,
-        "schedule": [
-            {"at": at, "amount_base": str(base), "amount": sale.amount(base)}
-            for at, base in sale.schedule
-        ],
-        "closing": sale.closing,
-        "approvals": [status.to_json() for status in statuses],
-        "approvals_valid_now": sum(1 for status in statuses if status.valid_now),
-        "fills": [fill.to_json(sale.asset) for fill in sale.fills],
-        "result": result.to_json(),
-    }
-
-
 @sale_app.command("show")
 def show(
     context: typer.Context, sale_id: str = SALE_ARGUMENT, json_output: bool = JSON_OPTION
@@ -340,10 +319,7 @@ def show(
     engine = ledger_engine(context)
     with refused():
         sale = service.require_sale(engine, sale_id)
-    policy = service.current_policy(engine)
-    statuses = service.approval_statuses(sale, policy, datetime.now(UTC))
-    result = service.realised_result(engine, sale)
-    shown = sale_json(sale, result, statuses)
+    shown = service.sale_detail_json(engine, sale, datetime.now(UTC))
     if json_output:
         print_json(shown)
         return

@@ -207,10 +207,13 @@ def list_holdings(
     asset: Asset | None = None,
     include_empty: bool = False,
     fund: bool | None = None,
+    offset: int = 0,
+    limit: int | None = None,
 ) -> list[Holding]:
     """Holdings in id order; by default only those holding something.
 
     `fund` True keeps the State Fund's holdings, False the cases'; None keeps both.
+    `offset` and `limit` take a window of them (a page), read as such from the database.
     """
     table = POSITION_TABLE
     query = select(table).where(table.c.holding_id.is_not(None)).order_by(table.c.holding_id)
@@ -224,6 +227,8 @@ def list_holdings(
         query = query.where(table.c.case_id.is_(None))
     elif fund is False:
         query = query.where(table.c.case_id.is_not(None))
+    if offset or limit is not None:
+        query = query.offset(offset).limit(limit)
     with read_transaction(engine) as connection:
         registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
         return [_holding(row, registry) for row in connection.execute(query)]
@@ -327,10 +332,15 @@ def case_json(case: CaseRecord) -> dict[str, Any]:
     }
 
 
-def list_cases(engine: Engine, open_only: bool = False) -> list[CaseRecord]:
+def list_cases(
+    engine: Engine, open_only: bool = False, offset: int = 0, limit: int | None = None
+) -> list[CaseRecord]:
+    """Cases in the order they were opened; `offset` and `limit` take a window of them."""
     query = select(CASE_TABLE).order_by(CASE_TABLE.c.opened_seq)
     if open_only:
         query = query.where(CASE_TABLE.c.closed_seq.is_(None))
+    if offset or limit is not None:
+        query = query.offset(offset).limit(limit)
     with read_transaction(engine) as connection:
         return [case_record(row) for row in connection.execute(query)]
 

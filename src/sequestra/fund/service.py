@@ -577,6 +577,35 @@ def seizure_date_of(engine: Engine, asset_id: str, wallet: str) -> tuple[str | N
     return min(seized).strftime("%Y-%m-%d"), len(seized)
 
 
+def sale_json(
+    sale: SaleRecord,
+    result: RealisedResult,
+    statuses: list[ApprovalStatus],
+) -> dict[str, Any]:
+    """A sale as `sale show --json` and the API give it: the sale, its approvals with their
+    validity, its fills and its realised result."""
+    return {
+        **sale.summary_json(),
+        "reason": sale.reason,
+        "schedule": [
+            {"at": at, "amount_base": str(base), "amount": sale.amount(base)}
+            for at, base in sale.schedule
+        ],
+        "closing": sale.closing,
+        "approvals": [status.to_json() for status in statuses],
+        "approvals_valid_now": sum(1 for status in statuses if status.valid_now),
+        "fills": [fill.to_json(sale.asset) for fill in sale.fills],
+        "result": result.to_json(),
+    }
+
+
+def sale_detail_json(engine: Engine, sale: SaleRecord, now_utc: datetime) -> dict[str, Any]:
+    """`sale_json` of a sale (from `get_sale`), its approvals judged at `now_utc` under the
+    policy in force."""
+    statuses = approval_statuses(sale, current_policy(engine), now_utc)
+    return sale_json(sale, realised_result(engine, sale), statuses)
+
+
 # --- building bodies from what people type ---------------------------------------------------
 
 

@@ -21,13 +21,7 @@ from sequestra.custody.service import (
     resolve_asset,
 )
 from sequestra.fund.report import FundReportError, fund_report
-from sequestra.fund.service import (
-    approval_statuses,
-    current_policy,
-    get_sale,
-    list_sales,
-    realised_result,
-)
+from sequestra.fund.service import get_sale, list_sales, sale_detail_json
 from sequestra.fund.stress import DEFAULT_SCENARIOS, StressScenario
 from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.statement import parse_signed_statement
@@ -101,7 +95,8 @@ def _invalid(error: InputError) -> ApiError:
 def cases(
     engine: EngineDep, _caller: Reader, page: PageDep, open_only: OpenOnly = False
 ) -> models.CasePage:
-    items, next_offset = window(list_cases(engine, open_only=open_only), page)
+    read = list_cases(engine, open_only=open_only, offset=page.offset, limit=page.limit + 1)
+    items, next_offset = next_offset_of(read, page)
     return models.CasePage(
         items=[models.CaseOut(**case_json(case)) for case in items], next_offset=next_offset
     )
@@ -131,7 +126,10 @@ def holdings(
         chosen = None if asset is None else resolve_asset(asset_registry(engine), asset)
     except InputError as error:
         raise _invalid(error) from None
-    items, next_offset = window(list_holdings(engine, case_id=case, asset=chosen), page)
+    read = list_holdings(
+        engine, case_id=case, asset=chosen, offset=page.offset, limit=page.limit + 1
+    )
+    items, next_offset = next_offset_of(read, page)
     return models.HoldingPage(
         items=[models.HoldingOut(**holding.to_json()) for holding in items],
         next_offset=next_offset,
@@ -231,13 +229,10 @@ def sales(engine: EngineDep, _caller: Reader, page: PageDep, state: Text = None)
 def sale(engine: EngineDep, _caller: Reader, sale_id: PathText) -> models.SaleDetailOut:
     """One sale with its approvals (valid now or not, under the policy in force), fills and
     realised result: what `sequestra sale show --json` prints."""
-    from sequestra.cli.fund_commands import sale_json  # the one builder of this document
-
     found = get_sale(engine, sale_id)
     if found is None:
         raise ApiError(404, "not_found", f"sale: no sale named {sale_id!r:.80}")
-    statuses = approval_statuses(found, current_policy(engine), datetime.now(UTC))
-    shown = sale_json(found, realised_result(engine, found), statuses)
+    shown = sale_detail_json(engine, found, datetime.now(UTC))
     return models.SaleDetailOut(**shown)
 
 

@@ -66,8 +66,15 @@ class Pager:
 
 
 def _window(items: list[Any], offset: int) -> tuple[list[Any], Pager]:
-    shown = items[offset : offset + PAGE_ROWS]
-    return shown, Pager(offset, len(shown), len(items) > offset + PAGE_ROWS)
+    """The page at `offset` out of every item."""
+    return _page(items[offset : offset + PAGE_ROWS + 1], offset)
+
+
+def _page(read: list[Any], offset: int) -> tuple[list[Any], Pager]:
+    """The page out of the PAGE_ROWS + 1 items read from `offset` (one more tells whether
+    another page follows)."""
+    shown = read[:PAGE_ROWS]
+    return shown, Pager(offset, len(shown), len(read) > PAGE_ROWS)
 
 
 def _blank(text: str | None) -> str | None:
@@ -126,8 +133,8 @@ def cases(
     offset: Offset = 0,
     open_only: Annotated[bool, Query(alias="open")] = False,
 ) -> HTMLResponse:
-    found = [case_json(case) for case in list_cases(engine, open_only=open_only)]
-    rows, pager = _window(found, offset)
+    read = list_cases(engine, open_only=open_only, offset=offset, limit=PAGE_ROWS + 1)
+    rows, pager = _page([case_json(case) for case in read], offset)
     return render_page(
         request,
         "cases.html",
@@ -170,7 +177,8 @@ def holdings(
         chosen = None if asset is None else resolve_asset(asset_registry(engine), asset)
     except InputError as error:
         return error_page(request, 422, "Unknown asset", str(error), viewer)
-    rows, pager = _window(list_holdings(engine, case_id=case, asset=chosen), offset)
+    read = list_holdings(engine, case_id=case, asset=chosen, offset=offset, limit=PAGE_ROWS + 1)
+    rows, pager = _page(read, offset)
     query = {k: v for k, v in (("case", case), ("asset", asset)) if v is not None}
     return render_page(
         request,
