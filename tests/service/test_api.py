@@ -168,6 +168,11 @@ def test_holdings_match_the_service(api: Api) -> None:
     assert api.get("/api/v1/holdings", asset="bitcoin:BTC").json()["items"] == expected
     assert api.get("/api/v1/holdings", asset="ethereum:ETH").json()["items"] == []
     _error(api.get("/api/v1/holdings", asset="nochain:XYZ"), 422, "invalid_input")
+    first = api.get("/api/v1/holdings", limit=1).json()
+    assert first == {"items": expected[:1], "next_offset": 1}
+    second = api.get("/api/v1/holdings", limit=1, offset=1).json()
+    assert second == {"items": expected[1:], "next_offset": None}
+    assert api.get("/api/v1/holdings", offset=2).json() == {"items": [], "next_offset": None}
 
 
 def test_holding_history_matches_the_service(api: Api) -> None:
