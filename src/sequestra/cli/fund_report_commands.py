@@ -12,7 +12,7 @@ from rich.table import Table
 from sequestra.cli.common import JSON_OPTION, console, fail_usage, print_json, state
 from sequestra.cli.writes import ledger_engine
 from sequestra.custody.service import list_holdings
-from sequestra.fund.report import FundReport, FundReportError, fund_report
+from sequestra.fund.report import FundReport, FundReportError, configured_fund_report
 from sequestra.pricing.run import pairs_for
 from sequestra.pricing.setup import venues
 
@@ -23,18 +23,9 @@ fund_app = typer.Typer(
 
 
 def _report(context: typer.Context) -> FundReport:
-    from sequestra.fund.stress import DEFAULT_SCENARIOS, StressScenario
-
-    fund = state(context).settings().fund
-    scenarios = (
-        tuple(
-            StressScenario(s.name, tuple(sorted(s.shocks.items())), s.others, s.description)
-            for s in fund.scenarios
-        )
-        or DEFAULT_SCENARIOS
-    )
+    settings = state(context).settings().fund
     try:
-        return fund_report(ledger_engine(context), scenarios, fund.participation)
+        return configured_fund_report(ledger_engine(context), settings)
     except FundReportError as error:
         fail_usage(str(error))
 

@@ -61,7 +61,12 @@ def serve(
     try:
         server = uvicorn.Server(
             uvicorn.Config(
-                create_api_app(engine, lambda: scheduler.running, ledger_public_key=trusted),
+                create_api_app(
+                    engine,
+                    lambda: scheduler.running,
+                    ledger_public_key=trusted,
+                    settings=app_state.settings(),
+                ),
                 host=host,
                 port=port,
                 log_level="info",

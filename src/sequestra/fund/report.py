@@ -19,6 +19,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, select
 
+from sequestra.config import FundSettings
 from sequestra.custody.service import asset_registry, list_holdings
 from sequestra.fund.exposure import Exposure, Position, exposure
 from sequestra.fund.liquidity import average_daily_volume, days_to_exit, impact_cost_usd
@@ -169,6 +170,16 @@ def fund_report(
         _statistics(report, series)
     report.liquidity = _liquidity(report, volumes, participation)
     return report
+
+
+def configured_fund_report(engine: Engine, settings: FundSettings) -> FundReport:
+    """`fund_report` with the [fund] settings' scenarios (none: the built-in ones) and
+    participation. Raises FundReportError as `fund_report` does."""
+    scenarios = tuple(
+        StressScenario(s.name, tuple(sorted(s.shocks.items())), s.others, s.description)
+        for s in settings.scenarios
+    )
+    return fund_report(engine, scenarios or DEFAULT_SCENARIOS, settings.participation)
 
 
 def _statistics(report: FundReport, series: list[CloseSeries]) -> None:

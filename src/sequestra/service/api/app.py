@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from sequestra.config import Settings
 from sequestra.ledger.store import Ledger
 from sequestra.service.api.errors import BODY_BYTES_MAX, BodyLimit, install_error_handlers
 from sequestra.service.api.proofs import proofs_router
@@ -25,12 +26,15 @@ def create_api_app(
     leading: Callable[[], bool] = _not_leading,
     body_bytes_max: int = BODY_BYTES_MAX,
     ledger_public_key: bytes | None = None,
+    settings: Settings | None = None,
 ) -> FastAPI:
     """The status app's `GET /health`, the API under /api/v1 and the web pages (/, /login,
     /cases, ..., with their stylesheet under /static).
 
     `leading` tells /health whether this process leads the scheduler. The audit page
     verifies against `ledger_public_key` when given (else the key the genesis entry names).
+    `settings` give the Fund's stress scenarios and participation to /api/v1/exposure (else
+    the built-in defaults).
     The app's ledger (for reads and appends) is closed when the server shuts down.
     """
     app = create_status_app(engine, leading)
@@ -38,6 +42,7 @@ def create_api_app(
     app.state.engine = engine
     app.state.ledger = ledger
     app.state.ledger_public_key = ledger_public_key
+    app.state.settings = settings
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:

@@ -20,9 +20,8 @@ from sequestra.custody.service import (
     list_holdings,
     resolve_asset,
 )
-from sequestra.fund.report import FundReportError, fund_report
+from sequestra.fund.report import FundReportError, configured_fund_report
 from sequestra.fund.service import get_sale, list_sales, sale_detail_json
-from sequestra.fund.stress import DEFAULT_SCENARIOS, StressScenario
 from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.statement import parse_signed_statement
 from sequestra.service.api import models
@@ -249,16 +248,8 @@ EXPOSURE_DESCRIPTION: Final = (
 def exposure(
     engine: EngineDep, _caller: Reader, configuration: FundConfigurationDep
 ) -> models.ExposureOut:
-    fund = configuration.fund
-    scenarios = (
-        tuple(
-            StressScenario(s.name, tuple(sorted(s.shocks.items())), s.others, s.description)
-            for s in fund.scenarios
-        )
-        or DEFAULT_SCENARIOS
-    )
     try:
-        report = fund_report(engine, scenarios, fund.participation)
+        report = configured_fund_report(engine, configuration.fund)
     except FundReportError as error:
         raise ApiError(422, "no_report", str(error)) from None
     return models.ExposureOut.model_validate(
@@ -266,7 +257,7 @@ def exposure(
             **report.exposure_json(),
             "stress": report.stress_json(),
             "scenarios_from": configuration.source,
-            "participation": str(fund.participation),
+            "participation": str(configuration.fund.participation),
         }
     )
 

@@ -19,14 +19,14 @@ from sequestra.custody.service import (
     list_holdings,
     resolve_asset,
 )
-from sequestra.fund.report import FundReportError, fund_report
+from sequestra.fund.report import FundReportError, configured_fund_report
 from sequestra.fund.service import STATES, get_sale, list_sales
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.verify import verify_ledger
 from sequestra.reports.catalog import render_report
 from sequestra.reports.valuation import ReportError
-from sequestra.service.api.deps import OFFSET_MAX, EngineDep
+from sequestra.service.api.deps import OFFSET_MAX, EngineDep, FundConfigurationDep
 from sequestra.service.api.queries import VALUATIONS_READ_MAX, list_valuations
 from sequestra.service.api.tokens import resolve_token
 from sequestra.service.web import dashboard
@@ -214,9 +214,11 @@ def valuations(
 
 
 @web_router.get("/exposure", response_class=HTMLResponse)
-def exposure(request: Request, engine: EngineDep, viewer: Viewer) -> HTMLResponse:
+def exposure(
+    request: Request, engine: EngineDep, viewer: Viewer, configuration: FundConfigurationDep
+) -> HTMLResponse:
     try:
-        report = fund_report(engine)
+        report = configured_fund_report(engine, configuration.fund)
     except FundReportError as error:
         return render_page(
             request,
