@@ -64,13 +64,18 @@ def run_pricing_demo(engine: Engine, valuer_key: SigningKey, now: datetime) -> P
             for v in VENUES
         ]
         valuer = Valuer(engine, venues, FixedRate(SANDBOX_USD_KZT, "sandbox-fixed"), valuer_key)
-        current = valuer.revalue(now_utc=now)
+        # In cutoff order, so the latest recorded valuation is also the latest in time.
         past_cutoff = (now - timedelta(days=PAST_DAYS)).replace(hour=12, minute=0, second=0)
-        past = valuer.revalue(cutoff=past_cutoff, now_utc=now)
-        history = tuple(
-            valuer.revalue(cutoff=past_cutoff + timedelta(days=PAST_DAYS - 7 * w), now_utc=now)
-            for w in range(HISTORY_WEEKS, 0, -1)
-        )
+        weekly = [
+            past_cutoff + timedelta(days=PAST_DAYS - 7 * w) for w in range(HISTORY_WEEKS, 0, -1)
+        ]
+        recorded = {
+            cutoff: valuer.revalue(cutoff=cutoff, now_utc=now)
+            for cutoff in sorted([*weekly, past_cutoff])
+        }
+        current = valuer.revalue(now_utc=now)
+        past = recorded[past_cutoff]
+        history = tuple(recorded[cutoff] for cutoff in weekly)
         symbols = sorted({h.asset.symbol for h in list_holdings(engine, fund=True)})
         fetch_market_data(engine, venues, pairs_for(symbols), MARKET_DAYS, now.date())
         requests = {v: servers.count(v) for v in VENUES}

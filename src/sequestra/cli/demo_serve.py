@@ -77,17 +77,18 @@ def write_tokens(engine: Engine, directory: Path, now: datetime) -> dict[str, st
 
 
 def print_reports(reports: list[dict[str, Any]]) -> None:
-    table = Table(title=f"Reports in {REPORTS_DIRECTORY}/")
-    for column in ("report", "format", "file", "bytes", "covers"):
+    """One line per report: the formats written (or why it was not made) and what it covers."""
+    table = Table(title=f"Reports in {REPORTS_DIRECTORY}/", title_justify="left")
+    for column in ("report", "files", "covers"):
         table.add_column(column)
+    kinds: dict[str, list[dict[str, Any]]] = {}
     for report in reports:
-        table.add_row(
-            report["report"],
-            report["format"],
-            report["file"] or "[red]not made[/]",
-            f"{report['bytes']:,}",
-            report["summary"],
-        )
+        kinds.setdefault(report["report"], []).append(report)
+    for kind, written in kinds.items():
+        files = [Path(r["file"]).name for r in written if r["file"]]
+        missing = [r["format"] for r in written if not r["file"]]
+        shown = ", ".join(files) + (f" [red]not made: {', '.join(missing)}[/]" if missing else "")
+        table.add_row(kind, shown, written[0]["summary"])
     console.print(table)
 
 
