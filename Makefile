@@ -42,6 +42,7 @@ bench: setup
 	$(BIN)/python bench/watch_ethereum_bench.py | tee bench/results/watch_ethereum.json
 	$(BIN)/python bench/revalue_bench.py --output bench/results/revalue.json
 	$(BIN)/python bench/fund_bench.py --output bench/results/fund.json
+	$(BIN)/python bench/report_bench.py --output bench/results/report.json
 	$(BIN)/python bench/api_bench.py --output bench/results/api.json
 
 clean:
