@@ -484,11 +484,11 @@ def realised_result(engine: Engine, sale: SaleRecord) -> RealisedResult:
     last_fill = max((parse_timestamp(f.executed_at) for f in sale.fills), default=None)
     seizure_date, seizures = seizure_date_of(engine, sale.asset.asset_id, sale.wallet)
     with read_transaction(engine) as connection:
-        last = _valuation(connection, sale.asset.asset_id, at_most=last_fill)
+        last = valuation_price(connection, sale.asset.asset_id, at_most=last_fill)
         at_seizure = (
             None
             if seizure_date is None
-            else _valuation(connection, sale.asset.asset_id, on_date=seizure_date)
+            else valuation_price(connection, sale.asset.asset_id, on_date=seizure_date)
         )
     settled = sale.closing if sale.state == "settled" else None
     return RealisedResult(
@@ -506,14 +506,16 @@ def realised_result(engine: Engine, sale: SaleRecord) -> RealisedResult:
     )
 
 
-def _valuation(
+def valuation_price(
     connection: Connection,
     asset_id: str,
     at_most: datetime | None = None,
     on_date: str | None = None,
+    size: int | None = None,
 ) -> tuple[int, str, Decimal] | None:
     """(seq, cutoff, price) of the valuation with the latest cutoff that priced the asset,
-    at or before `at_most` and on `on_date` (YYYY-MM-DD) when given.
+    at or before `at_most` and on `on_date` (YYYY-MM-DD) when given, among the ledger's
+    first `size` entries when given (a report of a prefix).
 
     Cutoffs are compared as instants: text order is right to the second only (a fraction is
     optional), so the candidates of the latest second are read and compared parsed.
@@ -523,9 +525,11 @@ def _valuation(
         select(PRICE_TABLE.c.seq, cutoff, PRICE_TABLE.c.price_usd)
         .join(VALUATION_TABLE, VALUATION_TABLE.c.seq == PRICE_TABLE.c.seq)
         .where(PRICE_TABLE.c.asset_id == asset_id)
-        .order_by(cutoff.desc())
+        .order_by(cutoff.desc(), PRICE_TABLE.c.seq.desc())
         .limit(VALUATIONS_SCANNED_MAX)
     )
+    if size is not None:
+        query = query.where(PRICE_TABLE.c.seq < size)
     if at_most is not None:
         query = query.where(func.substr(cutoff, 1, 19) <= at_most.strftime("%Y-%m-%dT%H:%M:%S"))
     if on_date is not None:

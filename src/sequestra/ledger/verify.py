@@ -85,7 +85,7 @@ def check_row(row: Row) -> Checked:
     return checked
 
 
-def _as_bytes(value: object) -> bytes:
+def column_bytes(value: object) -> bytes:
     """Read a binary column; tampering may leave text (SQLite) or NULL in it."""
     if isinstance(value, bytes | bytearray | memoryview):
         return bytes(value)
@@ -118,7 +118,8 @@ def check_range(bounds: tuple[int, int]) -> list[Checked]:
             .order_by(ENTRY_TABLE.c.seq)
         ).all()
     return [
-        check_row((r[0], _as_bytes(r[1]), r[2], r[3], r[4], r[5], _as_bytes(r[6]))) for r in rows
+        check_row((r[0], column_bytes(r[1]), r[2], r[3], r[4], r[5], column_bytes(r[6])))
+        for r in rows
     ]
 
 
@@ -158,7 +159,7 @@ def _known_keys(connection: Connection) -> dict[str, bytes]:
     query = select(ENTRY_TABLE.c.entry).where(ENTRY_TABLE.c.kind.in_([GENESIS_KIND, KEY_ENROLLED]))
     for (data,) in connection.execute(query):
         try:
-            body = is_canonical(_as_bytes(data))[1]["statement"]["body"]
+            body = is_canonical(column_bytes(data))[1]["statement"]["body"]
             texts = [body.get("public_key"), body.get("ledger_key"), *body.get("admins", [])]
             for text in texts:
                 if isinstance(text, str):
@@ -247,7 +248,7 @@ def check_tree_task(total: int) -> str | None:
             .where(ENTRY_TABLE.c.seq < total)
             .order_by(ENTRY_TABLE.c.seq)
         ).all()
-        return check_stored_tree(connection, [_as_bytes(row[0]) for row in rows])
+        return check_stored_tree(connection, [column_bytes(row[0]) for row in rows])
 
 
 def _checkpoint_error(connection: Connection, replay: Replay, leaves: list[bytes]) -> str | None:

@@ -35,6 +35,7 @@ from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note, split_n
 from sequestra.ledger.replay import EntryChecker, Replay
 from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.tree import root_at
+from sequestra.ledger.verify import column_bytes
 from sequestra.reports.catalog import RenderedReport, register_report
 from sequestra.reports.document import Chart, Document, Prefix, Table, ledger_prefix, write_document
 
@@ -53,15 +54,6 @@ class PrefixVerification:
     ledger_public_key: str | None
 
 
-def _as_bytes(value: object) -> bytes:
-    """A binary column as bytes; tampering may leave text (SQLite) or NULL in it."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape")
-    return b""
-
-
 def verify_prefix(connection: Connection, size: int) -> PrefixVerification:
     """Replay the first `size` entries; name the first bad seq and why."""
     replay = Replay()
@@ -78,7 +70,7 @@ def verify_prefix(connection: Connection, size: int) -> PrefixVerification:
         ).all()
         for seq, leaf, data in rows:
             position = replay.count
-            reason = replay.feed(checker.check(seq, _as_bytes(data), _as_bytes(leaf)))
+            reason = replay.feed(checker.check(seq, column_bytes(data), column_bytes(leaf)))
             if reason is not None:
                 return PrefixVerification(False, position, reason, tuple(leaves), None, None)
             leaves.append(replay.last_leaf_hash)

@@ -11,7 +11,7 @@ from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Final
 
-from sqlalchemy import ColumnElement, Connection, and_, func, or_, select
+from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
 from sequestra.custody.positions import fund_account
 from sequestra.custody.tables import MOVEMENT_TABLE, POSTING_TABLE
@@ -19,7 +19,6 @@ from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.roles import FORFEITURE_ORDERED, SEIZURE_RECORDED
 from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.timefmt import parse_timestamp
-from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 
 CENT: Final = Decimal("0.01")
 EXACT: Final = Context(prec=200, rounding=ROUND_HALF_EVEN)
@@ -40,38 +39,6 @@ def _standing(size: int) -> ColumnElement[bool]:
         MOVEMENT_TABLE.c.seq < size,
         or_(MOVEMENT_TABLE.c.reversed_by.is_(None), MOVEMENT_TABLE.c.reversed_by >= size),
     )
-
-
-def valuation_price(
-    connection: Connection,
-    size: int,
-    asset_id: str,
-    at_most: datetime | None = None,
-    on_date: str | None = None,
-) -> tuple[int, str, Decimal] | None:
-    """(seq, cutoff, price) of the valuation among the first `size` entries with the latest
-    cutoff that priced the asset, at or before `at_most` and on `on_date` when given."""
-    cutoff = VALUATION_TABLE.c.cutoff
-    query = (
-        select(PRICE_TABLE.c.seq, cutoff, PRICE_TABLE.c.price_usd)
-        .join(VALUATION_TABLE, VALUATION_TABLE.c.seq == PRICE_TABLE.c.seq)
-        .where(PRICE_TABLE.c.asset_id == asset_id, PRICE_TABLE.c.seq < size)
-        .order_by(cutoff.desc(), PRICE_TABLE.c.seq.desc())
-        .limit(VALUATIONS_SCANNED_MAX)
-    )
-    if at_most is not None:
-        query = query.where(func.substr(cutoff, 1, 19) <= at_most.strftime("%Y-%m-%dT%H:%M:%S"))
-    if on_date is not None:
-        query = query.where(func.substr(cutoff, 1, 10) == on_date)
-    candidates = [
-        (parse_timestamp(row.cutoff, "cutoff"), row.seq, row.cutoff, Decimal(row.price_usd))
-        for row in connection.execute(query)
-    ]
-    eligible = [c for c in candidates if at_most is None or c[0] <= at_most]
-    if not eligible:
-        return None
-    _, seq, text, price = max(eligible)
-    return seq, text, price
 
 
 def seizure_dates(

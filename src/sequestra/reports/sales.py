@@ -26,6 +26,7 @@ from sequestra.fund.service import (
     get_sale,
     list_sales,
     proceeds,
+    valuation_price,
 )
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.timefmt import parse_timestamp
@@ -39,7 +40,7 @@ from sequestra.reports.document import (
     money,
     write_document,
 )
-from sequestra.reports.prefix import fund_cases, seizure_dates, valuation_price
+from sequestra.reports.prefix import fund_cases, seizure_dates
 
 
 @dataclass(frozen=True)
@@ -108,12 +109,12 @@ def _line(engine: Engine, sale: SaleRecord, size: int) -> SaleLine:
     last_fill = max((parse_timestamp(f.executed_at) for f in sale.fills), default=None)
     asset_id = sale.asset.asset_id
     with read_transaction(engine) as connection:
-        last = valuation_price(connection, size, asset_id, at_most=last_fill)
+        last = valuation_price(connection, asset_id, at_most=last_fill, size=size)
         cases = fund_cases(connection, size, asset_id, sale.wallet)
         seized = seizure_dates(connection, size, cases, asset_id, None)
         day = min(seized).strftime("%Y-%m-%d") if seized else None
         at_seizure = (
-            None if day is None else valuation_price(connection, size, asset_id, on_date=day)
+            None if day is None else valuation_price(connection, asset_id, on_date=day, size=size)
         )
     settled = sale.closing if sale.state == "settled" and sale.closing else None
     return SaleLine(

@@ -212,7 +212,8 @@ def _since(
     """Each line with its value at the previous valuation and at the seizure date's (the
     latest valuation on the date of the earliest seizure behind it), both among the first
     `size` entries; None where there is none."""
-    from sequestra.reports.prefix import seizure_date, valuation_price, value_cents
+    from sequestra.fund.service import valuation_price
+    from sequestra.reports.prefix import seizure_date, value_cents
 
     before: dict[int, Decimal] = {}
     if previous is not None:
@@ -227,7 +228,7 @@ def _since(
             day, _ = seizure_date(connection, size, case_id, line.asset_id, line.wallet)
             priced = None
             if day is not None:
-                priced = valuation_price(connection, size, line.asset_id, on_date=day)
+                priced = valuation_price(connection, line.asset_id, on_date=day, size=size)
             at_seizure = None if priced is None else value_cents(Decimal(line.quantity), priced[2])
             found.append(
                 replace(
