@@ -213,7 +213,7 @@ def _since(
     latest valuation on the date of the earliest seizure behind it), both among the first
     `size` entries; None where there is none."""
     from sequestra.fund.service import valuation_price
-    from sequestra.reports.prefix import seizure_date, value_cents
+    from sequestra.reports.prefix import seizure_index, value_cents
 
     before: dict[int, Decimal] = {}
     if previous is not None:
@@ -223,12 +223,18 @@ def _since(
         before = {v.holding_id: v.value_usd for v in values}
     found = []
     with read_transaction(engine) as connection:
+        seizures = seizure_index(connection, size)
+        price_on: dict[tuple[str, str], tuple[int, str, Decimal] | None] = {}
         for line in lines:
             case_id = None if line.case_id == FUND_CASE else line.case_id
-            day, _ = seizure_date(connection, size, case_id, line.asset_id, line.wallet)
+            day, _ = seizures.date_of(case_id, line.asset_id, line.wallet)
             priced = None
             if day is not None:
-                priced = valuation_price(connection, line.asset_id, on_date=day, size=size)
+                if (line.asset_id, day) not in price_on:
+                    price_on[line.asset_id, day] = valuation_price(
+                        connection, line.asset_id, on_date=day, size=size
+                    )
+                priced = price_on[line.asset_id, day]
             at_seizure = None if priced is None else value_cents(Decimal(line.quantity), priced[2])
             found.append(
                 replace(
