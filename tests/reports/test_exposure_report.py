@@ -11,13 +11,14 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select
 
+from sequestra.fund.report import fund_report
 from sequestra.ledger.tree import root_at
 from sequestra.pricing.marketdata import CLOSE_TABLE
 from sequestra.pricing.tables import PRICE_TABLE
 from sequestra.reports.catalog import REPORT_FORMATS, render_report
 from sequestra.reports.exposure import exposure_report
 from sequestra.reports.valuation import ReportError
-from tests.custody.conftest import Custody, custody  # noqa: F401
+from tests.custody.conftest import ETH_1, Custody, custody  # noqa: F401
 from tests.pricing.test_run import valuer_key  # noqa: F401
 from tests.reports.conftest import BTC, USDT, Books, books  # noqa: F401
 
@@ -57,6 +58,9 @@ def test_exposure_figures_bytes_and_prefix(books: Books) -> None:  # noqa: F811
     cutoff_day = date.fromisoformat(valuation.cutoff[:10])
     _closes(books, cutoff_day + timedelta(days=3), DAYS + 3)  # 3 days after the cutoff
     report, _ = exposure_report(engine)
+    # The Fund as it stands at the end of the prefix, at the valuation's prices: the figures
+    # of `sequestra fund exposure` (whose holdings are today's).
+    assert report.exposure.total_usd == fund_report(engine).exposure.total_usd
     prices = _prices(books, valuation.seq)
     btc_usd = (2 * prices[BTC]).quantize(Decimal("0.01"))
     usdt_usd = (1000 * prices[USDT]).quantize(Decimal("0.01"))
@@ -82,6 +86,8 @@ def test_exposure_figures_bytes_and_prefix(books: Books) -> None:  # noqa: F811
     document = json.loads(before["json"])
     assert document["checkpoint"] == {"tree_size": size, "root_sha256": report.root_sha256}
     assert document["facts"]["total_usd"] == str(total)
+    quantities = {row["asset"]: row["quantity"] for row in document["tables"]["assets"]}
+    assert quantities == {BTC: "2", USDT: "1000"}  # exact, without trailing zeros
     assert "not in the ledger" in document["facts"]["market_data"]
     assert before["pdf"].startswith(b"%PDF") and report.root_sha256.encode() in before["csv"]
     _closes(books, cutoff_day + timedelta(days=10), 5)  # later market data: not used
@@ -105,3 +111,21 @@ def test_an_empty_fund_is_a_clear_error(custody: Custody, valuer_key) -> None:  
     Made(custody, None, valuer_key).revalue(1)  # type: ignore[arg-type]
     with pytest.raises(ReportError, match="fund: expected holdings of the State Fund"):
         render_report(custody.world.engine, "exposure", "pdf")
+
+
+def test_the_fund_is_taken_at_the_end_of_the_prefix(books: Books) -> None:  # noqa: F811
+    """A forfeiture after the valuation counts, at that valuation's price; an earlier prefix
+    does not see it."""
+    engine, holder = books.custody.world.engine, books.custody
+    valuation = books.revalue(1)
+    size = holder.size()
+    holder.append(holder.forfeit((USDT, ETH_1, "500000000")))  # 500 USDT more, afterwards
+    later, _ = exposure_report(engine)
+    earlier, _ = exposure_report(engine, size)
+    assert later.valuation_seq == earlier.valuation_seq == valuation.seq
+    quantity = {a.asset_id: a.quantity for a in later.exposure.assets}
+    assert (
+        quantity[USDT] == 1500
+        and {a.asset_id: a.quantity for a in earlier.exposure.assets}[USDT] == 1000
+    )
+    assert later.exposure.total_usd == fund_report(engine).exposure.total_usd

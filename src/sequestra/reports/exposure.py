@@ -1,8 +1,9 @@
 """The State Fund's exposure and stress at the latest valuation among the ledger's first
 `size` entries.
 
-From the ledger: the Fund's holdings (case None) just before that valuation, its prices and
-its USD/KZT rate; per asset the quantity, price, value in USD and KZT and weight; the
+From the ledger: the Fund's holdings (case None) at the end of the prefix, valued at that
+valuation's prices and USD/KZT rate (as `sequestra fund exposure` values today's holdings at
+the latest valuation); per asset the quantity, price, value in USD and KZT and weight; the
 Herfindahl index and effective number of assets (`sequestra.fund.exposure`); the default
 stress scenarios (`sequestra.fund.stress`).
 
@@ -87,14 +88,15 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
             )
         prices = {a: p for a, (p, _) in _prices(connection, valuation.seq).items()}
     quantities: dict[str, Decimal] = defaultdict(Decimal)
-    for holding in holdings_before(engine, valuation.seq):
+    for holding in holdings_before(engine, prefix.size):
         if holding.case_id is None:  # a holding of the State Fund has no case
             quantities[holding.asset.asset_id] += Decimal(holding.amount_base).scaleb(
                 -holding.asset.decimals
             )
     if not quantities:
         raise ReportError(
-            f"fund: expected holdings of the State Fund at valuation {valuation.seq}, got none;"
+            f"fund: expected holdings of the State Fund among the first {prefix.size} entries,"
+            " got none;"
             " run `sequestra forfeit` to move forfeited holdings into the Fund, then revalue"
         )
     unpriced = tuple(sorted(a for a in quantities if a not in prices))
@@ -189,7 +191,7 @@ def _document(report: ExposureReport, prefix: Any) -> Document:
         tuple(
             (
                 a.asset_id,
-                money(a.quantity),
+                money(a.quantity.normalize()),  # exact, without trailing zeros
                 money(a.price_usd),
                 money(a.value_usd),
                 money(a.value_kzt),
