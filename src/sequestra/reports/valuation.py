@@ -118,9 +118,13 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
     values = value_holdings(engine, _price_map(prices), Decimal(valuation.fx_rate), valuation.seq)
     lines = _lines(engine, valuation.seq, values, prices, pairs)
     changes: tuple[AssetChange, ...] = ()
+    before: list[HoldingValue] = []
     if previous is not None:
-        changes = _changes(engine, previous, lines)
-    lines = _since(engine, size, lines, previous)
+        with read_transaction(engine) as connection:
+            prices_before = _price_map(_prices(connection, previous.seq))
+        before = value_holdings(engine, prices_before, Decimal(previous.fx_rate), previous.seq)
+        changes = _changes(prices_before, before, lines)
+    lines = _since(engine, size, lines, before)
     report = ValuationReport(
         size,
         root.hex(),
@@ -207,7 +211,7 @@ def _lines(
 
 
 def _since(
-    engine: Engine, size: int, lines: tuple[HoldingLine, ...], previous: Any
+    engine: Engine, size: int, lines: tuple[HoldingLine, ...], previous: list[HoldingValue]
 ) -> tuple[HoldingLine, ...]:
     """Each line with its value at the previous valuation and at the seizure date's (the
     latest valuation on the date of the earliest seizure behind it), both among the first
@@ -215,12 +219,7 @@ def _since(
     from sequestra.fund.service import valuation_price
     from sequestra.reports.prefix import seizure_index, value_cents
 
-    before: dict[int, Decimal] = {}
-    if previous is not None:
-        with read_transaction(engine) as connection:
-            prices = _price_map(_prices(connection, previous.seq))
-        values = value_holdings(engine, prices, Decimal(previous.fx_rate), previous.seq)
-        before = {v.holding_id: v.value_usd for v in values}
+    before = {value.holding_id: value.value_usd for value in previous}
     found = []
     with read_transaction(engine) as connection:
         seizures = seizure_index(connection, size)
@@ -257,26 +256,35 @@ def _total(key: str, lines: Iterable[HoldingLine]) -> Total:
 
 
 def _totals(lines: tuple[HoldingLine, ...], key: Any) -> tuple[Total, ...]:
-    keys = sorted({key(line) for line in lines})
-    return tuple(_total(k, (line for line in lines if key(line) == k)) for k in keys)
+    """One total per key, in key order; the lines are grouped in one pass."""
+    groups: dict[str, list[HoldingLine]] = {}
+    for line in lines:
+        groups.setdefault(key(line), []).append(line)
+    return tuple(_total(k, groups[k]) for k in sorted(groups))
 
 
 def _changes(
-    engine: Engine, previous: Any, lines: tuple[HoldingLine, ...]
+    prices: dict[str, Decimal], values: list[HoldingValue], lines: tuple[HoldingLine, ...]
 ) -> tuple[AssetChange, ...]:
-    with read_transaction(engine) as connection:
-        prices = _price_map(_prices(connection, previous.seq))
-    values = value_holdings(engine, prices, Decimal(previous.fx_rate), previous.seq)
-    changes = []
-    for total in _totals(lines, lambda line: line.asset_id):
-        if total.key not in prices:
-            continue
-        price = next(line.price_usd for line in lines if line.asset_id == total.key)
-        value_previous = sum((v.value_usd for v in values if v.asset_id == total.key), Decimal(0))
-        changes.append(
-            AssetChange(total.key, price, prices[total.key], total.value_usd, value_previous)
+    """Per asset priced by both, the change in price and value since the previous valuation
+    (`prices` and `values` are the previous valuation's)."""
+    value_previous: dict[str, Decimal] = {}
+    for value in values:
+        value_previous[value.asset_id] = value_previous.get(value.asset_id, Decimal(0)) + (
+            value.value_usd
         )
-    return tuple(changes)
+    price_now = {line.asset_id: line.price_usd for line in lines}
+    return tuple(
+        AssetChange(
+            total.key,
+            price_now[total.key],
+            prices[total.key],
+            total.value_usd,
+            value_previous.get(total.key, Decimal(0)),
+        )
+        for total in _totals(lines, lambda line: line.asset_id)
+        if total.key in prices
+    )
 
 
 def _check(report: ValuationReport, values: list[HoldingValue]) -> None:
