@@ -21,7 +21,7 @@ from sequestra.ledger.db import read_transaction
 from sequestra.pricing.run import value_holdings
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.service.web.charts import Series, line_chart, stacked_bars
-from sequestra.service.web.series import ValuationPoint, ledger_size, value_series
+from sequestra.service.web.series import ValuationPoint, ledger_head, ledger_size, value_series
 
 ALERTS_COUNTED_MAX: Final = 10_000
 ALERTS_SHOWN_MAX: Final = 10
@@ -44,13 +44,13 @@ class LatestTotals:
     total_kzt: Decimal
 
 
-_cache: dict[tuple[int, int], LatestTotals | None] = {}
+_cache: dict[tuple[str, int, bytes], LatestTotals | None] = {}
 _cache_lock = threading.Lock()
 
 
 def latest_totals(engine: Engine) -> LatestTotals | None:
-    """The latest valuation's totals by `value_holdings` (cached per ledger size), or None."""
-    key = (id(engine), ledger_size(engine))
+    """The latest valuation's totals by `value_holdings` (cached per database, ledger size and head), or None."""
+    key = ledger_head(engine)
     with _cache_lock:
         if key in _cache:
             return _cache[key]

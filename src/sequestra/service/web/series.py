@@ -10,8 +10,8 @@ figure may therefore differ from the report's sum of its holdings by at most hal
 per holding of that asset. The dashboard's latest totals are taken from `value_holdings`
 itself, so they equal the report's; the series is for the shape of the curve.
 
-A series is cached in memory per engine and ledger size: the valuations and postings
-below a given size never change.
+A series is cached in memory per database, ledger size and last leaf hash: the valuations
+and postings below a given size never change.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Final
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 
 from sequestra.custody.assets import Asset
 from sequestra.custody.service import asset_registry
@@ -66,25 +66,38 @@ class _Valuation:
     prices_usd: dict[str, Decimal]
 
 
-_cache: dict[tuple[int, int, int], tuple[ValuationPoint, ...]] = {}
+_cache: dict[tuple[str, int, bytes, int], tuple[ValuationPoint, ...]] = {}
 _cache_lock = threading.Lock()
 
 
 def ledger_size(engine: Engine) -> int:
+    return ledger_head(engine)[1]
+
+
+def ledger_head(engine: Engine) -> tuple[str, int, bytes]:
+    """What a cached figure is keyed by: the database (its URL, no password), the ledger's
+    size and its last entry's leaf hash (an append-only ledger of that size and head has
+    the same entries)."""
     with read_transaction(engine) as connection:
-        return int(connection.execute(select(func.count()).select_from(ENTRY_TABLE)).scalar_one())
+        last = connection.execute(
+            select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash)
+            .order_by(ENTRY_TABLE.c.seq.desc())
+            .limit(1)
+        ).first()
+    database = engine.url.render_as_string(hide_password=True)
+    return (database, 0, b"") if last is None else (database, last.seq + 1, bytes(last.leaf_hash))
 
 
 def value_series(
     engine: Engine, count_max: int = VALUATIONS_CHARTED_MAX
 ) -> tuple[ValuationPoint, ...]:
-    """The latest `count_max` valuations' figures, oldest first (cached per ledger size).
+    """The latest `count_max` valuations' figures, oldest first (cached per database, ledger size and head).
 
     Raises ValueError when count_max is outside 1..VALUATIONS_CHARTED_MAX.
     """
     if not 1 <= count_max <= VALUATIONS_CHARTED_MAX:
         raise ValueError(f"count_max: expected 1 to {VALUATIONS_CHARTED_MAX}, got {count_max}")
-    key = (id(engine), ledger_size(engine), count_max)
+    key = (*ledger_head(engine), count_max)
     with _cache_lock:
         cached = _cache.get(key)
     if cached is not None:
