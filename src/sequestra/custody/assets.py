@@ -341,11 +341,11 @@ class AssetRegistry:
         Raises:
             AssetError: the id is malformed or no asset has it.
         """
-        validate_asset_id(asset_id)
         asset = self._by_id.get(asset_id)
-        if asset is None:
-            raise AssetError("asset", f"a known asset id ({self._known_ids()})", repr(asset_id))
-        return asset
+        if asset is not None:  # a registered id is well formed: no need to check it again
+            return asset
+        validate_asset_id(asset_id)
+        raise AssetError("asset", f"a known asset id ({self._known_ids()})", repr(asset_id))
 
     def by_symbol(self, symbol: str) -> Asset:
         """Return the one asset with this symbol, ignoring letter case ('btc' finds BTC).

@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from sequestra.custody.assets import Asset, AssetRegistry
-from sequestra.custody.service import holdings_before, list_holdings, recorded_assets
+from sequestra.custody.service import Holding, holdings_before, list_holdings, recorded_assets
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import VALUATION_RECORDED
@@ -313,12 +313,17 @@ def registry_symbol(assets: Sequence[Asset], asset_id: str) -> str:
 
 
 def value_holdings(
-    engine: Engine, prices_usd: dict[str, Decimal], rate_kzt: Decimal, seq: int
+    engine: Engine,
+    prices_usd: dict[str, Decimal],
+    rate_kzt: Decimal,
+    seq: int,
+    holdings: Sequence[Holding] | None = None,
 ) -> list[HoldingValue]:
     """Each holding's value just before entry `seq` (the valuation's), at the given prices,
-    rounded to 0.01 half-even (USD and KZT)."""
+    rounded to 0.01 half-even (USD and KZT). `holdings`: `holdings_before(engine, seq)`
+    when the caller has already read them."""
     values = []
-    for holding in holdings_before(engine, seq):
+    for holding in holdings_before(engine, seq) if holdings is None else holdings:
         price = prices_usd.get(holding.asset.asset_id)
         if price is None:
             continue

@@ -115,8 +115,10 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
         previous = _valuation_before(connection, valuation.seq)
         prices = _prices(connection, valuation.seq)
         pairs = _pairs_used(connection, valuation.quotes_sha256)
-    values = value_holdings(engine, _price_map(prices), Decimal(valuation.fx_rate), valuation.seq)
-    lines = _lines(engine, valuation.seq, values, prices, pairs)
+    held = holdings_before(engine, valuation.seq)
+    rate = Decimal(valuation.fx_rate)
+    values = value_holdings(engine, _price_map(prices), rate, valuation.seq, held)
+    lines = _lines(held, values, prices, pairs)
     changes: tuple[AssetChange, ...] = ()
     before: list[HoldingValue] = []
     if previous is not None:
@@ -179,15 +181,14 @@ def _pairs_used(connection: Connection, quotes_sha256: str) -> dict[str, tuple[s
 
 
 def _lines(
-    engine: Engine,
-    seq: int,
+    held: list[Holding],
     values: list[HoldingValue],
     prices: dict[str, tuple[Decimal, tuple[str, ...]]],
     pairs: dict[str, tuple[str, ...]],
 ) -> tuple[HoldingLine, ...]:
     if len(values) > HOLDINGS_MAX:
         raise ReportError(f"holdings: expected at most {HOLDINGS_MAX}, got {len(values)}")
-    holdings: dict[int, Holding] = {h.holding_id: h for h in holdings_before(engine, seq)}
+    holdings: dict[int, Holding] = {h.holding_id: h for h in held}
     lines = []
     for value in values:
         holding = holdings[value.holding_id]

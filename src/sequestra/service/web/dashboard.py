@@ -49,7 +49,8 @@ _cache_lock = threading.Lock()
 
 
 def latest_totals(engine: Engine) -> LatestTotals | None:
-    """The latest valuation's totals by `value_holdings` (cached per database, ledger size and head), or None."""
+    """The latest valuation's totals by `value_holdings`, or None; cached per database,
+    ledger size and head."""
     key = ledger_head(engine)
     with _cache_lock:
         if key in _cache:

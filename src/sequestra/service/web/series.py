@@ -91,7 +91,8 @@ def ledger_head(engine: Engine) -> tuple[str, int, bytes]:
 def value_series(
     engine: Engine, count_max: int = VALUATIONS_CHARTED_MAX
 ) -> tuple[ValuationPoint, ...]:
-    """The latest `count_max` valuations' figures, oldest first (cached per database, ledger size and head).
+    """The latest `count_max` valuations' figures, oldest first; cached per database, ledger
+    size and head.
 
     Raises ValueError when count_max is outside 1..VALUATIONS_CHARTED_MAX.
     """
