@@ -44,6 +44,7 @@ bench: setup
 	$(BIN)/python bench/fund_bench.py --output bench/results/fund.json
 	$(BIN)/python bench/report_bench.py --output bench/results/report.json
 	$(BIN)/python bench/api_bench.py --output bench/results/api.json
+	$(BIN)/python bench/api_bench.py --database postgresql --output bench/results/api-postgresql.json
 
 clean:
 	rm -rf $(VENV) var .pytest_cache node_modules

@@ -10,7 +10,7 @@ generator is Python too: the reference shows its ceiling on this machine.
 
 Prints one JSON document. Not a test: figures depend on the machine; compare the ratios.
 
-    python bench/api_bench.py [--holdings 10000] [--database-url URL] [--output FILE]
+    python bench/api_bench.py [--holdings 10000] [--database sqlite|postgresql] [--output FILE]
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ from typing import Any, Final
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import httpx
+from ledger_bench import Database
 from revalue_bench import WALLETS_PER_CHAIN, Keys, bench_assets, build_ledger
 
 from sequestra.ledger.checkpoints import create_checkpoint
@@ -196,7 +197,12 @@ def main() -> None:
     parser.add_argument("--holdings", type=int, default=HOLDINGS_DEFAULT)
     parser.add_argument("--seconds", type=float, default=SECONDS_DEFAULT, help="per endpoint")
     parser.add_argument("--concurrency", type=int, default=CONCURRENCY_DEFAULT)
-    parser.add_argument("--database-url", default="", help="PostgreSQL; default a SQLite file")
+    parser.add_argument(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="a fresh SQLite file, or a fresh schema of the local PostgreSQL (dropped after)",
+    )
     parser.add_argument("--output", default="", help="also write the JSON here")
     args = parser.parse_args()
     if not 1 <= args.holdings <= HOLDINGS_MAX:
@@ -205,11 +211,14 @@ def main() -> None:
         parser.error(f"--seconds: expected above 0 and at most {SECONDS_MAX}, got {args.seconds}")
     if not 1 <= args.concurrency <= CONCURRENCY_MAX:
         parser.error(f"--concurrency: expected 1 to {CONCURRENCY_MAX}, got {args.concurrency}")
+    database = args.database
     with tempfile.TemporaryDirectory() as directory:
-        url = args.database_url or f"sqlite:///{Path(directory) / 'api-bench.db'}"
-        database = "postgresql" if url.startswith("postgresql") else "sqlite"
+        fresh = Database(database, Path(directory))
         print(f"benchmarking the API on {database}...", file=sys.stderr)
-        figures = bench(url, args.holdings, args.seconds, args.concurrency)
+        try:
+            figures = bench(fresh.url, args.holdings, args.seconds, args.concurrency)
+        finally:
+            fresh.drop()
     report = {
         "benchmark": "api",
         "database": database,
