@@ -125,8 +125,10 @@ def _market(engine: Engine, found: Exposure, last_day: str) -> MarketFigures:
     registry = asset_registry(engine)
     cutoff_day = date.fromisoformat(last_day)
     series, without, lines = [], [], []
+    read: dict[str, dict[date, Decimal]] = {}
     for line in found.assets:
         closes, _ = read_usd_closes(engine, registry.get(line.asset_id).symbol)
+        read[line.asset_id] = closes
         days = sorted(d for d in closes if d <= cutoff_day)
         if len(days) < HISTORY_DAYS_MIN:
             without.append(line.asset_id)
@@ -135,9 +137,9 @@ def _market(engine: Engine, found: Exposure, last_day: str) -> MarketFigures:
     if not series:
         return MarketFigures(0, "", "", "", tuple(without), {}, None)
     aligned = align_closes(series)
-    for index, asset_id in enumerate(aligned.asset_ids):
-        for day, close in zip(aligned.dates, aligned.closes_usd[:, index], strict=True):
-            lines.append(f"{asset_id},{day.isoformat()},{float(close)!r}\n")
+    for asset_id in aligned.asset_ids:
+        for day in aligned.dates:  # the closes as read (exact text), on the days used
+            lines.append(f"{asset_id},{day.isoformat()},{read[asset_id][day]}\n")
     returns = log_returns(aligned.closes_usd)
     volatility: dict[str, dict[str, float]] = {}
     for window in VOLATILITY_WINDOWS_DAYS:
