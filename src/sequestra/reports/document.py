@@ -172,9 +172,8 @@ def write_xlsx(document: Document) -> bytes:
 
     from sequestra.reports.formats import fixed_zip
 
-    workbook = Workbook()
-    summary = workbook.active
-    summary.title = "Report"
+    workbook = Workbook(write_only=True)  # streamed: rows are written as they come
+    summary = workbook.create_sheet("Report")
     summary.append(("title", document.title))
     summary.append(("checkpoint", document.checkpoint_line))
     summary.append(("tree_size", str(document.tree_size)))

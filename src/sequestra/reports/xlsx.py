@@ -1,5 +1,6 @@
-"""The valuation report as an XLSX workbook (openpyxl); `formats.fixed_zip` makes it
-reproducible. Amounts are text cells, so that no figure is rounded to a float."""
+"""The valuation report as an XLSX workbook (openpyxl in write-only mode, through lxml);
+`formats.fixed_zip` makes it reproducible. Amounts are text cells, so that no figure is
+rounded to a float."""
 
 from __future__ import annotations
 
@@ -13,9 +14,8 @@ from sequestra.reports.valuation import ValuationReport
 
 
 def workbook_bytes(report: ValuationReport, cutoff: datetime) -> bytes:
-    workbook = Workbook()
-    summary = workbook.active
-    summary.title = "Report"
+    workbook = Workbook(write_only=True)  # streamed: rows are written as they come
+    summary = workbook.create_sheet("Report")
     for row in (
         ("title", f"Valuation report, cutoff {report.cutoff}"),
         ("checkpoint", checkpoint_line(report)),
