@@ -226,6 +226,12 @@ def test_exposure_page_shows_the_fund_report(site: Site) -> None:
     for result in report.stress:
         assert f"<td>{result.scenario}</td>" in page
         assert f'<td class="num">{money(result.total_loss_usd)}</td>' in page
+        # The chart: one bar per scenario, the loss on top of what is left.
+        assert f"<title>loss {result.scenario}: {money(result.total_loss_usd)} USD</title>" in page
+        assert (
+            f"<title>value after {result.scenario}: {money(result.value_after_usd)} USD</title>"
+            in page
+        )
 
 
 def test_exposure_without_a_fund_is_an_empty_state(custody: Custody) -> None:  # noqa: F811

@@ -4,11 +4,14 @@ every role that may read the API may read the pages."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
+from decimal import Decimal
 from typing import Annotated, Any, Final
 
 from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
+from markupsafe import Markup
 
 from sequestra.custody.service import (
     InputError,
@@ -21,6 +24,7 @@ from sequestra.custody.service import (
 )
 from sequestra.fund.report import FundReportError, configured_fund_report
 from sequestra.fund.service import STATES, get_sale, list_sales
+from sequestra.fund.stress import StressResult
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.verify import verify_ledger
@@ -30,6 +34,7 @@ from sequestra.service.api.deps import OFFSET_MAX, EngineDep, FundConfigurationD
 from sequestra.service.api.queries import VALUATIONS_READ_MAX, list_valuations
 from sequestra.service.api.tokens import resolve_token
 from sequestra.service.web import dashboard
+from sequestra.service.web.charts import Series, stacked_bars
 from sequestra.service.web.render import PAGE_HEADERS, error_page, render_page
 from sequestra.service.web.session import (
     TOKEN_TEXT_LENGTH_MAX,
@@ -229,7 +234,27 @@ def exposure(
             empty=str(error),
         )
     return render_page(
-        request, "exposure.html", viewer=viewer, report_kind="exposure", report=report, empty=None
+        request,
+        "exposure.html",
+        viewer=viewer,
+        report_kind="exposure",
+        report=report,
+        empty=None,
+        stress_chart=_stress_chart(report.stress) if report.stress else None,
+    )
+
+
+def _stress_chart(results: Sequence[StressResult]) -> Markup:
+    """Per scenario, the value left (bottom) and the loss (top): each bar is the Fund's value
+    today. A scenario under which the Fund gains shows no loss."""
+    labels = [result.scenario for result in results]
+    after = tuple(max(result.value_after_usd, Decimal(0)) for result in results)
+    losses = tuple(max(result.total_loss_usd, Decimal(0)) for result in results)
+    return stacked_bars(
+        "Value after each stress scenario, and the loss",
+        "USD",
+        labels,
+        [Series("value after", after), Series("loss", losses)],
     )
 
 
