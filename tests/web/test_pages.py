@@ -13,7 +13,13 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sequestra.chains.watch.queries import list_alerts
-from sequestra.custody.service import case_json, get_case, list_cases, list_holdings
+from sequestra.custody.service import (
+    case_json,
+    get_case,
+    holding_history,
+    list_cases,
+    list_holdings,
+)
 from sequestra.fund.report import fund_report
 from sequestra.fund.service import get_sale, list_sales
 from sequestra.ledger.checkpoints import get_checkpoint
@@ -194,13 +200,30 @@ def test_holdings_page_and_filters(site: Site) -> None:
     every = list_holdings(site.engine)
     assert len(every) >= 3
     for holding in every:
-        assert f"<td>H{holding.holding_id}</td>" in page
-        assert f"{holding.amount} {holding.asset.symbol}" in page
+        link = f'<a href="/holdings/{holding.holding_id}">H{holding.holding_id}</a>'
+        assert link in page and f"{holding.amount} {holding.asset.symbol}" in page
     usdt = site.page("/holdings", asset="ethereum:USDT")
     assert "2500 USDT" in usdt and "BTC</td>" not in usdt
     assert "State Fund" in site.page("/holdings", asset="bitcoin:BTC")
     response = site.client.get("/holdings", params={"asset": "nochain:XYZ"})
     assert response.status_code == 422 and "Unknown asset" in response.text
+
+
+def test_holding_page_shows_its_history(site: Site) -> None:
+    site.login()
+    for holding in list_holdings(site.engine, include_empty=True):
+        found = holding_history(site.engine, holding.holding_id)
+        assert found is not None
+        page = site.page(f"/holdings/{holding.holding_id}")
+        assert f"<title>Holding H{holding.holding_id}" in page
+        for line in found[1]:
+            shown = line.to_json(holding.asset)
+            assert f'<td class="num">{line.seq}</td>' in page
+            assert f'<td class="num">{shown["change"]}</td>' in page
+            assert f'<td class="num">{shown["balance"]}</td>' in page
+    missing = site.client.get("/holdings/999999")
+    assert missing.status_code == 404 and "No holding is numbered H999999" in missing.text
+    assert site.client.get("/holdings/0").status_code == 422
 
 
 def test_valuations_page_shows_each_valuation_and_its_prices(site: Site) -> None:

@@ -18,6 +18,7 @@ from sequestra.custody.service import (
     asset_registry,
     case_json,
     get_case,
+    holding_history,
     list_cases,
     list_holdings,
     resolve_asset,
@@ -51,6 +52,7 @@ web_router = APIRouter(include_in_schema=False)
 Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX)]
 Text = Annotated[str | None, Query(max_length=TEXT_PARAMETER_LENGTH_MAX)]
 Identifier = Annotated[str, Path(min_length=1, max_length=TEXT_PARAMETER_LENGTH_MAX)]
+HOLDING_ID_MAX: Final = 10**18 - 1
 
 
 @dataclass(frozen=True)
@@ -195,6 +197,28 @@ def holdings(
         case=case or "",
         asset=asset or "",
         query=query,
+    )
+
+
+@web_router.get("/holdings/{holding_id}", response_class=HTMLResponse)
+def holding(
+    request: Request,
+    engine: EngineDep,
+    viewer: Viewer,
+    holding_id: Annotated[int, Path(ge=1, le=HOLDING_ID_MAX)],
+) -> Response:
+    found = holding_history(engine, holding_id)
+    if found is None:
+        missing = f"No holding is numbered H{holding_id}."
+        return error_page(request, 404, "Not found", missing, viewer)
+    held, lines = found
+    return render_page(
+        request,
+        "holding.html",
+        viewer=viewer,
+        report_kind="valuation",
+        holding=held,
+        lines=[line.to_json(held.asset) for line in lines],
     )
 
 
