@@ -22,7 +22,7 @@ from sequestra.custody.service import (
 )
 from sequestra.fund.report import fund_report
 from sequestra.fund.service import get_sale, list_sales
-from sequestra.ledger.checkpoints import get_checkpoint
+from sequestra.ledger.checkpoints import create_checkpoint, get_checkpoint
 from sequestra.pricing.run import value_holdings
 from sequestra.reports.catalog import REPORT_FORMATS, render_report
 from sequestra.service.api import create_api_app
@@ -297,6 +297,14 @@ def test_audit_shows_the_checkpoint_and_verifies_on_demand(site: Site) -> None:
     assert checkpoint.root_hash.hex() in page
     assert html.escape(checkpoint.note.decode()).splitlines()[0] in page
     assert "Verify the ledger now" in page and "Verified" not in page
+    assert "Earlier checkpoints" not in page  # only one so far
+    books = site.world.custody
+    books.append(books.case("AFM-2025-0099"))
+    later, _ = create_checkpoint(site.engine, books.world.ledger_key, books.world.now)
+    page = site.page("/audit")
+    latest, earlier = page.split("Earlier checkpoints")
+    assert later.root_hash.hex() in latest and checkpoint.root_hash.hex() in earlier
+    assert f'<td class="num">{checkpoint.size}</td>' in earlier
     # The test world's alerts were written into their table, not appended: a replay of the
     # entries does not give them, and the verification says so.
     failed = site.page("/audit", verify="true")

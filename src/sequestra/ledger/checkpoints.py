@@ -109,6 +109,12 @@ def get_checkpoint(connection: Connection, size: int | None = None) -> StoredChe
     return None if row is None else _stored(connection, row)
 
 
+def recent_checkpoints(connection: Connection, limit: int) -> list[StoredCheckpoint]:
+    """The `limit` largest checkpoints, largest first."""
+    query = select(CHECKPOINT_TABLE).order_by(CHECKPOINT_TABLE.c.size.desc()).limit(limit)
+    return [_stored(connection, row) for row in connection.execute(query).all()]
+
+
 def list_checkpoints(connection: Connection, size_max: int | None = None) -> list[StoredCheckpoint]:
     query = select(CHECKPOINT_TABLE).order_by(CHECKPOINT_TABLE.c.size)
     if size_max is not None:

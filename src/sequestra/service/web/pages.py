@@ -26,7 +26,7 @@ from sequestra.custody.service import (
 from sequestra.fund.report import FundReportError, configured_fund_report
 from sequestra.fund.service import STATES, get_sale, list_sales
 from sequestra.fund.stress import StressResult
-from sequestra.ledger.checkpoints import get_checkpoint
+from sequestra.ledger.checkpoints import recent_checkpoints
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.verify import verify_ledger
 from sequestra.reports.catalog import render_report
@@ -46,6 +46,7 @@ from sequestra.service.web.session import (
 )
 
 PAGE_ROWS: Final = 50
+CHECKPOINTS_SHOWN: Final = 20  # the latest and the ones before it on the audit page
 TEXT_PARAMETER_LENGTH_MAX: Final = 128
 
 web_router = APIRouter(include_in_schema=False)
@@ -316,7 +317,8 @@ def sale(request: Request, engine: EngineDep, viewer: Viewer, sale_id: Identifie
 @web_router.get("/audit", response_class=HTMLResponse)
 def audit(request: Request, engine: EngineDep, viewer: Viewer, verify: bool = False) -> Response:
     with read_transaction(engine) as connection:
-        checkpoint = get_checkpoint(connection)
+        recent = recent_checkpoints(connection, CHECKPOINTS_SHOWN)
+    checkpoint = recent[0] if recent else None
     trusted: bytes | None = getattr(request.app.state, "ledger_public_key", None)
     # One process: the parallel verifier forks, which a threaded server must not do.
     result = verify_ledger(engine, trusted, None, workers=1) if verify else None
@@ -326,6 +328,7 @@ def audit(request: Request, engine: EngineDep, viewer: Viewer, verify: bool = Fa
         viewer=viewer,
         report_kind="audit",
         checkpoint=checkpoint,
+        earlier=recent[1:],
         note=None if checkpoint is None else checkpoint.note.decode("utf-8", "replace"),
         result=result,
         pinned=trusted is not None,
