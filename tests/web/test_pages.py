@@ -180,7 +180,7 @@ def test_cases_and_a_case_show_their_records(site: Site) -> None:
     detail = site.page(f"/cases/{CASE}")
     assert case_json(found)["legal_basis"] in detail
     for holding in list_holdings(site.engine, case_id=CASE):
-        assert f"<td>H{holding.holding_id}</td>" in detail
+        assert f'<a href="/holdings/{holding.holding_id}">H{holding.holding_id}</a>' in detail
         assert f"{holding.amount} {holding.asset.symbol}" in detail
     response = site.client.get("/cases/NOPE")
     assert response.status_code == 404 and "No case is numbered NOPE" in response.text
