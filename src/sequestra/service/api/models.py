@@ -104,7 +104,9 @@ class AlertOut(ApiModel):
     status: str
 
 
-class ValuationOut(ApiModel):
+class ValuationFields(ApiModel):
+    """What every valuation answer says of the valuation itself."""
+
     seq: int
     cutoff: str
     method: str
@@ -115,6 +117,9 @@ class ValuationOut(ApiModel):
     fx_source: str
     quotes_sha256: str
     unpriced: int
+
+
+class ValuationOut(ValuationFields):
     venues_missing: str
     prices_usd: dict[str, str]
     confidence: dict[str, str]
@@ -335,16 +340,6 @@ class ValuationPriceOut(ApiModel):
     venues: list[str]
 
 
-class ValuationDetailOut(ApiModel):
-    seq: int
-    cutoff: str
-    method: str
-    price_type: str
-    fx_rate: str
-    fx_on: str
-    fx_published_on: str
-    fx_source: str
-    quotes_sha256: str
-    unpriced: int
+class ValuationDetailOut(ValuationFields):
     venues_missing: list[str]
     prices: list[ValuationPriceOut]
