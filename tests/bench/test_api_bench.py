@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.bench.runner import run_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "api_bench.py"
 TIMEOUT_S = 120
@@ -13,15 +12,7 @@ TIMEOUT_S = 120
 
 def test_api_bench_runs_small_on_sqlite() -> None:
     arguments = ["--holdings", "40", "--seconds", "0.2", "--concurrency", "2"]
-    finished = subprocess.run(
-        [sys.executable, str(BENCH), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    report = json.loads(finished.stdout)
+    report = run_bench(BENCH, *arguments, timeout_s=TIMEOUT_S)
     assert (report["benchmark"], report["database"], report["holdings"]) == ("api", "sqlite", 40)
     assert report["bare_asgi"]["requests_per_s"] > 0
     assert set(report["endpoints"]) == {

@@ -8,6 +8,8 @@ import sys
 from decimal import Decimal
 from pathlib import Path
 
+from tests.bench.runner import run_bench
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "fund_bench.py"
 TIMEOUT_S = 30
 STAGES = (
@@ -25,15 +27,7 @@ STAGES = (
 def test_fund_bench_runs_small(tmp_path: Path) -> None:
     output = tmp_path / "fund.json"
     arguments = ["--assets", "12", "--days", "200", "--runs", "2", "--output", str(output)]
-    finished = subprocess.run(
-        [sys.executable, str(BENCH), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    report = json.loads(finished.stdout)
+    report = run_bench(BENCH, *arguments, timeout_s=TIMEOUT_S)
     assert json.loads(output.read_text()) == report
     assert (report["benchmark"], report["assets"], report["days"]) == ("fund", 12, 200)
     assert report["dates_dropped"] > 0 and report["return_days"] == 199 - report["dates_dropped"]

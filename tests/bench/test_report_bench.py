@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from tests.bench.runner import run_bench
+
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "report_bench.py"
 TIMEOUT_S = 90
 FORMATS = ("json", "csv", "xlsx", "pdf")
@@ -15,15 +17,7 @@ FORMATS = ("json", "csv", "xlsx", "pdf")
 def test_report_bench_runs_small_on_sqlite(tmp_path: Path) -> None:
     output = tmp_path / "report.json"
     arguments = ["--holdings", "200", "--assets", "8", "--cases", "10", "--output", str(output)]
-    finished = subprocess.run(
-        [sys.executable, str(BENCH), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    report = json.loads(finished.stdout)
+    report = run_bench(BENCH, *arguments, timeout_s=TIMEOUT_S)
     assert json.loads(output.read_text()) == report
     assert (report["benchmark"], report["holdings"], report["assets"]) == ("report", 200, 8)
     figures = report["sqlite"]

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.bench.runner import run_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "revalue_bench.py"
 TIMEOUT_S = 60
@@ -25,15 +25,7 @@ def test_revalue_bench_runs_small_on_sqlite(tmp_path: Path) -> None:
     output = tmp_path / "revalue.json"
     arguments = ["--holdings", "300", "--assets", "20", "--database", "sqlite"]
     arguments += ["--warm-runs", "3", "--raw-runs", "2", "--output", str(output)]
-    finished = subprocess.run(
-        [sys.executable, str(BENCH), *arguments],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    report = json.loads(finished.stdout)
+    report = run_bench(BENCH, *arguments, timeout_s=TIMEOUT_S)
     assert json.loads(output.read_text()) == report
     assert (report["benchmark"], report["holdings"], report["assets"]) == ("revalue", 300, 20)
     assert "postgresql" not in report

@@ -2,25 +2,16 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from pathlib import Path
+
+from tests.bench.runner import run_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "watch_bitcoin_bench.py"
 TIMEOUT_S = 60
 
 
 def test_watch_bitcoin_bench_runs_tiny() -> None:
-    finished = subprocess.run(
-        [sys.executable, str(BENCH), "--addresses", "30", "--funded-every", "3"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-    )
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    report = json.loads(finished.stdout)
+    report = run_bench(BENCH, "--addresses", "30", "--funded-every", "3", timeout_s=TIMEOUT_S)
     assert (report["benchmark"], report["addresses"], report["funded"]) == ("watch_bitcoin", 30, 10)
     assert report["balances_agree"] is True
     assert report["scan"]["calls"] == 2 + 1  # the tip, then one chunk of 30 addresses

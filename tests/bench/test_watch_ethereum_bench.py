@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
 
 from sequestra.sandbox.anvil import AnvilNotFoundError, find_anvil
+from tests.bench.runner import run_bench
 
 ROOT = Path(__file__).resolve().parents[2]
 BENCH = ROOT / "bench" / "watch_ethereum_bench.py"
@@ -25,16 +23,7 @@ def test_watch_ethereum_bench_runs_small() -> None:
         if os.environ.get(REQUIRE_ANVIL_ENV) == "1":
             pytest.fail(f"{REQUIRE_ANVIL_ENV}=1 but {error}")
         pytest.skip(f"anvil is not installed: {error}")
-    finished = subprocess.run(
-        [sys.executable, str(BENCH), "--addresses", "30"],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        check=False,
-        cwd=ROOT,
-    )
-    assert finished.returncode == 0, finished.stderr[-2000:]
-    report = json.loads(finished.stdout)
+    report = run_bench(BENCH, "--addresses", "30", timeout_s=TIMEOUT_S, cwd=ROOT)
     assert (report["benchmark"], report["balances"]) == ("watch_ethereum", 60)
     assert report["reader"]["rpc_calls"] == 3  # chain ID, the finalized block, one aggregate3
     assert report["naive"]["rpc_calls"] == 60

@@ -118,7 +118,8 @@ def test_forms_from_another_site_are_refused(site: Site) -> None:
 def test_every_role_reads_every_page(site: Site, role: str) -> None:
     site.login(role)
     for path in PAGES:
-        site.page(path)
+        page = site.page(path)  # 200, or the test fails naming the path
+        assert f'<span class="who">{role} desk ({role})</span>' in page, path
 
 
 def test_pages_forbid_scripts_and_framing(site: Site) -> None:
