@@ -25,6 +25,7 @@ from sequestra.fund.exposure import Exposure, Position, exposure
 from sequestra.fund.liquidity import average_daily_volume, days_to_exit, impact_cost_usd
 from sequestra.fund.risk import RiskReport, risk_report
 from sequestra.fund.series import (
+    VOLATILITY_WINDOWS_DAYS,
     CloseSeries,
     align_closes,
     correlation_matrix,
@@ -182,18 +183,24 @@ def configured_fund_report(engine: Engine, settings: FundSettings) -> FundReport
     return fund_report(engine, scenarios or DEFAULT_SCENARIOS, settings.participation)
 
 
+def volatility_by_asset(returns: Any, asset_ids: Sequence[str]) -> dict[str, dict[str, float]]:
+    """Annualised realised volatility per asset over each window of VOLATILITY_WINDOWS_DAYS
+    that the daily log returns (days x assets, columns in `asset_ids` order) cover."""
+    found: dict[str, dict[str, float]] = {}
+    for window in VOLATILITY_WINDOWS_DAYS:
+        if returns.shape[0] >= window:
+            vols = realised_volatility(returns, window)
+            for index, asset_id in enumerate(asset_ids):
+                found.setdefault(asset_id, {})[f"{window}d"] = round(float(vols[index]), 6)
+    return found
+
+
 def _statistics(report: FundReport, series: list[CloseSeries]) -> None:
     aligned = align_closes(series)
     returns = log_returns(aligned.closes_usd)
     ids = aligned.asset_ids
     report.history_days = len(aligned.dates)
-    for window in (30, 90):
-        if returns.shape[0] >= window:
-            vols = realised_volatility(returns, window)
-            for index, asset_id in enumerate(ids):
-                report.volatility.setdefault(asset_id, {})[f"{window}d"] = round(
-                    float(vols[index]), 6
-                )
+    report.volatility = volatility_by_asset(returns, ids)
     matrix = correlation_matrix(returns)
     report.correlation = {
         a: {b: round(float(matrix[i][j]), 4) for j, b in enumerate(ids)} for i, a in enumerate(ids)

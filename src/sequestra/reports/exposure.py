@@ -27,22 +27,20 @@ from sqlalchemy import Engine
 
 from sequestra.custody.service import asset_registry, holdings_before
 from sequestra.fund.exposure import Exposure, Position, exposure
-from sequestra.fund.report import HISTORY_DAYS_MIN
+from sequestra.fund.report import HISTORY_DAYS_MIN, volatility_by_asset
 from sequestra.fund.risk import RiskReport, risk_report
 from sequestra.fund.series import (
     CloseSeries,
     align_closes,
     log_returns,
-    realised_volatility,
 )
 from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, stress_all
 from sequestra.ledger.db import read_transaction
 from sequestra.pricing.marketdata import read_usd_closes
 from sequestra.reports.catalog import RenderedReport, register_report
 from sequestra.reports.document import Chart, Document, Table, ledger_prefix, money, write_document
-from sequestra.reports.valuation import ReportError, _prices, _valuation_before
+from sequestra.reports.valuation import ReportError, valuation_before, valuation_prices
 
-VOLATILITY_WINDOWS_DAYS: Final = (30, 90)
 MARKET_DATA_NOTE: Final = (
     "market data (daily closes) is not in the ledger: volatility, VaR and ES are reproducible"
     " given the same market data (days and SHA-256 of the closes stated)"
@@ -80,13 +78,13 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
     ledger prefix. Raises ReportError for a bad size, no valuation, or an empty Fund."""
     prefix = ledger_prefix(engine, size)
     with read_transaction(engine) as connection:
-        valuation = _valuation_before(connection, prefix.size)
+        valuation = valuation_before(connection, prefix.size)
         if valuation is None:
             raise ReportError(
                 f"valuation: expected one among the first {prefix.size} entries, got none;"
                 " run `sequestra pricing revalue` first"
             )
-        prices = {a: p for a, (p, _) in _prices(connection, valuation.seq).items()}
+        prices = {a: p for a, (p, _) in valuation_prices(connection, valuation.seq).items()}
     quantities: dict[str, Decimal] = defaultdict(Decimal)
     for holding in holdings_before(engine, prefix.size):
         if holding.case_id is None:  # a holding of the State Fund has no case
@@ -141,12 +139,7 @@ def _market(engine: Engine, found: Exposure, last_day: str) -> MarketFigures:
         for day in aligned.dates:  # the closes as read (exact text), on the days used
             lines.append(f"{asset_id},{day.isoformat()},{read[asset_id][day]}\n")
     returns = log_returns(aligned.closes_usd)
-    volatility: dict[str, dict[str, float]] = {}
-    for window in VOLATILITY_WINDOWS_DAYS:
-        if returns.shape[0] >= window:
-            vols = realised_volatility(returns, window)
-            for index, asset_id in enumerate(aligned.asset_ids):
-                volatility.setdefault(asset_id, {})[f"{window}d"] = round(float(vols[index]), 6)
+    volatility = volatility_by_asset(returns, aligned.asset_ids)
     values = {a.asset_id: a.value_usd for a in found.assets}
     return MarketFigures(
         len(aligned.dates),

@@ -106,14 +106,14 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
         raise ReportError(f"size: expected 1..{size_ledger} (the ledger's size), got {size}")
     with read_transaction(engine) as connection:
         root = root_at(connection, size)
-        valuation = _valuation_before(connection, size)
+        valuation = valuation_before(connection, size)
         if valuation is None:
             raise ReportError(
                 f"valuation: expected one among the first {size} entries, got none;"
                 " run `sequestra pricing revalue` first"
             )
-        previous = _valuation_before(connection, valuation.seq)
-        prices = _prices(connection, valuation.seq)
+        previous = valuation_before(connection, valuation.seq)
+        prices = valuation_prices(connection, valuation.seq)
         pairs = _pairs_used(connection, valuation.quotes_sha256)
     held = holdings_before(engine, valuation.seq)
     rate = Decimal(valuation.fx_rate)
@@ -123,7 +123,7 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
     before: list[HoldingValue] = []
     if previous is not None:
         with read_transaction(engine) as connection:
-            prices_before = _price_map(_prices(connection, previous.seq))
+            prices_before = _price_map(valuation_prices(connection, previous.seq))
         before = value_holdings(engine, prices_before, Decimal(previous.fx_rate), previous.seq)
         changes = _changes(prices_before, before, lines)
     lines = _since(engine, size, lines, before)
@@ -149,7 +149,8 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
     return report
 
 
-def _valuation_before(connection: Connection, seq: int) -> Any:
+def valuation_before(connection: Connection, seq: int) -> Any:
+    """The row of the latest valuation recorded before entry `seq`, or None."""
     return connection.execute(
         select(VALUATION_TABLE)
         .where(VALUATION_TABLE.c.seq < seq)
@@ -158,7 +159,10 @@ def _valuation_before(connection: Connection, seq: int) -> Any:
     ).first()
 
 
-def _prices(connection: Connection, seq: int) -> dict[str, tuple[Decimal, tuple[str, ...]]]:
+def valuation_prices(
+    connection: Connection, seq: int
+) -> dict[str, tuple[Decimal, tuple[str, ...]]]:
+    """The USD price and the venues behind it of each asset the valuation at `seq` priced."""
     rows = connection.execute(select(PRICE_TABLE).where(PRICE_TABLE.c.seq == seq))
     return {
         row.asset_id: (Decimal(row.price_usd), tuple(v for v in row.venues.split(",") if v))
