@@ -4,6 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
+DEMO_ARGS ?=
 
 .PHONY: setup demo test lint bench clean
 
@@ -20,7 +21,7 @@ $(NODE_STAMP): package.json
 setup: $(STAMP) $(NODE_STAMP)
 
 demo: setup
-	$(BIN)/sequestra demo
+	$(BIN)/sequestra-sandbox demo $(DEMO_ARGS)
 
 test: setup lint
 	scripts/ensure-postgres

@@ -35,9 +35,12 @@ import httpx
 from ledger_bench import Database
 from revalue_bench import WALLETS_PER_CHAIN, Keys, bench_assets, build_ledger
 
+from sequestra.composition import application
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.service.api.tokens import create_token
+
+APPLICATION = application()
 
 HOLDINGS_DEFAULT: Final = 10_000
 HOLDINGS_MAX: Final = 100_000
@@ -61,8 +64,9 @@ ENDPOINTS: Final = (
 SERVE_API: Final = (
     "import sys, uvicorn\n"
     "from sequestra.ledger.db import create_ledger_engine\n"
+    "from sequestra.composition import application\n"
     "from sequestra.service.api import create_api_app\n"
-    "app = create_api_app(create_ledger_engine(sys.argv[1]))\n"
+    "app = create_api_app(create_ledger_engine(sys.argv[1]), application())\n"
     "uvicorn.run(app, host=sys.argv[2], port=int(sys.argv[3]), workers=1,"
     " log_level='warning', access_log=False)\n"
 )

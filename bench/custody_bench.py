@@ -37,6 +37,7 @@ from eth_utils.address import to_checksum_address
 from ledger_bench import Database
 from sqlalchemy import Engine
 
+from sequestra.composition import application
 from sequestra.custody import service
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetRegistry
@@ -49,6 +50,8 @@ from sequestra.ledger.roles import CASE_OPENED, WALLET_REGISTERED
 from sequestra.ledger.statement import sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
+
+RULES = application().rules
 
 WALLETS_MAX: Final = 100  # custody wallets; rows / wallets cases (1,000 for 100,000 rows)
 RAW_SECONDS_DEFAULT: Final = 2.0
@@ -153,7 +156,7 @@ def prepare_ledger(engine: Engine, officer: SigningKey, cases: int, wallets: lis
     now = datetime.now(UTC)
     ledger_key, admin = SigningKey.generate(), SigningKey.generate()
     origin = "bench.sequestra.example/log"
-    init_ledger(engine, origin, [admin.public_key_raw], ledger_key, now_utc=now)
+    init_ledger(engine, RULES, origin, [admin.public_key_raw], ledger_key, now_utc=now)
     enrolment = {
         "public_key": officer.public_key_b64,
         "roles": ["treasury-officer"],
@@ -170,7 +173,7 @@ def prepare_ledger(engine: Engine, officer: SigningKey, cases: int, wallets: lis
         for chain, address in wallets
     ]
     statements += [sign_statement(officer, kind, body, now) for kind, body in bodies]
-    with Ledger(engine) as ledger:
+    with Ledger(engine, RULES) as ledger:
         ledger.append(statements, now, bulk=True)
 
 

@@ -22,6 +22,7 @@ from typing import Any
 
 from sqlalchemy import create_engine, text
 
+from sequestra.composition import application
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.kinds import KEY_ENROLLED
@@ -30,6 +31,8 @@ from sequestra.ledger.statement import parse_signed_statement, sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
 from sequestra.ledger.verify import verify_ledger
+
+RULES = application().rules
 
 POSTGRES_URL = os.environ.get(
     "SEQUESTRA_BENCH_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -131,6 +134,7 @@ def _bench(
     now = datetime.now(UTC)
     init_ledger(
         engine,
+        RULES,
         "bench.sequestra.example/log",
         [keys["admin"].public_key_raw],
         keys["ledger"],
@@ -148,7 +152,7 @@ def _bench(
         now,
     )
     result: dict[str, Any] = {}
-    with Ledger(engine) as ledger:
+    with Ledger(engine, RULES) as ledger:
         ledger.append([enrolment], now)
         cursor = 0
         started = time.perf_counter()
@@ -180,7 +184,7 @@ def _bench(
         "all_cores_per_s"
     ]
     started = time.perf_counter()
-    verdict = verify_ledger(engine)
+    verdict = verify_ledger(engine, RULES)
     elapsed = time.perf_counter() - started
     if not verdict.ok:
         raise RuntimeError(f"benchmark ledger failed verification: {verdict}")

@@ -2,7 +2,7 @@
 
 Builds a fresh ledger as the revaluation benchmark does (assets, cases, wallets, one seizure
 per holding), records two valuations from the sandbox venues (so the report has a previous
-valuation to compare with), then times `render_report(engine, "valuation", format)` for
+valuation to compare with), then times `REPORTS.render(engine, "valuation", format)` for
 JSON, CSV, XLSX and PDF, each run twice to check the bytes are the same. Beside it stands
 the physical limit measured in the same run: reading the same holdings' rows with one raw
 SELECT, and writing the report's CSV lines with nothing but the `csv` module.
@@ -45,15 +45,19 @@ from revalue_bench import (
 from sqlalchemy import Engine, text
 
 import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
+from sequestra.composition import application
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.pricing.fx import FixedRate
 from sequestra.pricing.run import Valuer
 from sequestra.pricing.venues import CcxtVenue
-from sequestra.reports.catalog import REPORT_FORMATS, render_report
+from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.reports.formats import csv_rows
 from sequestra.reports.valuation import valuation_report
-from sequestra.sandbox.venues import Scenario, running_venues
-from sequestra.sandbox.venues.client import VENUE_OPTIONS
+from sequestra_sandbox.venues import Scenario, running_venues
+from sequestra_sandbox.venues.client import VENUE_OPTIONS
+
+REPORTS = application().reports
+RULES = application().rules
 
 HOLDINGS_DEFAULT: Final = 100_000
 ASSETS_DEFAULT: Final = 200
@@ -70,7 +74,7 @@ def record_valuations(engine: Engine, keys: Keys, assets: int) -> list[int]:
             CcxtVenue(v, VENUE_TIMEOUT_MS, None, VENUE_OPTIONS[v], servers.url(v), 0)
             for v in VENUES
         ]
-        valuer = Valuer(engine, sources, FixedRate(FX_RATE_KZT), keys.valuer)
+        valuer = Valuer(engine, RULES, sources, FixedRate(FX_RATE_KZT), keys.valuer)
         return [
             valuer.revalue(cutoff=cutoff, now_utc=datetime.now(UTC)).seq
             for cutoff in ascending_cutoffs(2)
@@ -119,7 +123,7 @@ def bench_database(kind: str, holdings: int, assets: int, cases: int) -> dict[st
                 walls, outputs = [], []
                 for _ in range(2):
                     started = time.perf_counter()
-                    outputs.append(render_report(engine, "valuation", format_name).data)
+                    outputs.append(REPORTS.render(engine, "valuation", format_name).data)
                     walls.append(time.perf_counter() - started)
                 if outputs[0] != outputs[1]:
                     raise RuntimeError(f"{format_name}: two runs gave different bytes")

@@ -44,6 +44,7 @@ from sqlalchemy import Engine, select
 
 import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
 import sequestra.pricing.run as run_module
+from sequestra.composition import application
 from sequestra.custody import service
 from sequestra.custody.assets import Asset, AssetRegistry
 from sequestra.ledger.db import create_ledger_engine
@@ -65,9 +66,11 @@ from sequestra.pricing.fx import FixedRate, FxRate
 from sequestra.pricing.kinds import PRICES_MAX
 from sequestra.pricing.run import ValuationResult, Valuer, pairs_for
 from sequestra.pricing.venues import CcxtVenue
-from sequestra.sandbox.venues import DIALECTS, Scenario, running_venues, sandbox_exchange
-from sequestra.sandbox.venues.client import VENUE_OPTIONS
-from sequestra.sandbox.venues.server import VenueServers
+from sequestra_sandbox.venues import DIALECTS, Scenario, running_venues, sandbox_exchange
+from sequestra_sandbox.venues.client import VENUE_OPTIONS
+from sequestra_sandbox.venues.server import VenueServers
+
+RULES = application().rules
 
 VENUES: Final = ("binance", "kraken", "okx")
 BUILT_IN_ASSETS: Final = ("bitcoin:BTC", "ethereum:ETH", "ethereum:USDT", "ethereum:USDC")
@@ -193,7 +196,12 @@ def build_ledger(
     """
     now = datetime.now(UTC)
     init_ledger(
-        engine, "bench.sequestra.example/log", [keys.admin.public_key_raw], keys.ledger, now_utc=now
+        engine,
+        RULES,
+        "bench.sequestra.example/log",
+        [keys.admin.public_key_raw],
+        keys.ledger,
+        now_utc=now,
     )
     wallets = bench_wallets()
     custody = [
@@ -209,7 +217,7 @@ def build_ledger(
     seizures = [
         (SEIZURE_RECORDED, body) for body in seizure_bodies(assets, holdings, cases, wallets, at)
     ]
-    with Ledger(engine) as ledger:
+    with Ledger(engine, RULES) as ledger:
         ledger.append(admin_statements(keys, assets, now), now)
         for start in range(0, len(custody), BATCH_STATEMENTS_MAX):
             batch = custody[start : start + BATCH_STATEMENTS_MAX]
@@ -422,7 +430,7 @@ def value_runs(
         CcxtVenue(venue, VENUE_TIMEOUT_MS, None, VENUE_OPTIONS[venue], servers.url(venue), 0)
         for venue in VENUES
     ]
-    valuer = TimedValuer(engine, sources, FixedRate(FX_RATE_KZT), keys.valuer)
+    valuer = TimedValuer(engine, RULES, sources, FixedRate(FX_RATE_KZT), keys.valuer)
     cutoffs = ascending_cutoffs(1 + warm_runs)
     result, first = timed_run(valuer, servers, cutoffs[0], shape["holdings"], shape["assets"])
     warm = [

@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from ledger_bench import Database, signed_notes
 
+from sequestra.composition import application
 from sequestra.ledger import merkle, tree
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.db import create_ledger_engine, read_transaction
@@ -37,6 +38,8 @@ from sequestra.ledger.ops import init_ledger
 from sequestra.ledger.statement import parse_signed_statement, sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
+
+RULES = application().rules
 
 SAMPLES = 200
 FILL_BATCH = 5_000
@@ -101,6 +104,7 @@ def build_ledger(url: str, notes: list[bytes], keys: dict[str, SigningKey]) -> t
     now = datetime.now(UTC)
     init_ledger(
         engine,
+        RULES,
         "bench.sequestra.example/log",
         [keys["admin"].public_key_raw],
         keys["ledger"],
@@ -113,7 +117,7 @@ def build_ledger(url: str, notes: list[bytes], keys: dict[str, SigningKey]) -> t
         "label": "bench officer",
     }
     started = time.perf_counter()
-    with Ledger(engine) as ledger:
+    with Ledger(engine, RULES) as ledger:
         ledger.append([sign_statement(keys["admin"], KEY_ENROLLED, body, now)], now)
         for start in range(0, len(notes), FILL_BATCH):
             ledger.append([parse_signed_statement(n) for n in notes[start : start + FILL_BATCH]])
@@ -172,7 +176,7 @@ def main() -> None:
             try:
                 engine, fill_s = build_ledger(database.url, notes, keys)
                 with read_transaction(engine) as connection:
-                    size = Ledger(engine).head(connection).size
+                    size = Ledger(engine, RULES).head(connection).size
                 figures: dict[str, Any] = {"size": size, "fill_entries_per_s": round(size / fill_s)}
                 figures.update(time_queries(engine, size))
                 if not args.skip_audit:

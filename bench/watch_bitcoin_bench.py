@@ -40,8 +40,8 @@ from sequestra.chains.bitcoin.esplora import EsploraReader
 from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.observation import ChainReading
 from sequestra.custody.assets import Asset
-from sequestra.sandbox.bitcoin import BitcoinSandbox, running_bitcoin_sandbox
-from sequestra.sandbox.bitcoin.chain import encode_segwit_address
+from sequestra_sandbox.bitcoin import BitcoinSandbox, running_bitcoin_sandbox
+from sequestra_sandbox.bitcoin.chain import encode_segwit_address
 
 ADDRESSES_MAX: Final = 100_000
 PAYMENTS_PER_TX: Final = 500

@@ -28,8 +28,8 @@ from sequestra.chains.ethereum.multicall import BALANCE_OF_SELECTOR
 from sequestra.chains.ethereum.settings import EthereumWatchSettings
 from sequestra.chains.ethereum.watcher import EthereumReader
 from sequestra.custody.assets import Asset
-from sequestra.sandbox.anvil import ANVIL_CHAIN_ID, AnvilNode, running_anvil
-from sequestra.sandbox.ethereum import SandboxEthereum, token_asset
+from sequestra_sandbox.anvil import ANVIL_CHAIN_ID, AnvilNode, running_anvil
+from sequestra_sandbox.ethereum import SandboxEthereum, token_asset
 
 ADDRESSES_DEFAULT = 5_000
 ADDRESSES_MAX = 50_000

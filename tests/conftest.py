@@ -19,6 +19,7 @@ from sequestra.ledger.ops import init_ledger
 from sequestra.ledger.statement import SignedStatement, sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
+from tests.composed import RULES
 
 POSTGRES_URL = os.environ.get(
     "SEQUESTRA_TEST_POSTGRES_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
@@ -86,9 +87,9 @@ def world(database_url: str, engine: Engine) -> Iterator[LedgerWorld]:
     now = datetime.now(UTC)
     ledger_key, admin, officer = (SigningKey.generate() for _ in range(3))
     init_ledger(
-        engine, "test.sequestra.example/log", [admin.public_key_raw], ledger_key, now_utc=now
+        engine, RULES, "test.sequestra.example/log", [admin.public_key_raw], ledger_key, now_utc=now
     )
-    ledger = Ledger(engine)
+    ledger = Ledger(engine, RULES)
     created = LedgerWorld(database_url, engine, ledger, ledger_key, admin, officer, now)
     ledger.append([created.enroll(officer, ["treasury-officer"], "officer")], now)
     yield created

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from sequestra.sandbox.anvil import AnvilNotFoundError, find_anvil
+from sequestra_sandbox.anvil import AnvilNotFoundError, find_anvil
 from tests.bench.runner import run_bench
 
 ROOT = Path(__file__).resolve().parents[2]

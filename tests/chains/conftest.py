@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sequestra.sandbox.anvil import AnvilNode, AnvilNotFoundError, find_anvil, running_anvil
+from sequestra_sandbox.anvil import AnvilNode, AnvilNotFoundError, find_anvil, running_anvil
 
 # CI installs anvil (`npm install`), so there a missing binary must fail, not skip.
 REQUIRE_ANVIL_ENV = "SEQUESTRA_REQUIRE_ANVIL"

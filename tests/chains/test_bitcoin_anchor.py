@@ -43,7 +43,7 @@ from sequestra.ledger.checkpoint import Checkpoint
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.note import Ed25519Signer
-from sequestra.sandbox.bitcoin import running_bitcoind
+from sequestra_sandbox.bitcoin import running_bitcoind
 
 ORIGIN = "test.sequestra.example/log"  # the origin of the `world` fixture's ledger
 WALLET = "anchors"

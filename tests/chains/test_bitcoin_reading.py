@@ -31,7 +31,7 @@ from sequestra.chains.bitcoin.reading import (
 from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.observation import BlockRef, ChainError
 from sequestra.custody.assets import Asset
-from sequestra.sandbox.bitcoin.wallet import descriptor_checksum as sandbox_checksum
+from sequestra_sandbox.bitcoin.wallet import descriptor_checksum as sandbox_checksum
 
 P2WPKH = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 P2WPKH_SCRIPT = "0014751e76e8199196d454941c45d1b3a323f1433bd6"

@@ -28,8 +28,8 @@ from sequestra.chains.bitcoin.readers import open_bitcoin_reader
 from sequestra.chains.bitcoin.settings import BitcoinCoreMode, BitcoinWatchSettings
 from sequestra.chains.observation import BlockRef, ChainError, ChainReader, ChainReading
 from sequestra.custody.assets import Asset
-from sequestra.sandbox.bitcoin import BitcoinSandbox, running_bitcoin_sandbox
-from sequestra.sandbox.bitcoin.chain import encode_segwit_address
+from sequestra_sandbox.bitcoin import BitcoinSandbox, running_bitcoin_sandbox
+from sequestra_sandbox.bitcoin.chain import encode_segwit_address
 
 BTC = Asset("bitcoin:BTC", "bitcoin", "BTC", "native", None, 8)
 MINER = "miner"

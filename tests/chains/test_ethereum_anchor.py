@@ -50,7 +50,7 @@ from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.errors import LedgerStateError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.note import Ed25519Signer
-from sequestra.sandbox.anvil import (
+from sequestra_sandbox.anvil import (
     ANVIL_CHAIN_ID,
     ANVIL_DEV_PRIVATE_KEYS,
     AnvilNode,

@@ -23,8 +23,8 @@ from sequestra.chains.ethereum.settings import CANONICAL_MULTICALL3_ADDRESS, Eth
 from sequestra.chains.ethereum.watcher import EthereumReader
 from sequestra.chains.observation import BlockRef, ChainError, ChainReader, ChainReading
 from sequestra.custody.assets import BTC, ETH, USDT, Asset
-from sequestra.sandbox.anvil import ANVIL_CHAIN_ID, AnvilNode, rpc_call, running_anvil
-from sequestra.sandbox.ethereum import SandboxEthereum, token_asset
+from sequestra_sandbox.anvil import ANVIL_CHAIN_ID, AnvilNode, rpc_call, running_anvil
+from sequestra_sandbox.ethereum import SandboxEthereum, token_asset
 
 WATCHED_COUNT = 10
 FINALITY_DEPTH_BLOCKS = 64  # anvil: finalized = latest - 64, safe = latest - 32

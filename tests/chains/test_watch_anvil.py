@@ -12,8 +12,8 @@ from tests.cli.conftest import runner  # noqa: F401  (the CLI runner fixture)
 from tests.cli.treasury import ADMIN_KEY, CASE, KEYS, OFFICER_KEY, Treasury
 from typer.testing import CliRunner
 
-from sequestra.sandbox.anvil import AnvilNode
-from sequestra.sandbox.ethereum import SandboxEthereum
+from sequestra_sandbox.anvil import AnvilNode
+from sequestra_sandbox.ethereum import SandboxEthereum
 
 THIEF = "0x000000000000000000000000000000000000dEaD"
 

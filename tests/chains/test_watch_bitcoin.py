@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from tests.chains.test_bitcoin_watcher import MINER, Chain
+from tests.composed import RULES
 from tests.conftest import LedgerWorld
 from tests.custody.conftest import Custody
 
@@ -19,7 +20,7 @@ from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.watch.run import Watcher
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.verify import verify_ledger
-from sequestra.sandbox.bitcoin import running_bitcoin_sandbox
+from sequestra_sandbox.bitcoin import running_bitcoin_sandbox
 
 
 @pytest.fixture
@@ -44,7 +45,7 @@ def _watcher(world: LedgerWorld, chain: Chain, mode: str = "scan") -> Watcher:
             retry_attempts_max=1,
         )
     reader = open_bitcoin_reader(settings, "regtest", sleep=lambda _: None)
-    return Watcher(world.engine, [reader], key)
+    return Watcher(world.engine, RULES, [reader], key)
 
 
 @pytest.mark.parametrize("mode", ["scan", "wallet", "esplora"])
@@ -72,7 +73,7 @@ def test_a_bitcoin_theft_is_caught_in_one_run(
     )
     assert alert["expected_base"] == str(taken) and alert["observed_base"] == "0"
     assert alert["txs"] == [txid]
-    assert verify_ledger(world.engine, workers=1).ok
+    assert verify_ledger(world.engine, RULES, workers=1).ok
 
 
 def test_a_reorganisation_supersedes_the_observation(world: LedgerWorld, bitcoin: Chain) -> None:
@@ -88,4 +89,4 @@ def test_a_reorganisation_supersedes_the_observation(world: LedgerWorld, bitcoin
     second = watcher.run_once()
     assert second.status == "ok", second.reason
     assert second.superseded == [first.observation_seq]
-    assert verify_ledger(world.engine, workers=1).ok
+    assert verify_ledger(world.engine, RULES, workers=1).ok

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import pytest
 from sqlalchemy import func, select, text
+from tests.composed import RULES
 from tests.custody.conftest import BTC_1, BTC_2, Custody, custody  # noqa: F401
 
 import sequestra.chains.watch  # noqa: F401  (registers the watcher kinds and projection)
@@ -75,12 +76,12 @@ def test_matching_chain_gives_an_observation_and_no_alert(
 ) -> None:
     custody.append(custody.seize("5000"))
     reader = ScriptedReader(balances={(BTC_1, "bitcoin:BTC"): 5000})
-    result = Watcher(custody.world.engine, [reader], watcher_key).run_once()
+    result = Watcher(custody.world.engine, RULES, [reader], watcher_key).run_once()
     assert result.status == "ok" and result.alerts == []
     assert result.balances_count == 2 and result.changes_count == 2
-    second = Watcher(custody.world.engine, [reader], watcher_key).run_once()
+    second = Watcher(custody.world.engine, RULES, [reader], watcher_key).run_once()
     assert second.changes_count == 0 and reader.asked[-1] == BlockRef(100, f"{100:064x}")
-    assert verify_ledger(custody.world.engine, workers=1).ok
+    assert verify_ledger(custody.world.engine, RULES, workers=1).ok
 
 
 def test_a_theft_raises_one_critical_alert_until_acknowledged(
@@ -90,7 +91,7 @@ def test_a_theft_raises_one_critical_alert_until_acknowledged(
     custody.append(custody.seize("5000"))
     reader = ScriptedReader(balances={(BTC_1, "bitcoin:BTC"): 1000})
     pushed: list[list[dict[str, object]]] = []
-    watcher = Watcher(custody.world.engine, [reader], watcher_key, sinks=[pushed.append])
+    watcher = Watcher(custody.world.engine, RULES, [reader], watcher_key, sinks=[pushed.append])
     result = watcher.run_once()
     (alert,) = result.alerts
     assert alert["alert"] == "unexpected_outflow" and alert["severity"] == "critical"
@@ -106,7 +107,7 @@ def test_a_theft_raises_one_critical_alert_until_acknowledged(
     with pytest.raises(AppendRefused, match=f"alert_seq: expected an open alert, got {seq}"):
         custody.append(custody.sign("alert.acknowledged", {"alert_seq": seq, "note": "again"}))
     assert alerts(custody)[0]["acknowledged_seq"] is not None
-    assert verify_ledger(custody.world.engine, workers=1).ok
+    assert verify_ledger(custody.world.engine, RULES, workers=1).ok
 
 
 def test_pending_confirmations_and_inflows_are_not_critical(
@@ -118,7 +119,7 @@ def test_pending_confirmations_and_inflows_are_not_critical(
         balances={(BTC_2, "bitcoin:BTC"): 546},
         pending={(BTC_1, "bitcoin:BTC"): 5000},
     )
-    result = Watcher(custody.world.engine, [reader], watcher_key).run_once()
+    result = Watcher(custody.world.engine, RULES, [reader], watcher_key).run_once()
     kinds = {(a["alert"], a["severity"], a["address"]) for a in result.alerts}
     assert kinds == {("pending", "info", BTC_1), ("unexpected_inflow", "warning", BTC_2)}
 
@@ -129,7 +130,7 @@ def test_a_failed_read_appends_nothing_and_is_logged(
 ) -> None:
     size = custody.size()
     for reader in (ScriptedReader(fault="node down"), ScriptedReader(omit=(BTC_1, "bitcoin:BTC"))):
-        result = Watcher(custody.world.engine, [reader], watcher_key).run_once()
+        result = Watcher(custody.world.engine, RULES, [reader], watcher_key).run_once()
         assert result.status == "failed" and result.reason and custody.size() == size
     with custody.world.engine.connect() as connection:
         reasons = [r.reason for r in connection.execute(select(RUN_TABLE))]
@@ -142,7 +143,7 @@ def test_a_reorganisation_supersedes_the_observation(
     watcher_key: SigningKey,
 ) -> None:
     reader = ScriptedReader()
-    watcher = Watcher(custody.world.engine, [reader], watcher_key)
+    watcher = Watcher(custody.world.engine, RULES, [reader], watcher_key)
     first = watcher.run_once()
     reader.hashes[100] = "ee" * 32  # block 100 replaced by another
     reader.height = 101
@@ -154,7 +155,7 @@ def test_a_reorganisation_supersedes_the_observation(
             {"s": first.observation_seq},
         ).scalar_one()
     assert superseded == second.observation_seq
-    assert verify_ledger(custody.world.engine, workers=1).ok
+    assert verify_ledger(custody.world.engine, RULES, workers=1).ok
 
 
 def test_verify_finds_a_changed_snapshot(
@@ -163,10 +164,10 @@ def test_verify_finds_a_changed_snapshot(
 ) -> None:
     custody.append(custody.seize("5000"))
     reader = ScriptedReader(balances={(BTC_1, "bitcoin:BTC"): 5000})
-    Watcher(custody.world.engine, [reader], watcher_key).run_once()
+    Watcher(custody.world.engine, RULES, [reader], watcher_key).run_once()
     with custody.world.engine.begin() as connection:
         connection.execute(text("UPDATE chain_snapshot SET amount_base = '4000'"))
-    result = verify_ledger(custody.world.engine, workers=1)
+    result = verify_ledger(custody.world.engine, RULES, workers=1)
     assert not result.ok and "projection chain_watch differs" in str(result.reason)
 
 
@@ -175,7 +176,7 @@ def test_only_the_watcher_observes_and_alerts_need_a_run(
     watcher_key: SigningKey,
 ) -> None:
     reader = ScriptedReader()
-    result = Watcher(custody.world.engine, [reader], watcher_key).run_once()
+    result = Watcher(custody.world.engine, RULES, [reader], watcher_key).run_once()
     with custody.world.engine.connect() as connection:
         body = connection.execute(
             text("SELECT entry FROM ledger_entry WHERE seq = :s"), {"s": result.observation_seq}

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from sequestra.cli.main import app
+from sequestra.errors import EXIT_FORBIDDEN
 from tests.cli.treasury import (
     ADMIN_KEY,
     BTC_1,
@@ -30,6 +31,7 @@ from tests.cli.treasury import (
     TX_3,
     Treasury,
 )
+from tests.composed import RULES
 
 DECISION = "--court 'District Court' --decision D-2025-9 --date 2025-04-01"
 HOLDING_KEYS = ("holding", "case", "asset", "wallet", "amount_base", "amount", "state")
@@ -175,7 +177,14 @@ def test_custody_lifecycle(runner: CliRunner, database_url: str, tmp_path: Path)
     # The others register as their packages are imported, so their order may vary.
     assert sorted(rebuilt["projections"][2:]) == ["chain_watch", "pricing"]
     assert t.json("holdings --all") == before
-    assert t.json("verify") == {"ok": True, "size": size, "first_bad_seq": None, "reason": None}
+    verdict = t.json("verify")
+    assert verdict == {
+        "ok": True,
+        "size": size,
+        "first_bad_seq": None,
+        "reason": None,
+        "rules": RULES.summary().to_json(),
+    }
 
 
 def test_regtest_ledger_and_configured_token(
@@ -190,7 +199,9 @@ def test_regtest_ledger_and_configured_token(
     t = Treasury.create(runner, database_url, config)
     statuses = {asset["asset"]: asset["status"] for asset in t.json("asset list")}
     assert statuses["ethereum:EURT"] == "configured" and statuses["bitcoin:BTC"] == "built-in"
-    t.refused("asset sync", says="needs one of admin")  # an officer may not register assets
+    t.refused(
+        "asset sync", says="needs one of admin", code=EXIT_FORBIDDEN
+    )  # an officer may not register assets
     assert "asset ethereum:EURT registered at seq 3" in t.write("asset sync", ADMIN_KEY)
     (token,) = [asset for asset in t.json("asset list") if asset["symbol"] == "EURT"]
     assert (token["status"], token["registered_seq"]) == ("recorded", 3)

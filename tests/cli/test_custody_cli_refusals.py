@@ -10,6 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from sequestra.errors import EXIT_FORBIDDEN
 from tests.cli.treasury import (
     AUDITOR_KEY,
     BTC_1,
@@ -90,6 +91,7 @@ def test_addresses_amounts_assets_and_cases(runner: CliRunner, database_url: str
     t.refused(
         f"{seize} --asset BTC --amount 1",
         says="kind 'seizure.recorded' needs one of treasury-officer",
+        code=EXIT_FORBIDDEN,
         key=AUDITOR_KEY,
     )
     assert "H99" in t.read("history H99", code=2)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from sequestra.sandbox.venues.server import VenueServers
+from sequestra_sandbox.venues.server import VenueServers
 from tests.cli.test_pricing_cli import _config, servers  # noqa: F401  (the venues fixture)
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, ETH_1, KEYS, OFFICER_KEY, Treasury
 

@@ -24,6 +24,7 @@ from sequestra.ledger.statement import sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
 from tests.cli.conftest import PASSPHRASE
+from tests.composed import RULES
 from tests.custody.test_importer import (
     BTC_1,
     BTC_2,
@@ -56,14 +57,14 @@ def ledger(database_url: str) -> Iterator[Engine]:
     now = datetime.now(UTC)
     admin, officer = _key("admin"), _key("treasury-officer")
     origin = "cli.sequestra.example/log"
-    init_ledger(engine, origin, [admin.public_key_raw], _key("ledger"), now_utc=now)
+    init_ledger(engine, RULES, origin, [admin.public_key_raw], _key("ledger"), now_utc=now)
     enrolment = {
         "public_key": officer.public_key_b64,
         "roles": ["treasury-officer"],
         "valid_from": format_timestamp(now - timedelta(hours=1)),
         "label": "officer",
     }
-    with Ledger(engine) as writer:
+    with Ledger(engine, RULES) as writer:
         writer.append([sign_statement(admin, KEY_ENROLLED, enrolment, now)], now)
     statements = [
         (CASE_OPENED, service.case_opened_body(case_id, "AFM", "CC RK art. 214"))
@@ -79,13 +80,13 @@ def ledger(database_url: str) -> Iterator[Engine]:
         )
     ]
     statements.append((CASE_CLOSED, {"case": CASE_CLOSED_ID, "reason": "dismissed"}))
-    service.record(engine, officer, statements, now)
+    service.record(engine, RULES, officer, statements, now)
     yield engine
     engine.dispose()
 
 
 def size(engine: Engine) -> int:
-    with Ledger(engine) as reader:
+    with Ledger(engine, RULES) as reader:
         return reader.head().size
 
 

@@ -13,13 +13,16 @@ import pytest
 from sqlalchemy import text
 from typer.testing import CliRunner
 
-from sequestra.cli.demo_pricing import HISTORY_WEEKS
 from sequestra.cli.main import app
+from sequestra.errors import EXIT_CONFLICT, EXIT_FORBIDDEN, EXIT_INPUT
 from sequestra.ledger.db import create_ledger_engine
-from sequestra.reports.catalog import REPORT_FORMATS, report_kinds
-from sequestra.sandbox.cases import CustodySample, generate_sample
+from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.service.api.tokens import resolve_token
+from sequestra_sandbox.cases import CustodySample, generate_sample
+from sequestra_sandbox.cli import app as sandbox_app
+from sequestra_sandbox.demo.pricing import HISTORY_WEEKS
 from tests.cli.conftest import run
+from tests.composed import REPORTS, RULES
 
 PASSPHRASE = "sandbox-example-passphrase"
 ROOT = Path(__file__).resolve().parents[2]
@@ -90,10 +93,16 @@ def test_full_ledger_workflow(
     receipts = run(runner, url, "append", "-", "--json", stdin=signed + second)
     assert [json.loads(line)["seq"] for line in receipts.splitlines()] == [2, 3]
     assert all(len(json.loads(line)["leaf_hash"]) == 64 for line in receipts.splitlines())
-    refused = run(runner, url, "append", "-", stdin=signed, code=1)
+    refused = run(runner, url, "append", "-", stdin=signed, code=EXIT_INPUT)
     assert "nonce already used" in refused
     verdict = json.loads(run(runner, url, "verify", "--json"))
-    assert verdict == {"ok": True, "size": 4, "first_bad_seq": None, "reason": None}
+    assert verdict == {
+        "ok": True,
+        "size": 4,
+        "first_bad_seq": None,
+        "reason": None,
+        "rules": RULES.summary().to_json(),
+    }
     entries = [
         json.loads(line) for line in run(runner, url, "log", "--from", "2", "--json").splitlines()
     ]
@@ -122,7 +131,7 @@ def test_full_ledger_workflow(
         "--key",
         str(keys / "officer.key"),
     )
-    assert "revoked" in run(runner, url, "append", "-", stdin=late, code=1)
+    assert "revoked" in run(runner, url, "append", "-", stdin=late, code=EXIT_FORBIDDEN)
     assert "revoked at seq 4" in run(
         runner,
         url,
@@ -133,7 +142,7 @@ def test_full_ledger_workflow(
         "admin",
         "--key",
         str(keys / "officer.key"),
-        code=1,
+        code=EXIT_FORBIDDEN,
     )
 
 
@@ -164,7 +173,7 @@ def test_malformed_input_writes_nothing(
         str(keys / "admin.key"),
         stdin='{"text": "ok"}',
     )
-    out = run(runner, url, "append", "-", stdin=good + "{not json\n", code=1)
+    out = run(runner, url, "append", "-", stdin=good + "{not json\n", code=EXIT_INPUT)
     assert "stdin line 2" in out and "nothing was appended" in out
     assert "body.text" in run(
         runner,
@@ -177,7 +186,7 @@ def test_malformed_input_writes_nothing(
         "--key",
         str(keys / "admin.key"),
         stdin='{"text": ""}',
-        code=1,
+        code=EXIT_INPUT,
     )
     assert "unknown kind" in run(
         runner,
@@ -190,7 +199,7 @@ def test_malformed_input_writes_nothing(
         "--key",
         str(keys / "admin.key"),
         stdin="{}",
-        code=1,
+        code=EXIT_INPUT,
     )
     assert json.loads(run(runner, url, "verify", "--json"))["size"] == 1
 
@@ -255,7 +264,7 @@ def test_keys_generate_needs_a_passphrase(tmp_path: Path, monkeypatch: pytest.Mo
 def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     shutil.copytree(ROOT / "keys-example", tmp_path / "keys-example")
     monkeypatch.chdir(tmp_path)
-    result = runner.invoke(app, ["demo", "--json", "--no-serve"])
+    result = runner.invoke(sandbox_app, ["demo", "--json", "--no-serve"])
     assert result.exit_code == 0, result.output
     summary = json.loads(result.output)
     sample = generate_sample()
@@ -278,7 +287,7 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     _check_demo_fund(summary["fund"], summary["pricing"]["now"])
     assert kinds.count("sale.executed") == 2 and kinds.count("sale.settled") == 1
     _check_demo_reports(summary, tmp_path)
-    again = runner.invoke(app, ["demo", "--json", "--no-serve"])
+    again = runner.invoke(sandbox_app, ["demo", "--json", "--no-serve"])
     assert again.exit_code == 0 and json.loads(again.output)["entries"] == entries
 
 
@@ -287,7 +296,7 @@ def _check_demo_reports(summary: dict[str, Any], root: Path) -> None:
     only their owner may read and that open the API with their role."""
     reports = summary["reports"]
     assert {(r["report"], r["format"]) for r in reports} == {
-        (kind, name) for kind in report_kinds() for name in REPORT_FORMATS
+        (kind, name) for kind in REPORTS.kinds() for name in REPORT_FORMATS
     }
     size = summary["checkpoint"]["size"]
     for report in reports:
@@ -403,5 +412,5 @@ def test_commands_on_a_database_without_tables_say_what_to_run(
     runner: CliRunner, database_url: str
 ) -> None:
     for command in (["log"], ["keys", "list"], ["holdings", "--json"]):
-        output = run(runner, database_url, *command, code=2)
+        output = run(runner, database_url, *command, code=EXIT_CONFLICT)
         assert "run `sequestra init`" in output

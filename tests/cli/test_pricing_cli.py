@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sequestra.sandbox.venues import Outage, Scenario, VenueFault, running_venues
-from sequestra.sandbox.venues.server import VenueServers
+from sequestra_sandbox.venues import Outage, Scenario, VenueFault, running_venues
+from sequestra_sandbox.venues.server import VenueServers
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, KEYS, OFFICER_KEY, Treasury
 
 VENUES = ("binance", "kraken", "okx")

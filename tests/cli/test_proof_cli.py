@@ -8,6 +8,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from sequestra.errors import EXIT_CONFLICT
 from sequestra.ledger import merkle
 from sequestra.ledger.checkpoint import Checkpoint
 from sequestra.ledger.note import open_note, verifier_from_key
@@ -75,7 +76,7 @@ def test_checkpoint_prove_consistency_export(
     assert summary["size"] == 7
     note = open_note((out / "checkpoint").read_bytes(), [verifier_from_key(vkey)])
     assert Checkpoint.parse(note.text).root_hash.hex() == second["root"]
-    assert "exists" in run(runner, url, "export", "--out", str(out), code=2)
+    assert "exists" in run(runner, url, "export", "--out", str(out), code=EXIT_CONFLICT)
     assert "--name" in run(
         runner, url, "keys", "vkey", str(KEYS / "ledger.pub"), "--name", "bad name", code=2
     )

@@ -1,6 +1,7 @@
 """The State Fund's sale workflow through `sequestra fund policy` and `sequestra sale`, on
 SQLite and PostgreSQL: from a forfeiture to a settled sale with its realised result, and the
-rules' refusals at the command line (exit 2, the field named, nothing recorded)."""
+rules' refusals at the command line (exit 2, or 5 for a key without the role; the field
+named, nothing recorded)."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
+from sequestra.errors import EXIT_FORBIDDEN
 from sequestra.ledger.canonical import canonical_json
 from sequestra.ledger.timefmt import format_timestamp
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, KEYS, TX_1, TX_2, Treasury
@@ -224,7 +226,9 @@ def test_refusals_leave_the_ledger_as_it_was(
         "bands: expected ascending",
         ADMIN_KEY,
     )
-    t.refused(POLICY, "kind 'fund.policy.recorded' needs one of admin", APPROVER_KEY)
+    t.refused(
+        POLICY, "kind 'fund.policy.recorded' needs one of admin", APPROVER_KEY, EXIT_FORBIDDEN
+    )
     assert _show(t)["state"] == "approved"
 
 

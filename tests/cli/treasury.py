@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
+from sequestra.errors import EXIT_INPUT
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.tables import ENTRY_TABLE
 from tests.cli.conftest import run
@@ -87,12 +88,19 @@ class Treasury:
         out = " ".join(self.write(line).split())
         return int(out.split(" at seq ")[1].split()[0].rstrip(":"))
 
-    def refused(self, line: str, says: str, key: tuple[str, ...] = OFFICER_KEY) -> str:
-        """Run a write that must exit 2 with an error that says `says` (e.g. the field and
-        `: expected`), and check that nothing was recorded. Returns the message, unwrapped.
+    def refused(
+        self,
+        line: str,
+        says: str,
+        key: tuple[str, ...] = OFFICER_KEY,
+        code: int = EXIT_INPUT,
+    ) -> str:
+        """Run a write that must exit with `code` (input refused, 2) with an error that says
+        `says` (e.g. the field and `: expected`), and check that nothing was recorded.
+        Returns the message, unwrapped.
         """
         before = self.size()
-        out = " ".join(self.run(*shlex.split(line), *key, code=2).split())
+        out = " ".join(self.run(*shlex.split(line), *key, code=code).split())
         assert out.startswith("error: "), out
         assert says in out, out
         assert self.size() == before

@@ -7,6 +7,7 @@ import threading
 from sequestra.custody import service
 from sequestra.ledger.errors import AppendRefused
 from sequestra.ledger.store import Ledger
+from tests.composed import RULES
 from tests.custody.conftest import Custody
 
 
@@ -17,7 +18,7 @@ def test_two_writers_cannot_both_spend_one_holding(custody: Custody) -> None:
     outcomes: list[str] = []
 
     def write(index: int) -> None:
-        with Ledger(custody.world.engine) as ledger:
+        with Ledger(custody.world.engine, RULES) as ledger:
             barrier.wait()
             try:
                 ledger.append([statements[index]], custody.world.now)

@@ -29,6 +29,7 @@ from sequestra.ledger.errors import AuthorityError
 from sequestra.ledger.roles import CASE_CLOSED, CASE_OPENED, SEIZURE_RECORDED, WALLET_REGISTERED
 from sequestra.ledger.statement import sign_statement
 from sequestra.ledger.tables import ENTRY_TABLE
+from tests.composed import RULES
 from tests.conftest import LedgerWorld
 
 CASE_A = "AFM-2025-0101"
@@ -56,7 +57,7 @@ def write_csv(
 
 
 def context(now: datetime | None = None) -> RowContext:
-    return RowContext(AssetRegistry.defaults(), NETWORKS, now or datetime.now(UTC))
+    return RowContext(AssetRegistry.defaults(), NETWORKS, now or datetime.now(UTC), RULES)
 
 
 def checked(path: Path) -> tuple[list[importer.CheckedRow], Problems]:
@@ -266,7 +267,7 @@ def ledger(world: LedgerWorld) -> Iterator[LedgerWorld]:
     statements += [_wallet(BTC_1, "bitcoin"), _wallet(BTC_2, "bitcoin")]
     statements += [_wallet(ETH_1, "ethereum"), _wallet(ETH_2, "ethereum")]
     statements += [(CASE_CLOSED, {"case": CASE_CLOSED_ID, "reason": "dismissed"})]
-    service.record(world.engine, world.officer, statements, world.now)
+    service.record(world.engine, RULES, world.officer, statements, world.now)
     yield world
 
 
@@ -290,6 +291,7 @@ def run_import(
 ) -> importer.ImportResult:
     return import_seizures(
         world.engine,
+        RULES,
         world.officer,
         path,
         NETWORKS,
@@ -413,7 +415,7 @@ def test_a_refusal_at_append_names_the_line(ledger: LedgerWorld) -> None:
     ]
     size = entry_count(ledger)
     with pytest.raises(ImportRefused) as refused:
-        importer.append_seizures(ledger.engine, statements, [10, 11], now)
+        importer.append_seizures(ledger.engine, RULES, statements, [10, 11], now)
     (problem,) = refused.value.problems
     assert (problem.line, problem.field) == (11, "case") and "open case" in problem.message
     assert entry_count(ledger) == size
@@ -424,7 +426,7 @@ def test_a_key_that_may_not_record_seizures_is_refused_before_reading(
 ) -> None:
     path = tmp_path / "absent.csv"  # not read: the key is refused first
     with pytest.raises(AuthorityError, match="needs one of treasury-officer"):
-        plan_import(ledger.engine, ledger.admin.issuer, path, NETWORKS, datetime.now(UTC))
+        plan_import(ledger.engine, RULES, ledger.admin.issuer, path, NETWORKS, datetime.now(UTC))
 
 
 def test_a_seizure_stored_without_microseconds_is_recognised(
@@ -433,7 +435,7 @@ def test_a_seizure_stored_without_microseconds_is_recognised(
     body = {"case": CASE_A, "asset": "bitcoin:BTC", "amount_base": "100000000", "wallet": BTC_1}
     body["seized_at"] = "2025-03-01T05:00:00Z"  # as a statement signed elsewhere may write it
     (receipt,) = service.record(
-        ledger.engine, ledger.officer, [(SEIZURE_RECORDED, body)], ledger.now
+        ledger.engine, RULES, ledger.officer, [(SEIZURE_RECORDED, body)], ledger.now
     )
     path = write_csv(
         tmp_path / "s.csv", HEADER, [(CASE_A, "BTC", "1", BTC_1, body["seized_at"], "")]

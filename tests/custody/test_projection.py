@@ -11,9 +11,10 @@ from sqlalchemy import text
 from sequestra.custody import service
 from sequestra.custody.assets import BTC, ETH, USDT
 from sequestra.custody.projection import CustodyProjection
-from sequestra.ledger.errors import AppendRefused, StatementError
+from sequestra.ledger.errors import AppendRefused
 from sequestra.ledger.rebuild import rebuild_projections
 from sequestra.ledger.verify import verify_ledger
+from tests.composed import RULES
 from tests.custody.conftest import (
     BTC_1,
     BTC_2,
@@ -72,7 +73,7 @@ def test_lifecycle_moves_every_unit_and_sums_to_zero(custody: Custody) -> None:
     assert emptied[account(BTC_1)] == "released"
     assert emptied[f"fund/{BTC_2}"] == "in_fund"
     assert seized.seq == 7  # genesis, officer, case, four wallets
-    assert verify_ledger(custody.world.engine, workers=1).ok
+    assert verify_ledger(custody.world.engine, RULES, workers=1).ok
 
 
 def test_transfer_larger_than_the_holding_names_the_numbers(custody: Custody) -> None:
@@ -127,10 +128,8 @@ def test_zero_and_negative_amounts(custody: Custody) -> None:
         custody.seize("0"),
         match=r"amount_base: expected an integer from 1 to 2\*\*256 - 1 \(base units\), got 0",
     )
-    with pytest.raises(StatementError, match=r"body\.amount_base"):
-        custody.seize("-5")
-    with pytest.raises(StatementError, match=r"body\.amount_base"):
-        custody.seize("0.5")
+    refused(custody, custody.seize("-5"), match=r"body\.amount_base")
+    refused(custody, custody.seize("0.5"), match=r"body\.amount_base")
 
 
 def test_only_treasury_officers_record_custody(custody: Custody) -> None:
@@ -242,12 +241,12 @@ def test_verify_finds_a_changed_custody_table_and_rebuild_repairs_it(custody: Cu
         connection.execute(
             text("UPDATE custody_position SET amount_base = '1000' WHERE holding_id = 1")
         )
-    result = verify_ledger(engine, workers=1)
+    result = verify_ledger(engine, RULES, workers=1)
     assert not result.ok
     assert result.reason is not None and "projection custody differs" in result.reason
-    rebuilt = rebuild_projections(engine)
+    rebuilt = rebuild_projections(engine, RULES)
     assert rebuilt.entries == custody.size()
-    assert verify_ledger(engine, workers=1).ok
+    assert verify_ledger(engine, RULES, workers=1).ok
     assert balances(custody)[(account(BTC_1), BTC.asset_id)] == 590
 
 
@@ -270,10 +269,10 @@ def test_random_batches_match_a_full_replay(custody: Custody) -> None:
             continue  # an overdraft in the batch; the next round goes on from the same state
         if round_number % 4 == 3:
             custody.append(custody.forfeit(("bitcoin:BTC", BTC_1, "1")))
-    assert verify_ledger(custody.world.engine, workers=1).ok
+    assert verify_ledger(custody.world.engine, RULES, workers=1).ok
     replayed = CustodyProjection()
     with custody.world.engine.connect() as connection:
         stored = replayed.stored_rows(connection)
-    rebuild_projections(custody.world.engine)
+    rebuild_projections(custody.world.engine, RULES)
     with custody.world.engine.connect() as connection:
         assert replayed.stored_rows(connection) == stored

@@ -7,6 +7,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 import pytest
+from tests.composed import RULES
 from tests.custody.conftest import BTC_1, Custody, custody  # noqa: F401
 from tests.pricing.test_run import ScriptedVenue
 
@@ -26,7 +27,7 @@ def _revalue(custody: Custody, key: SigningKey, btc: str, seconds: int) -> None:
     venues = [
         ScriptedVenue(name, {"BTC/USD": btc}, now=now) for name in ("kraken", "okx", "bitstamp")
     ]
-    Valuer(custody.world.engine, venues, FixedRate(Decimal(500)), key).revalue(now_utc=now)
+    Valuer(custody.world.engine, RULES, venues, FixedRate(Decimal(500)), key).revalue(now_utc=now)
 
 
 def test_a_fall_past_the_threshold_raises_one_alert(custody: Custody) -> None:  # noqa: F811
@@ -41,15 +42,15 @@ def test_a_fall_past_the_threshold_raises_one_alert(custody: Custody) -> None:  
     assert emergency_bodies(engine) == []  # -5%: under the 10% threshold
     _revalue(custody, valuer, "85000", 3)
     pushed: list[list[dict[str, object]]] = []
-    (alert,) = raise_emergencies(engine, valuer, sinks=[pushed.append])
+    (alert,) = raise_emergencies(engine, RULES, valuer, sinks=[pushed.append])
     assert (alert["drop"], alert["reference_price_usd"], alert["price_usd"]) == (
         "0.15",
         "100000",
         "85000",
     )
     assert "fell 15.00%" in str(alert["message"]) and pushed == [[alert]]
-    assert raise_emergencies(engine, valuer) == []  # raised once
+    assert raise_emergencies(engine, RULES, valuer) == []  # raised once
     again = {k: v for k, v in alert.items() if k != "seq"}
     with pytest.raises(AppendRefused, match="reference_seq: expected a holding and reference"):
         custody.append(sign_statement(valuer, "fund.emergency.raised", again, custody.world.now))
-    assert verify_ledger(engine, workers=1).ok
+    assert verify_ledger(engine, RULES, workers=1).ok

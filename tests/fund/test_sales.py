@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import text
+from tests.composed import RULES
 from tests.custody.conftest import BTC_1, BTC_2, Custody, custody  # noqa: F401
 
 import sequestra.fund.sales  # noqa: F401  (registers the fund kinds and the sales extension)
@@ -144,9 +145,9 @@ def test_from_proposal_to_settlement(fund: Fund) -> None:
     }
     assert holdings[f"fund/{BTC_1}"].amount_base == 50_000_000
     engine = fund.custody.world.engine
-    assert verify_ledger(engine, workers=1).ok
-    rebuild_projections(engine)
-    assert verify_ledger(engine, workers=1).ok and _sale(fund, "S-1")["state"] == "settled"
+    assert verify_ledger(engine, RULES, workers=1).ok
+    rebuild_projections(engine, RULES)
+    assert verify_ledger(engine, RULES, workers=1).ok and _sale(fund, "S-1")["state"] == "settled"
 
 
 def test_selling_more_than_the_free_quantity_is_refused(fund: Fund) -> None:

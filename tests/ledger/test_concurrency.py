@@ -19,6 +19,7 @@ from sequestra.ledger.db import APPEND_LOCK_KEY, create_ledger_engine
 from sequestra.ledger.statement import parse_signed_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.verify import verify_ledger
+from tests.composed import RULES
 from tests.conftest import LedgerWorld
 
 WRITERS = 4
@@ -28,7 +29,7 @@ LOCK_WAIT_S_MAX = 60.0
 
 def _writer(url: str, lines: list[bytes], batch_size: int) -> None:
     engine = create_ledger_engine(url)
-    with Ledger(engine) as ledger:
+    with Ledger(engine, RULES) as ledger:
         statements = [parse_signed_statement(line) for line in lines]
         for start in range(0, len(statements), batch_size):
             ledger.append(statements[start : start + batch_size])
@@ -57,7 +58,7 @@ def test_concurrent_writers(world: LedgerWorld) -> None:
     assert [entry.seq for entry in entries] == list(range(2 + WRITERS * STATEMENTS_PER_WRITER))
     nonces = [json.loads(entry.entry)["statement"]["nonce"] for entry in entries[2:]]
     assert len(nonces) == len(set(nonces)) and set(nonces) == expected
-    assert verify_ledger(world.engine).ok
+    assert verify_ledger(world.engine, RULES).ok
 
 
 def _append_lock_held(url: str) -> bool:
@@ -109,7 +110,7 @@ def test_writer_killed_mid_batch_leaves_previous_ledger(world: LedgerWorld, tmp_
     child.wait(timeout=30)
     assert child.returncode == -signal.SIGKILL
     assert world.ledger.head() == before, "a killed batch must leave the previous ledger"
-    assert verify_ledger(world.engine).ok
+    assert verify_ledger(world.engine, RULES).ok
     receipts = world.ledger.append([world.note("after the crash")], world.now)
     assert receipts[0].seq == before.size
-    assert verify_ledger(world.engine).ok
+    assert verify_ledger(world.engine, RULES).ok

@@ -12,6 +12,7 @@ import pytest
 from sequestra.ledger.errors import StatementError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.statement import SIGNING_DOMAIN, parse_signed_statement, sign_statement
+from tests.composed import RULES
 
 NOW = datetime(2026, 11, 23, 12, 0, 0, 123456, tzinfo=UTC)
 
@@ -75,8 +76,9 @@ def mutate(signed: dict[str, Any], path: tuple[str, ...], value: Any) -> dict[st
 def test_malformed_statements_name_the_field(
     signed: dict[str, Any], path: tuple[str, ...], value: Any, message: str
 ) -> None:
+    # The form is the parser's; the body is the rule set's (as the ledger checks it).
     with pytest.raises(StatementError, match=message):
-        parse_signed_statement(mutate(signed, path, value))
+        RULES.check(parse_signed_statement(mutate(signed, path, value)))
 
 
 @pytest.mark.parametrize(
@@ -98,6 +100,8 @@ def test_amounts_must_be_strings(signed: dict[str, Any]) -> None:
         parse_signed_statement(mutate(signed, ("statement", "body", "refs"), [1.5]))
 
 
-def test_sign_statement_refuses_bad_body() -> None:
+def test_rule_set_signs_no_body_it_would_refuse() -> None:
     with pytest.raises(StatementError, match=r"body\.text"):
-        sign_statement(SigningKey.generate(), "note.recorded", {"text": ""}, NOW)
+        RULES.sign(SigningKey.generate(), "note.recorded", {"text": ""}, NOW)
+    with pytest.raises(StatementError, match="unknown kind"):
+        RULES.sign(SigningKey.generate(), "no.such", {"text": "x"}, NOW)

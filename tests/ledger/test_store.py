@@ -15,10 +15,12 @@ from sequestra.ledger.errors import AppendRefused, LedgerStateError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.kinds import KEY_REVOKED, BodyModel
 from sequestra.ledger.ops import init_ledger
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.statement import parse_signed_statement, sign_statement
 from sequestra.ledger.store import AppendRules, Ledger
 from sequestra.ledger.timefmt import format_timestamp
 from sequestra.ledger.verify import verify_ledger
+from tests.composed import RULES
 from tests.conftest import LedgerWorld
 
 
@@ -39,7 +41,7 @@ def test_append_returns_consecutive_receipts_and_verifies(world: LedgerWorld) ->
     for entry in entries:
         assert json.loads(entry.entry)["prev"] == previous.hex()
         previous = entry.leaf_hash
-    assert verify_ledger(world.engine).ok
+    assert verify_ledger(world.engine, RULES).ok
 
 
 def test_bad_signature_refused(world: LedgerWorld) -> None:
@@ -127,7 +129,7 @@ def test_enrolment_and_use_in_one_batch(world: LedgerWorld) -> None:
         [world.enroll(newcomer, ["auditor"], "auditor"), world.note("hello", newcomer)], world.now
     )
     assert len(receipts) == 2
-    assert verify_ledger(world.engine).ok
+    assert verify_ledger(world.engine, RULES).ok
 
 
 def test_key_rules(world: LedgerWorld) -> None:
@@ -144,7 +146,7 @@ def test_key_rules(world: LedgerWorld) -> None:
 
 def test_genesis_only_once_and_first(world: LedgerWorld, database_url: str) -> None:
     with pytest.raises(LedgerStateError):
-        init_ledger(world.engine, "again", [world.admin.public_key_raw], world.ledger_key)
+        init_ledger(world.engine, RULES, "again", [world.admin.public_key_raw], world.ledger_key)
     again = sign_statement(
         world.ledger_key,
         "ledger.genesis",
@@ -161,7 +163,7 @@ def test_genesis_only_once_and_first(world: LedgerWorld, database_url: str) -> N
 def test_first_entry_must_be_genesis(engine: Engine) -> None:
     migrate.upgrade(engine)
     note = sign_statement(SigningKey.generate(), "note.recorded", {"text": "x"}, datetime.now(UTC))
-    with Ledger(engine) as ledger:
+    with Ledger(engine, RULES) as ledger:
         with pytest.raises(AppendRefused, match="seq 0 must be"):
             ledger.append([note])
         assert ledger.head().size == 0
@@ -173,11 +175,18 @@ class BlobBody(BodyModel):
 
 def test_entry_over_size_limit_refused(world: LedgerWorld, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(kinds.AUTHORITY, "test.blob", frozenset({"treasury-officer"}))
-    monkeypatch.setitem(kinds._BODY_SCHEMAS, "test.blob", BlobBody)
+    blobs = RuleSet(
+        "test-blobs",
+        {**RULES.body_models, "test.blob": BlobBody},
+        RULES.projections,
+        RULES.unprojected | {"test.blob"},
+    )
     fits = sign_statement(world.officer, "test.blob", {"blob": "a" * 64_000}, world.now)
-    world.ledger.append([fits], world.now)
     too_big = sign_statement(world.officer, "test.blob", {"blob": "a" * 65_300}, world.now)
-    expect_refused(world, [too_big], "the limit is 65535")
+    with Ledger(world.engine, blobs) as ledger:
+        ledger.append([fits], world.now)
+        with pytest.raises(AppendRefused, match="the limit is 65535"):
+            ledger.append([too_big], world.now)
 
 
 def test_database_refuses_update_and_delete(world: LedgerWorld) -> None:
@@ -196,11 +205,11 @@ def test_recorded_at_never_decreases(world: LedgerWorld) -> None:
     note = sign_statement(world.officer, "note.recorded", {"text": "clock stepped back"}, earlier)
     world.ledger.append([note], earlier)
     assert world.ledger.read(head.size, 1)[0].recorded_at == head.recorded_at
-    assert verify_ledger(world.engine).ok
+    assert verify_ledger(world.engine, RULES).ok
 
 
 def test_time_rules_are_configurable(world: LedgerWorld) -> None:
-    strict = Ledger(world.engine, AppendRules(clock_skew_s_max=0, statement_age_s_max=60))
+    strict = Ledger(world.engine, RULES, AppendRules(clock_skew_s_max=0, statement_age_s_max=60))
     old = sign_statement(
         world.officer, "note.recorded", {"text": "o"}, world.now - timedelta(minutes=5)
     )

@@ -14,6 +14,7 @@ from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.kinds import KEY_REVOKED
 from sequestra.ledger.statement import parse_signed_statement, sign_statement
 from sequestra.ledger.verify import verify_ledger
+from tests.composed import RULES
 from tests.conftest import LedgerWorld
 
 COLUMNS = ("seq", "recorded_at", "leaf_hash", "issuer", "kind", "nonce", "entry")
@@ -72,17 +73,18 @@ def forged_row(rows: list[dict[str, Any]], seq: int, key: SigningKey, now: Any) 
 @pytest.fixture
 def filled(world: LedgerWorld) -> LedgerWorld:
     world.ledger.append([world.note(f"memo {i}") for i in range(8)], world.now)  # seq 2..9
-    assert verify_ledger(world.engine).to_json() == {
+    assert verify_ledger(world.engine, RULES).to_json() == {
         "ok": True,
         "size": 10,
         "first_bad_seq": None,
         "reason": None,
+        "rules": RULES.summary().to_json(),
     }
     return world
 
 
 def expect_bad(world: LedgerWorld, seq: int, reason: str) -> None:
-    result = verify_ledger(world.engine)
+    result = verify_ledger(world.engine, RULES)
     assert not result.ok
     assert result.first_bad_seq == seq, result
     assert reason in (result.reason or ""), result
@@ -212,15 +214,15 @@ def test_tampered_projection(filled: LedgerWorld) -> None:
             text("UPDATE ledger_key SET roles = 'admin' WHERE issuer = :issuer"),
             {"issuer": filled.officer.issuer},
         )
-    result = verify_ledger(filled.engine)
+    result = verify_ledger(filled.engine, RULES)
     assert not result.ok
     assert "projection ledger_key differs" in (result.reason or "")
 
 
 def test_trusted_ledger_key(filled: LedgerWorld) -> None:
-    assert verify_ledger(filled.engine, filled.ledger_key.public_key_raw).ok
+    assert verify_ledger(filled.engine, RULES, filled.ledger_key.public_key_raw).ok
     other = SigningKey.generate().public_key_raw
-    result = verify_ledger(filled.engine, other)
+    result = verify_ledger(filled.engine, RULES, other)
     assert (result.ok, result.first_bad_seq) == (False, 0)
 
 
@@ -237,7 +239,9 @@ def test_parallel_verify_finds_the_same_seq(
     monkeypatch.setattr(verify, "PARALLEL_MIN_ENTRIES", 10)
     monkeypatch.setattr(verify, "CHUNK_ENTRIES", 64)
     seen: list[int] = []
-    result = verify_ledger(filled.engine, progress=lambda done, total: seen.append(done), workers=2)
+    result = verify_ledger(
+        filled.engine, RULES, progress=lambda done, total: seen.append(done), workers=2
+    )
     assert (result.ok, result.first_bad_seq) == (False, 250)
     assert "signature" in (result.reason or "")
     assert seen and seen == sorted(seen)
@@ -247,7 +251,7 @@ def test_empty_ledger_is_not_ok(engine: Engine) -> None:
     from sequestra.ledger import migrate
 
     migrate.upgrade(engine)
-    result = verify_ledger(engine)
+    result = verify_ledger(engine, RULES)
     assert (result.ok, result.size) == (False, 0)
 
 
@@ -261,7 +265,7 @@ def test_tampered_tree_node(filled: LedgerWorld) -> None:
             text("UPDATE ledger_tree_node SET hash = :h WHERE level = 1 AND idx = 2"),
             {"h": bytes(32)},
         )
-    result = verify_ledger(filled.engine)
+    result = verify_ledger(filled.engine, RULES)
     assert not result.ok and "tree node (1, 2) differs" in (result.reason or "")
 
 
@@ -271,7 +275,7 @@ def test_checkpoints_are_checked(filled: LedgerWorld) -> None:
     from sequestra.ledger.note import Ed25519Signer
 
     create_checkpoint(filled.engine, filled.ledger_key)
-    assert verify_ledger(filled.engine).ok
+    assert verify_ledger(filled.engine, RULES).ok
     origin = "test.sequestra.example/log"
     forged_signer = Ed25519Signer(origin, SigningKey.generate().private_key)
     cases = {
@@ -292,7 +296,7 @@ def test_checkpoints_are_checked(filled: LedgerWorld) -> None:
                 ),
                 {"size": size, "root": bytes(32), "note": note.decode()},
             )
-        result = verify_ledger(filled.engine)
+        result = verify_ledger(filled.engine, RULES)
         assert not result.ok and reason in (result.reason or ""), result
         with filled.engine.begin() as connection:
             if filled.engine.dialect.name == "postgresql":
@@ -319,5 +323,5 @@ def test_tampered_tree_node_found_by_parallel_verify(
         )
     monkeypatch.setattr(verify, "PARALLEL_MIN_ENTRIES", 10)
     monkeypatch.setattr(verify, "CHUNK_ENTRIES", 32)
-    result = verify_ledger(filled.engine, workers=2)
+    result = verify_ledger(filled.engine, RULES, workers=2)
     assert not result.ok and "tree node (3, 5) differs" in (result.reason or "")

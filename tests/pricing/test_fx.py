@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 
 from sequestra.pricing.fx import FixedRate, FxError, NationalBankRates, parse_nbk_rates
-from sequestra.sandbox.nbk import NationalBankStandIn, rates_document, running_nbk
+from sequestra_sandbox.nbk import NationalBankStandIn, rates_document, running_nbk
 
 FRIDAY = date(2026, 11, 20)
 SUNDAY = date(2026, 11, 22)

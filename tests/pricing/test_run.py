@@ -21,6 +21,7 @@ from sequestra.pricing.aggregate import Quote
 from sequestra.pricing.fx import FixedRate, FxError, FxRate
 from sequestra.pricing.run import PricingError, Valuer
 from sequestra.pricing.venues import VenueError
+from tests.composed import RULES
 from tests.custody.conftest import ETH_1, Custody, custody  # noqa: F401
 
 
@@ -80,7 +81,7 @@ def test_a_valuation_values_every_holding_exactly(
     valuer_key: SigningKey,
 ) -> None:
     sources = venues(custody)
-    valuer = Valuer(custody.world.engine, sources, FixedRate(Decimal("512.34")), valuer_key)
+    valuer = Valuer(custody.world.engine, RULES, sources, FixedRate(Decimal("512.34")), valuer_key)
     result = valuer.revalue(now_utc=custody.world.now + timedelta(seconds=1))
     prices = {p["asset"]: p["price_usd"] for p in result.body["prices"]}
     # USDT/USD median of 1.0001 and 0.9999 = 1; BTC: 95020, 95000, 95010 -> 95010
@@ -98,7 +99,7 @@ def test_a_valuation_values_every_holding_exactly(
     )
     assert (again.created, again.seq) == (False, result.seq)
     assert (again.total_usd, again.total_kzt) == (result.total_usd, result.total_kzt)
-    assert verify_ledger(custody.world.engine, workers=1).ok
+    assert verify_ledger(custody.world.engine, RULES, workers=1).ok
 
 
 def test_a_venue_down_is_recorded_and_the_others_carry_the_run(
@@ -107,9 +108,9 @@ def test_a_venue_down_is_recorded_and_the_others_carry_the_run(
 ) -> None:
     sources = venues(custody)
     sources[1].down = True
-    result = Valuer(custody.world.engine, sources, FixedRate(Decimal(500)), valuer_key).revalue(
-        now_utc=custody.world.now + timedelta(seconds=1)
-    )
+    result = Valuer(
+        custody.world.engine, RULES, sources, FixedRate(Decimal(500)), valuer_key
+    ).revalue(now_utc=custody.world.now + timedelta(seconds=1))
     assert result.body["venues_missing"] == [
         {"venue": "binance", "reason": "ExchangeNotAvailable: 503"}
     ]
@@ -137,7 +138,7 @@ def test_a_run_that_cannot_value_writes_nothing(
             source.prices = {}
     size = custody.size()
     with pytest.raises(PricingError, match=r"the last valuation stands|no asset could be priced"):
-        Valuer(custody.world.engine, sources, fx, valuer_key).revalue(
+        Valuer(custody.world.engine, RULES, sources, fx, valuer_key).revalue(
             now_utc=custody.world.now + timedelta(seconds=1)
         )
     assert custody.size() == size
@@ -148,7 +149,7 @@ def test_a_second_valuation_of_a_cutoff_is_refused_and_quotes_are_verified(
     valuer_key: SigningKey,
 ) -> None:
     result = Valuer(
-        custody.world.engine, venues(custody), FixedRate(Decimal(500)), valuer_key
+        custody.world.engine, RULES, venues(custody), FixedRate(Decimal(500)), valuer_key
     ).revalue(now_utc=custody.world.now + timedelta(seconds=1))
     with custody.world.engine.connect() as connection:
         entry = connection.execute(
@@ -159,5 +160,5 @@ def test_a_second_valuation_of_a_cutoff_is_refused_and_quotes_are_verified(
         custody.append(custody.sign("valuation.recorded", body, key=valuer_key))
     with custody.world.engine.begin() as connection:
         connection.execute(text("UPDATE valuation_quote SET last = '1' WHERE idx = 0"))
-    verdict = verify_ledger(custody.world.engine, workers=1)
+    verdict = verify_ledger(custody.world.engine, RULES, workers=1)
     assert not verdict.ok and "projection pricing differs" in str(verdict.reason)

@@ -17,7 +17,7 @@ from sequestra.pricing.fx import FixedRate
 from sequestra.pricing.projection import read_quotes
 from sequestra.pricing.run import PricingError, Valuer
 from sequestra.pricing.venues import CcxtVenue
-from sequestra.sandbox.venues import (
+from sequestra_sandbox.venues import (
     Outage,
     QuoteFault,
     Scenario,
@@ -25,8 +25,9 @@ from sequestra.sandbox.venues import (
     running_venues,
     usd_price,
 )
-from sequestra.sandbox.venues.client import VENUE_OPTIONS
-from sequestra.sandbox.venues.server import VenueServers
+from sequestra_sandbox.venues.client import VENUE_OPTIONS
+from sequestra_sandbox.venues.server import VenueServers
+from tests.composed import RULES
 from tests.custody.conftest import ETH_1, Custody, custody  # noqa: F401
 
 VENUES = ("binance", "kraken", "okx")
@@ -52,7 +53,7 @@ def valuer(custody: Custody, key: SigningKey, servers: VenueServers) -> Valuer: 
     sources = [
         CcxtVenue(v, 2_000, None, VENUE_OPTIONS[v], servers.url(v), rate_limit_ms=0) for v in VENUES
     ]
-    return Valuer(custody.world.engine, sources, FixedRate(Decimal("512.34")), key)
+    return Valuer(custody.world.engine, RULES, sources, FixedRate(Decimal("512.34")), key)
 
 
 def run(custody: Custody, key: SigningKey, servers: VenueServers, **kw: object):  # type: ignore[no-untyped-def]  # noqa: F811
@@ -75,7 +76,7 @@ def test_one_ticker_request_per_venue_and_prices_near_the_market(
     assert abs(btc - market) / market < Decimal("0.005")
     assert prices["bitcoin:BTC"]["confidence"] == "high"
     assert result.body["venues_missing"] == []
-    assert verify_ledger(custody.world.engine, workers=1).ok
+    assert verify_ledger(custody.world.engine, RULES, workers=1).ok
 
 
 def test_a_venue_down_is_missing_and_an_outlier_is_dropped(

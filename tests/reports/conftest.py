@@ -17,6 +17,7 @@ from sequestra.cli.report_commands import report_app
 from sequestra.ledger.keys import SigningKey
 from sequestra.pricing.fx import FixedRate
 from sequestra.pricing.run import ValuationResult, Valuer
+from tests.composed import RULES
 from tests.custody.conftest import ETH_1, Custody, custody  # noqa: F401
 from tests.fund.test_sales import BTC, Fund
 from tests.pricing.test_run import valuer_key, venues  # noqa: F401
@@ -37,7 +38,7 @@ class Books:
                 p: btc if p.startswith("BTC/") else v for p, v in source.prices.items()
             }
         valuer = Valuer(
-            self.custody.world.engine, sources, FixedRate(Decimal("512.34")), self.valuer_key
+            self.custody.world.engine, RULES, sources, FixedRate(Decimal("512.34")), self.valuer_key
         )
         now = self.custody.world.now
         return valuer.revalue(

@@ -10,13 +10,14 @@ from sqlalchemy import select, text
 
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.tables import ENTRY_TABLE
-from sequestra.reports.catalog import REPORT_FORMATS, render_report
+from sequestra.reports.catalog import REPORT_FORMATS
+from tests.composed import REPORTS
 from tests.custody.conftest import Custody, custody  # noqa: F401
 from tests.ledger.test_verify import disable_triggers
 
 
 def _audit(custody: Custody, size: int | None = None) -> dict:  # noqa: F811
-    return json.loads(render_report(custody.world.engine, "audit", "json", size).data)
+    return json.loads(REPORTS.render(custody.world.engine, "audit", "json", size).data)
 
 
 def test_the_prefix_verifies_and_names_its_checkpoints(custody: Custody) -> None:  # noqa: F811
@@ -25,9 +26,9 @@ def test_the_prefix_verifies_and_names_its_checkpoints(custody: Custody) -> None
     first, _ = create_checkpoint(world.engine, world.ledger_key, world.now)
     custody.append(custody.seize("100000000"))
     size = custody.size()
-    before = {f: render_report(world.engine, "audit", f).data for f in REPORT_FORMATS}
+    before = {f: REPORTS.render(world.engine, "audit", f).data for f in REPORT_FORMATS}
     for format_name in REPORT_FORMATS:
-        assert render_report(world.engine, "audit", format_name).data == before[format_name]
+        assert REPORTS.render(world.engine, "audit", format_name).data == before[format_name]
     document = json.loads(before["json"])
     facts = document["facts"]
     assert facts["verification"] == "passed" and facts["entries_checked"] == str(size)
@@ -42,7 +43,7 @@ def test_the_prefix_verifies_and_names_its_checkpoints(custody: Custody) -> None
     custody.append(custody.seize("5"))
     create_checkpoint(world.engine, world.ledger_key, world.now)  # size beyond the prefix
     for format_name in REPORT_FORMATS:
-        assert render_report(world.engine, "audit", format_name, size).data == before[format_name]
+        assert REPORTS.render(world.engine, "audit", format_name, size).data == before[format_name]
     assert _audit(custody)["facts"]["checkpoints"] == "2"
 
 

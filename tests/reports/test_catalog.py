@@ -8,8 +8,9 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from sequestra.reports.catalog import render_report, report_kinds
+from sequestra.errors import EXIT_CONFLICT
 from sequestra.reports.valuation import ReportError
+from tests.composed import REPORTS
 from tests.custody.conftest import custody  # noqa: F401
 from tests.pricing.test_run import valuer_key  # noqa: F401
 from tests.reports.conftest import Books, books, cli  # noqa: F401
@@ -17,18 +18,18 @@ from tests.reports.conftest import Books, books, cli  # noqa: F401
 
 def test_bad_input_is_refused(books: Books, tmp_path: Path) -> None:  # noqa: F811
     engine = books.custody.world.engine
-    assert set(report_kinds()) == {"valuation", "exposure", "sales", "audit"}
+    assert set(REPORTS.kinds()) == {"valuation", "exposure", "sales", "audit"}
     with pytest.raises(ReportError, match="report: expected one of"):
-        render_report(engine, "ledger", "json")
+        REPORTS.render(engine, "ledger", "json")
     with pytest.raises(ReportError, match="format: expected one of"):
-        render_report(engine, "audit", "docx")
+        REPORTS.render(engine, "audit", "docx")
     for kind in ("exposure", "sales", "audit"):
         for size in (0, books.custody.size() + 1):
             with pytest.raises(ReportError, match=r"size: expected 1\.\."):
-                render_report(engine, kind, "json", size)
+                REPORTS.render(engine, kind, "json", size)
     args = ["--database-url", books.custody.world.url, "report", "exposure", "--format", "csv"]
     result = CliRunner().invoke(cli(), [*args, "--out", str(tmp_path / "e.csv")])
-    assert result.exit_code == 2 and "valuation: expected one" in result.output
+    assert result.exit_code == EXIT_CONFLICT and "valuation: expected one" in result.output
     assert not (tmp_path / "e.csv").exists()
     args = ["--database-url", books.custody.world.url, "report", "sales", "--format", "txt"]
     result = CliRunner().invoke(cli(), [*args, "--out", str(tmp_path / "s.txt")])
@@ -44,5 +45,5 @@ def test_the_command_writes_the_catalogs_bytes(books: Books, tmp_path: Path) -> 
         args = ["--database-url", books.custody.world.url, "report", kind]
         result = runner.invoke(cli(), [*args, "--format", format_name, "--out", str(out)])
         assert result.exit_code == 0, result.output
-        expected = render_report(engine, kind, format_name)
+        expected = REPORTS.render(engine, kind, format_name)
         assert out.read_bytes() == expected.data and expected.root_sha256 in result.output

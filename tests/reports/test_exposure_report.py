@@ -15,9 +15,10 @@ from sequestra.fund.report import fund_report
 from sequestra.ledger.tree import root_at
 from sequestra.pricing.marketdata import CLOSE_TABLE
 from sequestra.pricing.tables import PRICE_TABLE
-from sequestra.reports.catalog import REPORT_FORMATS, render_report
+from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.reports.exposure import exposure_report
 from sequestra.reports.valuation import ReportError
+from tests.composed import REPORTS
 from tests.custody.conftest import ETH_1, Custody, custody  # noqa: F401
 from tests.pricing.test_run import valuer_key  # noqa: F401
 from tests.reports.conftest import BTC, USDT, Books, books  # noqa: F401
@@ -80,9 +81,9 @@ def test_exposure_figures_bytes_and_prefix(books: Books) -> None:  # noqa: F811
     size = books.custody.size()
     with engine.connect() as connection:
         assert report.root_sha256 == root_at(connection, size).hex() and report.tree_size == size
-    before = {f: render_report(engine, "exposure", f).data for f in REPORT_FORMATS}
+    before = {f: REPORTS.render(engine, "exposure", f).data for f in REPORT_FORMATS}
     for format_name in REPORT_FORMATS:
-        assert render_report(engine, "exposure", format_name).data == before[format_name]
+        assert REPORTS.render(engine, "exposure", format_name).data == before[format_name]
     document = json.loads(before["json"])
     assert document["checkpoint"] == {"tree_size": size, "root_sha256": report.root_sha256}
     assert document["facts"]["total_usd"] == str(total)
@@ -95,14 +96,14 @@ def test_exposure_figures_bytes_and_prefix(books: Books) -> None:  # noqa: F811
     books.revalue(2, btc="97000")
     assert exposure_report(engine)[0].valuation_seq > valuation.seq
     for format_name in REPORT_FORMATS:
-        again = render_report(engine, "exposure", format_name, size)
+        again = REPORTS.render(engine, "exposure", format_name, size)
         assert again.data == before[format_name], format_name
 
 
 def test_exposure_errors_name_what_to_run(books: Books) -> None:  # noqa: F811
     engine = books.custody.world.engine
     with pytest.raises(ReportError, match="valuation: expected one among the first"):
-        render_report(engine, "exposure", "json")
+        REPORTS.render(engine, "exposure", "json")
 
 
 def test_an_empty_fund_is_a_clear_error(custody: Custody, valuer_key) -> None:  # noqa: F811
@@ -110,7 +111,7 @@ def test_an_empty_fund_is_a_clear_error(custody: Custody, valuer_key) -> None:  
 
     Made(custody, None, valuer_key).revalue(1)  # type: ignore[arg-type]
     with pytest.raises(ReportError, match="fund: expected holdings of the State Fund"):
-        render_report(custody.world.engine, "exposure", "pdf")
+        REPORTS.render(custody.world.engine, "exposure", "pdf")
 
 
 def test_the_fund_is_taken_at_the_end_of_the_prefix(books: Books) -> None:  # noqa: F811

@@ -7,7 +7,8 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
-from sequestra.reports.catalog import REPORT_FORMATS, render_report
+from sequestra.reports.catalog import REPORT_FORMATS
+from tests.composed import REPORTS
 from tests.custody.conftest import custody  # noqa: F401
 from tests.pricing.test_run import valuer_key  # noqa: F401
 from tests.reports.conftest import Books, books  # noqa: F401
@@ -24,9 +25,9 @@ def test_a_sale_as_each_prefix_left_it(books: Books) -> None:  # noqa: F811
     fund.append(fund.approve("S-1"))
     fund.append(fund.execute("S-1", "50000000"))
     size = books.custody.size()
-    before = {f: render_report(engine, "sales", f).data for f in REPORT_FORMATS}
+    before = {f: REPORTS.render(engine, "sales", f).data for f in REPORT_FORMATS}
     for format_name in REPORT_FORMATS:
-        assert render_report(engine, "sales", format_name).data == before[format_name]
+        assert REPORTS.render(engine, "sales", format_name).data == before[format_name]
     fund.append(fund.execute("S-1", "100000000", price="61000"))
     settle = {
         "sale": "S-1",
@@ -44,7 +45,7 @@ def test_a_sale_as_each_prefix_left_it(books: Books) -> None:  # noqa: F811
         "30000.00",
     )
     assert early["proceeds_kzt"] == "" and early["approvals"] == "approver 0"
-    late = _sales(render_report(engine, "sales", "json").data)["S-1"]
+    late = _sales(REPORTS.render(engine, "sales", "json").data)["S-1"]
     assert (late["state"], late["sold"], late["fills"]) == ("settled", "1.5", "2")
     assert (late["proceeds_usd"], late["fees_usd"], late["net_proceeds_usd"]) == (
         "91000.00",
@@ -61,9 +62,9 @@ def test_a_sale_as_each_prefix_left_it(books: Books) -> None:  # noqa: F811
         assert late["seizure_value_usd"] == f"{expected:.2f}"
         assert late["vs_seizure_usd"] == f"{Decimal(91000) - expected:.2f}"
     for format_name in REPORT_FORMATS:
-        assert render_report(engine, "sales", format_name, size).data == before[format_name]
+        assert REPORTS.render(engine, "sales", format_name, size).data == before[format_name]
 
 
 def test_no_sales_is_an_empty_report(books: Books) -> None:  # noqa: F811
-    report = render_report(books.custody.world.engine, "sales", "csv")
+    report = REPORTS.render(books.custody.world.engine, "sales", "csv")
     assert report.data.startswith(b"table,label,value,") and b"fact,sales,0," in report.data

@@ -18,12 +18,14 @@ from typer.testing import CliRunner
 import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
 from sequestra.cli.common import state
 from sequestra.cli.report_commands import report_app
+from sequestra.errors import EXIT_CONFLICT
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.tree import root_at
 from sequestra.pricing.fx import FixedRate
 from sequestra.pricing.run import ValuationResult, Valuer
 from sequestra.reports.formats import FORMATS, write_report
 from sequestra.reports.valuation import ReportError, valuation_report
+from tests.composed import RULES
 from tests.custody.conftest import Custody, custody  # noqa: F401
 from tests.pricing.test_run import valuer_key, venues  # noqa: F401
 
@@ -37,7 +39,7 @@ def _revalue(
     sources = venues(custody)
     for source in sources:
         source.prices = {p: btc if p.startswith("BTC/") else v for p, v in source.prices.items()}
-    valuer = Valuer(custody.world.engine, sources, FixedRate(Decimal("512.34")), key)
+    valuer = Valuer(custody.world.engine, RULES, sources, FixedRate(Decimal("512.34")), key)
     now = custody.world.now
     return valuer.revalue(
         cutoff=now + timedelta(seconds=seconds), now_utc=now + timedelta(seconds=seconds + 1)
@@ -150,6 +152,6 @@ def test_a_ledger_with_no_valuation_is_a_clear_error(
         valuation_report(custody.world.engine, custody.size() + 1)
     args = ["--database-url", custody.world.url, "report", "valuation", "--format", "json"]
     result = CliRunner().invoke(_cli(), [*args, "--out", str(tmp_path / "r.json")])
-    assert result.exit_code == 2
+    assert result.exit_code == EXIT_CONFLICT
     assert "valuation: expected one" in result.output
     assert not (tmp_path / "r.json").exists()

@@ -9,7 +9,7 @@ import json
 
 from openpyxl import load_workbook  # type: ignore[import-untyped]
 
-from sequestra.reports.catalog import render_report
+from tests.composed import REPORTS
 from tests.custody.conftest import custody  # noqa: F401
 from tests.pricing.test_run import valuer_key  # noqa: F401
 from tests.reports.conftest import Books, books  # noqa: F401
@@ -30,13 +30,13 @@ def test_every_workbook_holds_its_report(books: Books) -> None:  # noqa: F811
     fund.append(fund.approve("S-1"))
     fund.append(fund.execute("S-1", "50000000"))
     books.revalue(2, btc="96010")
-    valuation = _sheets(render_report(engine, "valuation", "xlsx").data)
-    lines = list(csv.reader(io.StringIO(render_report(engine, "valuation", "csv").data.decode())))
+    valuation = _sheets(REPORTS.render(engine, "valuation", "xlsx").data)
+    lines = list(csv.reader(io.StringIO(REPORTS.render(engine, "valuation", "csv").data.decode())))
     assert valuation["Lines"] == [tuple(line) for line in lines]
     assert all(isinstance(cell, str) for row in valuation["Lines"] for cell in row)
     for kind in ("exposure", "sales", "audit"):
-        document = json.loads(render_report(engine, kind, "json").data)
-        sheets = _sheets(render_report(engine, kind, "xlsx").data)
+        document = json.loads(REPORTS.render(engine, kind, "json").data)
+        sheets = _sheets(REPORTS.render(engine, kind, "xlsx").data)
         summary = dict(row[:2] for row in sheets["Report"])
         assert summary["tree_size"] == str(document["checkpoint"]["tree_size"])
         assert summary["root_sha256"] == document["checkpoint"]["root_sha256"]

@@ -23,7 +23,7 @@ import bitcoin.rpc
 import pytest
 from bitcoin.core import CBlock, CTransaction, b2lx
 
-from sequestra.sandbox.bitcoin import StandInOptions, running_bitcoind
+from sequestra_sandbox.bitcoin import StandInOptions, running_bitcoind
 
 P2WPKH_ADDRESS = "bcrt1qw508d6qejxtdg4y5r3zarvary0c5xw7kygt080"
 P2WPKH_SCRIPT = "0014751e76e8199196d454941c45d1b3a323f1433bd6"

@@ -11,7 +11,7 @@ import pytest
 from sequestra.chains.address import validate_address
 from sequestra.config import load_settings
 from sequestra.custody.assets import BTC, ETH, USDC, USDT
-from sequestra.sandbox.cases import (
+from sequestra_sandbox.cases import (
     CASE_COUNT,
     NETWORKS,
     REFERENCE_PRICES_USD,

@@ -1,4 +1,4 @@
-"""`sequestra sandbox up|status|down`: real background processes (anvil, the Bitcoin stand-in)
+"""`sequestra-sandbox up|status|down`: real background processes (anvil, the Bitcoin stand-in)
 that answer, survive the command, are not started twice, and stop; stale state is cleaned."""
 
 from __future__ import annotations
@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from sequestra.cli.sandbox_commands import sandbox_app
-from sequestra.sandbox.anvil import AnvilNotFoundError, find_anvil, rpc_call
-from sequestra.sandbox.environment import (
+from sequestra_sandbox.anvil import AnvilNotFoundError, find_anvil, rpc_call
+from sequestra_sandbox.cli import app
+from sequestra_sandbox.environment import (
     SandboxError,
     bitcoin_call,
     process_running,
@@ -45,7 +45,7 @@ def directory(tmp_path: Path) -> Iterator[Path]:
 
 
 def _run(directory: Path, *args: str, code: int = 0) -> dict[str, Any]:
-    result = CliRunner().invoke(sandbox_app, [*args, "--dir", str(directory), "--json"])
+    result = CliRunner().invoke(app, [*args, "--dir", str(directory), "--json"])
     assert result.exit_code == code, (result.output, result.exception)
     document: dict[str, Any] = json.loads(result.output)
     return document
@@ -109,7 +109,7 @@ def test_a_malformed_state_file_is_named(tmp_path: Path) -> None:
     tmp_path.joinpath("sandbox.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(SandboxError, match=r"sandbox\.json: expected JSON"):
         read_state(tmp_path)
-    result = CliRunner().invoke(sandbox_app, ["status", "--dir", str(tmp_path)])
+    result = CliRunner().invoke(app, ["status", "--dir", str(tmp_path)])
     assert result.exit_code == 1 and "expected JSON" in result.output
 
 
@@ -117,6 +117,6 @@ def test_up_without_anvil_says_to_run_npm_install(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setenv("SEQUESTRA_ANVIL", str(tmp_path / "no-anvil"))
-    result = CliRunner().invoke(sandbox_app, ["up", "--dir", str(tmp_path / "sandbox")])
+    result = CliRunner().invoke(app, ["up", "--dir", str(tmp_path / "sandbox")])
     assert result.exit_code == 2 and "npm install" in result.output
     assert read_state(tmp_path / "sandbox") is None

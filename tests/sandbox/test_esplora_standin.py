@@ -15,8 +15,8 @@ import httpx
 import pytest
 from bitcoin.rpc import RawProxy  # type: ignore[import-untyped]
 
-from sequestra.sandbox.bitcoin import BitcoinSandbox, running_bitcoin_sandbox
-from sequestra.sandbox.bitcoin import esplora as esplora_module
+from sequestra_sandbox.bitcoin import BitcoinSandbox, running_bitcoin_sandbox
+from sequestra_sandbox.bitcoin import esplora as esplora_module
 
 GENESIS_HASH = "0f9188f13cb7b2c71f2a335e3a4fc328bf5beb436012afca590b1a11466e2206"
 MAINNET_ADDRESS = "bc1qw508d6qejxtdg4y5r3zarvary0c5xw7kv8f3t4"

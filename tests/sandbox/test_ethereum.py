@@ -12,7 +12,7 @@ import pytest
 from eth_utils.abi import function_signature_to_4byte_selector
 
 from sequestra.chains.ethereum import multicall
-from sequestra.sandbox.ethereum import (
+from sequestra_sandbox.ethereum import (
     SandboxContractError,
     artifacts_directory,
     load_artifact,

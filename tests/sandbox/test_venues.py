@@ -22,7 +22,7 @@ from typing import Any
 import ccxt  # type: ignore[import-untyped]
 import pytest
 
-from sequestra.sandbox.venues import (
+from sequestra_sandbox.venues import (
     DAY_MS,
     HISTORY_DAYS_MAX,
     VENUE_IDS,
@@ -125,7 +125,7 @@ def test_venues_list_realistic_quotes() -> None:
 
 
 def _listings(venue: str) -> Any:
-    from sequestra.sandbox.venues import venue_listings
+    from sequestra_sandbox.venues import venue_listings
 
     return venue_listings(BASE_SCENARIO, venue)
 
@@ -405,7 +405,7 @@ def test_unknown_symbols_get_each_venue_s_error(servers: VenueServers) -> None:
 
 
 def test_command_line_serves_until_terminated(tmp_path: Any) -> None:
-    command = [sys.executable, "-m", "sequestra.sandbox.venues", "--port", "0", "--seed", "3"]
+    command = [sys.executable, "-m", "sequestra_sandbox.venues", "--port", "0", "--seed", "3"]
     command += ["--now", str(NOW_MS), "--venues", "okx"]
     environment = {**os.environ, "PYTHONUNBUFFERED": "1"}
     process = subprocess.Popen(

@@ -30,6 +30,7 @@ from sequestra.service.api.tokens import (
     list_tokens,
     revoke_token,
 )
+from tests.composed import APPLICATION
 from tests.custody.conftest import BTC_1, Custody, custody  # noqa: F401
 from tests.fund.test_sales import Fund
 
@@ -128,7 +129,7 @@ def api(custody: Custody) -> Iterator[Api]:  # noqa: F811
     _projections(engine)
     now = datetime.now(UTC)
     tokens = {role: create_token(engine, role, f"{role} desk", now)[0] for role in API_ROLES}
-    with TestClient(create_api_app(engine), raise_server_exceptions=True) as client:
+    with TestClient(create_api_app(engine, APPLICATION), raise_server_exceptions=True) as client:
         yield Api(client, custody, tokens)
 
 
@@ -383,7 +384,7 @@ def test_a_database_failure_is_a_503_in_the_error_format(custody: Custody) -> No
     token, _ = create_token(engine, "auditor", "desk", datetime.now(UTC))
     with write_transaction(engine) as connection:
         connection.execute(text("DROP TABLE chain_alert"))
-    with TestClient(create_api_app(engine), raise_server_exceptions=False) as client:
+    with TestClient(create_api_app(engine, APPLICATION), raise_server_exceptions=False) as client:
         response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
     detail = _error(response, 503, "database_unavailable")
     assert "chain_alert" not in detail["message"]

@@ -15,7 +15,6 @@ from typer.testing import CliRunner
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import create_ledger_engine, read_transaction
 from sequestra.ledger.timefmt import format_timestamp
-from sequestra.sandbox.venues.server import VenueServers
 from sequestra.service.jobs import (
     JobConfigurationError,
     JobEnvironment,
@@ -27,6 +26,7 @@ from sequestra.service.jobs import (
     run_watch,
 )
 from sequestra.service.scheduler_settings import SchedulerSettings
+from sequestra_sandbox.venues.server import VenueServers
 from tests.cli.conftest import PASSPHRASE
 from tests.cli.test_pricing_cli import _config, servers
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, KEYS, OFFICER_KEY, Treasury

@@ -18,9 +18,9 @@ from typing import Final
 import pytest
 import uvicorn
 
-from sequestra.reports.catalog import render_report
 from sequestra.service.api import create_api_app
 from sequestra.service.web.figures import money
+from tests.composed import APPLICATION, REPORTS
 from tests.custody.conftest import CASE, Custody, custody  # noqa: F401
 from tests.pricing.test_run import valuer_key  # noqa: F401
 from tests.web.conftest import SALE, World, web_world  # noqa: F401
@@ -75,7 +75,7 @@ def _free_port() -> int:
 def server(web_world: World) -> Iterator[str]:  # noqa: F811
     port = _free_port()
     config = uvicorn.Config(
-        create_api_app(web_world.engine),
+        create_api_app(web_world.engine, APPLICATION),
         host="127.0.0.1",
         port=port,
         log_level="warning",
@@ -156,7 +156,7 @@ def test_a_person_logs_in_reads_every_page_and_downloads_a_report(
             download = info.value
             saved = tmp_path / download.suggested_filename
             download.save_as(saved)
-            expected = render_report(web_world.engine, "valuation", "csv")
+            expected = REPORTS.render(web_world.engine, "valuation", "csv")
             assert download.suggested_filename == expected.filename
             assert saved.read_bytes() == expected.data
 

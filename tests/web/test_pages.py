@@ -24,7 +24,7 @@ from sequestra.fund.report import fund_report
 from sequestra.fund.service import get_sale, list_sales
 from sequestra.ledger.checkpoints import create_checkpoint, get_checkpoint
 from sequestra.pricing.run import value_holdings
-from sequestra.reports.catalog import REPORT_FORMATS, render_report
+from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.service.api import create_api_app
 from sequestra.service.api.queries import list_valuations
 from sequestra.service.api.roles import API_ROLES
@@ -32,6 +32,7 @@ from sequestra.service.api.tokens import create_token, hash_token, revoke_token
 from sequestra.service.web.figures import exact, money
 from sequestra.service.web.series import value_series
 from sequestra.service.web.session import COOKIE_NAME
+from tests.composed import APPLICATION, REPORTS
 from tests.custody.conftest import CASE, Custody, custody  # noqa: F401
 from tests.web.conftest import HOSTILE_CASE, HOSTILE_TEXT, SALE, Site
 
@@ -261,7 +262,7 @@ def test_exposure_page_shows_the_fund_report(site: Site) -> None:
 def test_exposure_without_a_fund_is_an_empty_state(custody: Custody) -> None:  # noqa: F811
     engine = custody.world.engine
     token, _ = create_token(engine, "ministry", "desk", datetime.now(UTC))
-    with TestClient(create_api_app(engine)) as client:
+    with TestClient(create_api_app(engine, APPLICATION)) as client:
         client.post("/login", data={"token": token})
         response = client.get("/exposure")
         assert response.status_code == 200
@@ -315,7 +316,7 @@ def test_audit_shows_the_checkpoint_and_verifies_on_demand(site: Site) -> None:
 def test_audit_of_an_untouched_ledger_verifies(custody: Custody) -> None:  # noqa: F811
     engine = custody.world.engine
     token, _ = create_token(engine, "auditor", "desk", datetime.now(UTC))
-    with TestClient(create_api_app(engine)) as client:
+    with TestClient(create_api_app(engine, APPLICATION)) as client:
         client.post("/login", data={"token": token})
         page = client.get("/audit", params={"verify": "true"}).text
     assert f"Verified: all {custody.size()} entries check out." in page
@@ -330,7 +331,7 @@ def test_a_report_download_is_the_catalog_bytes(site: Site, format_name: str) ->
     site.login("ministry")
     response = site.client.get(f"/reports/valuation.{format_name}")
     assert response.status_code == 200, response.text
-    rendered = render_report(site.engine, "valuation", format_name)
+    rendered = REPORTS.render(site.engine, "valuation", format_name)
     assert response.content == rendered.data
     disposition = response.headers["content-disposition"]
     assert disposition == f'attachment; filename="{rendered.filename}"'

@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import typer
 from pydantic import ValidationError
@@ -17,13 +17,26 @@ from sqlalchemy import Engine
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from sequestra.config import Settings, load_settings
+from sequestra.errors import (
+    EXIT_CODES,
+    Conflict,
+    DependencyUnavailable,
+    InputRefused,
+    IntegrityFailure,
+    SequestraError,
+    exit_code,
+)
 from sequestra.ledger.db import create_ledger_engine
-from sequestra.ledger.errors import KeyFileError, LedgerError, LedgerStateError
+from sequestra.ledger.errors import LedgerStateError
 from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
 from sequestra.ledger.store import AppendRules
 
-EXIT_FAILED = 1
-EXIT_USAGE = 2
+if TYPE_CHECKING:
+    from sequestra.composition import Application
+    from sequestra.ledger.rules import RuleSet
+
+EXIT_FAILED = EXIT_CODES[IntegrityFailure.branch]  # verify found a defect
+EXIT_USAGE = EXIT_CODES[InputRefused.branch]  # the input was refused; nothing written
 
 console = Console(soft_wrap=True)
 error_console = Console(stderr=True)
@@ -64,6 +77,15 @@ class AppState:
         ledger = self.settings().ledger
         return AppendRules(ledger.clock_skew_s_max, ledger.statement_age_s_max)
 
+    def application(self) -> Application:
+        """The composed application (rule set, reports): the same for every command."""
+        from sequestra.composition import application
+
+        return application()
+
+    def rule_set(self) -> RuleSet:
+        return self.application().rules
+
 
 def state(context: typer.Context) -> AppState:
     root = context.find_root()
@@ -83,25 +105,27 @@ def fail_usage(message: str) -> NoReturn:
 
 @contextmanager
 def handled() -> Iterator[None]:
-    """Turn the ledger's typed errors into a message and an exit code at the edge."""
+    """Turn errors into a message and the exit code of their kind, once, at the edge.
+
+    Every error of the hierarchy (`sequestra.errors`) exits with its branch's code, the same
+    for every command; a file that cannot be read is a dependency unavailable (6); a database
+    without the ledger's tables is a conflict (4) with the command that fixes it.
+    """
     try:
         yield
-    except KeyFileError as error:
-        fail_usage(str(error))
-    except LedgerStateError as error:
-        fail_usage(str(error))
-    except LedgerError as error:
-        fail(str(error))
+    except SequestraError as error:
+        fail(str(error), exit_code(error))
     except OSError as error:
-        fail(f"{error.filename or ''}: {error.strerror}")
+        fail(f"{error.filename or ''}: {error.strerror}", EXIT_CODES[DependencyUnavailable.branch])
     except (OperationalError, ProgrammingError) as error:
         text = str(error.orig).lower()
         if "no such table" in text or "does not exist" in text:
-            fail_usage(
+            fail(
                 "the database holds no ledger tables (or an older schema): run `sequestra init`"
-                " for a new ledger or `sequestra db upgrade` for an existing one"
+                " for a new ledger or `sequestra db upgrade` for an existing one",
+                EXIT_CODES[Conflict.branch],
             )
-        fail(f"database error: {error.orig}")
+        fail(f"database error: {error.orig}", EXIT_CODES[DependencyUnavailable.branch])
 
 
 def load_key(path: Path, passphrase_file: Path | None) -> SigningKey:

@@ -651,10 +651,12 @@ def rebuild(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
             ) as bar:
                 task = bar.add_task("rebuild", total=None)
                 result = rebuild_projections(
-                    engine, lambda done, total: bar.update(task, completed=done, total=total)
+                    engine,
+                    state(context).rule_set(),
+                    lambda done, total: bar.update(task, completed=done, total=total),
                 )
         else:
-            result = rebuild_projections(engine)
+            result = rebuild_projections(engine, state(context).rule_set())
     if json_output:
         print_json(result.to_json())
         return

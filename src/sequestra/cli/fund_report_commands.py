@@ -128,7 +128,12 @@ def check_emergencies(context: typer.Context) -> list[dict[str, object]]:
         key = load_key(settings.pricing.key_file, settings.pricing.passphrase_file)
         try:
             return raise_emergencies(
-                engine, key, settings.fund.emergency_drop, app_state.rules(), [sink]
+                engine,
+                app_state.rule_set(),
+                key,
+                settings.fund.emergency_drop,
+                app_state.rules(),
+                [sink],
             )
         except FundReportError as error:
             fail_usage(str(error))

@@ -159,6 +159,7 @@ def seizures(
             with _bars(shown) as bars:
                 result = import_seizures(
                     engine,
+                    app_state.rule_set(),
                     signing_key,
                     file,
                     networks,

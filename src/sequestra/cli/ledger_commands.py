@@ -23,6 +23,7 @@ from sequestra.cli.common import (
     read_input,
     state,
 )
+from sequestra.errors import EXIT_UNAVAILABLE
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.errors import CanonicalError, StatementError
 from sequestra.ledger.keys import (
@@ -35,8 +36,10 @@ from sequestra.ledger.keys import (
 )
 from sequestra.ledger.kinds import ENROLLABLE_ROLES, KEY_ENROLLED, KEY_REVOKED
 from sequestra.ledger.note import NoteError, format_verifier_key
-from sequestra.ledger.statement import SignedStatement, parse_signed_statement, sign_statement
-from sequestra.ledger.store import BATCH_STATEMENTS_MAX, READ_LIMIT_MAX, Ledger
+from sequestra.ledger.statement import SignedStatement, parse_signed_statement
+from sequestra.ledger import queries as ledger_queries
+from sequestra.ledger.queries import READ_LIMIT_MAX
+from sequestra.ledger.store import BATCH_STATEMENTS_MAX, Ledger
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
 from sequestra.ledger.verify import verify_ledger
 
@@ -81,7 +84,9 @@ def init(
     with handled():
         key = load_key(ledger_key, passphrase_file)
         admins = [load_public_key(reference) for reference in admin]
-        receipt = init_ledger(app_state.engine(), origin, admins, key, app_state.rules())
+        receipt = init_ledger(
+            app_state.engine(), app_state.rule_set(), origin, admins, key, app_state.rules()
+        )
     if json_output:
         print_json({**receipt.to_json(), "origin": origin, "ledger_key": key.public_key_b64})
     else:
@@ -93,15 +98,16 @@ def _read_body(body: str) -> dict[str, object]:
     try:
         value = parse_json(read_input(body))
     except CanonicalError as error:
-        fail(f"--body: {error}")
+        fail_usage(f"--body: {error}")
     except OSError as error:
-        fail(f"--body: {error.strerror}: {body}")
+        fail(f"--body: {error.strerror}: {body}", EXIT_UNAVAILABLE)
     if not isinstance(value, dict):
-        fail("--body: expected a JSON object")
+        fail_usage("--body: expected a JSON object")
     return value
 
 
 def sign(
+    context: typer.Context,
     kind: str = typer.Option(..., help="Statement kind, e.g. note.recorded."),
     body: str = typer.Option(..., help="JSON file holding the body, or - for standard input."),
     key: Path = typer.Option(..., help="Your private key file; it never leaves this machine."),
@@ -110,7 +116,8 @@ def sign(
     """Sign a statement locally and print it as one JSON line (for `append` or the API)."""
     with handled():
         signing_key = load_key(key, passphrase_file)
-        statement = sign_statement(signing_key, kind, _read_body(body), datetime.now(UTC))
+        rule_set = state(context).rule_set()
+        statement = rule_set.sign(signing_key, kind, _read_body(body), datetime.now(UTC))
     sys.stdout.write(statement.to_bytes().decode("utf-8") + "\n")
 
 
@@ -122,7 +129,7 @@ def _parse_lines(data: bytes, source: str) -> list[SignedStatement]:
         try:
             statements.append(parse_signed_statement(line))
         except StatementError as error:
-            fail(f"{source} line {number}: {error}; nothing was appended")
+            fail_usage(f"{source} line {number}: {error}; nothing was appended")
     return statements
 
 
@@ -143,13 +150,13 @@ def append(
         try:
             data = read_input(name)
         except OSError as error:
-            fail(f"{name}: {error.strerror}; nothing was appended")
+            fail(f"{name}: {error.strerror}; nothing was appended", EXIT_UNAVAILABLE)
         statements.extend(_parse_lines(data, "stdin" if name == "-" else name))
     if not statements:
         fail_usage("no statements given")
     if len(statements) > BATCH_STATEMENTS_MAX:
         fail_usage(f"{len(statements)} statements; one call takes at most {BATCH_STATEMENTS_MAX}")
-    with handled(), Ledger(app_state.engine(), app_state.rules()) as ledger:
+    with handled(), Ledger(app_state.engine(), app_state.rule_set(), app_state.rules()) as ledger:
         ledger.require_initialised()
         receipts = ledger.append(statements)
     for receipt in receipts:
@@ -186,12 +193,13 @@ def verify(
                 task = bar.add_task("verify", total=None)
                 result = verify_ledger(
                     engine,
+                    app_state.rule_set(),
                     trusted,
                     lambda done, total: bar.update(task, completed=done, total=total),
                     workers,
                 )
         else:
-            result = verify_ledger(engine, trusted, None, workers)
+            result = verify_ledger(engine, app_state.rule_set(), trusted, None, workers)
     if json_output:
         print_json(result.to_json())
     elif result.ok:
@@ -213,8 +221,8 @@ def log(
     ),
 ) -> None:
     """Show entries in order."""
-    with handled(), Ledger(state(context).engine()) as ledger:
-        entries = ledger.read(from_seq, limit)
+    with handled():
+        entries = ledger_queries.entries(state(context).engine(), from_seq, limit)
     if raw:
         for entry in entries:
             sys.stdout.buffer.write(entry.entry + b"\n")
@@ -261,11 +269,12 @@ def _sign_and_append(
     body: dict[str, object],
 ) -> int:
     app_state = state(context)
-    with handled(), Ledger(app_state.engine(), app_state.rules()) as ledger:
+    rule_set = app_state.rule_set()
+    with handled(), Ledger(app_state.engine(), rule_set, app_state.rules()) as ledger:
         ledger.require_initialised()
         signing_key = load_key(key_path, passphrase_file)
         now = datetime.now(UTC)
-        (receipt,) = ledger.append([sign_statement(signing_key, kind, body, now)], now)
+        (receipt,) = ledger.append([rule_set.sign(signing_key, kind, body, now)], now)
     return receipt.seq
 
 
@@ -338,8 +347,8 @@ def keys_vkey(
 @keys_app.command("list")
 def keys_list(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
     """List enrolled keys with roles and revocation."""
-    with handled(), Ledger(state(context).engine()) as ledger:
-        records = sorted(ledger.authority().records.values(), key=lambda r: r.enrolled_seq)
+    with handled():
+        records = ledger_queries.keys_enrolled_before(state(context).engine())
     if json_output:
         for record in records:
             print_json(

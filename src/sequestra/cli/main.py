@@ -12,7 +12,6 @@ import sequestra.pricing  # noqa: F401  (and the valuations')
 from sequestra.cli import (
     anchor_commands,
     custody_commands,
-    demo,
     fund_commands,
     fund_report_commands,
     ledger_commands,
@@ -25,7 +24,6 @@ from sequestra.cli import (
 from sequestra.cli.common import state
 from sequestra.cli.import_commands import import_app
 from sequestra.cli.report_commands import report_app
-from sequestra.cli.sandbox_commands import sandbox_app
 from sequestra.cli.token_commands import token_app
 from sequestra.cli.witness_commands import witness_app
 
@@ -69,7 +67,6 @@ app.command()(proof_commands.consistency)
 app.command()(proof_commands.export)
 app.command()(anchor_commands.anchor)
 app.command()(anchor_commands.anchors)
-app.command()(demo.demo)
 # Custody, for treasury staff.
 app.add_typer(custody_commands.case_app, name="case")
 app.add_typer(custody_commands.wallet_app, name="wallet")
@@ -91,7 +88,6 @@ app.add_typer(watch_commands.alerts_app, name="alerts")
 app.command()(pricing_commands.prices)
 app.command()(pricing_commands.revalue)
 app.command()(pricing_commands.valuations)
-app.add_typer(sandbox_app, name="sandbox")
 app.command()(scheduler_commands.scheduler)
 app.command()(serve_commands.serve)
 # The State Fund.

@@ -111,7 +111,7 @@ def revalue(
             fail_usage("pricing.key_file: expected the valuer's key file (role valuer), got none")
         key = load_key(settings.pricing.key_file, settings.pricing.passphrase_file)
         try:
-            valuer = open_valuer(settings, engine, key)
+            valuer = open_valuer(settings, engine, app_state.rule_set(), key)
         except ValueError as error:
             fail_usage(str(error))
         try:

@@ -7,10 +7,9 @@ from pathlib import Path
 
 import typer
 
-from sequestra.cli.common import console, fail_usage, handled, print_json
+from sequestra.cli.common import console, fail_usage, handled, print_json, state
 from sequestra.cli.writes import ledger_engine
-from sequestra.reports.catalog import REPORT_FORMATS, render_report
-from sequestra.reports.valuation import ReportError
+from sequestra.reports.catalog import REPORT_FORMATS
 
 report_app = typer.Typer(
     help="Reports from the ledger, reproducible byte for byte; each names its checkpoint.",
@@ -32,10 +31,7 @@ def write_report_file(
         fail_usage(f"--format: expected one of {', '.join(REPORT_FORMATS)}, got {format_name}")
     engine = ledger_engine(context)
     with handled():
-        try:
-            report = render_report(engine, kind, format_name, size)
-        except ReportError as error:
-            fail_usage(str(error))
+        report = state(context).application().reports.render(engine, kind, format_name, size)
         out.write_bytes(report.data)
     if json_output:
         print_json(

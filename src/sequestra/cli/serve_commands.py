@@ -63,6 +63,7 @@ def serve(
             uvicorn.Config(
                 create_api_app(
                     engine,
+                    app_state.application(),
                     lambda: scheduler.running,
                     ledger_public_key=trusted,
                     settings=app_state.settings(),

@@ -55,7 +55,7 @@ def _watcher(context: typer.Context) -> Watcher:
     sink = WebhookSink(
         [WebhookTarget(w.url, w.timeout_s, w.secret_file) for w in settings.watch.webhooks]
     )
-    return Watcher(engine, readers, key, app_state.rules(), sinks=[sink])
+    return Watcher(engine, app_state.rule_set(), readers, key, app_state.rules(), sinks=[sink])
 
 
 def _print_run(result: WatchResult, json_output: bool) -> None:

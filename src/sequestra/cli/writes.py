@@ -15,14 +15,13 @@ from pathlib import Path
 from typing import Any, Final
 
 import typer
-from sqlalchemy import Engine, inspect
-from sqlalchemy.exc import OperationalError
+from sqlalchemy import Engine
 
 from sequestra.cli.common import fail, fail_usage, handled, load_key, state
 from sequestra.custody import service
-from sequestra.custody.tables import POSITION_TABLE
+from sequestra.errors import exit_code
 from sequestra.ledger.errors import AppendRefused, StatementError
-from sequestra.ledger.tables import ENTRY_TABLE
+from sequestra.schema import require_schema
 
 NOTHING_RECORDED: Final = "; nothing was recorded"
 Statements = list[tuple[str, dict[str, Any]]]
@@ -30,18 +29,11 @@ Build = Callable[[Engine, datetime], Statements]
 
 
 def ledger_engine(context: typer.Context) -> Engine:
-    """The ledger's engine, once its database holds the ledger and the custody tables."""
+    """The ledger's engine, once its database holds the newest schema (exits 4 otherwise,
+    naming the command that fixes it)."""
     engine = state(context).engine()
-    try:
-        schema = inspect(engine)
-        has_ledger = schema.has_table(ENTRY_TABLE.name)
-        has_custody = schema.has_table(POSITION_TABLE.name)
-    except OperationalError as error:
-        fail(f"database: {error.orig}")
-    if not has_ledger:
-        fail_usage("database: expected a ledger, got none; run `sequestra init` first")
-    if not has_custody:
-        fail_usage("database: expected the custody tables; run `sequestra db upgrade`")
+    with handled():
+        require_schema(engine)
     return engine
 
 
@@ -71,12 +63,14 @@ def write_statements(
             return []
         key = load_key(key_path, passphrase_file)
         try:
-            receipts = service.record(engine, key, statements, now_utc, app_state.rules())
+            receipts = service.record(
+                engine, app_state.rule_set(), key, statements, now_utc, app_state.rules()
+            )
         except AppendRefused as error:
             where = ""
             if error.index is not None and len(statements) > 1:
                 where = f"statement {error.index + 1} of {len(statements)}: "
-            fail_usage(f"{where}{error.reason}{NOTHING_RECORDED}")
+            fail(f"{where}{error.reason}{NOTHING_RECORDED}", exit_code(error))
     return [(receipt.seq, body) for receipt, (_, body) in zip(receipts, statements, strict=True)]
 
 

@@ -46,7 +46,8 @@ from sequestra.custody.kinds import (
 from sequestra.custody.state import CaseRecord, WalletRecord
 from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.keys import SigningKey
-from sequestra.ledger.kinds import validate_body
+from sequestra.ledger.queries import read_authority, require_initialised
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.roles import SEIZURE_RECORDED
 from sequestra.ledger.statement import SignedStatement, sign_statement
 from sequestra.ledger.store import BULK_STATEMENTS_MAX, AppendRules, Ledger, Receipt
@@ -319,6 +320,7 @@ class RowContext:
     registry: AssetRegistry
     networks: Mapping[str, str]  # chain -> network, for every chain
     now_utc: datetime
+    rule_set: RuleSet  # the bodies are checked as the append will check them
 
 
 def check_rows(
@@ -416,7 +418,7 @@ def _body(
         if not found.total:  # each field passed alone: name the one seizure_body refused
             found.add_error(line, error)
         return None, wallet
-    return _schema_checked(body, line, found), body["wallet"]
+    return _schema_checked(context.rule_set, body, line, found), body["wallet"]
 
 
 _TEXT_LIMITS: Final = {
@@ -550,10 +552,12 @@ def _chain_fields(
     return wallet
 
 
-def _schema_checked(body: dict[str, Any], line: int, problems: Problems) -> dict[str, Any] | None:
-    """The body if the statement schema accepts it (as signing will check it), else None."""
+def _schema_checked(
+    rule_set: RuleSet, body: dict[str, Any], line: int, problems: Problems
+) -> dict[str, Any] | None:
+    """The body if the rule set accepts it (as signing will check it), else None."""
     try:
-        validate_body(SEIZURE_RECORDED, body)
+        rule_set.validate(SEIZURE_RECORDED, body)
     except StatementError as error:
         field, message = _split_field(str(error))
         problems.add(line, field, message)
@@ -692,6 +696,7 @@ class ImportResult:
 
 def plan_import(
     engine: Engine,
+    rule_set: RuleSet,
     issuer: str,
     path: Path,
     networks: Mapping[str, str],
@@ -704,14 +709,13 @@ def plan_import(
     every problem; AuthorityError when `issuer` may not record seizures; LedgerStateError
     when the database holds no ledger; OSError when the file cannot be read.
     """
-    with Ledger(engine) as ledger:
-        ledger.require_initialised()
-        ledger.authority().check_issuer(issuer, SEIZURE_RECORDED, now_utc)
+    require_initialised(engine)
+    read_authority(engine).check_issuer(issuer, SEIZURE_RECORDED, now_utc)
     table = read_seizure_file(path)
     problems = Problems()
     for problem in table.problems:
         problems.add(problem.line, problem.field, problem.message)
-    context = RowContext(service.asset_registry(engine), networks, now_utc)
+    context = RowContext(service.asset_registry(engine), networks, now_utc, rule_set)
     if progress is not None:
         progress.phase("checking", len(table.rows))
     rows = check_rows(table.rows, context, problems, progress.advance if progress else None)
@@ -724,6 +728,7 @@ def plan_import(
 
 
 def sign_seizures(
+    rule_set: RuleSet,
     key: SigningKey,
     bodies: Sequence[dict[str, Any]],
     now_utc: datetime,
@@ -739,12 +744,13 @@ def sign_seizures(
         progress.phase("signing", len(bodies))
     advance = progress.advance if progress else None
     return [
-        sign_statement(key, SEIZURE_RECORDED, body, now_utc) for body in _ticking(bodies, advance)
+        rule_set.sign(key, SEIZURE_RECORDED, body, now_utc) for body in _ticking(bodies, advance)
     ]
 
 
 def append_seizures(
     engine: Engine,
+    rule_set: RuleSet,
     statements: Sequence[SignedStatement],
     lines: Sequence[int],
     now_utc: datetime,
@@ -759,7 +765,7 @@ def append_seizures(
     """
     if progress is not None:
         progress.phase("appending", None)
-    with Ledger(engine, rules) as ledger:
+    with Ledger(engine, rule_set, rules) as ledger:
         ledger.require_initialised()
         try:
             return ledger.append(statements, now_utc, bulk=True)
@@ -772,6 +778,7 @@ def append_seizures(
 
 def import_seizures(
     engine: Engine,
+    rule_set: RuleSet,
     key: SigningKey,
     path: Path,
     networks: Mapping[str, str],
@@ -786,14 +793,14 @@ def import_seizures(
     Raises as `plan_import` and `append_seizures`; nothing is written when it raises.
     """
     started = time.perf_counter()
-    planned = plan_import(engine, key.issuer, path, networks, now_utc, progress)
+    planned = plan_import(engine, rule_set, key.issuer, path, networks, now_utc, progress)
     checked = time.perf_counter()
     if dry_run:
         return ImportResult(len(planned), None, None, checked - started, 0.0, 0.0, True)
-    statements = sign_seizures(key, [body for _, body in planned], now_utc, progress)
+    statements = sign_seizures(rule_set, key, [body for _, body in planned], now_utc, progress)
     signed = time.perf_counter()
     lines = [line for line, _ in planned]
-    receipts = append_seizures(engine, statements, lines, now_utc, rules, progress)
+    receipts = append_seizures(engine, rule_set, statements, lines, now_utc, rules, progress)
     appended = time.perf_counter()
     return ImportResult(
         len(receipts),

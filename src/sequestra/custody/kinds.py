@@ -1,4 +1,5 @@
-"""Body schemas of the custody statement kinds, registered with the ledger on import.
+"""Body schemas of the custody statement kinds (`BODY_SCHEMAS`, joined into the rule set by
+`sequestra.composition`).
 
 Who may issue each kind is in `sequestra.ledger.roles.AUTHORITY`. These schemas check the
 shape of a body (types, lengths, patterns); the rules that need the ledger's state (is the
@@ -12,7 +13,7 @@ from typing import Annotated
 
 from pydantic import ConfigDict, Field, StringConstraints
 
-from sequestra.ledger.kinds import BodyModel, Timestamp, register_body_schema
+from sequestra.ledger.kinds import BodyModel, Timestamp
 from sequestra.ledger.roles import (
     ASSET_REGISTERED,
     CASE_CLOSED,
@@ -177,6 +178,3 @@ BODY_SCHEMAS: dict[str, type[BodyModel]] = {
     RELEASE_ORDERED: ReleaseOrderedBody,
     ENTRY_CORRECTED: EntryCorrectedBody,
 }
-
-for _kind, _model in BODY_SCHEMAS.items():
-    register_body_schema(_kind, _model)

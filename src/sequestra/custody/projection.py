@@ -42,7 +42,8 @@ from sequestra.custody.tables import (
 )
 from sequestra.ledger.authority import AuthorityState
 from sequestra.ledger.entry import Entry
-from sequestra.ledger.projection import Row, register_projection
+from sequestra.ledger.kinds import BodyModel
+from sequestra.ledger.projection import Row
 from sequestra.ledger.statement import SignedStatement
 
 QUERY_CHUNK: Final = 500  # keys in one IN (...) list
@@ -304,7 +305,9 @@ class Extension(Protocol):
 
     def load(self, connection: Connection | None) -> None: ...
 
-    def stage(self, seq: int, statement: SignedStatement, state: CustodyState) -> None: ...
+    def stage(
+        self, seq: int, statement: SignedStatement, body: BodyModel, state: CustodyState
+    ) -> None: ...
 
     def flush(self, connection: Connection) -> None: ...
 
@@ -315,23 +318,18 @@ class Extension(Protocol):
     def reset(self, connection: Connection) -> None: ...
 
 
-_EXTENSIONS: list[Callable[[], Extension]] = []
-
-
-def register_extension(factory: Callable[[], Extension]) -> None:
-    """Register an extension factory; every custody projection made afterwards runs it."""
-    if factory not in _EXTENSIONS:
-        _EXTENSIONS.append(factory)
+ExtensionFactory = Callable[[], Extension]
 
 
 class CustodyProjection:
-    """Cases, wallets, assets, positions (holdings), movements and postings."""
+    """Cases, wallets, assets, positions (holdings), movements and postings, and the
+    extensions that build on them (the composition passes the State Fund's sales)."""
 
     name = "custody"
 
-    def __init__(self) -> None:
+    def __init__(self, extensions: Sequence[ExtensionFactory] = ()) -> None:
         self.state = CustodyState()
-        self.extensions = [factory() for factory in _EXTENSIONS]
+        self.extensions = [factory() for factory in extensions]
         self.kinds = CUSTODY_KINDS.union(*(extension.kinds for extension in self.extensions))
         for extension in self.extensions:
             extension.load(None)
@@ -362,11 +360,11 @@ class CustodyProjection:
         for extension in self.extensions:
             extension.load(connection)
 
-    def stage(self, seq: int, statement: SignedStatement) -> None:
-        self.state.apply(seq, statement)
+    def stage(self, seq: int, statement: SignedStatement, body: BodyModel) -> None:
+        self.state.apply(seq, statement, body)
         for extension in self.extensions:
             if statement.kind in extension.kinds:
-                extension.stage(seq, statement, self.state)
+                extension.stage(seq, statement, body, self.state)
 
     def flush(self, connection: Connection, entries: Sequence[Entry]) -> None:
         state = self.state
@@ -501,6 +499,3 @@ def _upsert(
         ]
         for chunk in _chunks(params, INSERT_CHUNK):
             connection.execute(statement, list(chunk))
-
-
-register_projection(CustodyProjection)

@@ -38,7 +38,7 @@ from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import SEIZURE_RECORDED
-from sequestra.ledger.statement import sign_statement
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger, Receipt
 from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.timefmt import format_timestamp
@@ -700,18 +700,19 @@ def asset_body(asset: Asset) -> dict[str, Any]:
 
 def record(
     engine: Engine,
+    rule_set: RuleSet,
     key: SigningKey,
     statements: Sequence[tuple[str, dict[str, Any]]],
     now_utc: datetime,
     rules: AppendRules | None = None,
 ) -> list[Receipt]:
-    """Sign (kind, body) pairs with `key` and append them, all or none.
+    """Sign (kind, body) pairs with `key` and append them under `rule_set`, all or none.
 
     Raises StatementError for a body the schema refuses, AppendRefused (naming the
     statement and the rule) for one the ledger refuses; nothing is written then.
     """
-    signed = [sign_statement(key, kind, body, now_utc) for kind, body in statements]
-    with Ledger(engine, rules) as ledger:
+    signed = [rule_set.sign(key, kind, body, now_utc) for kind, body in statements]
+    with Ledger(engine, rule_set, rules) as ledger:
         ledger.require_initialised()
         return ledger.append(signed, now_utc)
 

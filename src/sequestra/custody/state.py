@@ -40,7 +40,7 @@ from sequestra.custody.positions import (
     fund_account,
 )
 from sequestra.ledger.errors import StatementError
-from sequestra.ledger.kinds import validate_body
+from sequestra.ledger.kinds import BodyModel, body_as
 from sequestra.ledger.roles import (
     ASSET_REGISTERED,
     CASE_CLOSED,
@@ -227,14 +227,31 @@ class CustodyState:
 
     # --- applying statements ---------------------------------------------------------------
 
-    def apply(self, seq: int, statement: SignedStatement) -> None:
-        """Check `statement` against the rules and apply it; raise StatementError if refused."""
-        kind = statement.kind
-        if kind not in CUSTODY_KINDS:
-            return
-        body = validate_body(kind, statement.body)
-        handler = _HANDLERS[kind]
-        handler(self, seq, statement.issued_at, body)
+    def apply(self, seq: int, statement: SignedStatement, body: BodyModel) -> None:
+        """Check `statement` (its body read as `body`) against the rules and apply it.
+
+        Raises StatementError if refused; a kind outside custody is left alone.
+        """
+        kind, at = statement.kind, statement.issued_at
+        if kind == ASSET_REGISTERED:
+            _asset_registered(self, seq, body_as(kind, body, schemas.AssetRegisteredBody))
+        elif kind == CASE_OPENED:
+            _case_opened(self, seq, at, body_as(kind, body, schemas.CaseOpenedBody))
+        elif kind == CASE_CLOSED:
+            _case_closed(self, seq, body_as(kind, body, schemas.CaseClosedBody))
+        elif kind == WALLET_REGISTERED:
+            _wallet_registered(self, seq, body_as(kind, body, schemas.WalletRegisteredBody))
+        elif kind == SEIZURE_RECORDED:
+            _seizure_recorded(self, seq, at, body_as(kind, body, schemas.SeizureRecordedBody))
+        elif kind == CUSTODY_TRANSFERRED:
+            body_transferred = body_as(kind, body, schemas.CustodyTransferredBody)
+            _custody_transferred(self, seq, at, body_transferred)
+        elif kind == FORFEITURE_ORDERED:
+            _forfeiture_ordered(self, seq, body_as(kind, body, schemas.ForfeitureOrderedBody))
+        elif kind == RELEASE_ORDERED:
+            _release_ordered(self, seq, at, body_as(kind, body, schemas.ReleaseOrderedBody))
+        elif kind == ENTRY_CORRECTED:
+            _entry_corrected(self, seq, body_as(kind, body, schemas.EntryCorrectedBody))
 
     def _open_case(self, case_id: str, field: str = "case") -> CaseRecord:
         record = self.case(case_id)
@@ -411,7 +428,7 @@ class CustodyState:
 # --- handlers, one per kind ---------------------------------------------------------------
 
 
-def _asset_registered(state: CustodyState, seq: int, _at: datetime, body: Any) -> None:
+def _asset_registered(state: CustodyState, seq: int, body: schemas.AssetRegisteredBody) -> None:
     try:
         asset = Asset(body.asset, body.chain, body.symbol, body.kind, body.contract, body.decimals)
         registry = state.registry.with_assets([asset])
@@ -422,7 +439,7 @@ def _asset_registered(state: CustodyState, seq: int, _at: datetime, body: Any) -
     state.new_assets.append(asset.asset_id)
 
 
-def _case_opened(state: CustodyState, seq: int, at: datetime, body: Any) -> None:
+def _case_opened(state: CustodyState, seq: int, at: datetime, body: schemas.CaseOpenedBody) -> None:
     existing = state.case(body.case)
     if existing is not None:
         raise _refuse(
@@ -443,7 +460,7 @@ def _case_opened(state: CustodyState, seq: int, at: datetime, body: Any) -> None
     state.dirty_cases.add(body.case)
 
 
-def _case_closed(state: CustodyState, seq: int, _at: datetime, body: Any) -> None:
+def _case_closed(state: CustodyState, seq: int, body: schemas.CaseClosedBody) -> None:
     case = state._open_case(body.case)
     if case.holdings_open:
         held = state.open_holdings(body.case)
@@ -461,7 +478,7 @@ def _case_closed(state: CustodyState, seq: int, _at: datetime, body: Any) -> Non
     state.dirty_cases.add(body.case)
 
 
-def _wallet_registered(state: CustodyState, seq: int, _at: datetime, body: Any) -> None:
+def _wallet_registered(state: CustodyState, seq: int, body: schemas.WalletRegisteredBody) -> None:
     existing = state.wallet(body.address)
     if existing is not None:
         raise _refuse(
@@ -489,7 +506,9 @@ def _wallet_registered(state: CustodyState, seq: int, _at: datetime, body: Any) 
     state.new_wallets.append(body.address)
 
 
-def _seizure_recorded(state: CustodyState, seq: int, at: datetime, body: Any) -> None:
+def _seizure_recorded(
+    state: CustodyState, seq: int, at: datetime, body: schemas.SeizureRecordedBody
+) -> None:
     state._open_case(body.case)
     asset = state.asset(body.asset)
     state._custody_wallet(body.wallet, asset, "wallet")
@@ -507,7 +526,9 @@ def _seizure_recorded(state: CustodyState, seq: int, at: datetime, body: Any) ->
     state.move(seq, SEIZURE_RECORDED, body.case, postings, "amount_base")
 
 
-def _custody_transferred(state: CustodyState, seq: int, at: datetime, body: Any) -> None:
+def _custody_transferred(
+    state: CustodyState, seq: int, at: datetime, body: schemas.CustodyTransferredBody
+) -> None:
     if body.case is not None:
         state._open_case(body.case)
     asset = state.asset(body.asset)
@@ -534,7 +555,7 @@ def _custody_transferred(state: CustodyState, seq: int, at: datetime, body: Any)
     state.move(seq, CUSTODY_TRANSFERRED, body.case, postings, "amount_base")
 
 
-def _forfeiture_ordered(state: CustodyState, seq: int, _at: datetime, body: Any) -> None:
+def _forfeiture_ordered(state: CustodyState, seq: int, body: schemas.ForfeitureOrderedBody) -> None:
     state._open_case(body.case)
     postings: list[Posting] = []
     for index, item in enumerate(body.holdings):
@@ -549,7 +570,9 @@ def _forfeiture_ordered(state: CustodyState, seq: int, _at: datetime, body: Any)
     state.move(seq, FORFEITURE_ORDERED, body.case, postings, "holdings")
 
 
-def _release_ordered(state: CustodyState, seq: int, at: datetime, body: Any) -> None:
+def _release_ordered(
+    state: CustodyState, seq: int, at: datetime, body: schemas.ReleaseOrderedBody
+) -> None:
     state._open_case(body.case)
     asset = state.asset(body.asset)
     state._custody_wallet(body.wallet, asset, "wallet")
@@ -567,7 +590,7 @@ def _release_ordered(state: CustodyState, seq: int, at: datetime, body: Any) -> 
     state.move(seq, RELEASE_ORDERED, body.case, postings, "amount_base")
 
 
-def _entry_corrected(state: CustodyState, seq: int, _at: datetime, body: Any) -> None:
+def _entry_corrected(state: CustodyState, seq: int, body: schemas.EntryCorrectedBody) -> None:
     if body.seq >= seq:
         raise _refuse("seq", f"the seq of an earlier entry (below {seq})", str(body.seq))
     target = state.movement(body.seq)
@@ -591,16 +614,3 @@ def _entry_corrected(state: CustodyState, seq: int, _at: datetime, body: Any) ->
     state.move(seq, ENTRY_CORRECTED, target.case_id, reversal, "seq")
     state.movements[body.seq] = replace(target, reversed_by=seq)
     state.dirty_movements.add(body.seq)
-
-
-_HANDLERS: Final = {
-    ASSET_REGISTERED: _asset_registered,
-    CASE_OPENED: _case_opened,
-    CASE_CLOSED: _case_closed,
-    WALLET_REGISTERED: _wallet_registered,
-    SEIZURE_RECORDED: _seizure_recorded,
-    CUSTODY_TRANSFERRED: _custody_transferred,
-    FORFEITURE_ORDERED: _forfeiture_ordered,
-    RELEASE_ORDERED: _release_ordered,
-    ENTRY_CORRECTED: _entry_corrected,
-}

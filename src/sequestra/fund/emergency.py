@@ -22,7 +22,7 @@ from sequestra.fund.tables import EMERGENCY_TABLE
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import FUND_EMERGENCY_RAISED
-from sequestra.ledger.statement import sign_statement
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 
@@ -96,6 +96,7 @@ def emergency_bodies(
 
 def raise_emergencies(
     engine: Engine,
+    rule_set: RuleSet,
     key: SigningKey,
     threshold: Decimal = THRESHOLD_DEFAULT,
     rules: AppendRules | None = None,
@@ -106,8 +107,8 @@ def raise_emergencies(
     if not bodies:
         return []
     now = datetime.now(UTC)
-    signed = [sign_statement(key, FUND_EMERGENCY_RAISED, body, now) for body in bodies]
-    with Ledger(engine, rules) as ledger:
+    signed = [rule_set.sign(key, FUND_EMERGENCY_RAISED, body, now) for body in bodies]
+    with Ledger(engine, rule_set, rules) as ledger:
         receipts = ledger.append(signed, now)
     alerts = [{**body, "seq": r.seq} for body, r in zip(bodies, receipts, strict=True)]
     for sink in sinks:

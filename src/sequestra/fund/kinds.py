@@ -1,4 +1,5 @@
-"""Body schemas of the State Fund's statements, registered with the ledger on import.
+"""Body schemas of the State Fund's statements (`BODY_SCHEMAS`, joined into the rule set by
+the composition).
 
 `fund.policy.recorded` (admins) fixes the approval bands (how many distinct approvers a sale
 of a given value needs), how long an approval stays valid, and the licensed venues a sale
@@ -14,7 +15,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from sequestra.custody.kinds import Address, AssetId, BaseUnits, LongText, ShortText, TxHash
-from sequestra.ledger.kinds import BodyModel, Timestamp, register_body_schema
+from sequestra.ledger.kinds import BodyModel, Timestamp
 from sequestra.ledger.roles import (
     FUND_EMERGENCY_RAISED,
     FUND_POLICY_RECORDED,
@@ -113,6 +114,3 @@ BODY_SCHEMAS: dict[str, type[BodyModel]] = {
     SALE_SETTLED: SaleSettledBody,
     FUND_EMERGENCY_RAISED: EmergencyRaisedBody,
 }
-
-for _kind, _model in BODY_SCHEMAS.items():
-    register_body_schema(_kind, _model)

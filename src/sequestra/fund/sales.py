@@ -20,8 +20,9 @@ from typing import Any, Final
 from sqlalchemy import Connection, delete, insert, select
 
 from sequestra.custody.positions import ACCOUNT_SOLD, Posting, fund_account
-from sequestra.custody.projection import register_extension
+from sequestra.custody.kinds import CustodyTransferredBody
 from sequestra.custody.state import CustodyState
+from sequestra.fund import kinds as schemas
 from sequestra.fund.kinds import BODY_SCHEMAS
 from sequestra.fund.tables import (
     APPROVAL_TABLE,
@@ -32,7 +33,7 @@ from sequestra.fund.tables import (
     TABLES,
 )
 from sequestra.ledger.errors import StatementError
-from sequestra.ledger.kinds import validate_body
+from sequestra.ledger.kinds import BodyModel, body_as
 from sequestra.ledger.projection import Row
 from sequestra.ledger.roles import (
     CUSTODY_TRANSFERRED,
@@ -170,29 +171,33 @@ class SalesExtension:
 
     # --- rules ----------------------------------------------------------------------------
 
-    def stage(self, seq: int, statement: SignedStatement, state: CustodyState) -> None:
-        body: Any = validate_body(statement.kind, statement.body)
+    def stage(
+        self, seq: int, statement: SignedStatement, body: BodyModel, state: CustodyState
+    ) -> None:
         kind = statement.kind
         if kind == CUSTODY_TRANSFERRED:
-            if body.case is None:  # a move between the Fund's wallets, already applied
-                self._guard_reserved(body.asset, body.from_wallet, state)
+            moved = body_as(kind, body, CustodyTransferredBody)
+            if moved.case is None:  # a move between the Fund's wallets, already applied
+                self._guard_reserved(moved.asset, moved.from_wallet, state)
             return
         if kind == FUND_POLICY_RECORDED:
-            self._policy(seq, body)
+            self._policy(seq, body_as(kind, body, schemas.FundPolicyBody))
         elif kind == SALE_PROPOSED:
-            self._proposed(seq, statement.issuer, body, state)
+            proposed = body_as(kind, body, schemas.SaleProposedBody)
+            self._proposed(seq, statement.issuer, proposed, state)
         elif kind == SALE_APPROVED:
-            self._approved(seq, statement, body)
+            self._approved(seq, statement, body_as(kind, body, schemas.SaleDecisionBody))
         elif kind in (SALE_REJECTED, SALE_CANCELLED):
-            self._closed(seq, kind, body)
+            self._closed(seq, kind, body_as(kind, body, schemas.SaleDecisionBody))
         elif kind == SALE_EXECUTED:
-            self._executed(seq, statement, body, state)
+            executed = body_as(kind, body, schemas.SaleExecutedBody)
+            self._executed(seq, statement, executed, state)
         elif kind == SALE_SETTLED:
-            self._settled(seq, statement, body)
+            self._settled(seq, statement, body_as(kind, body, schemas.SaleSettledBody))
         elif kind == FUND_EMERGENCY_RAISED:
-            self._emergency(seq, body)
+            self._emergency(seq, body_as(kind, body, schemas.EmergencyRaisedBody))
 
-    def _emergency(self, seq: int, body: Any) -> None:
+    def _emergency(self, seq: int, body: schemas.EmergencyRaisedBody) -> None:
         key = (body.asset, body.wallet, body.reference_seq)
         known = key in self.emergency_keys
         if not known and self.connection is not None:
@@ -239,7 +244,7 @@ class SalesExtension:
                 f"{state.display(asset_id, left)} left",
             )
 
-    def _policy(self, seq: int, body: Any) -> None:
+    def _policy(self, seq: int, body: schemas.FundPolicyBody) -> None:
         bands = tuple((Decimal(b.up_to_usd), b.approvals_min) for b in body.bands)
         if list(bands) != sorted(bands) or len({limit for limit, _ in bands}) != len(bands):
             raise _refuse("bands", "ascending, distinct up_to_usd limits", str(body.bands)[:200])
@@ -251,7 +256,9 @@ class SalesExtension:
         self.policy = Policy(seq, bands, body.approval_valid_s, tuple(body.venues))
         self.policies.append(_policy_values(self.policy))
 
-    def _proposed(self, seq: int, issuer: str, body: Any, state: CustodyState) -> None:
+    def _proposed(
+        self, seq: int, issuer: str, body: schemas.SaleProposedBody, state: CustodyState
+    ) -> None:
         if self._sale(body.sale) is not None:
             raise _refuse("sale", "a sale id not used before", repr(body.sale))
         policy = self.policy
@@ -316,7 +323,9 @@ class SalesExtension:
             )
         return sale
 
-    def _approved(self, seq: int, statement: SignedStatement, body: Any) -> None:
+    def _approved(
+        self, seq: int, statement: SignedStatement, body: schemas.SaleDecisionBody
+    ) -> None:
         sale = self._require(body.sale, ("proposed", "approved", "executing"))
         issuer = statement.issuer
         if issuer == sale.proposer:
@@ -336,7 +345,7 @@ class SalesExtension:
             sale.state = "approved"
         self.dirty.add(sale.sale_id)
 
-    def _closed(self, seq: int, kind: str, body: Any) -> None:
+    def _closed(self, seq: int, kind: str, body: schemas.SaleDecisionBody) -> None:
         allowed = ("proposed", "approved") if kind == SALE_REJECTED else OPEN_STATES
         sale = self._require(body.sale, allowed)
         sale.state = "rejected" if kind == SALE_REJECTED else "cancelled"
@@ -352,7 +361,11 @@ class SalesExtension:
         )
 
     def _executed(
-        self, seq: int, statement: SignedStatement, body: Any, state: CustodyState
+        self,
+        seq: int,
+        statement: SignedStatement,
+        body: schemas.SaleExecutedBody,
+        state: CustodyState,
     ) -> None:
         sale = self._require(body.sale, ("approved", "executing"))
         if parse_timestamp(body.executed_at, "executed_at") > statement.issued_at:
@@ -416,7 +429,7 @@ class SalesExtension:
             }
         )
 
-    def _settled(self, seq: int, statement: SignedStatement, body: Any) -> None:
+    def _settled(self, seq: int, statement: SignedStatement, body: schemas.SaleSettledBody) -> None:
         if parse_timestamp(body.settled_at, "settled_at") > statement.issued_at:
             raise _refuse(
                 "settled_at", "a time no later than the statement's issued_at", body.settled_at
@@ -513,6 +526,3 @@ def _read_sale(connection: Connection, sale_id: str) -> Sale | None:
         row.payment_ref,
         approvals,
     )
-
-
-register_extension(SalesExtension)

@@ -14,7 +14,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from sequestra.ledger.errors import LedgerStateError
+from sequestra.errors import ConfigurationError
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
@@ -45,7 +45,7 @@ def _prepare_sqlite(engine: Engine) -> None:
 def create_ledger_engine(url: str) -> Engine:
     """Create an engine for a SQLite or PostgreSQL URL with the ledger's settings.
 
-    Raises LedgerStateError for another database kind.
+    Raises ConfigurationError for another database kind.
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
@@ -65,7 +65,7 @@ def create_ledger_engine(url: str) -> Engine:
             pool_recycle=POOL_RECYCLE_S,
             connect_args={"connect_timeout": POSTGRES_CONNECT_TIMEOUT_S},
         )
-    raise LedgerStateError(
+    raise ConfigurationError(
         f"database URL: expected sqlite:/// or postgresql+psycopg://, got {backend}"
     )
 

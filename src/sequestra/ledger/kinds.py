@@ -2,16 +2,15 @@
 
 `AUTHORITY` is the one table of kind -> roles; it lives in `sequestra.ledger.roles` (standard
 library only, so the offline auditor reads the same table) and is re-exported here. Every
-layer that defines statement kinds adds its rows there; the body schemas live beside the code
-that owns each kind and are registered with `register_body_schema`.
+layer that defines statement kinds adds its rows there; the body models live beside the code
+that owns each kind, and the rule set (`sequestra.ledger.rules`) joins them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Annotated, Any
+from typing import Annotated, TypeVar
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints
 
 from sequestra.ledger.errors import StatementError
 from sequestra.ledger.roles import (
@@ -27,6 +26,7 @@ from sequestra.ledger.roles import (
 
 __all__ = [
     "AUTHORITY",
+    "BODY_SCHEMAS",
     "ENROLLABLE_ROLES",
     "GENESIS_KIND",
     "KEY_ENROLLED",
@@ -34,14 +34,13 @@ __all__ = [
     "NOTE_RECORDED",
     "REGISTRY_KINDS",
     "ROLES",
+    "Body",
     "BodyModel",
     "GenesisBody",
     "KeyEnrolledBody",
     "KeyRevokedBody",
     "NoteRecordedBody",
-    "body_schemas",
-    "register_body_schema",
-    "validate_body",
+    "body_as",
 ]
 
 Base64Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9+/]{43}=$")]
@@ -57,6 +56,22 @@ class BodyModel(BaseModel):
     """Base of body schemas: strict types, no unknown fields, immutable."""
 
     model_config = ConfigDict(strict=True, extra="forbid", frozen=True)
+
+
+Body = TypeVar("Body", bound=BodyModel)
+
+
+def body_as(kind: str, body: BodyModel, model: type[Body]) -> Body:
+    """`body` as the `model` a rule for `kind` needs.
+
+    Raises StatementError when the rule set read the body with another model (a rule set
+    that pairs the kind with a model its rules do not know).
+    """
+    if not isinstance(body, model):
+        raise StatementError(
+            f"kind {kind!r}: expected a body read as {model.__name__}, got {type(body).__name__}"
+        )
+    return body
 
 
 class GenesisBody(BodyModel):
@@ -84,49 +99,11 @@ class NoteRecordedBody(BodyModel):
     )
 
 
-_BODY_SCHEMAS: dict[str, type[BodyModel]] = {
+# The body models of the ledger's own kinds; each layer keeps a table like it beside its
+# kinds, and `sequestra.composition` joins them into the application's rule set.
+BODY_SCHEMAS: dict[str, type[BodyModel]] = {
     GENESIS_KIND: GenesisBody,
     KEY_ENROLLED: KeyEnrolledBody,
     KEY_REVOKED: KeyRevokedBody,
     NOTE_RECORDED: NoteRecordedBody,
 }
-
-
-def register_body_schema(kind: str, model: type[BodyModel]) -> None:
-    """Register the body schema of `kind`, which must already have a row in AUTHORITY."""
-    if kind not in AUTHORITY:
-        raise ValueError(f"kind {kind!r} has no row in the AUTHORITY table")
-    existing = _BODY_SCHEMAS.get(kind)
-    if existing is not None and existing is not model:
-        raise ValueError(f"kind {kind!r} already has a body schema")
-    _BODY_SCHEMAS[kind] = model
-
-
-def body_schemas() -> Mapping[str, type[BodyModel]]:
-    """Return the registered body schemas by kind (read-only view)."""
-    return dict(_BODY_SCHEMAS)
-
-
-def _describe(error: ValidationError) -> str:
-    parts = []
-    for item in error.errors()[:5]:
-        location = ".".join(str(part) for part in item["loc"]) or "body"
-        parts.append(f"body.{location}: {item['msg']}")
-    return "; ".join(parts)
-
-
-def validate_body(kind: str, body: Any) -> BodyModel:
-    """Validate `body` against the schema of `kind`.
-
-    Raises StatementError naming the unknown kind or each failing field.
-    """
-    model = _BODY_SCHEMAS.get(kind)
-    if model is None:
-        known = ", ".join(sorted(_BODY_SCHEMAS))
-        raise StatementError(f"kind: unknown kind {kind!r}; expected one of {known}")
-    if not isinstance(body, dict):
-        raise StatementError(f"body: expected a JSON object, got {type(body).__name__}")
-    try:
-        return model.model_validate(body)
-    except ValidationError as error:
-        raise StatementError(_describe(error)) from error

@@ -11,12 +11,13 @@ from sequestra.ledger import migrate
 from sequestra.ledger.errors import LedgerStateError
 from sequestra.ledger.keys import SigningKey, encode_public_key
 from sequestra.ledger.kinds import GENESIS_KIND
-from sequestra.ledger.statement import sign_statement
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger, Receipt
 
 
 def init_ledger(
     engine: Engine,
+    rule_set: RuleSet,
     origin: str,
     admin_keys: Sequence[bytes],
     ledger_key: SigningKey,
@@ -30,7 +31,7 @@ def init_ledger(
     """
     migrate.upgrade(engine)
     now = now_utc or datetime.now(UTC)
-    with Ledger(engine, rules) as ledger:
+    with Ledger(engine, rule_set, rules) as ledger:
         if ledger.head().size:
             raise LedgerStateError("the ledger already has a genesis entry; nothing written")
         body = {
@@ -38,6 +39,6 @@ def init_ledger(
             "ledger_key": ledger_key.public_key_b64,
             "admins": [encode_public_key(key) for key in admin_keys],
         }
-        genesis = sign_statement(ledger_key, GENESIS_KIND, body, now)
+        genesis = rule_set.sign(ledger_key, GENESIS_KIND, body, now)
         (receipt,) = ledger.append([genesis], now)
         return receipt

@@ -1,5 +1,8 @@
 """Projections: read models derived from entries, updated in the append's transaction.
 
+The ledger keeps its own, the key registry (`ledger_key`); the others come in the rule set
+(`sequestra.ledger.rules`) the application composes.
+
 A projection loads the state its rules need, stages each new statement (raising
 StatementError or AuthorityError to refuse the batch), then writes what changed. `verify`
 replays every projection from the entries in memory and compares the rows with the tables.
@@ -7,18 +10,19 @@ replays every projection from the entries in memory and compares the rows with t
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from typing import Any, Protocol
+from collections.abc import Sequence
+from typing import Any, Final, Protocol
 
 from sqlalchemy import Connection, delete, insert, select
 
 from sequestra.ledger.authority import AuthorityState, KeyRecord
 from sequestra.ledger.entry import Entry
-from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED
+from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED, BodyModel
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import KEY_TABLE
 
 Row = tuple[Any, ...]
+KEYS_PROJECTION_NAME: Final = "ledger_key"
 
 
 class Projection(Protocol):
@@ -40,8 +44,11 @@ class Projection(Protocol):
         `connection` while staging.
         """
 
-    def stage(self, seq: int, statement: SignedStatement) -> None:
-        """Check a statement against the rules and apply it to the in-memory state."""
+    def stage(self, seq: int, statement: SignedStatement, body: BodyModel) -> None:
+        """Check a statement against the rules and apply it to the in-memory state.
+
+        `body` is the statement's body as its kind's model read it (the rule set checked it).
+        """
 
     def flush(self, connection: Connection, entries: Sequence[Entry]) -> None:
         """Write what the staged statements changed, in the append's transaction."""
@@ -93,7 +100,7 @@ def load_authority(connection: Connection) -> AuthorityState:
 class KeysProjection:
     """The `ledger_key` table: the authority state written out."""
 
-    name = "ledger_key"
+    name = KEYS_PROJECTION_NAME
     kinds = frozenset({GENESIS_KIND, KEY_ENROLLED, KEY_REVOKED})
 
     def __init__(self) -> None:
@@ -109,7 +116,8 @@ class KeysProjection:
         self.authority = authority
         self._before = dict(authority.records)
 
-    def stage(self, seq: int, statement: SignedStatement) -> None:
+    def stage(self, seq: int, statement: SignedStatement, body: BodyModel) -> None:
+        # The registry reads the raw body with its own checks (the auditor shares them).
         self.authority.apply(seq, statement)
 
     def flush(self, connection: Connection, entries: Sequence[Entry]) -> None:
@@ -132,17 +140,3 @@ class KeysProjection:
 
     def reset(self, connection: Connection) -> None:
         connection.execute(delete(KEY_TABLE))
-
-
-# Factories of the projections beyond the key registry; later layers register theirs.
-_FACTORIES: list[Callable[[], Projection]] = []
-
-
-def register_projection(factory: Callable[[], Projection]) -> None:
-    """Register a projection factory; every append and verify will maintain it."""
-    if factory not in _FACTORIES:
-        _FACTORIES.append(factory)
-
-
-def extra_projections() -> Iterable[Projection]:
-    return [factory() for factory in _FACTORIES]

@@ -18,7 +18,8 @@ from sequestra.ledger.authority import AuthorityState
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.db import write_transaction
 from sequestra.ledger.errors import AuthorityError, LedgerStateError, StatementError
-from sequestra.ledger.projection import KeysProjection, Projection, extra_projections
+from sequestra.ledger.projection import KeysProjection, Projection
+from sequestra.ledger.rules import RuleSet, stage_all
 from sequestra.ledger.statement import parse_signed_statement
 from sequestra.ledger.tables import ENTRY_TABLE
 
@@ -40,14 +41,17 @@ class RebuildError(LedgerStateError):
     """An entry cannot be replayed into the projections (the message names its seq)."""
 
 
-def rebuild_projections(engine: Engine, progress: ProgressCallback | None = None) -> RebuildResult:
-    """Empty every projection and replay all entries into it, in one transaction.
+def rebuild_projections(
+    engine: Engine, rule_set: RuleSet, progress: ProgressCallback | None = None
+) -> RebuildResult:
+    """Empty every projection of `rule_set` and replay all entries into it, in one
+    transaction.
 
     Raises RebuildError naming the first entry a projection refuses; nothing is changed then.
     """
     keys = KeysProjection()
     keys.authority = AuthorityState()
-    projections: list[Projection] = [keys, *extra_projections()]
+    projections: list[Projection] = [keys, *rule_set.new_projections()]
     with write_transaction(engine) as connection:
         total = connection.execute(select(ENTRY_TABLE.c.seq).order_by(ENTRY_TABLE.c.seq.desc()))
         last = total.first()
@@ -64,7 +68,7 @@ def rebuild_projections(engine: Engine, progress: ProgressCallback | None = None
             for row in rows:
                 if row.seq != seq:
                     raise RebuildError(f"entry {seq} is missing (next stored: {row.seq})")
-                _stage(projections, seq, bytes(row.entry))
+                _stage(rule_set, projections, seq, bytes(row.entry))
                 seq += 1
             if progress is not None:
                 progress(seq, size)
@@ -75,14 +79,12 @@ def rebuild_projections(engine: Engine, progress: ProgressCallback | None = None
     return RebuildResult(size, tuple(projection.name for projection in projections))
 
 
-def _stage(projections: list[Projection], seq: int, data: bytes) -> None:
+def _stage(rule_set: RuleSet, projections: list[Projection], seq: int, data: bytes) -> None:
     try:
         entry = parse_json(data)
         statement = parse_signed_statement(
             {"statement": entry["statement"], "signature": entry["signature"]}
         )
-        for projection in projections:
-            if isinstance(projection, KeysProjection) or statement.kind in projection.kinds:
-                projection.stage(seq, statement)
+        stage_all(projections, seq, statement, rule_set.check(statement))
     except (StatementError, AuthorityError, KeyError, TypeError) as error:
         raise RebuildError(f"seq {seq}: {error}") from error

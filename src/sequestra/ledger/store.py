@@ -15,21 +15,24 @@ from datetime import UTC, datetime, timedelta
 from multiprocessing import get_context
 from typing import Any
 
-from sqlalchemy import Connection, Engine, func, insert, select
+from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import IntegrityError
 
+from sequestra.ledger import queries
 from sequestra.ledger.authority import AuthorityState
-from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.db import read_transaction, write_transaction
-from sequestra.ledger.entry import ENTRY_BYTES_MAX, GENESIS_PREV, Entry
-from sequestra.ledger.errors import AppendRefused, AuthorityError, LedgerStateError, StatementError
-from sequestra.ledger.keys import decode_public_key, verify_signature
-from sequestra.ledger.projection import (
-    KeysProjection,
-    Projection,
-    extra_projections,
-    load_authority,
+from sequestra.ledger.entry import ENTRY_BYTES_MAX, Entry
+from sequestra.ledger.errors import (
+    AppendForbidden,
+    AppendRefused,
+    AuthorityError,
+    StatementError,
 )
+from sequestra.ledger.keys import decode_public_key, verify_signature
+from sequestra.ledger.kinds import BodyModel
+from sequestra.ledger.projection import KeysProjection, Projection, load_authority
+from sequestra.ledger.queries import Head, StoredEntry
+from sequestra.ledger.rules import RuleSet, stage_all
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
@@ -61,29 +64,6 @@ class Receipt:
         return {"seq": self.seq, "leaf_hash": self.leaf_hash.hex()}
 
 
-@dataclass(frozen=True)
-class Head:
-    """The ledger's size and its last entry's leaf hash and time."""
-
-    size: int
-    leaf_hash: bytes
-    recorded_at: str | None
-
-
-@dataclass(frozen=True)
-class StoredEntry:
-    seq: int
-    recorded_at: str
-    kind: str
-    issuer: str
-    leaf_hash: bytes
-    entry: bytes
-
-    def to_json(self) -> dict[str, Any]:
-        value: dict[str, Any] = parse_json(self.entry)
-        return value
-
-
 def _verify_chunk(items: Sequence[tuple[bytes, bytes, bytes]]) -> list[bool]:
     return [verify_signature(key, signature, message) for key, signature, message in items]
 
@@ -107,10 +87,13 @@ class _Signatures:
 
 
 class Ledger:
-    """Append to and read from the ledger in one database."""
+    """Append to and read from the ledger in one database, under one rule set."""
 
-    def __init__(self, engine: Engine, rules: AppendRules | None = None) -> None:
+    def __init__(self, engine: Engine, rule_set: RuleSet, rules: AppendRules | None = None) -> None:
+        if not isinstance(rule_set, RuleSet):
+            raise TypeError(f"rule_set: expected a RuleSet, got {type(rule_set).__name__}")
         self.engine = engine
+        self.rule_set = rule_set
         self.rules = rules or AppendRules()
         self._pool: ProcessPoolExecutor | None = None
         self._workers = os.cpu_count() or 1
@@ -129,44 +112,17 @@ class Ledger:
     # --- reading -------------------------------------------------------------------------
 
     def head(self, connection: Connection | None = None) -> Head:
-        if connection is None:
-            with read_transaction(self.engine) as reader:
-                return self.head(reader)
-        row = connection.execute(
-            select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash, ENTRY_TABLE.c.recorded_at)
-            .order_by(ENTRY_TABLE.c.seq.desc())
-            .limit(1)
-        ).first()
-        if row is None:
-            return Head(0, GENESIS_PREV, None)
-        return Head(row.seq + 1, bytes(row.leaf_hash), row.recorded_at)
+        return queries.head(self.engine if connection is None else connection)
 
     def size(self) -> int:
-        with read_transaction(self.engine) as connection:
-            count = connection.execute(select(func.count()).select_from(ENTRY_TABLE)).scalar_one()
-            return int(count)
+        return queries.entry_count(self.engine)
 
     def read(self, from_seq: int = 0, limit: int = 100) -> list[StoredEntry]:
-        """Return up to `limit` entries from `from_seq` in order."""
-        if limit < 1 or limit > READ_LIMIT_MAX:
-            raise ValueError(f"limit: expected 1 to {READ_LIMIT_MAX}, got {limit}")
-        if from_seq < 0:
-            raise ValueError(f"from: expected a seq >= 0, got {from_seq}")
-        with read_transaction(self.engine) as connection:
-            rows = connection.execute(
-                select(ENTRY_TABLE)
-                .where(ENTRY_TABLE.c.seq >= from_seq)
-                .order_by(ENTRY_TABLE.c.seq)
-                .limit(limit)
-            ).all()
-        return [
-            StoredEntry(r.seq, r.recorded_at, r.kind, r.issuer, bytes(r.leaf_hash), bytes(r.entry))
-            for r in rows
-        ]
+        """Return up to `limit` entries from `from_seq` in order (see `queries.entries`)."""
+        return queries.entries(self.engine, from_seq, limit)
 
     def authority(self) -> AuthorityState:
-        with read_transaction(self.engine) as connection:
-            return load_authority(connection)
+        return queries.read_authority(self.engine)
 
     # --- appending -----------------------------------------------------------------------
 
@@ -191,10 +147,11 @@ class Ledger:
         now = now_utc or datetime.now(UTC)
         self._check_batch_nonces(statements)
         self._check_times(statements, now)
+        bodies = self._check_bodies(statements)
         pending = self._start_signature_checks(statements)
         try:
             with write_transaction(self.engine) as connection:
-                receipts = self._append_locked(connection, statements, pending.covered, now)
+                receipts = self._append_locked(connection, statements, bodies, pending.covered, now)
                 pending.wait()  # inside the transaction: a bad signature rolls it all back
                 return receipts
         except IntegrityError as error:
@@ -211,6 +168,16 @@ class Ledger:
             if pair in seen:
                 raise AppendRefused("nonce repeats one earlier in the same batch", index)
             seen.add(pair)
+
+    def _check_bodies(self, statements: Sequence[SignedStatement]) -> list[BodyModel]:
+        """Each statement's body read by its kind's model, before the lock is taken."""
+        bodies = []
+        for index, statement in enumerate(statements):
+            try:
+                bodies.append(self.rule_set.check(statement))
+            except StatementError as error:
+                raise AppendRefused(str(error), index) from error
+        return bodies
 
     def _check_times(self, statements: Sequence[SignedStatement], now: datetime) -> None:
         latest = now + timedelta(seconds=self.rules.clock_skew_s_max)
@@ -268,13 +235,14 @@ class Ledger:
         self,
         connection: Connection,
         statements: Sequence[SignedStatement],
+        bodies: Sequence[BodyModel],
         verified: frozenset[int],
         now: datetime,
     ) -> list[Receipt]:
         head = self.head(connection)
         authority = load_authority(connection)
         keys_projection = KeysProjection()
-        projections: list[Projection] = [keys_projection, *extra_projections()]
+        projections: list[Projection] = [keys_projection, *self.rule_set.new_projections()]
         for projection in projections:
             projection.load(connection, authority, statements)
         recorded = now
@@ -287,9 +255,10 @@ class Ledger:
             seq = head.size + index
             try:
                 self._admit(authority, seq, statement, index in verified)
-                for projection in projections:
-                    projection.stage(seq, statement)
-            except (AuthorityError, StatementError) as error:
+                stage_all(projections, seq, statement, bodies[index])
+            except AuthorityError as error:
+                raise AppendForbidden(str(error), index) from error
+            except StatementError as error:
                 raise AppendRefused(str(error), index) from error
             entry = Entry.build(seq, recorded_at, statement, prev)
             if len(entry.canonical) > ENTRY_BYTES_MAX:
@@ -338,10 +307,7 @@ class Ledger:
                     )
 
     def require_initialised(self) -> Head:
-        head = self.head()
-        if head.size == 0:
-            raise LedgerStateError("the ledger has no genesis entry; run `sequestra init` first")
-        return head
+        return queries.require_initialised(self.engine)
 
 
 def _entry_row(entry: Entry) -> dict[str, Any]:

@@ -29,8 +29,9 @@ from sequestra.ledger.errors import LedgerError
 from sequestra.ledger.keys import decode_public_key, issuer_id
 from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED
 from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note
-from sequestra.ledger.projection import KeysProjection, Projection, extra_projections
+from sequestra.ledger.projection import KeysProjection, Projection
 from sequestra.ledger.replay import Checked, EntryChecker, Replay, StageCallback, failed
+from sequestra.ledger.rules import RuleSet, RuleSetSummary, stage_all
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.tree import check_stored_tree
@@ -44,10 +45,13 @@ Row = tuple[int, bytes, str, str, str, str, bytes]
 
 @dataclass(frozen=True)
 class VerifyResult:
+    """The verdict: intact or not, the first bad seq and why, and the rules applied."""
+
     ok: bool
     size: int
     first_bad_seq: int | None
     reason: str | None
+    rules: RuleSetSummary
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -55,6 +59,7 @@ class VerifyResult:
             "size": self.size,
             "first_bad_seq": self.first_bad_seq,
             "reason": self.reason,
+            "rules": self.rules.to_json(),
         }
 
 
@@ -123,28 +128,23 @@ def check_range(bounds: tuple[int, int]) -> list[Checked]:
     ]
 
 
-def _stager(projections: Sequence[Projection]) -> StageCallback:
-    """Return the replay hook that stages each statement in the projections of its kind."""
+def _stager(rule_set: RuleSet, projections: Sequence[Projection]) -> StageCallback:
+    """Return the replay hook that checks each statement's body against its kind's model
+    and stages it in the projections that read its kind."""
 
     def stage(seq: int, statement: SignedStatement) -> None:
-        kind = statement.kind
-        for projection in projections:
-            if kind in projection.kinds:
-                projection.stage(seq, statement)
+        stage_all(projections, seq, statement, rule_set.check(statement))
 
     return stage
 
 
 def _replay_with_projections(
-    trusted_ledger_key: bytes | None,
+    rule_set: RuleSet, trusted_ledger_key: bytes | None
 ) -> tuple[Replay, list[Projection]]:
-    """A replay that stages the extra projections; the key registry is the replay's own."""
-    extras = list(extra_projections())
-    replay = Replay(
-        trusted_ledger_key,
-        stage=_stager(extras) if extras else None,
-        stage_kinds=frozenset().union(*(projection.kinds for projection in extras)),
-    )
+    """A replay that checks every body and stages the rule set's projections; the key
+    registry is the replay's own."""
+    extras = rule_set.new_projections()
+    replay = Replay(trusted_ledger_key, stage=_stager(rule_set, extras), stage_kinds=rule_set.kinds)
     keys = KeysProjection()
     keys.authority = replay.authority  # the replay applies the registry statements itself
     return replay, [keys, *extras]
@@ -176,25 +176,30 @@ def _ranges(total: int) -> list[tuple[int, int]]:
 
 def verify_ledger(
     engine: Engine,
+    rule_set: RuleSet,
     trusted_ledger_key: bytes | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
 ) -> VerifyResult:
-    """Verify the whole ledger; name the first bad seq and why.
+    """Verify the whole ledger under `rule_set`; name the first bad seq and why.
 
-    Entries below the size counted at the start never change (the table is append-only),
-    so the workers' separate reads see one consistent prefix; appends during the run are
-    left for the next verification.
+    The rule set is complete by construction (a partial one cannot be made); anything else
+    is refused with TypeError. Entries below the size counted at the start never change
+    (the table is append-only), so the workers' separate reads see one consistent prefix;
+    appends during the run are left for the next verification.
     """
+    if not isinstance(rule_set, RuleSet):
+        raise TypeError(f"rule_set: expected a RuleSet, got {type(rule_set).__name__}")
+    rules = rule_set.summary()
     # One worker a core, plus one: this process mostly waits on them, and the extra worker
     # keeps every core busy meanwhile.
     workers = workers or (os.cpu_count() or 1) + 1
     with read_transaction(engine) as connection:
         total = int(connection.execute(select(func.count()).select_from(ENTRY_TABLE)).scalar_one())
         if total == 0:
-            return VerifyResult(False, 0, None, "the ledger is empty: no genesis entry")
+            return VerifyResult(False, 0, None, "the ledger is empty: no genesis entry", rules)
         keys = _known_keys(connection)
-    replay, projections = _replay_with_projections(trusted_ledger_key)
+    replay, projections = _replay_with_projections(rule_set, trusted_ledger_key)
     context = (keys, replay.wanted_kinds)
     leaves: list[bytes] = []
     tree_error: str | None = None
@@ -225,7 +230,7 @@ def verify_ledger(
     if failure is None and replay.count < total:
         failure = (replay.count, _missing_reason(engine, replay.count))
     if failure is not None:
-        return VerifyResult(False, total, failure[0], failure[1])
+        return VerifyResult(False, total, failure[0], failure[1], rules)
     with read_transaction(engine) as connection:
         mismatch = (
             _compare_projections(connection, projections)
@@ -233,8 +238,8 @@ def verify_ledger(
             or _checkpoint_error(connection, replay, leaves)
         )
     if mismatch:
-        return VerifyResult(False, total, None, mismatch)
-    return VerifyResult(True, total, None, None)
+        return VerifyResult(False, total, None, mismatch, rules)
+    return VerifyResult(True, total, None, None, rules)
 
 
 def check_tree_task(total: int) -> str | None:

@@ -13,7 +13,7 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 from sequestra.custody.kinds import AssetId, ShortText
-from sequestra.ledger.kinds import BodyModel, Timestamp, register_body_schema
+from sequestra.ledger.kinds import BodyModel, Timestamp
 from sequestra.ledger.roles import VALUATION_RECORDED
 
 PRICES_MAX = 400  # assets priced by one valuation statement (it stays under 64 KiB)
@@ -62,4 +62,4 @@ class ValuationRecordedBody(BodyModel):
     quotes_count: int = Field(ge=0, le=1_000_000)
 
 
-register_body_schema(VALUATION_RECORDED, ValuationRecordedBody)
+BODY_SCHEMAS: dict[str, type[BodyModel]] = {VALUATION_RECORDED: ValuationRecordedBody}

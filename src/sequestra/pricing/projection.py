@@ -17,10 +17,11 @@ from sequestra.ledger.authority import AuthorityState
 from sequestra.ledger.canonical import canonical_json
 from sequestra.ledger.entry import Entry
 from sequestra.ledger.errors import StatementError
-from sequestra.ledger.kinds import validate_body
-from sequestra.ledger.projection import Row, register_projection
+from sequestra.ledger.kinds import BodyModel, body_as
+from sequestra.ledger.projection import Row
 from sequestra.ledger.roles import VALUATION_RECORDED
 from sequestra.ledger.statement import SignedStatement
+from sequestra.pricing.kinds import ValuationRecordedBody
 from sequestra.pricing.tables import PRICE_TABLE, QUOTE_TABLE, VALUATION_TABLE
 
 QUOTE_FIELDS: Final = (
@@ -111,10 +112,12 @@ class PricingProjection:
                 self.cutoffs[cutoff] = int(seq)
         return self.cutoffs.get(cutoff)
 
-    def stage(self, seq: int, statement: SignedStatement) -> None:
-        if statement.kind not in self.kinds:
+    def stage(self, seq: int, statement: SignedStatement, body: BodyModel) -> None:
+        if statement.kind != VALUATION_RECORDED:
             return
-        body: Any = validate_body(statement.kind, statement.body)
+        self._valuation(seq, body_as(statement.kind, body, ValuationRecordedBody))
+
+    def _valuation(self, seq: int, body: ValuationRecordedBody) -> None:
         earlier = self._cutoff_seq(body.cutoff)
         if earlier is not None:
             raise StatementError(
@@ -178,6 +181,3 @@ class PricingProjection:
     def reset(self, connection: Connection) -> None:
         connection.execute(delete(PRICE_TABLE))
         connection.execute(delete(VALUATION_TABLE))
-
-
-register_projection(PricingProjection)

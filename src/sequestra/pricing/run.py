@@ -24,7 +24,7 @@ from sequestra.custody.service import Holding, holdings_before, list_holdings, r
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import VALUATION_RECORDED
-from sequestra.ledger.statement import sign_statement
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger
 from sequestra.ledger.timefmt import format_timestamp
 from sequestra.pricing.aggregate import (
@@ -150,6 +150,7 @@ class Valuer:
     def __init__(
         self,
         engine: Engine,
+        rule_set: RuleSet,
         venues: Sequence[QuoteSource],
         fx: FxSource,
         key: SigningKey,
@@ -159,6 +160,7 @@ class Valuer:
     ) -> None:
         self.pairs = dict(pairs or {})
         self.engine = engine
+        self.rule_set = rule_set
         self.venues = list(venues)
         self.fx = fx
         self.key = key
@@ -300,8 +302,8 @@ class Valuer:
             "quotes_count": len(rows),
         }
         now = datetime.now(UTC)
-        statement = sign_statement(self.key, VALUATION_RECORDED, body, now)
-        with Ledger(self.engine, self.append_rules) as ledger:
+        statement = self.rule_set.sign(self.key, VALUATION_RECORDED, body, now)
+        with Ledger(self.engine, self.rule_set, self.append_rules) as ledger:
             (receipt,) = ledger.append([statement], now)
         price_map = {p["asset"]: Decimal(p["price_usd"]) for p in body["prices"]}
         values = value_holdings(self.engine, price_map, fx.rate, receipt.seq)

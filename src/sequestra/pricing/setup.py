@@ -2,18 +2,15 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-from pathlib import Path
-
 from sqlalchemy import Engine
 
-from sequestra.config import PricingSettings, Settings, load_settings
-from sequestra.ledger.db import create_ledger_engine
+from sequestra.config import PricingSettings, Settings
 from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules
 from sequestra.pricing.aggregate import AggregationRules
 from sequestra.pricing.fx import FixedRate, FxSource, NationalBankRates
-from sequestra.pricing.run import ValuationResult, Valuer
+from sequestra.pricing.run import Valuer
 from sequestra.pricing.venues import CcxtVenue
 
 
@@ -52,10 +49,11 @@ def venues(pricing: PricingSettings) -> list[CcxtVenue]:
     ]
 
 
-def open_valuer(settings: Settings, engine: Engine, key: SigningKey) -> Valuer:
+def open_valuer(settings: Settings, engine: Engine, rule_set: RuleSet, key: SigningKey) -> Valuer:
     ledger = settings.ledger
     return Valuer(
         engine,
+        rule_set,
         venues(settings.pricing),
         fx_source(settings.pricing),
         key,
@@ -70,16 +68,3 @@ def valuer_key(pricing: PricingSettings) -> SigningKey:
     if pricing.key_file is None:
         raise ValueError("pricing.key_file: expected the valuer's key file (role valuer), got none")
     return load_signing_key(pricing.key_file, resolve_passphrase(pricing.passphrase_file))
-
-
-def revalue_now(config_path: Path | None = None, cutoff: datetime | None = None) -> ValuationResult:
-    """One valuation with the configuration's venues, FX and key (the scheduler's job).
-
-    Raises PricingError when no valuation can be made, ValueError for missing settings.
-    """
-    settings = load_settings(config_path)
-    engine = create_ledger_engine(settings.resolved_database_url())
-    try:
-        return open_valuer(settings, engine, valuer_key(settings.pricing)).revalue(cutoff)
-    finally:
-        engine.dispose()

@@ -33,10 +33,12 @@ from sequestra.ledger.keys import decode_public_key
 from sequestra.ledger.merkle import root_from_leaf_hashes
 from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note, split_note
 from sequestra.ledger.replay import EntryChecker, Replay
+from sequestra.ledger.rules import RuleSet
+from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.tree import root_at
 from sequestra.ledger.verify import column_bytes
-from sequestra.reports.catalog import RenderedReport, register_report
+from sequestra.reports.catalog import RenderedReport
 from sequestra.reports.document import Chart, Document, Prefix, Table, ledger_prefix, write_document
 
 READ_BATCH_ENTRIES: Final = 2_000
@@ -54,9 +56,14 @@ class PrefixVerification:
     ledger_public_key: str | None
 
 
-def verify_prefix(connection: Connection, size: int) -> PrefixVerification:
-    """Replay the first `size` entries; name the first bad seq and why."""
-    replay = Replay()
+def verify_prefix(connection: Connection, rule_set: RuleSet, size: int) -> PrefixVerification:
+    """Replay the first `size` entries under `rule_set` (every body read by its kind's
+    model); name the first bad seq and why."""
+
+    def check_body(_seq: int, statement: SignedStatement) -> None:
+        rule_set.check(statement)
+
+    replay = Replay(stage=check_body, stage_kinds=rule_set.kinds)
     checker = EntryChecker(replay.enrolled_keys, replay.wanted_kinds)
     leaves: list[bytes] = []
     for start in range(0, size, READ_BATCH_ENTRIES):
@@ -112,11 +119,12 @@ def _cosignatures(stored: StoredCheckpoint) -> list[tuple[str, str]]:
     return [(s.name, f"{s.key_id:08x}") for s in signatures[1:]]
 
 
-def audit_document(engine: Engine, size: int | None = None) -> Document:
-    """The audit report's document; raises ReportError for a size outside the ledger."""
+def audit_document(engine: Engine, rule_set: RuleSet, size: int | None = None) -> Document:
+    """The audit report's document under `rule_set`; raises ReportError for a size outside
+    the ledger."""
     prefix = ledger_prefix(engine, size)
     with read_transaction(engine) as connection:
-        verification = verify_prefix(connection, prefix.size)
+        verification = verify_prefix(connection, rule_set, prefix.size)
         stored = list_checkpoints(connection, prefix.size)[-CHECKPOINTS_MAX:]
         kinds = Counter(
             connection.execute(
@@ -220,8 +228,8 @@ def _key_row(row: Any, size: int) -> tuple[str, ...]:
     )
 
 
-def build(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
-    document = audit_document(engine, size)
+def build(engine: Engine, rule_set: RuleSet, size: int | None, format_name: str) -> RenderedReport:
+    document = audit_document(engine, rule_set, size)
     verdict = dict(document.facts)["verification"]
     return RenderedReport(
         "audit",
@@ -231,6 +239,3 @@ def build(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
         document.root_sha256,
         f"verification of the first {document.tree_size} entries: {verdict}",
     )
-
-
-register_report("audit", build)

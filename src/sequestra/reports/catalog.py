@@ -1,19 +1,22 @@
-"""Every report by name: `render_report(engine, kind, format, size)` gives its bytes, the file
-name to save them under and the checkpoint (tree size and root) they were computed from.
+"""Every report by name: a `ReportCatalog` renders a report's bytes, the file name to save
+them under and the checkpoint (tree size and root) they were computed from.
 
-The command line (`sequestra report`), the API's downloads and the web pages all go through
-here, so a report downloaded from any of them is the same file.
+The catalog is a value the composition (`sequestra.composition`) makes with the application's
+rule set and report builders; the command line (`sequestra report`), the API's downloads and
+the web pages all render through it, so a report downloaded from any of them is the same file.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Final
 
 from sqlalchemy import Engine
 
-from sequestra.reports.valuation import ReportError
+from sequestra.ledger.rules import RuleSet
+from sequestra.reports.errors import ReportRequestError
 
 REPORT_FORMATS: Final = ("json", "csv", "xlsx", "pdf")
 MEDIA_TYPES: Final = {
@@ -42,59 +45,40 @@ class RenderedReport:
         return MEDIA_TYPES[self.format_name]
 
 
-# A builder takes the engine, the prefix size (None: the whole ledger) and a format, and
-# returns the rendered report; it raises ReportError when the report cannot be made.
-Builder = Callable[[Engine, int | None, str], RenderedReport]
+# A builder takes the engine, the rule set, the prefix size (None: the whole ledger) and a
+# format, and returns the rendered report; it raises ReportError when it cannot be made.
+Builder = Callable[[Engine, RuleSet, int | None, str], RenderedReport]
 
 
-def _valuation(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
-    from sequestra.reports.formats import write_report
-    from sequestra.reports.valuation import valuation_report
+@dataclass(frozen=True)
+class ReportCatalog:
+    """The reports by name, made under one rule set."""
 
-    report = valuation_report(engine, size)
-    return RenderedReport(
-        "valuation",
-        format_name,
-        write_report(report, format_name),
-        report.tree_size,
-        report.root_sha256,
-        f"valuation seq {report.seq}, cutoff {report.cutoff}",
-    )
+    rule_set: RuleSet
+    builders: Mapping[str, Builder]
 
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "builders", MappingProxyType(dict(self.builders)))
 
-_BUILDERS: dict[str, Builder] = {"valuation": _valuation}
+    def kinds(self) -> tuple[str, ...]:
+        return tuple(self.builders)
 
+    def render(
+        self, engine: Engine, kind: str, format_name: str, size: int | None = None
+    ) -> RenderedReport:
+        """The report `kind` over the ledger's first `size` entries (default all).
 
-def register_report(kind: str, builder: Builder) -> None:
-    """Make `kind` available to `render_report` (each report module registers itself)."""
-    _BUILDERS[kind] = builder
-
-
-def report_kinds() -> tuple[str, ...]:
-    _load_all()
-    return tuple(_BUILDERS)
-
-
-def _load_all() -> None:
-    """Import the report modules that register themselves."""
-    import sequestra.reports.audit
-    import sequestra.reports.exposure
-    import sequestra.reports.sales  # noqa: F401
-
-
-def render_report(
-    engine: Engine, kind: str, format_name: str, size: int | None = None
-) -> RenderedReport:
-    """The report `kind` over the ledger's first `size` entries (default all) in `format_name`.
-
-    Raises ReportError naming the field for an unknown kind or format, a size outside the
-    ledger, or a ledger that does not yet hold what the report needs.
-    """
-    _load_all()
-    if kind not in _BUILDERS:
-        raise ReportError(f"report: expected one of {', '.join(_BUILDERS)}, got {kind!r:.40}")
-    if format_name not in REPORT_FORMATS:
-        raise ReportError(
-            f"format: expected one of {', '.join(REPORT_FORMATS)}, got {format_name!r:.40}"
-        )
-    return _BUILDERS[kind](engine, size, format_name)
+        Raises ReportRequestError naming the field for an unknown kind or format or a size
+        outside the ledger; NothingToReport when the ledger does not yet hold what the
+        report needs.
+        """
+        builder = self.builders.get(kind)
+        if builder is None:
+            raise ReportRequestError(
+                f"report: expected one of {', '.join(self.builders)}, got {kind!r:.40}"
+            )
+        if format_name not in REPORT_FORMATS:
+            raise ReportRequestError(
+                f"format: expected one of {', '.join(REPORT_FORMATS)}, got {format_name!r:.40}"
+            )
+        return builder(engine, self.rule_set, size, format_name)

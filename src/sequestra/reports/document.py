@@ -26,14 +26,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
+from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.db import read_transaction
-from sequestra.ledger.store import Ledger
-from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.timefmt import parse_timestamp
-from sequestra.ledger.tree import root_at
-from sequestra.reports.valuation import ReportError
+from sequestra.reports.errors import ReportError, ReportRequestError
 
 CHART_KINDS: Final = ("bar", "line")
 CHART_POINTS_MAX: Final = 40  # points beyond this many would not be legible
@@ -86,16 +84,15 @@ class Prefix:
 
 def ledger_prefix(engine: Engine, size: int | None) -> Prefix:
     """The prefix of `size` entries (default all); raises ReportError outside 1..ledger size."""
-    with Ledger(engine) as ledger:
-        size_ledger = ledger.size()
+    size_ledger = ledger_queries.head(engine).size
     chosen = size_ledger if size is None else size
     if not 1 <= chosen <= size_ledger:
-        raise ReportError(f"size: expected 1..{size_ledger} (the ledger's size), got {chosen}")
+        raise ReportRequestError(
+            f"size: expected 1..{size_ledger} (the ledger's size), got {chosen}"
+        )
     with read_transaction(engine) as connection:
-        root = root_at(connection, chosen)
-        recorded_at = connection.execute(
-            select(ENTRY_TABLE.c.recorded_at).where(ENTRY_TABLE.c.seq == chosen - 1)
-        ).scalar_one()
+        root = ledger_queries.root_at(connection, chosen)
+        recorded_at = ledger_queries.recorded_at_of(connection, [chosen - 1])[chosen - 1]
     return Prefix(chosen, root.hex(), parse_timestamp(recorded_at).replace(tzinfo=None))
 
 
@@ -211,7 +208,9 @@ def write_document(document: Document, format_name: str) -> bytes:
         from sequestra.reports.document_pdf import write_pdf
 
         return write_pdf(document)
-    raise ReportError(f"format: expected one of json, csv, xlsx, pdf, got {format_name!r:.40}")
+    raise ReportRequestError(
+        f"format: expected one of json, csv, xlsx, pdf, got {format_name!r:.40}"
+    )
 
 
 def money(value: Decimal | None, missing: str = "") -> str:

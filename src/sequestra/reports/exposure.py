@@ -36,10 +36,12 @@ from sequestra.fund.series import (
 )
 from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, stress_all
 from sequestra.ledger.db import read_transaction
+from sequestra.ledger.rules import RuleSet
 from sequestra.pricing.marketdata import read_usd_closes
-from sequestra.reports.catalog import RenderedReport, register_report
+from sequestra.reports.catalog import RenderedReport
 from sequestra.reports.document import Chart, Document, Table, ledger_prefix, money, write_document
-from sequestra.reports.valuation import ReportError, valuation_before, valuation_prices
+from sequestra.reports.errors import NothingToReport
+from sequestra.reports.valuation import valuation_before, valuation_prices
 
 MARKET_DATA_NOTE: Final = (
     "market data (daily closes) is not in the ledger: volatility, VaR and ES are reproducible"
@@ -80,9 +82,9 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
     with read_transaction(engine) as connection:
         valuation = valuation_before(connection, prefix.size)
         if valuation is None:
-            raise ReportError(
+            raise NothingToReport(
                 f"valuation: expected one among the first {prefix.size} entries, got none;"
-                " run `sequestra pricing revalue` first"
+                " run `sequestra revalue` first"
             )
         prices = {a: p for a, (p, _) in valuation_prices(connection, valuation.seq).items()}
     quantities: dict[str, Decimal] = defaultdict(Decimal)
@@ -92,7 +94,7 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
                 -holding.asset.decimals
             )
     if not quantities:
-        raise ReportError(
+        raise NothingToReport(
             f"fund: expected holdings of the State Fund among the first {prefix.size} entries,"
             " got none;"
             " run `sequestra forfeit` to move forfeited holdings into the Fund, then revalue"
@@ -100,7 +102,7 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
     unpriced = tuple(sorted(a for a in quantities if a not in prices))
     positions = [Position(a, q, prices[a]) for a, q in sorted(quantities.items()) if a in prices]
     if not positions:
-        raise ReportError(f"prices: no Fund asset is priced in valuation {valuation.seq}")
+        raise NothingToReport(f"prices: no Fund asset is priced in valuation {valuation.seq}")
     rate = Decimal(valuation.fx_rate)
     found = exposure(positions, usd_kzt=rate)
     values = {line.asset_id: line.value_usd for line in found.assets}
@@ -262,7 +264,7 @@ def _vol(market: MarketFigures, asset_id: str, window: str) -> str:
     return "" if value is None else f"{value:.6f}"
 
 
-def build(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
+def build(engine: Engine, rule_set: RuleSet, size: int | None, format_name: str) -> RenderedReport:
     report, prefix = exposure_report(engine, size)
     return RenderedReport(
         "exposure",
@@ -272,6 +274,3 @@ def build(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
         report.root_sha256,
         f"Fund exposure at valuation seq {report.valuation_seq}, cutoff {report.cutoff}",
     )
-
-
-register_report("exposure", build)

@@ -21,8 +21,12 @@ from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
+from sqlalchemy import Engine
+
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.timefmt import parse_timestamp
-from sequestra.reports.valuation import Total, ValuationReport
+from sequestra.reports.catalog import RenderedReport
+from sequestra.reports.valuation import Total, ValuationReport, valuation_report
 
 FORMATS: Final = ("json", "csv", "xlsx", "pdf")
 CSV_COLUMNS: Final = (
@@ -220,3 +224,17 @@ def write_report(report: ValuationReport, format_name: str) -> bytes:
     if format_name not in WRITERS:
         raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {format_name}")
     return WRITERS[format_name](report)
+
+
+def build(engine: Engine, rule_set: RuleSet, size: int | None, format_name: str) -> RenderedReport:
+    """The valuation report over the first `size` entries in `format_name` (a catalog
+    builder); raises ReportError as `valuation_report` does."""
+    report = valuation_report(engine, size)
+    return RenderedReport(
+        "valuation",
+        format_name,
+        write_report(report, format_name),
+        report.tree_size,
+        report.root_sha256,
+        f"valuation seq {report.seq}, cutoff {report.cutoff}",
+    )

@@ -29,8 +29,9 @@ from sequestra.fund.service import (
     valuation_price,
 )
 from sequestra.ledger.db import read_transaction
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.timefmt import parse_timestamp
-from sequestra.reports.catalog import RenderedReport, register_report
+from sequestra.reports.catalog import RenderedReport
 from sequestra.reports.document import (
     Chart,
     Document,
@@ -268,7 +269,7 @@ def sales_document(engine: Engine, size: int | None = None) -> Document:
     return _document(sales_lines(engine, prefix), prefix)
 
 
-def build(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
+def build(engine: Engine, rule_set: RuleSet, size: int | None, format_name: str) -> RenderedReport:
     document = sales_document(engine, size)
     count = dict(document.facts)["sales"]
     return RenderedReport(
@@ -279,6 +280,3 @@ def build(engine: Engine, size: int | None, format_name: str) -> RenderedReport:
         document.root_sha256,
         f"{count} sale(s) among the first {document.tree_size} entries",
     )
-
-
-register_report("sales", build)

@@ -17,19 +17,16 @@ from typing import Any, Final
 from sqlalchemy import Connection, Engine, select
 
 from sequestra.custody.service import Holding, holdings_before
+from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.db import read_transaction
-from sequestra.ledger.store import Ledger
 from sequestra.ledger.tree import root_at
 from sequestra.pricing.projection import read_quotes
 from sequestra.pricing.run import HoldingValue, value_holdings
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+from sequestra.reports.errors import NothingToReport, ReportError, ReportRequestError
 
 FUND_CASE: Final = "(fund)"  # a holding of the State Fund has no case
 HOLDINGS_MAX: Final = 1_000_000  # one report lists at most this many holdings
-
-
-class ReportError(Exception):
-    """The report cannot be made (no valuation, a size outside the ledger); says why."""
 
 
 @dataclass(frozen=True)
@@ -99,18 +96,17 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
 
     Raises ReportError when `size` is outside 1..ledger size or the prefix has no valuation.
     """
-    with Ledger(engine) as ledger:
-        size_ledger = ledger.size()
+    size_ledger = ledger_queries.head(engine).size
     size = size_ledger if size is None else size
     if not 1 <= size <= size_ledger:
-        raise ReportError(f"size: expected 1..{size_ledger} (the ledger's size), got {size}")
+        raise ReportRequestError(f"size: expected 1..{size_ledger} (the ledger's size), got {size}")
     with read_transaction(engine) as connection:
         root = root_at(connection, size)
         valuation = valuation_before(connection, size)
         if valuation is None:
-            raise ReportError(
+            raise NothingToReport(
                 f"valuation: expected one among the first {size} entries, got none;"
-                " run `sequestra pricing revalue` first"
+                " run `sequestra revalue` first"
             )
         previous = valuation_before(connection, valuation.seq)
         prices = valuation_prices(connection, valuation.seq)
@@ -191,7 +187,7 @@ def _lines(
     pairs: dict[str, tuple[str, ...]],
 ) -> tuple[HoldingLine, ...]:
     if len(values) > HOLDINGS_MAX:
-        raise ReportError(f"holdings: expected at most {HOLDINGS_MAX}, got {len(values)}")
+        raise ReportRequestError(f"holdings: expected at most {HOLDINGS_MAX}, got {len(values)}")
     holdings: dict[int, Holding] = {h.holding_id: h for h in held}
     lines = []
     for value in values:

@@ -20,10 +20,10 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine
 
-import sequestra.chains.watch  # noqa: F401  (registers the custody and watcher projections)
 from sequestra.chains.watch.readers import open_readers
 from sequestra.chains.watch.run import Watcher
 from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
+from sequestra.composition import rule_set
 from sequestra.config import Settings, load_settings
 from sequestra.ledger.checkpoints import WitnessTarget, create_checkpoint, publish
 from sequestra.ledger.db import create_ledger_engine
@@ -93,7 +93,9 @@ def run_watch() -> None:
             raise JobConfigurationError(str(error)) from error
         key = _key(watch.key_file, watch.passphrase_file)
         targets = [WebhookTarget(w.url, w.timeout_s, w.secret_file) for w in watch.webhooks]
-        watcher = Watcher(engine, readers, key, _rules(settings), sinks=[WebhookSink(targets)])
+        watcher = Watcher(
+            engine, rule_set(), readers, key, _rules(settings), sinks=[WebhookSink(targets)]
+        )
         result = watcher.run_once()
     if result.status != "ok":
         raise JobFailedError(f"watch run {result.run_id}: {result.reason}")
@@ -146,7 +148,7 @@ def _emergencies(settings: Any, engine: Any) -> list[dict[str, Any]]:
         [WebhookTarget(w.url, w.timeout_s, w.secret_file) for w in settings.watch.webhooks]
     )
     return raise_emergencies(
-        engine, valuer_key(settings.pricing), settings.fund.emergency_drop, sinks=[sink]
+        engine, rule_set(), valuer_key(settings.pricing), settings.fund.emergency_drop, sinks=[sink]
     )
 
 
@@ -164,7 +166,7 @@ def _revalue(official_close: bool) -> None:
     with _opened() as (settings, engine):
         cutoff = _close_cutoff(settings) if official_close else None
         try:
-            valuer = open_valuer(settings, engine, valuer_key(settings.pricing))
+            valuer = open_valuer(settings, engine, rule_set(), valuer_key(settings.pricing))
         except ValueError as error:
             raise JobConfigurationError(str(error)) from error
         result = valuer.revalue(cutoff)

@@ -227,7 +227,7 @@ def decode_bech32(text: str) -> Bech32String:
         data.append(value)
     hrp = lowered[:separator]
     try:
-        encoding = Bech32Encoding(_bech32_polymod([*_bech32_hrp_expand(hrp), *data]))
+        encoding = Bech32Encoding(bech32_polymod([*bech32_hrp_expand(hrp), *data]))
     except ValueError:
         raise AddressError(
             "address",
@@ -237,9 +237,11 @@ def decode_bech32(text: str) -> Bech32String:
     return Bech32String(hrp, tuple(data[:-BECH32_CHECKSUM_LENGTH]), encoding)
 
 
-def _bech32_polymod(values: list[int]) -> int:
-    """Compute the BCH checksum remainder of BIP-173 over 5-bit `values`."""
-    checksum = 1
+def bech32_polymod(values: list[int], checksum: int = 1) -> int:
+    """Compute the BCH checksum remainder of BIP-173 over 5-bit `values`.
+
+    `checksum` is the remainder to continue from: 1 (BIP-173's start) for a whole string.
+    """
     for value in values:
         top = checksum >> 25
         checksum = (checksum & 0x1FFFFFF) << 5 ^ value
@@ -249,7 +251,7 @@ def _bech32_polymod(values: list[int]) -> int:
     return checksum
 
 
-def _bech32_hrp_expand(hrp: str) -> list[int]:
+def bech32_hrp_expand(hrp: str) -> list[int]:
     """Expand the prefix into the 5-bit values the checksum covers (BIP-173)."""
     high = [ord(character) >> 5 for character in hrp]
     return [*high, 0, *(ord(character) & 31 for character in hrp)]

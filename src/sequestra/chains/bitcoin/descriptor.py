@@ -6,6 +6,7 @@ Bitcoin Core's `importdescriptors` requires the `#checksum` suffix; computing it
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final
 
 # The BIP-380 input alphabet: the position of a character gives its 5-bit symbol (low bits)
@@ -26,7 +27,7 @@ class DescriptorError(ValueError):
     """A descriptor cannot be given a checksum (too long, or a character outside BIP-380's)."""
 
 
-def _polymod(symbols: list[int]) -> int:
+def descriptor_polymod(symbols: Iterable[int]) -> int:
     """Compute BIP-380's BCH remainder over 5-bit symbols (a 40-bit state)."""
     state = 1
     for symbol in symbols:
@@ -64,18 +65,19 @@ def _symbols(descriptor: str) -> list[int]:
     return symbols
 
 
-def descriptor_checksum(descriptor: str) -> str:
+def descriptor_checksum(descriptor: str, length_max: int | None = DESCRIPTOR_LENGTH_MAX) -> str:
     """Return the 8-character BIP-380 checksum of `descriptor` (given without one).
 
+    `length_max` bounds the descriptor's length; None lifts the bound (BIP-380 sets none).
+
     Raises:
-        DescriptorError: longer than `DESCRIPTOR_LENGTH_MAX`, or a character BIP-380 lacks.
+        DescriptorError: longer than `length_max`, or a character BIP-380 lacks.
     """
-    if len(descriptor) > DESCRIPTOR_LENGTH_MAX:
+    if length_max is not None and len(descriptor) > length_max:
         raise DescriptorError(
-            f"descriptor: expected at most {DESCRIPTOR_LENGTH_MAX} characters, "
-            f"got {len(descriptor)}"
+            f"descriptor: expected at most {length_max} characters, got {len(descriptor)}"
         )
-    state = _polymod(_symbols(descriptor) + [0] * DESCRIPTOR_CHECKSUM_LENGTH) ^ 1
+    state = descriptor_polymod(_symbols(descriptor) + [0] * DESCRIPTOR_CHECKSUM_LENGTH) ^ 1
     return "".join(
         DESCRIPTOR_CHECKSUM_CHARSET[(state >> (5 * (DESCRIPTOR_CHECKSUM_LENGTH - 1 - i))) & 31]
         for i in range(DESCRIPTOR_CHECKSUM_LENGTH)

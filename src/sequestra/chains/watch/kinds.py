@@ -1,4 +1,5 @@
-"""Body schemas of the watcher's statement kinds, registered with the ledger on import.
+"""Body schemas of the watcher's statement kinds (`BODY_SCHEMAS`, joined into the rule set
+by the composition).
 
 `observation.recorded` is one watch run: the block each chain was read at, the hash of the
 full snapshot of balances (kept in `chain_snapshot`), and the balances that changed since
@@ -22,7 +23,7 @@ from sequestra.custody.kinds import (
     Network,
     TxHash,
 )
-from sequestra.ledger.kinds import BodyModel, Timestamp, register_body_schema
+from sequestra.ledger.kinds import BodyModel, Timestamp
 from sequestra.ledger.roles import ALERT_ACKNOWLEDGED, ALERT_RAISED, OBSERVATION_RECORDED
 
 CHANGES_MAX = 256  # changed balances written into one observation statement
@@ -92,6 +93,3 @@ BODY_SCHEMAS: dict[str, type[BodyModel]] = {
     ALERT_RAISED: AlertRaisedBody,
     ALERT_ACKNOWLEDGED: AlertAcknowledgedBody,
 }
-
-for _kind, _model in BODY_SCHEMAS.items():
-    register_body_schema(_kind, _model)

@@ -14,14 +14,15 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, bindparam, delete, insert, select, update
 
+from sequestra.chains.watch import kinds as schemas
 from sequestra.chains.watch.kinds import BODY_SCHEMAS
 from sequestra.chains.watch.tables import ALERT_TABLE, OBSERVATION_TABLE, SNAPSHOT_TABLE
 from sequestra.ledger.authority import AuthorityState
 from sequestra.ledger.canonical import canonical_json
 from sequestra.ledger.entry import Entry
 from sequestra.ledger.errors import StatementError
-from sequestra.ledger.kinds import validate_body
-from sequestra.ledger.projection import Row, register_projection
+from sequestra.ledger.kinds import BodyModel, body_as
+from sequestra.ledger.projection import Row
 from sequestra.ledger.roles import ALERT_ACKNOWLEDGED, ALERT_RAISED, OBSERVATION_RECORDED
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.timefmt import format_timestamp
@@ -148,18 +149,17 @@ class WatchProjection:
 
     # --- rules -----------------------------------------------------------------------------
 
-    def stage(self, seq: int, statement: SignedStatement) -> None:
-        if statement.kind not in WATCH_KINDS:
-            return
-        body = validate_body(statement.kind, statement.body)
-        if statement.kind == OBSERVATION_RECORDED:
-            self._observation(seq, body)
-        elif statement.kind == ALERT_RAISED:
-            self._alert_raised(seq, body, format_timestamp(statement.issued_at))
-        elif statement.kind == ALERT_ACKNOWLEDGED:
-            self._acknowledged(seq, body)
+    def stage(self, seq: int, statement: SignedStatement, body: BodyModel) -> None:
+        kind = statement.kind
+        if kind == OBSERVATION_RECORDED:
+            self._observation(seq, body_as(kind, body, schemas.ObservationRecordedBody))
+        elif kind == ALERT_RAISED:
+            raised = body_as(kind, body, schemas.AlertRaisedBody)
+            self._alert_raised(seq, raised, format_timestamp(statement.issued_at))
+        elif kind == ALERT_ACKNOWLEDGED:
+            self._acknowledged(seq, body_as(kind, body, schemas.AlertAcknowledgedBody))
 
-    def _observation(self, seq: int, body: Any) -> None:
+    def _observation(self, seq: int, body: schemas.ObservationRecordedBody) -> None:
         chains = [block.chain for block in body.blocks]
         if len(set(chains)) != len(chains):
             raise StatementError(f"blocks: expected one block per chain, got {chains}")
@@ -192,7 +192,7 @@ class WatchProjection:
             self.new_observations.add(key)
         self.runs.add(body.run)
 
-    def _alert_raised(self, seq: int, body: Any, raised_at: str) -> None:
+    def _alert_raised(self, seq: int, body: schemas.AlertRaisedBody, raised_at: str) -> None:
         if not self._run_known(body.run):
             raise StatementError(
                 f"run: expected the run of an observation recorded before, got {body.run}"
@@ -215,7 +215,7 @@ class WatchProjection:
         )
         self.new_alerts.add(seq)
 
-    def _acknowledged(self, seq: int, body: Any) -> None:
+    def _acknowledged(self, seq: int, body: schemas.AlertAcknowledgedBody) -> None:
         alert = self._alert(body.alert_seq)
         if alert is None:
             raise StatementError(f"alert_seq: expected the seq of an alert, got {body.alert_seq}")
@@ -312,6 +312,3 @@ def stored_snapshot_sha256(connection: Connection, sha256: str) -> str:
 
 def _values(row: ObservationRow | AlertRow) -> dict[str, Any]:
     return {name: getattr(row, name) for name in row.__slots__}
-
-
-register_projection(WatchProjection)

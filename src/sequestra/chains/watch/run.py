@@ -38,7 +38,7 @@ from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.errors import LedgerError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import ALERT_RAISED, OBSERVATION_RECORDED
-from sequestra.ledger.statement import sign_statement
+from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger, Receipt
 from sequestra.ledger.timefmt import format_timestamp
 
@@ -143,12 +143,14 @@ class Watcher:
     def __init__(
         self,
         engine: Engine,
+        rule_set: RuleSet,
         readers: Sequence[ChainReader],
         key: SigningKey,
         rules: AppendRules | None = None,
         sinks: Sequence[AlertSink] = (),
     ) -> None:
         self.engine = engine
+        self.rule_set = rule_set
         self.readers = list(readers)
         self.key = key
         self.rules = rules
@@ -249,8 +251,8 @@ class Watcher:
 
     def _append(self, statements: list[tuple[str, dict[str, Any]]]) -> list[Receipt]:
         now = datetime.now(UTC)
-        signed = [sign_statement(self.key, kind, body, now) for kind, body in statements]
-        with Ledger(self.engine, self.rules) as ledger:
+        signed = [self.rule_set.sign(self.key, kind, body, now) for kind, body in statements]
+        with Ledger(self.engine, self.rule_set, self.rules) as ledger:
             return ledger.append(signed, now)
 
     def _previous_balances(

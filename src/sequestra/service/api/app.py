@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from sqlalchemy import Engine
 
+from sequestra.composition import Application
 from sequestra.config import Settings
 from sequestra.ledger.store import Ledger
 from sequestra.service.api.errors import BODY_BYTES_MAX, BodyLimit, install_error_handlers
@@ -23,6 +24,7 @@ def _not_leading() -> bool:
 
 def create_api_app(
     engine: Engine,
+    application: Application,
     leading: Callable[[], bool] = _not_leading,
     body_bytes_max: int = BODY_BYTES_MAX,
     ledger_public_key: bytes | None = None,
@@ -35,10 +37,12 @@ def create_api_app(
     verifies against `ledger_public_key` when given (else the key the genesis entry names).
     `settings` give the Fund's stress scenarios and participation to /api/v1/exposure (else
     the built-in defaults).
-    The app's ledger (for reads and appends) is closed when the server shuts down.
+    `application` is the composed rule set and report catalog every endpoint uses. The app's
+    ledger (for appends) is closed when the server shuts down.
     """
     app = create_status_app(engine, leading)
-    ledger = Ledger(engine)
+    ledger = Ledger(engine, application.rules)
+    app.state.application = application
     app.state.engine = engine
     app.state.ledger = ledger
     app.state.ledger_public_key = ledger_public_key

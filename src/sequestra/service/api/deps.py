@@ -10,6 +10,7 @@ from typing import Annotated, Final
 from fastapi import Depends, Query, Request
 from sqlalchemy import Engine
 
+from sequestra.composition import Application
 from sequestra.config import FundSettings, Settings
 from sequestra.ledger.store import Ledger
 from sequestra.service.api.errors import ApiError
@@ -25,6 +26,11 @@ AUTHORIZATION_BYTES_MAX: Final = 256
 def get_engine(request: Request) -> Engine:
     engine: Engine = request.app.state.engine
     return engine
+
+
+def get_application(request: Request) -> Application:
+    application: Application = request.app.state.application
+    return application
 
 
 def get_ledger(request: Request) -> Ledger:
@@ -50,6 +56,7 @@ def get_fund_configuration(request: Request) -> FundConfiguration:
 
 
 EngineDep = Annotated[Engine, Depends(get_engine)]
+ApplicationDep = Annotated[Application, Depends(get_application)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 FundConfigurationDep = Annotated[FundConfiguration, Depends(get_fund_configuration)]
 

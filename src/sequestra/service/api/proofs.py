@@ -18,7 +18,7 @@ from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.service.api import models
-from sequestra.service.api.deps import EngineDep, PageDep, Reader
+from sequestra.service.api.deps import ApplicationDep, EngineDep, PageDep, Reader
 from sequestra.service.api.errors import ApiError
 from sequestra.service.api.queries import CHECKPOINTS_READ_MAX, list_checkpoints_page
 
@@ -103,6 +103,7 @@ ReportKind = Literal["valuation", "exposure", "sales", "audit"]
 )
 def report_download(
     engine: EngineDep,
+    application: ApplicationDep,
     _caller: Reader,
     kind: ReportKind,
     report_format: Annotated[ReportFormat, Query(alias="format")] = "json",
@@ -110,11 +111,10 @@ def report_download(
 ) -> Response:
     """A report of the ledger's first `size` entries (default: all), as a file named after
     its checkpoint; the same prefix gives the same bytes."""
-    from sequestra.reports.catalog import render_report
-    from sequestra.reports.valuation import ReportError
+    from sequestra.reports.errors import ReportError
 
     try:
-        report = render_report(engine, kind, report_format, size)
+        report = application.reports.render(engine, kind, report_format, size)
     except ReportError as error:
         raise ApiError(422, "no_report", str(error)) from None
     return Response(

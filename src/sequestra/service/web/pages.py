@@ -29,8 +29,7 @@ from sequestra.fund.stress import StressResult
 from sequestra.ledger.checkpoints import recent_checkpoints
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.verify import verify_ledger
-from sequestra.reports.catalog import render_report
-from sequestra.reports.valuation import ReportError
+from sequestra.reports.errors import ReportError
 from sequestra.service.api.deps import OFFSET_MAX, EngineDep, FundConfigurationDep
 from sequestra.service.api.queries import VALUATIONS_READ_MAX, list_valuations
 from sequestra.service.api.tokens import resolve_token
@@ -321,7 +320,8 @@ def audit(request: Request, engine: EngineDep, viewer: Viewer, verify: bool = Fa
     checkpoint = recent[0] if recent else None
     trusted: bytes | None = getattr(request.app.state, "ledger_public_key", None)
     # One process: the parallel verifier forks, which a threaded server must not do.
-    result = verify_ledger(engine, trusted, None, workers=1) if verify else None
+    rules = request.app.state.application.rules
+    result = verify_ledger(engine, rules, trusted, None, workers=1) if verify else None
     return render_page(
         request,
         "audit.html",
@@ -344,7 +344,7 @@ def report(
     request: Request, engine: EngineDep, viewer: Viewer, kind: Identifier, format_name: str
 ) -> Response:
     try:
-        rendered = render_report(engine, kind, format_name)
+        rendered = request.app.state.application.reports.render(engine, kind, format_name)
     except ReportError as error:
         return error_page(request, 422, "Report not available", str(error), viewer)
     headers = {

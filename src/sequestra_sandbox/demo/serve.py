@@ -1,0 +1,122 @@
+"""The end of `sequestra-sandbox demo`: every report in every format written to var/reports/, API
+tokens for the sample users, and the dashboard served until Ctrl-C."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from datetime import datetime
+from pathlib import Path
+from typing import Any, Final
+
+from rich.table import Table
+from sqlalchemy import Engine
+
+from sequestra.cli.common import console
+from sequestra.composition import application
+from sequestra.reports.catalog import REPORT_FORMATS
+from sequestra.reports.errors import ReportError
+from sequestra.service.api.roles import AUDITOR, MINISTRY, TREASURY_OFFICER
+from sequestra.service.api.tokens import create_token
+
+APPLICATION = application()
+
+REPORTS_DIRECTORY: Final = Path("var/reports")
+TOKEN_ROLES: Final = (MINISTRY, AUDITOR, TREASURY_OFFICER)
+
+
+@dataclass(frozen=True)
+class WrittenReport:
+    kind: str
+    format_name: str
+    path: Path | None
+    size_bytes: int
+    summary: str  # what it covers, or why it could not be made
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "report": self.kind,
+            "format": self.format_name,
+            "file": None if self.path is None else str(self.path),
+            "bytes": self.size_bytes,
+            "summary": self.summary,
+        }
+
+
+def write_reports(engine: Engine, directory: Path = REPORTS_DIRECTORY) -> list[WrittenReport]:
+    """Write every report in every format over the whole ledger into `directory` (emptied
+    first). A report that cannot be made is listed with its reason and no file."""
+    directory.mkdir(parents=True, exist_ok=True)
+    for stale in directory.iterdir():
+        if stale.is_file():
+            stale.unlink()
+    written = []
+    for kind in APPLICATION.reports.kinds():
+        for format_name in REPORT_FORMATS:
+            try:
+                report = APPLICATION.reports.render(engine, kind, format_name)
+            except ReportError as error:
+                written.append(WrittenReport(kind, format_name, None, 0, str(error)))
+                continue
+            path = directory / report.filename
+            path.write_bytes(report.data)
+            written.append(WrittenReport(kind, format_name, path, len(report.data), report.summary))
+    return written
+
+
+def write_tokens(engine: Engine, directory: Path, now: datetime) -> dict[str, str]:
+    """An API token for each sample user's role, each in its own file readable by the owner
+    only; returns role -> file. The tokens are the sandbox's: they open this demo ledger."""
+    directory.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for role in TOKEN_ROLES:
+        token, _ = create_token(engine, role, f"demo {role}", now)
+        path = directory / f"{role}.token"
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="ascii") as handle:
+            handle.write(token + "\n")
+        files[role] = str(path)
+    return files
+
+
+def print_reports(reports: list[dict[str, Any]]) -> None:
+    """One line per report: the formats written (or why it was not made) and what it covers."""
+    table = Table(title=f"Reports in {REPORTS_DIRECTORY}/", title_justify="left")
+    for column in ("report", "files", "covers"):
+        table.add_column(column)
+    kinds: dict[str, list[dict[str, Any]]] = {}
+    for report in reports:
+        kinds.setdefault(report["report"], []).append(report)
+    for kind, written in kinds.items():
+        files = [Path(r["file"]).name for r in written if r["file"]]
+        missing = [r["format"] for r in written if not r["file"]]
+        shown = ", ".join(files) + (f" [red]not made: {', '.join(missing)}[/]" if missing else "")
+        table.add_row(kind, shown, written[0]["summary"])
+    console.print(table)
+
+
+def serve_dashboard(
+    engine: Engine, host: str, port: int, tokens: dict[str, str], ledger_public_key: bytes
+) -> None:
+    """Serve the API and the pages on host:port until Ctrl-C (no scheduler: the demo's
+    sandbox chains and venues have stopped; `sequestra serve` runs it in production)."""
+    import uvicorn
+
+    from sequestra.service.api import create_api_app
+
+    address = f"http://{host}:{port}"
+    console.print(
+        f"\n[bold]Open {address}/ in a browser[/] and sign in with a token:\n"
+        + "\n".join(f"  {role}: paste the contents of {path}" for role, path in tokens.items())
+        + f"\nThe API is at {address}/api/v1 (OpenAPI: {address}/openapi.json)."
+        "\nCtrl-C stops the server.",
+        highlight=False,
+    )
+    config = uvicorn.Config(
+        create_api_app(engine, APPLICATION, ledger_public_key=ledger_public_key),
+        host=host,
+        port=port,
+        log_level="warning",
+        lifespan="on",
+    )
+    uvicorn.Server(config).run()
