@@ -393,7 +393,7 @@ def _allowed(module: str) -> bool:
     top = module.split(".")[0]
     if top == "sequestra":
         return (
-            module in ("sequestra", "sequestra.ledger", "sequestra.audit")
+            module in ("sequestra", "sequestra.errors", "sequestra.ledger", "sequestra.audit")
             or module in PURE_LEDGER_MODULES
             or module in ("sequestra.audit.anchor", "sequestra.audit.bundle", "sequestra.audit.cli")
         )
