@@ -45,6 +45,7 @@ from sqlalchemy import Engine, select
 import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
 import sequestra.pricing.run as run_module
 from sequestra.composition import application
+from sequestra.custody import queries as custody_queries
 from sequestra.custody import service
 from sequestra.custody.assets import Asset, AssetRegistry
 from sequestra.ledger.db import create_ledger_engine
@@ -225,7 +226,7 @@ def build_ledger(
         for start in range(0, len(seizures), BATCH_STATEMENTS_MAX):
             batch = seizures[start : start + BATCH_STATEMENTS_MAX]
             ledger.append([sign_statement(keys.officer, k, b, now) for k, b in batch], now)
-    listed = len(service.list_holdings(engine))
+    listed = len(custody_queries.list_holdings(engine))
     if listed != holdings:
         raise RuntimeError(f"ledger: expected {holdings} holdings, got {listed}")
     return sum(len(addresses) for addresses in wallets.values())

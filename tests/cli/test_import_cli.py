@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from sequestra.cli.import_commands import import_app
 from sequestra.cli.main import app
-from sequestra.custody import importer, service
+from sequestra.custody import importer, queries, service
 from sequestra.custody.amounts import to_base_units
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.keys import SigningKey, load_signing_key
@@ -109,14 +109,14 @@ def test_a_good_file_is_recorded_and_the_holdings_match(
     assert summary["rows"] == 6 and summary["imported"] is True
     assert (summary["first_seq"], summary["last_seq"]) == (before, before + 5)
     assert summary["seconds"] >= summary["append_s"] >= 0
-    registry = service.asset_registry(ledger)
+    registry = queries.asset_registry(ledger)
     totals: dict[str, int] = {}
     for _, asset_text, amount, _, _, _ in GOOD_ROWS:
         asset = registry.resolve(asset_text)
         totals[asset.asset_id] = totals.get(asset.asset_id, 0) + to_base_units(
             amount, asset.decimals
         )
-    held = service.totals_by_asset(service.list_holdings(ledger))
+    held = queries.totals_by_asset(queries.list_holdings(ledger))
     assert {asset.asset_id: total for asset, total in held} == totals
 
 

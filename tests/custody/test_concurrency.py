@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import threading
 
-from sequestra.custody import service
+from sequestra.custody import queries as custody_queries
 from sequestra.ledger.errors import AppendRefused
 from sequestra.ledger.store import Ledger
 from tests.composed import RULES
@@ -33,5 +33,5 @@ def test_two_writers_cannot_both_spend_one_holding(custody: Custody) -> None:
         thread.join(timeout=60)
     assert sorted(outcomes)[0] == "appended"
     assert "expected at most 0.000002 BTC" in sorted(outcomes)[1]
-    holdings = service.list_holdings(custody.world.engine)
+    holdings = custody_queries.list_holdings(custody.world.engine)
     assert sum(h.amount_base for h in holdings) == 200

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-from sequestra.custody import importer, service
+from sequestra.custody import importer, queries, service
 from sequestra.custody.amounts import to_base_units
 from sequestra.custody.assets import AssetRegistry
 from sequestra.custody.importer import (
@@ -325,7 +325,7 @@ def test_a_good_file_is_recorded_and_holdings_match_exactly(
     assert progress.phases == [("checking", 6), ("signing", 6), ("appending", None)]
     assert progress.done == {"checking": 6, "signing": 6, "appending": 0}
     assert entry_count(ledger) == size + 6
-    registry = service.asset_registry(ledger.engine)
+    registry = queries.asset_registry(ledger.engine)
     expected: dict[tuple[str, str, str], int] = {}
     for case_id, asset_text, amount, wallet, _, _ in GOOD_ROWS:
         asset = registry.resolve(asset_text)
@@ -333,10 +333,10 @@ def test_a_good_file_is_recorded_and_holdings_match_exactly(
         expected[key] = expected.get(key, 0) + to_base_units(amount, asset.decimals)
     held = {
         (h.case_id or "", h.asset.asset_id, h.wallet): h.amount_base
-        for h in service.list_holdings(ledger.engine)
+        for h in queries.list_holdings(ledger.engine)
     }
     assert held == expected
-    assert {(h.case_id, h.amount) for h in service.list_holdings(ledger.engine, CASE_B)} == {
+    assert {(h.case_id, h.amount) for h in queries.list_holdings(ledger.engine, CASE_B)} == {
         (CASE_B, "21000000"),
         (CASE_B, "1000000.000002"),
     }
@@ -392,7 +392,7 @@ def test_a_file_imported_twice_is_refused_the_second_time(
 def test_a_wallet_registered_on_another_chain_is_named(ledger: LedgerWorld) -> None:
     # An address valid on one chain is not valid on the other, so a file cannot reach this
     # check; the rule still holds should a chain's formats ever overlap.
-    ether = service.asset_registry(ledger.engine).get("ethereum:ETH")
+    ether = queries.asset_registry(ledger.engine).get("ethereum:ETH")
     problems = Problems()
     row = importer.CheckedRow(2, CASE_A, ether, BTC_1, None)
     importer.check_with_ledger(ledger.engine, [row], problems)

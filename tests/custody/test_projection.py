@@ -8,7 +8,7 @@ import random
 import pytest
 from sqlalchemy import text
 
-from sequestra.custody import service
+from sequestra.custody import queries as custody_queries
 from sequestra.custody.assets import BTC, ETH, USDT
 from sequestra.custody.projection import CustodyProjection
 from sequestra.ledger.errors import AppendRefused
@@ -28,7 +28,7 @@ from tests.custody.conftest import (
 
 
 def balances(custody: Custody, include_empty: bool = False) -> dict[tuple[str, str], int]:
-    holdings = service.list_holdings(custody.world.engine, include_empty=include_empty)
+    holdings = custody_queries.list_holdings(custody.world.engine, include_empty=include_empty)
     return {(h.account, h.asset.asset_id): h.amount_base for h in holdings}
 
 
@@ -68,7 +68,8 @@ def test_lifecycle_moves_every_unit_and_sums_to_zero(custody: Custody) -> None:
     assert stored[(f"external/seized/{CASE}", BTC.asset_id)] == "-150000000"
     assert sum(int(amount) for amount in stored.values()) == 0
     emptied = {
-        h.account: h.state for h in service.list_holdings(custody.world.engine, include_empty=True)
+        h.account: h.state
+        for h in custody_queries.list_holdings(custody.world.engine, include_empty=True)
     }
     assert emptied[account(BTC_1)] == "released"
     assert emptied[f"fund/{BTC_2}"] == "in_fund"
@@ -93,7 +94,7 @@ def test_refused_batch_writes_nothing_even_after_good_statements(custody: Custod
         custody.transfer("101"),
         match="statement 2: amount_base",
     )
-    assert service.get_case(custody.world.engine, "AFM-2025-0002") is None
+    assert custody_queries.get_case(custody.world.engine, "AFM-2025-0002") is None
 
 
 @pytest.mark.parametrize(
@@ -165,7 +166,7 @@ def test_a_case_closes_only_when_it_holds_nothing(custody: Custody) -> None:
         custody.seize("1"),
         match="case: expected an open case, got 'AFM-2025-0001', closed",
     )
-    case = service.get_case(custody.world.engine, CASE)
+    case = custody_queries.get_case(custody.world.engine, CASE)
     assert case is not None and case.closed_seq is not None and case.holdings_open == 0
 
 
@@ -175,7 +176,7 @@ def test_corrections_reverse_once_and_never_a_correction(custody: Custody) -> No
     assert balances(custody) == {}
     refused(custody, custody.correct(wrong.seq), match=f"already corrected at seq {fix.seq}")
     refused(custody, custody.correct(fix.seq), match="a movement, not a correction")
-    history = service.holding_history(custody.world.engine, 1)
+    history = custody_queries.holding_history(custody.world.engine, 1)
     assert history is not None
     holding, lines = history
     assert holding.state == "reversed"
@@ -231,7 +232,7 @@ def test_registered_assets_can_be_seized(custody: Custody) -> None:
         custody.sign("asset.registered", duplicate, key=custody.world.admin),
         match="contract: expected a contract no other asset has",
     )
-    assert service.asset_registry(custody.world.engine).get("ethereum:KZTE").decimals == 6
+    assert custody_queries.asset_registry(custody.world.engine).get("ethereum:KZTE").decimals == 6
 
 
 def test_verify_finds_a_changed_custody_table_and_rebuild_repairs_it(custody: Custody) -> None:

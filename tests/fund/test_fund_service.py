@@ -10,7 +10,7 @@ import pytest
 
 from sequestra.custody.service import InputError
 from sequestra.fund import service
-from sequestra.fund.service import Fill
+from sequestra.fund.queries import Fill
 
 
 def _fill(amount_base: int, price: str, fee: str = "0") -> Fill:

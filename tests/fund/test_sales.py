@@ -12,7 +12,7 @@ from tests.composed import RULES
 from tests.custody.conftest import BTC_1, BTC_2, Custody, custody  # noqa: F401
 
 import sequestra.fund.sales  # noqa: F401  (registers the fund kinds and the sales extension)
-from sequestra.custody import service
+from sequestra.custody import queries as custody_queries
 from sequestra.ledger.errors import AppendRefused
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.rebuild import rebuild_projections
@@ -141,7 +141,8 @@ def test_from_proposal_to_settlement(fund: Fund) -> None:
     fund.append(fund.sign("sale.settled", settle))
     assert _sale(fund, "S-1")["state"] == "settled"
     holdings = {
-        h.account: h for h in service.list_holdings(fund.custody.world.engine, include_empty=True)
+        h.account: h
+        for h in custody_queries.list_holdings(fund.custody.world.engine, include_empty=True)
     }
     assert holdings[f"fund/{BTC_1}"].amount_base == 50_000_000
     engine = fund.custody.world.engine

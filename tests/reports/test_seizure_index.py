@@ -4,9 +4,9 @@ correction reverses a seizure."""
 
 from __future__ import annotations
 
-from sequestra.custody.service import holdings_before
+from sequestra.custody.prefix import seizure_date, seizure_index
+from sequestra.custody.queries import holdings_before
 from sequestra.ledger.db import read_transaction
-from sequestra.reports.prefix import seizure_date, seizure_index
 from tests.custody.conftest import BTC_1, Custody
 from tests.reports.conftest import Books, books  # noqa: F401
 

@@ -15,8 +15,8 @@ from sqlalchemy import Engine, text
 
 from sequestra.chains.watch.queries import list_alerts
 from sequestra.chains.watch.tables import ALERT_TABLE
-from sequestra.custody.service import case_json, holding_history, list_cases, list_holdings
-from sequestra.fund.service import list_sales
+from sequestra.custody.queries import case_json, holding_history, list_cases, list_holdings
+from sequestra.fund.queries import list_sales
 from sequestra.ledger.db import write_transaction
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.service.api import create_api_app
@@ -203,8 +203,10 @@ def test_alerts_match_the_service(api: Api) -> None:
 def test_valuations_and_sales_match_what_is_recorded(api: Api) -> None:
     (valuation,) = api.get("/api/v1/valuations").json()["items"]
     assert valuation["seq"] == 10_001 and valuation["fx_rate"] == "512.34"
-    assert valuation["prices_usd"] == {"bitcoin:BTC": "61000.5"}
-    assert valuation["confidence"] == {"bitcoin:BTC": "high"}
+    assert [(p["asset_id"], p["price_usd"], p["confidence"]) for p in valuation["prices"]] == [
+        ("bitcoin:BTC", "61000.5", "high")
+    ]
+    assert valuation == api.get("/api/v1/valuations/10001").json()
     sales = api.get("/api/v1/sales").json()
     assert sales == {
         "items": [sale.summary_json() for sale in list_sales(api.engine)],

@@ -15,14 +15,9 @@ from sqlalchemy import Engine
 
 from sequestra.chains.watch.tables import OBSERVATION_TABLE, SNAPSHOT_TABLE
 from sequestra.config import FundSettings, ScenarioSettings, Settings
+from sequestra.fund.queries import current_policy, get_sale
 from sequestra.fund.report import fund_report
-from sequestra.fund.service import (
-    approval_statuses,
-    current_policy,
-    get_sale,
-    realised_result,
-    sale_json,
-)
+from sequestra.fund.service import approval_statuses, realised_result, sale_json
 from sequestra.fund.stress import StressScenario
 from sequestra.ledger.checkpoints import create_checkpoint, list_checkpoints
 from sequestra.ledger.db import read_transaction, write_transaction

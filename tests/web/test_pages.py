@@ -13,20 +13,20 @@ import pytest
 from fastapi.testclient import TestClient
 
 from sequestra.chains.watch.queries import list_alerts
-from sequestra.custody.service import (
+from sequestra.custody.queries import (
     case_json,
     get_case,
     holding_history,
     list_cases,
     list_holdings,
 )
+from sequestra.fund.queries import get_sale, list_sales
 from sequestra.fund.report import fund_report
-from sequestra.fund.service import get_sale, list_sales
 from sequestra.ledger.checkpoints import create_checkpoint, get_checkpoint
+from sequestra.pricing.queries import valuations_page
 from sequestra.pricing.run import value_holdings
 from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.service.api import create_api_app
-from sequestra.service.api.queries import list_valuations
 from sequestra.service.api.roles import API_ROLES
 from sequestra.service.api.tokens import create_token, hash_token, revoke_token
 from sequestra.service.web.figures import exact, money
@@ -231,13 +231,13 @@ def test_holding_page_shows_its_history(site: Site) -> None:
 def test_valuations_page_shows_each_valuation_and_its_prices(site: Site) -> None:
     site.login()
     page = site.page("/valuations")
-    recorded = list_valuations(site.engine, 0, 10)
+    recorded = valuations_page(site.engine, 0, 10)
     assert len(recorded) == 2
     for valuation in recorded:
-        assert f"<td>{valuation['seq']}</td>" in page
-        assert exact(valuation["fx_rate"]) in page
-        for asset, price in valuation["prices_usd"].items():
-            assert f'{asset} <span class="num">{exact(price)}</span>' in page
+        assert f"<td>{valuation.seq}</td>" in page
+        assert exact(valuation.fx_rate) in page
+        for price in valuation.prices:
+            assert f'{price.asset_id} <span class="num">{exact(price.price_usd)}</span>' in page
 
 
 def test_exposure_page_shows_the_fund_report(site: Site) -> None:

@@ -40,6 +40,7 @@ from sequestra.cli.writes import (
     write_statements,
 )
 from sequestra.config import Settings
+from sequestra.custody import queries as custody_queries
 from sequestra.custody import service
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetRegistry
@@ -170,12 +171,12 @@ def case_show(
     engine = ledger_engine(context)
     with refused():
         case = service.require_case(engine, case_id)
-    holdings = service.list_holdings(engine, case_id, include_empty=True)
+    holdings = custody_queries.list_holdings(engine, case_id, include_empty=True)
     if json_output:
-        print_json({**service.case_json(case), "holdings": [h.to_json() for h in holdings]})
+        print_json({**custody_queries.case_json(case), "holdings": [h.to_json() for h in holdings]})
         return
     fields = Table.grid(padding=(0, 2))
-    for name, value in service.case_json(case).items():
+    for name, value in custody_queries.case_json(case).items():
         if value is not None:
             fields.add_row(*_row(name, value))
     console.print(fields)
@@ -189,9 +190,9 @@ def case_list(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List cases in the order they were opened."""
-    cases = service.list_cases(ledger_engine(context), open_only)
+    cases = custody_queries.list_cases(ledger_engine(context), open_only)
     if json_output:
-        print_json([service.case_json(case) for case in cases])
+        print_json([custody_queries.case_json(case) for case in cases])
         return
     table = Table("case", "agency", "opened", "status", "holdings", "closed")
     for case in cases:
@@ -258,9 +259,11 @@ def wallet_list(
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List the registered custody wallets."""
-    wallets = service.list_wallets(ledger_engine(context), None if chain is None else chain.value)
+    wallets = custody_queries.list_wallets(
+        ledger_engine(context), None if chain is None else chain.value
+    )
     if json_output:
-        print_json([service.wallet_json(wallet) for wallet in wallets])
+        print_json([custody_queries.wallet_json(wallet) for wallet in wallets])
         return
     table = Table("address", "chain", "network", "label", "controller", "registered")
     table.columns[0].overflow = "fold"  # an address is never cut short
@@ -350,7 +353,7 @@ def seize(
     settings = state(context).settings()
 
     def build(engine: Engine, now_utc: datetime) -> Statements:
-        registry = service.asset_registry(engine)
+        registry = custody_queries.asset_registry(engine)
         seizure = service.SeizureInput(
             case_id=case,
             asset=asset,
@@ -399,7 +402,7 @@ def transfer(
     settings = state(context).settings()
 
     def build(engine: Engine, now_utc: datetime) -> Statements:
-        registry = service.asset_registry(engine)
+        registry = custody_queries.asset_registry(engine)
         body = service.transfer_body(
             registry,
             _network(settings, registry, asset),
@@ -443,7 +446,7 @@ def forfeit(
     """
 
     def build(engine: Engine, _now: datetime) -> Statements:
-        registry = service.asset_registry(engine)
+        registry = custody_queries.asset_registry(engine)
         chosen = None if asset is None else service.resolve_asset(registry, asset)
         address = None if wallet is None else service.find_wallet(engine, wallet).address
         holdings = service.forfeitable_holdings(engine, case, chosen, address)
@@ -460,7 +463,7 @@ def forfeit(
         ]
 
     written = write_statements(context, key, passphrase_file, build)
-    registry = service.asset_registry(ledger_engine(context))
+    registry = custody_queries.asset_registry(ledger_engine(context))
     for seq, body in written:
         console.print(f"forfeiture recorded at seq {seq}: case {case} to the {FUND_LABEL}")
         for item in body["holdings"]:
@@ -491,7 +494,7 @@ def release(
     settings = state(context).settings()
 
     def build(engine: Engine, now_utc: datetime) -> Statements:
-        registry = service.asset_registry(engine)
+        registry = custody_queries.asset_registry(engine)
         body = service.release_body(
             registry,
             _network(settings, registry, asset),
@@ -533,7 +536,7 @@ def correct(
 # --- reading --------------------------------------------------------------------------------
 
 
-def _holdings_table(holdings: Sequence[service.Holding]) -> Table:
+def _holdings_table(holdings: Sequence[custody_queries.Holding]) -> Table:
     """Holdings, one a row, and the total of each asset at the bottom."""
     table = Table("holding", "case", "asset")
     table.add_column("amount", justify="right")
@@ -550,7 +553,7 @@ def _holdings_table(holdings: Sequence[service.Holding]) -> Table:
                 holding.state,
             )
         )
-    totals = service.totals_by_asset(holdings)
+    totals = custody_queries.totals_by_asset(holdings)
     if totals:
         table.add_section()
     for asset, total_base in totals:
@@ -579,10 +582,12 @@ def holdings(
         if case is not None:
             service.require_case(engine, case)
         chosen = (
-            None if asset is None else service.resolve_asset(service.asset_registry(engine), asset)
+            None
+            if asset is None
+            else service.resolve_asset(custody_queries.asset_registry(engine), asset)
         )
     owner = True if fund else (False if cases else None)
-    listed = service.list_holdings(engine, case, chosen, include_empty, owner)
+    listed = custody_queries.list_holdings(engine, case, chosen, include_empty, owner)
     if json_output:
         print_json([holding.to_json() for holding in listed])
         return
@@ -599,7 +604,7 @@ def history(
     """Show every change to one holding, oldest first, with the balance after each."""
     engine = ledger_engine(context)
     with refused():
-        found = service.holding_history(engine, service.holding_id(holding))
+        found = custody_queries.holding_history(engine, service.holding_id(holding))
         if found is None:
             raise service.InputError(
                 "holding", "a holding listed by `sequestra holdings --all`", repr(holding)
@@ -629,8 +634,10 @@ def history(
         reversed_by = None if line.reversed_by is None else f"seq {line.reversed_by}"
         table.add_row(*_row(line.seq, time, kind, change, shown["balance"], reversed_by))
     console.print(table)
-    if len(lines) >= service.HISTORY_LINES_MAX:
-        console.print(f"(the first {service.HISTORY_LINES_MAX} changes only)", highlight=False)
+    if len(lines) >= custody_queries.HISTORY_LINES_MAX:
+        console.print(
+            f"(the first {custody_queries.HISTORY_LINES_MAX} changes only)", highlight=False
+        )
 
 
 def rebuild(context: typer.Context, json_output: bool = JSON_OPTION) -> None:

@@ -22,8 +22,9 @@ from sqlalchemy import Engine
 from sequestra.cli.common import JSON_OPTION, PASSPHRASE_FILE_OPTION, console, print_json
 from sequestra.cli.writes import Statements, ledger_engine, refused, write_one
 from sequestra.custody.service import InputError
+from sequestra.fund import queries as fund_queries
 from sequestra.fund import service
-from sequestra.fund.service import SaleRecord
+from sequestra.fund.queries import SaleRecord
 from sequestra.ledger.roles import (
     FUND_POLICY_RECORDED,
     SALE_APPROVED,
@@ -112,7 +113,7 @@ def policy_set(
 @fund_policy_app.command("show")
 def policy_show(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
     """Show the fund policy in force."""
-    policy = service.current_policy(ledger_engine(context))
+    policy = fund_queries.current_policy(ledger_engine(context))
     if json_output:
         print_json(None if policy is None else policy.to_json())
         return
@@ -417,14 +418,14 @@ def list_sales(
         False, "--open", help="Only sales not closed or fully executed."
     ),
     sale_state: str | None = typer.Option(
-        None, "--state", help=f"Only sales in this state ({', '.join(service.STATES)})."
+        None, "--state", help=f"Only sales in this state ({', '.join(fund_queries.STATES)})."
     ),
     json_output: bool = JSON_OPTION,
 ) -> None:
     """List sales in the order they were proposed."""
     engine = ledger_engine(context)
     with refused():
-        sales = service.list_sales(engine, sale_state, open_only=open_only)
+        sales = fund_queries.list_sales(engine, sale_state, open_only=open_only)
     if json_output:
         print_json([sale.summary_json() for sale in sales])
         return

@@ -11,7 +11,7 @@ from rich.table import Table
 
 from sequestra.cli.common import JSON_OPTION, console, fail_usage, print_json, state
 from sequestra.cli.writes import ledger_engine
-from sequestra.custody.service import list_holdings
+from sequestra.custody.queries import list_holdings
 from sequestra.fund.report import FundReport, FundReportError, configured_fund_report
 from sequestra.pricing.run import pairs_for
 from sequestra.pricing.setup import venues
@@ -209,13 +209,14 @@ def sale_plan(
     a TWAP capped at a share of the daily volume, from the latest valuation and market data."""
     from decimal import Decimal, InvalidOperation
 
+    from sequestra.custody import queries as custody_queries
     from sequestra.custody import service
     from sequestra.fund.bounds import FundInputError
     from sequestra.fund.planning import plan_sale
 
     engine = ledger_engine(context)
     try:
-        chosen = service.resolve_asset(service.asset_registry(engine), asset)
+        chosen = service.resolve_asset(custody_queries.asset_registry(engine), asset)
         quantity = service.amount_base(chosen, amount)
         share = Decimal(participation)
         plan = plan_sale(

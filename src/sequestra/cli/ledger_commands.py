@@ -24,6 +24,7 @@ from sequestra.cli.common import (
     state,
 )
 from sequestra.errors import EXIT_UNAVAILABLE
+from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.errors import CanonicalError, StatementError
 from sequestra.ledger.keys import (
@@ -36,9 +37,8 @@ from sequestra.ledger.keys import (
 )
 from sequestra.ledger.kinds import ENROLLABLE_ROLES, KEY_ENROLLED, KEY_REVOKED
 from sequestra.ledger.note import NoteError, format_verifier_key
-from sequestra.ledger.statement import SignedStatement, parse_signed_statement
-from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.queries import READ_LIMIT_MAX
+from sequestra.ledger.statement import SignedStatement, parse_signed_statement
 from sequestra.ledger.store import BATCH_STATEMENTS_MAX, Ledger
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
 from sequestra.ledger.verify import verify_ledger

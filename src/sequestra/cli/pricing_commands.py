@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from decimal import Decimal
 from typing import Any
 
 import typer
 from rich.table import Table
-from sqlalchemy import select
 
 from sequestra.cli.common import (
     EXIT_FAILED,
@@ -22,12 +20,11 @@ from sequestra.cli.common import (
     state,
 )
 from sequestra.cli.writes import ledger_engine
-from sequestra.ledger.db import read_transaction
 from sequestra.ledger.timefmt import parse_timestamp
 from sequestra.pricing.aggregate import price_assets
+from sequestra.pricing.queries import valuations_page
 from sequestra.pricing.run import PricingError, pairs_for
 from sequestra.pricing.setup import aggregation_rules, open_valuer, venues
-from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.pricing.venues import VenueError
 
 VALUATIONS_LIMIT_MAX = 10_000
@@ -140,34 +137,20 @@ def valuations(
 ) -> None:
     """List recorded valuations with their prices and FX rate, newest first."""
     engine = ledger_engine(context)
-    with handled(), read_transaction(engine) as connection:
-        rows = connection.execute(
-            select(VALUATION_TABLE).order_by(VALUATION_TABLE.c.seq.desc()).limit(limit)
-        ).all()
-        found: list[dict[str, Any]] = []
-        for row in rows:
-            prices_rows = connection.execute(
-                select(PRICE_TABLE).where(PRICE_TABLE.c.seq == row.seq)
-            ).all()
-            found.append(
-                {
-                    **row._mapping,
-                    "prices": {p.asset_id: p.price_usd for p in prices_rows},
-                    "confidence": {p.asset_id: p.confidence for p in prices_rows},
-                }
-            )
+    with handled():
+        found = valuations_page(engine, 0, limit)
     if json_output:
-        print_json(found)
+        print_json([valuation.to_json() for valuation in found])
         return
     table = Table("seq", "cutoff", "method", "USD/KZT", "prices (USD)", "missing venues")
     for item in found:
-        shown = ", ".join(f"{a.split(':')[1]} {Decimal(p):,}" for a, p in item["prices"].items())
+        shown = ", ".join(f"{p.asset_id.split(':')[1]} {p.price_usd:,}" for p in item.prices)
         table.add_row(
-            str(item["seq"]),
-            item["cutoff"],
-            item["method"],
-            item["fx_rate"],
+            str(item.seq),
+            item.cutoff,
+            item.method,
+            str(item.fx_rate),
             shown,
-            item["venues_missing"] or "-",
+            ", ".join(item.venues_missing) or "-",
         )
     console.print(table)

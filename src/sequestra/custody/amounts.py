@@ -41,6 +41,9 @@ _DECIMAL_POINT: Final = "."
 # 10**d for every allowed d, as ints (int ** int is typed Any: a negative power is a float).
 _SCALES: Final[tuple[int, ...]] = tuple(10**decimals for decimals in range(DECIMALS_MAX + 1))
 
+# Base units written as text: the 78 digits of a uint256, a sign, and room.
+AMOUNT_TEXT_LENGTH: Final = 80
+
 
 class AmountError(ValueError):
     """An amount (or the decimals it is read with) is not acceptable.

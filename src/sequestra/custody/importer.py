@@ -33,6 +33,7 @@ from typing import IO, Any, Final, Protocol, TypeVar
 from pydantic import TypeAdapter, ValidationError
 from sqlalchemy import Engine
 
+from sequestra.custody import queries as custody_queries
 from sequestra.custody import service
 from sequestra.custody.amounts import describe_value
 from sequestra.custody.assets import Asset, AssetRegistry
@@ -47,9 +48,9 @@ from sequestra.custody.state import CaseRecord, WalletRecord
 from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.queries import read_authority, require_initialised
-from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.roles import SEIZURE_RECORDED
-from sequestra.ledger.statement import SignedStatement, sign_statement
+from sequestra.ledger.rules import RuleSet
+from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.store import BULK_STATEMENTS_MAX, AppendRules, Ledger, Receipt
 from sequestra.ledger.timefmt import TIMESTAMP_PATTERN, format_timestamp, parse_timestamp
 
@@ -597,8 +598,8 @@ def _seizure_key(body: Mapping[str, Any], stored: bool = False) -> tuple[Any, ..
 
 def check_with_ledger(engine: Engine, rows: Sequence[CheckedRow], problems: Problems) -> None:
     """Check the rows' cases, wallets and seizures against what the ledger holds now."""
-    cases = service.cases_among(engine, {row.case_id for row in rows if row.case_id})
-    wallets = service.wallets_among(engine, {row.wallet for row in rows if row.wallet})
+    cases = custody_queries.cases_among(engine, {row.case_id for row in rows if row.case_id})
+    wallets = custody_queries.wallets_among(engine, {row.wallet for row in rows if row.wallet})
     for row in rows:
         if row.case_id is not None:
             _check_case(row.line, row.case_id, cases.get(row.case_id), problems)
@@ -606,7 +607,7 @@ def check_with_ledger(engine: Engine, rows: Sequence[CheckedRow], problems: Prob
             _check_wallet(row.line, row.wallet, row.asset, wallets.get(row.wallet), problems)
     lines = {_seizure_key(row.body): row.line for row in rows if row.body is not None}
     case_ids = {row.body["case"] for row in rows if row.body is not None}
-    for seq, body in service.seizures_of_cases(engine, case_ids):
+    for seq, body in custody_queries.seizures_of_cases(engine, case_ids):
         line = lines.get(_seizure_key(body, stored=True))
         if line is not None:
             problems.add(
@@ -715,7 +716,7 @@ def plan_import(
     problems = Problems()
     for problem in table.problems:
         problems.add(problem.line, problem.field, problem.message)
-    context = RowContext(service.asset_registry(engine), networks, now_utc, rule_set)
+    context = RowContext(custody_queries.asset_registry(engine), networks, now_utc, rule_set)
     if progress is not None:
         progress.phase("checking", len(table.rows))
     rows = check_rows(table.rows, context, problems, progress.advance if progress else None)

@@ -1,5 +1,5 @@
-"""Custody operations shared by the CLI and the HTTP API: reading the read models, turning
-what people type into statement bodies, and recording signed statements.
+"""Custody operations shared by the CLI and the HTTP API: turning what people type into
+statement bodies, and recording signed statements (reads: `sequestra.custody.queries`).
 
 Bodies are built from display amounts ("0.12345678" BTC) converted exactly to base units,
 addresses validated and normalised for the configured network, transaction hashes in lower
@@ -13,39 +13,34 @@ from __future__ import annotations
 import functools
 import hashlib
 import re
-from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
 from sequestra.chains.address import AddressError, validate_address
-from sequestra.custody.amounts import AmountError, format_base_units, to_base_units
+from sequestra.custody.amounts import AmountError, to_base_units
 from sequestra.custody.assets import Asset, AssetError, AssetRegistry
-from sequestra.custody.projection import case_record, wallet_record
-from sequestra.custody.state import CaseRecord, WalletRecord
-from sequestra.custody.tables import (
-    ASSET_TABLE,
-    CASE_TABLE,
-    MOVEMENT_TABLE,
-    POSITION_TABLE,
-    POSTING_TABLE,
-    WALLET_TABLE,
+from sequestra.custody.queries import (
+    Holding,
+    asset_registry,
+    get_case,
+    list_holdings,
+    recorded_assets,
+    wallet_networks,
+    wallets_among,
 )
-from sequestra.ledger.canonical import parse_json
-from sequestra.ledger.db import read_transaction
+from sequestra.custody.state import CaseRecord, WalletRecord
 from sequestra.ledger.keys import SigningKey
-from sequestra.ledger.roles import SEIZURE_RECORDED
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger, Receipt
-from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.timefmt import format_timestamp
 
 EVIDENCE_BYTES_MAX: Final = 1 << 40  # a file larger than 1 TiB is not an evidence document
 EVIDENCE_READ_CHUNK: Final = 1 << 20
-HISTORY_LINES_MAX: Final = 100_000
 ADDRESSES_REMEMBERED_MAX: Final = 4_096  # validated addresses kept (under 2 MiB)
 EMPTIED_LISTED_MAX: Final = 5  # emptied holdings named when there is nothing to forfeit
 _HOLDING_ID_PATTERN: Final = re.compile(r"[Hh]?([1-9][0-9]{0,17})")
@@ -61,22 +56,6 @@ class InputError(ValueError):
 
 
 # --- reading --------------------------------------------------------------------------------
-
-
-def recorded_assets(connection: Connection) -> list[tuple[Asset, int]]:
-    """The assets registered by statement, with the seq that registered each."""
-    rows = connection.execute(select(ASSET_TABLE).order_by(ASSET_TABLE.c.registered_seq))
-    return [
-        (Asset(r.asset_id, r.chain, r.symbol, r.kind, r.contract, r.decimals), r.registered_seq)
-        for r in rows
-    ]
-
-
-def asset_registry(engine: Engine) -> AssetRegistry:
-    """The built-in assets and those the ledger has registered."""
-    with read_transaction(engine) as connection:
-        recorded = recorded_assets(connection)
-    return AssetRegistry.defaults().with_assets(asset for asset, _ in recorded)
 
 
 def configured_assets(configs: Sequence[dict[str, object]]) -> tuple[Asset, ...]:
@@ -141,8 +120,7 @@ def asset_statuses(engine: Engine, configs: Sequence[dict[str, object]]) -> list
     A configured asset whose id the ledger holds with other fields is listed as a conflict.
     Raises InputError when the configuration itself is invalid.
     """
-    with read_transaction(engine) as connection:
-        recorded = recorded_assets(connection)
+    recorded = recorded_assets(engine)
     statuses = [AssetStatus(asset, ASSET_BUILT_IN) for asset in AssetRegistry.defaults()]
     statuses += [AssetStatus(asset, ASSET_RECORDED, seq) for asset, seq in recorded]
     known = {status.asset.asset_id: status.asset for status in statuses}
@@ -153,113 +131,6 @@ def asset_statuses(engine: Engine, configs: Sequence[dict[str, object]]) -> list
         elif held != asset:
             statuses.append(AssetStatus(asset, ASSET_CONFLICT))
     return statuses
-
-
-@dataclass(frozen=True)
-class Holding:
-    holding_id: int
-    case_id: str | None
-    asset: Asset
-    wallet: str
-    account: str
-    amount_base: int
-    state: str
-    first_seq: int
-    last_seq: int
-
-    @property
-    def amount(self) -> str:
-        return format_base_units(self.amount_base, self.asset.decimals)
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "holding": self.holding_id,
-            "case": self.case_id,
-            "asset": self.asset.asset_id,
-            "symbol": self.asset.symbol,
-            "wallet": self.wallet,
-            "account": self.account,
-            "amount_base": str(self.amount_base),
-            "amount": self.amount,
-            "state": self.state,
-            "first_seq": self.first_seq,
-            "last_seq": self.last_seq,
-        }
-
-
-def _holding(row: Any, registry: AssetRegistry) -> Holding:
-    return Holding(
-        row.holding_id,
-        row.case_id,
-        registry.get(row.asset_id),
-        row.wallet,
-        row.account,
-        int(row.amount_base),
-        row.state,
-        row.first_seq,
-        row.last_seq,
-    )
-
-
-def list_holdings(
-    engine: Engine,
-    case_id: str | None = None,
-    asset: Asset | None = None,
-    include_empty: bool = False,
-    fund: bool | None = None,
-    offset: int = 0,
-    limit: int | None = None,
-) -> list[Holding]:
-    """Holdings in id order; by default only those holding something.
-
-    `fund` True keeps the State Fund's holdings, False the cases'; None keeps both.
-    `offset` and `limit` take a window of them (a page), read as such from the database.
-    """
-    table = POSITION_TABLE
-    query = select(table).where(table.c.holding_id.is_not(None)).order_by(table.c.holding_id)
-    if case_id is not None:
-        query = query.where(table.c.case_id == case_id)
-    if asset is not None:
-        query = query.where(table.c.asset_id == asset.asset_id)
-    if not include_empty:
-        query = query.where(table.c.amount_base != "0")
-    if fund is True:
-        query = query.where(table.c.case_id.is_(None))
-    elif fund is False:
-        query = query.where(table.c.case_id.is_not(None))
-    if offset or limit is not None:
-        query = query.offset(offset).limit(limit)
-    with read_transaction(engine) as connection:
-        registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
-        return [_holding(row, registry) for row in connection.execute(query)]
-
-
-def holdings_before(engine: Engine, seq: int) -> list[Holding]:
-    """The holdings that held something just before entry `seq`, from the postings.
-
-    Balances are summed from every posting of an earlier entry; the other fields are the
-    holding's current ones (its state may be later than `seq`).
-    """
-    table = POSITION_TABLE
-    with read_transaction(engine) as connection:
-        registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
-        sums: dict[int, int] = {}
-        postings = connection.execute(
-            select(POSTING_TABLE.c.holding_id, POSTING_TABLE.c.amount_base).where(
-                POSTING_TABLE.c.seq < seq, POSTING_TABLE.c.holding_id.is_not(None)
-            )
-        )
-        for holding_id, amount in postings:
-            sums[holding_id] = sums.get(holding_id, 0) + int(amount)
-        rows = connection.execute(
-            select(table).where(table.c.holding_id.is_not(None)).order_by(table.c.holding_id)
-        )
-        held = []
-        for row in rows:
-            amount = sums.get(row.holding_id, 0)
-            if amount:
-                held.append(replace(_holding(row, registry), amount_base=amount))
-        return held
 
 
 def _describe_emptied(holding: Holding) -> str:
@@ -298,57 +169,12 @@ def forfeitable_holdings(
     )
 
 
-def totals_by_asset(holdings: Iterable[Holding]) -> list[tuple[Asset, int]]:
-    """The sum of the holdings' amounts per asset, in asset id order."""
-    totals: dict[str, tuple[Asset, int]] = {}
-    for holding in holdings:
-        _, held = totals.get(holding.asset.asset_id, (holding.asset, 0))
-        totals[holding.asset.asset_id] = (holding.asset, held + holding.amount_base)
-    return [totals[asset_id] for asset_id in sorted(totals)]
-
-
 def holding_id(text: str, field: str = "holding") -> int:
     """A holding id as people type it: 17 or H17."""
     match = _HOLDING_ID_PATTERN.fullmatch(text)
     if match is None:
         raise InputError(field, "a holding id such as 17 or H17", repr(text)[:80])
     return int(match.group(1))
-
-
-def case_json(case: CaseRecord) -> dict[str, Any]:
-    return {
-        "case": case.case_id,
-        "agency": case.agency,
-        "legal_basis": case.legal_basis,
-        "prosecutor_ref": case.prosecutor_ref,
-        "court_ref": case.court_ref,
-        "description": case.description,
-        "opened_seq": case.opened_seq,
-        "opened_at": case.opened_at,
-        "status": "open" if case.closed_seq is None else "closed",
-        "closed_seq": case.closed_seq,
-        "closed_reason": case.closed_reason,
-        "holdings_open": case.holdings_open,
-    }
-
-
-def list_cases(
-    engine: Engine, open_only: bool = False, offset: int = 0, limit: int | None = None
-) -> list[CaseRecord]:
-    """Cases in the order they were opened; `offset` and `limit` take a window of them."""
-    query = select(CASE_TABLE).order_by(CASE_TABLE.c.opened_seq)
-    if open_only:
-        query = query.where(CASE_TABLE.c.closed_seq.is_(None))
-    if offset or limit is not None:
-        query = query.offset(offset).limit(limit)
-    with read_transaction(engine) as connection:
-        return [case_record(row) for row in connection.execute(query)]
-
-
-def get_case(engine: Engine, case_id: str) -> CaseRecord | None:
-    with read_transaction(engine) as connection:
-        row = connection.execute(select(CASE_TABLE).where(CASE_TABLE.c.case_id == case_id)).first()
-    return None if row is None else case_record(row)
 
 
 def require_case(engine: Engine, case_id: str) -> CaseRecord:
@@ -359,100 +185,24 @@ def require_case(engine: Engine, case_id: str) -> CaseRecord:
     return case
 
 
-def wallet_json(wallet: WalletRecord) -> dict[str, Any]:
-    return {
-        "address": wallet.address,
-        "chain": wallet.chain,
-        "network": wallet.network,
-        "controller": wallet.controller,
-        "label": wallet.label,
-        "registered_seq": wallet.registered_seq,
-    }
-
-
-def list_wallets(engine: Engine, chain: str | None = None) -> list[WalletRecord]:
-    query = select(WALLET_TABLE).order_by(WALLET_TABLE.c.registered_seq)
-    if chain is not None:
-        query = query.where(WALLET_TABLE.c.chain == chain)
-    with read_transaction(engine) as connection:
-        return [wallet_record(row) for row in connection.execute(query)]
-
-
 def find_wallet(engine: Engine, text: str, field: str = "wallet") -> WalletRecord:
     """The registered custody wallet an address names, in any letter case it was typed.
 
     Raises InputError naming `field` when no registered wallet has that address.
     """
-    table = WALLET_TABLE
-    with read_transaction(engine) as connection:
-        networks = connection.execute(select(table.c.chain, table.c.network).distinct()).all()
-        for chain, network in networks:
-            try:
-                normalised = address(chain, network, text, field)
-            except InputError:
-                continue
-            row = connection.execute(select(table).where(table.c.address == normalised)).first()
-            if row is not None:
-                return wallet_record(row)
+    candidates = []
+    for chain, network in wallet_networks(engine).items():
+        try:
+            candidates.append(address(chain, network, text, field))
+        except InputError:
+            continue
+    found = wallets_among(engine, candidates)
+    for normalised in candidates:
+        if normalised in found:
+            return found[normalised]
     raise InputError(
         field, "a custody wallet registered with `sequestra wallet add`", repr(text)[:80]
     )
-
-
-@dataclass(frozen=True)
-class HistoryLine:
-    seq: int
-    recorded_at: str
-    kind: str
-    change_base: int
-    balance_base: int
-    reversed_by: int | None
-
-    def to_json(self, asset: Asset) -> dict[str, Any]:
-        sign = "-" if self.change_base < 0 else ""
-        return {
-            "seq": self.seq,
-            "recorded_at": self.recorded_at,
-            "kind": self.kind,
-            "change_base": str(self.change_base),
-            "change": sign + format_base_units(abs(self.change_base), asset.decimals),
-            "balance_base": str(self.balance_base),
-            "balance": format_base_units(self.balance_base, asset.decimals),
-            "reversed_by": self.reversed_by,
-        }
-
-
-def holding_history(engine: Engine, holding_id: int) -> tuple[Holding, list[HistoryLine]] | None:
-    """A holding and every posting to it, oldest first, with the balance after each."""
-    with read_transaction(engine) as connection:
-        registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
-        row = connection.execute(
-            select(POSITION_TABLE).where(POSITION_TABLE.c.holding_id == holding_id)
-        ).first()
-        if row is None:
-            return None
-        holding = _holding(row, registry)
-        rows = connection.execute(
-            select(
-                POSTING_TABLE.c.seq,
-                POSTING_TABLE.c.amount_base,
-                ENTRY_TABLE.c.recorded_at,
-                MOVEMENT_TABLE.c.kind,
-                MOVEMENT_TABLE.c.reversed_by,
-            )
-            .join(ENTRY_TABLE, ENTRY_TABLE.c.seq == POSTING_TABLE.c.seq)
-            .join(MOVEMENT_TABLE, MOVEMENT_TABLE.c.seq == POSTING_TABLE.c.seq)
-            .where(POSTING_TABLE.c.holding_id == holding_id)
-            .order_by(POSTING_TABLE.c.seq, POSTING_TABLE.c.idx)
-            .limit(HISTORY_LINES_MAX)
-        ).all()
-    lines, balance = [], 0
-    for r in rows:
-        balance += int(r.amount_base)
-        lines.append(
-            HistoryLine(r.seq, r.recorded_at, r.kind, int(r.amount_base), balance, r.reversed_by)
-        )
-    return holding, lines
 
 
 # --- building bodies from what people type --------------------------------------------------
@@ -718,52 +468,3 @@ def record(
 
 
 # --- bulk reads (imports check many rows against the ledger at once) -----------------------
-
-LOOKUP_CHUNK: Final = 500  # keys in one IN (...) list
-
-
-def _chunks(keys: Iterable[str]) -> Iterator[list[str]]:
-    ordered = sorted(set(keys))
-    for start in range(0, len(ordered), LOOKUP_CHUNK):
-        yield ordered[start : start + LOOKUP_CHUNK]
-
-
-def cases_among(engine: Engine, case_ids: Iterable[str]) -> dict[str, CaseRecord]:
-    """The stored cases whose ids are among `case_ids`, by id (unknown ids are absent)."""
-    found: dict[str, CaseRecord] = {}
-    with read_transaction(engine) as connection:
-        for chunk in _chunks(case_ids):
-            rows = connection.execute(select(CASE_TABLE).where(CASE_TABLE.c.case_id.in_(chunk)))
-            found.update((row.case_id, case_record(row)) for row in rows)
-    return found
-
-
-def wallets_among(engine: Engine, addresses: Iterable[str]) -> dict[str, WalletRecord]:
-    """The registered wallets whose (normalised) addresses are among `addresses`."""
-    found: dict[str, WalletRecord] = {}
-    with read_transaction(engine) as connection:
-        for chunk in _chunks(addresses):
-            rows = connection.execute(select(WALLET_TABLE).where(WALLET_TABLE.c.address.in_(chunk)))
-            found.update((row.address, wallet_record(row)) for row in rows)
-    return found
-
-
-def seizures_of_cases(engine: Engine, case_ids: Iterable[str]) -> Iterator[tuple[int, Any]]:
-    """(seq, body) of each seizure of these cases that no correction reversed.
-
-    Reads LOOKUP_CHUNK cases at a time, so memory holds one chunk's seizures.
-    """
-    for chunk in _chunks(case_ids):
-        with read_transaction(engine) as connection:
-            rows = connection.execute(
-                select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.entry)
-                .join(MOVEMENT_TABLE, MOVEMENT_TABLE.c.seq == ENTRY_TABLE.c.seq)
-                .where(
-                    MOVEMENT_TABLE.c.kind == SEIZURE_RECORDED,
-                    MOVEMENT_TABLE.c.case_id.in_(chunk),
-                    MOVEMENT_TABLE.c.reversed_by.is_(None),
-                )
-                .order_by(ENTRY_TABLE.c.seq)
-            ).all()
-        for row in rows:
-            yield row.seq, parse_json(bytes(row.entry))["statement"]["body"]

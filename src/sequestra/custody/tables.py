@@ -11,7 +11,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Integer, SmallInteger, String, Text
 from sqlmodel import Field, SQLModel
 
-AMOUNT_TEXT_LENGTH = 80  # 78 digits of a uint256, a sign, and room
+from sequestra.custody.amounts import AMOUNT_TEXT_LENGTH
 
 
 class CustodyAsset(SQLModel, table=True):

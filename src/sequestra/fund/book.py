@@ -18,7 +18,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from sequestra.custody.service import list_holdings
+from sequestra.custody.queries import list_holdings
 from sequestra.fund.liquidity import walk_bids
 from sequestra.fund.report import latest_valuation
 from sequestra.pricing.aggregate import AggregationRules, stablecoin_rates
@@ -31,8 +31,7 @@ STABLECOIN_IDS: Final = {"USDT": "ethereum:USDT", "USDC": "ethereum:USDC"}
 
 def book_walks(engine: Engine, venues: Sequence[CcxtVenue]) -> dict[str, list[dict[str, Any]]]:
     """Per Fund asset, one walk per venue that lists a pair of it (or why not)."""
-    _, _, _, valued = latest_valuation(engine)
-    prices = dict(valued)
+    prices = latest_valuation(engine).prices_usd()
     for coin, rate in _live_stablecoins(venues).items():
         prices.setdefault(STABLECOIN_IDS[coin], rate)
     quantities: dict[str, tuple[str, Decimal]] = {}

@@ -16,7 +16,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, select
 
-from sequestra.custody.service import list_holdings
+from sequestra.custody.queries import list_holdings
 from sequestra.fund.report import latest_valuation
 from sequestra.fund.tables import EMERGENCY_TABLE
 from sequestra.ledger.db import read_transaction
@@ -24,7 +24,7 @@ from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import FUND_EMERGENCY_RAISED
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger
-from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+from sequestra.pricing.queries import first_price_after
 
 THRESHOLD_DEFAULT: Final = Decimal("0.10")
 DROP_PLACES: Final = Decimal("0.000001")
@@ -34,15 +34,7 @@ AlertSink = Callable[[list[dict[str, Any]]], None]
 
 def _reference(engine: Engine, after_seq: int, asset_id: str) -> tuple[int, Decimal] | None:
     """The first valuation after `after_seq` that priced `asset_id`: (seq, price)."""
-    with read_transaction(engine) as connection:
-        row = connection.execute(
-            select(PRICE_TABLE.c.seq, PRICE_TABLE.c.price_usd)
-            .join(VALUATION_TABLE, VALUATION_TABLE.c.seq == PRICE_TABLE.c.seq)
-            .where(PRICE_TABLE.c.seq > after_seq, PRICE_TABLE.c.asset_id == asset_id)
-            .order_by(PRICE_TABLE.c.seq)
-            .limit(1)
-        ).first()
-    return None if row is None else (int(row.seq), Decimal(row.price_usd))
+    return first_price_after(engine, asset_id, after_seq)
 
 
 def _alerted(engine: Engine) -> set[tuple[str, str, int]]:
@@ -63,7 +55,8 @@ def emergency_bodies(
     """The alerts the latest valuation calls for and that were not raised before."""
     if not Decimal(0) < threshold < Decimal(1):
         raise ValueError(f"threshold: expected a fraction between 0 and 1, got {threshold}")
-    seq, _, _, prices = latest_valuation(engine)
+    valuation = latest_valuation(engine)
+    seq, prices = valuation.seq, valuation.prices_usd()
     done = _alerted(engine)
     bodies = []
     for holding in list_holdings(engine, fund=True):

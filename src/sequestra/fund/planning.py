@@ -93,8 +93,7 @@ def plan_sale(
     Raises FundReportError without a valuation price or market data; FundInputError (from
     the planner) for parameters out of range.
     """
-    _, _, _, prices = latest_valuation(engine)
-    price = prices.get(asset.asset_id)
+    price = latest_valuation(engine).price_of(asset.asset_id)
     if price is None:
         raise FundReportError(f"{asset.asset_id}: expected a price in the latest valuation")
     sigma_daily, adv_units = _sigma_and_adv(engine, asset, price)

@@ -17,10 +17,10 @@ from datetime import date
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from sequestra.config import FundSettings
-from sequestra.custody.service import asset_registry, list_holdings
+from sequestra.custody.queries import asset_registry, list_holdings
 from sequestra.fund.exposure import Exposure, Position, exposure
 from sequestra.fund.liquidity import average_daily_volume, days_to_exit, impact_cost_usd
 from sequestra.fund.risk import RiskReport, risk_report
@@ -33,9 +33,8 @@ from sequestra.fund.series import (
     realised_volatility,
 )
 from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, StressScenario, stress_all
-from sequestra.ledger.db import read_transaction
 from sequestra.pricing.marketdata import read_usd_closes
-from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+from sequestra.pricing.queries import ValuationView, current_valuation
 
 HISTORY_DAYS_MIN: Final = 100  # a 99% historical VaR needs a tail of at least one day
 PARTICIPATION: Final = Decimal("0.10")  # of average daily volume, for days to exit
@@ -118,19 +117,15 @@ class FundReport:
         ]
 
 
-def latest_valuation(engine: Engine) -> tuple[int, str, Decimal, dict[str, Decimal]]:
-    """(seq, cutoff, USD/KZT rate, USD price by asset) of the latest recorded valuation."""
-    with read_transaction(engine) as connection:
-        row = connection.execute(
-            select(VALUATION_TABLE).order_by(VALUATION_TABLE.c.seq.desc()).limit(1)
-        ).first()
-        if row is None:
-            raise FundReportError("no valuation recorded yet: run `sequestra revalue` first")
-        prices = {
-            p.asset_id: Decimal(p.price_usd)
-            for p in connection.execute(select(PRICE_TABLE).where(PRICE_TABLE.c.seq == row.seq))
-        }
-    return row.seq, row.cutoff, Decimal(row.fx_rate), prices
+def latest_valuation(engine: Engine) -> ValuationView:
+    """The current valuation (`pricing.queries.current_valuation`).
+
+    Raises FundReportError when none is recorded yet.
+    """
+    found = current_valuation(engine)
+    if found is None:
+        raise FundReportError("no valuation recorded yet: run `sequestra revalue` first")
+    return found
 
 
 def fund_report(
@@ -142,7 +137,13 @@ def fund_report(
 
     Raises FundReportError when the Fund holds nothing or nothing is valued.
     """
-    seq, cutoff, rate, prices = latest_valuation(engine)
+    valuation = latest_valuation(engine)
+    seq, cutoff, rate, prices = (
+        valuation.seq,
+        valuation.cutoff,
+        valuation.fx_rate,
+        valuation.prices_usd(),
+    )
     registry = asset_registry(engine)
     quantities: dict[str, Decimal] = defaultdict(Decimal)
     for holding in list_holdings(engine, fund=True):

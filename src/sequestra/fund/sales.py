@@ -19,8 +19,8 @@ from typing import Any, Final
 
 from sqlalchemy import Connection, delete, insert, select
 
-from sequestra.custody.positions import ACCOUNT_SOLD, Posting, fund_account
 from sequestra.custody.kinds import CustodyTransferredBody
+from sequestra.custody.positions import ACCOUNT_SOLD, Posting, fund_account
 from sequestra.custody.state import CustodyState
 from sequestra.fund import kinds as schemas
 from sequestra.fund.kinds import BODY_SCHEMAS

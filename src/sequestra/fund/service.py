@@ -1,5 +1,5 @@
-"""State Fund sales for the CLI and the HTTP API: reading the sale tables, building bodies
-from what people type, and the realised result of a sale.
+"""State Fund sales for the CLI and the HTTP API: building bodies from what people type, and
+the realised result of a sale (reads: `sequestra.fund.queries`).
 
 Bodies are built from display amounts converted exactly to base units, money as decimal
 strings exactly as typed (never rounded), the Fund's wallet normalised as the custody
@@ -15,31 +15,30 @@ from __future__ import annotations
 
 import re
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass
+from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, func, select
+from sqlalchemy import Engine
 
+from sequestra.custody import queries as custody_queries
 from sequestra.custody import service as custody
-from sequestra.custody.amounts import format_base_units
-from sequestra.custody.assets import Asset, AssetRegistry
-from sequestra.custody.positions import fund_account
+from sequestra.custody.prefix import seizure_date
 from sequestra.custody.service import InputError
-from sequestra.custody.tables import MOVEMENT_TABLE, POSTING_TABLE
-from sequestra.fund.sales import OPEN_STATES
-from sequestra.fund.tables import APPROVAL_TABLE, EXECUTION_TABLE, POLICY_TABLE, SALE_TABLE
-from sequestra.ledger.canonical import parse_json
+from sequestra.fund.queries import (
+    Approval,
+    Fill,
+    PolicyRecord,
+    SaleRecord,
+    current_policy,
+    get_sale,
+)
+from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.db import read_transaction
-from sequestra.ledger.roles import FORFEITURE_ORDERED
-from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
-from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+from sequestra.pricing.queries import price_at
 
-SALES_LISTED_MAX: Final = 10_000
-APPROVALS_READ_MAX: Final = 1_000  # approvals of one sale (each approver approves once)
-FILLS_READ_MAX: Final = 100_000  # executions of one sale
 VALUATIONS_SCANNED_MAX: Final = 64  # candidates read around a bound (ties within a second)
 FORFEITURES_READ_MAX: Final = 100_000  # forfeitures that fed one Fund wallet
 CENT: Final = Decimal("0.01")
@@ -47,7 +46,6 @@ EXACT: Final = Context(prec=200, rounding=ROUND_HALF_EVEN)  # products of bounde
 MONEY_DECIMALS_MAX: Final = 12
 BAND_APPROVALS_MAX: Final = 16
 METHODS: Final = ("exchange", "otc", "auction")
-STATES: Final = (*OPEN_STATES, "executed", "settled", "rejected", "cancelled")
 NOT_VALUED: Final = "not valued"
 _MONEY_PATTERN: Final = re.compile(r"(0|[1-9][0-9]{0,20})(\.[0-9]{1,12})?")
 _VENUE_PATTERN: Final = re.compile(r"[a-z0-9_-]{1,32}")
@@ -57,172 +55,7 @@ _BAND_PATTERN: Final = re.compile(r"([^:]+):([0-9]{1,2})")
 # --- records ---------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class PolicyRecord:
-    """The fund policy in force: approval bands, approval validity, licensed venues."""
-
-    seq: int
-    recorded_at: str
-    bands: tuple[tuple[Decimal, int], ...]  # (up to USD, approvals needed), ascending
-    approval_valid_s: int
-    venues: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "recorded_at": self.recorded_at,
-            "bands": [{"up_to_usd": str(limit), "approvals_min": m} for limit, m in self.bands],
-            "approval_valid_s": self.approval_valid_s,
-            "venues": list(self.venues),
-        }
-
-
-@dataclass(frozen=True)
-class Approval:
-    approver: str  # the issuer id of the approver's key
-    label: str | None
-    seq: int
-    issued_at: str
-
-    def valid_until(self, approval_valid_s: int) -> datetime:
-        return parse_timestamp(self.issued_at, "issued_at") + timedelta(seconds=approval_valid_s)
-
-
-@dataclass(frozen=True)
-class Fill:
-    """One executed tranche of a sale."""
-
-    seq: int
-    venue: str
-    amount_base: int
-    price_usd: Decimal
-    fee_usd: Decimal
-    executed_at: str
-    venue_order_id: str
-    deposit_tx: str
-
-    def to_json(self, asset: Asset) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "venue": self.venue,
-            "amount_base": str(self.amount_base),
-            "amount": format_base_units(self.amount_base, asset.decimals),
-            "price_usd": str(self.price_usd),
-            "fee_usd": str(self.fee_usd),
-            "executed_at": self.executed_at,
-            "venue_order_id": self.venue_order_id,
-            "deposit_tx": self.deposit_tx,
-        }
-
-
-@dataclass(frozen=True)
-class SaleRecord:
-    """A sale as the tables hold it, with what its proposal and closing statements said."""
-
-    sale_id: str
-    asset: Asset
-    wallet: str
-    amount_base: int
-    venues: tuple[str, ...]
-    method: str
-    price_floor_usd: Decimal
-    approvals_min: int
-    proposer: str
-    proposer_label: str | None
-    proposed_seq: int
-    proposed_at: str
-    reason: str
-    schedule: tuple[tuple[str, int], ...]  # planned tranches (at, amount_base); not enforced
-    state: str
-    executed_base: int
-    closed_seq: int | None
-    closing: dict[str, Any] | None  # the body of the statement that closed the sale
-    approvals: tuple[Approval, ...] = ()
-    fills: tuple[Fill, ...] = ()
-
-    def amount(self, amount_base: int) -> str:
-        return format_base_units(amount_base, self.asset.decimals)
-
-    def summary_json(self) -> dict[str, Any]:
-        return {
-            "sale": self.sale_id,
-            "asset": self.asset.asset_id,
-            "symbol": self.asset.symbol,
-            "wallet": self.wallet,
-            "amount_base": str(self.amount_base),
-            "amount": self.amount(self.amount_base),
-            "executed_base": str(self.executed_base),
-            "executed": self.amount(self.executed_base),
-            "venues": list(self.venues),
-            "method": self.method,
-            "price_floor_usd": str(self.price_floor_usd),
-            "approvals_min": self.approvals_min,
-            "proposer": self.proposer,
-            "proposer_label": self.proposer_label,
-            "proposed_seq": self.proposed_seq,
-            "proposed_at": self.proposed_at,
-            "state": self.state,
-            "closed_seq": self.closed_seq,
-        }
-
-
 # --- reading ---------------------------------------------------------------------------------
-
-
-def parse_bands(text: str) -> tuple[tuple[Decimal, int], ...]:
-    """The bands as `fund_policy` stores them: "up_to:m,up_to:m"."""
-    pairs = (item.split(":") for item in text.split(","))
-    return tuple((Decimal(limit), int(m)) for limit, m in pairs)
-
-
-def current_policy(engine: Engine) -> PolicyRecord | None:
-    """The fund policy recorded last, or None before the first `fund.policy.recorded`."""
-    with read_transaction(engine) as connection:
-        row = connection.execute(
-            select(POLICY_TABLE, ENTRY_TABLE.c.recorded_at)
-            .join(ENTRY_TABLE, ENTRY_TABLE.c.seq == POLICY_TABLE.c.seq)
-            .order_by(POLICY_TABLE.c.seq.desc())
-            .limit(1)
-        ).first()
-    if row is None:
-        return None
-    return PolicyRecord(
-        row.seq,
-        row.recorded_at,
-        parse_bands(row.bands),
-        row.approval_valid_s,
-        tuple(row.venues.split(",")),
-    )
-
-
-def list_sales(
-    engine: Engine, state: str | None = None, *, open_only: bool = False
-) -> list[SaleRecord]:
-    """Sales in the order they were proposed (at most SALES_LISTED_MAX), without their
-    approvals and fills; `state` keeps one state, `open_only` those not closed or executed.
-
-    Raises InputError naming `state` when it is not a sale state.
-    """
-    query = select(SALE_TABLE).order_by(SALE_TABLE.c.proposed_seq).limit(SALES_LISTED_MAX)
-    if state is not None:
-        if state not in STATES:
-            raise InputError("state", f"one of {', '.join(STATES)}", repr(state)[:80])
-        query = query.where(SALE_TABLE.c.state == state)
-    if open_only:
-        query = query.where(SALE_TABLE.c.state.in_(OPEN_STATES))
-    with read_transaction(engine) as connection:
-        registry = _registry(connection)
-        return [_sale(connection, registry, row) for row in connection.execute(query)]
-
-
-def get_sale(engine: Engine, sale_id: str) -> SaleRecord | None:
-    """One sale with its approvals and fills (oldest first), or None."""
-    with read_transaction(engine) as connection:
-        row = connection.execute(select(SALE_TABLE).where(SALE_TABLE.c.sale_id == sale_id)).first()
-        if row is None:
-            return None
-        sale = _sale(connection, _registry(connection), row)
-        return _with_details(connection, sale)
 
 
 def require_sale(engine: Engine, sale_id: str, field: str = "sale") -> SaleRecord:
@@ -231,92 +64,6 @@ def require_sale(engine: Engine, sale_id: str, field: str = "sale") -> SaleRecor
     if sale is None:
         raise InputError(field, "a sale proposed with `sequestra sale propose`", repr(sale_id)[:80])
     return sale
-
-
-def _registry(connection: Connection) -> AssetRegistry:
-    recorded = custody.recorded_assets(connection)
-    return AssetRegistry.defaults().with_assets(asset for asset, _ in recorded)
-
-
-def _statement(connection: Connection, seq: int | None) -> dict[str, Any] | None:
-    """The statement of entry `seq` (kind, issued_at, issuer, body), or None."""
-    if seq is None:
-        return None
-    entry = connection.execute(
-        select(ENTRY_TABLE.c.entry).where(ENTRY_TABLE.c.seq == seq)
-    ).scalar_one()
-    statement: dict[str, Any] = parse_json(bytes(entry))["statement"]
-    return statement
-
-
-def _labels(connection: Connection, issuers: Sequence[str]) -> dict[str, str]:
-    rows = connection.execute(
-        select(KEY_TABLE.c.issuer, KEY_TABLE.c.label).where(KEY_TABLE.c.issuer.in_(issuers))
-    )
-    return {row.issuer: row.label for row in rows}
-
-
-def _sale(connection: Connection, registry: AssetRegistry, row: Any) -> SaleRecord:
-    proposal = _statement(connection, row.proposed_seq)
-    if proposal is None:  # the proposal's entry is the sale's origin; it cannot be missing
-        raise LookupError(f"sale {row.sale_id}: no entry at seq {row.proposed_seq}")
-    closing = _statement(connection, row.closed_seq)
-    body = proposal["body"]
-    return SaleRecord(
-        sale_id=row.sale_id,
-        asset=registry.get(row.asset_id),
-        wallet=row.wallet,
-        amount_base=int(row.amount_base),
-        venues=tuple(row.venues.split(",")),
-        method=row.method,
-        price_floor_usd=Decimal(row.price_floor_usd),
-        approvals_min=row.approvals_min,
-        proposer=row.proposer,
-        proposer_label=_labels(connection, [row.proposer]).get(row.proposer),
-        proposed_seq=row.proposed_seq,
-        proposed_at=proposal["issued_at"],
-        reason=body["reason"],
-        schedule=tuple((t["at"], int(t["amount_base"])) for t in body.get("schedule", [])),
-        state=row.state,
-        executed_base=int(row.executed_base),
-        closed_seq=row.closed_seq,
-        closing=None if closing is None else closing["body"],
-    )
-
-
-def _with_details(connection: Connection, sale: SaleRecord) -> SaleRecord:
-    approvals = connection.execute(
-        select(APPROVAL_TABLE)
-        .where(APPROVAL_TABLE.c.sale_id == sale.sale_id)
-        .order_by(APPROVAL_TABLE.c.seq)
-        .limit(APPROVALS_READ_MAX)
-    ).all()
-    labels = _labels(connection, [a.approver for a in approvals])
-    fills = connection.execute(
-        select(EXECUTION_TABLE)
-        .where(EXECUTION_TABLE.c.sale_id == sale.sale_id)
-        .order_by(EXECUTION_TABLE.c.seq)
-        .limit(FILLS_READ_MAX)
-    )
-    return replace(
-        sale,
-        approvals=tuple(
-            Approval(a.approver, labels.get(a.approver), a.seq, a.issued_at) for a in approvals
-        ),
-        fills=tuple(
-            Fill(
-                f.seq,
-                f.venue,
-                int(f.amount_base),
-                Decimal(f.price_usd),
-                Decimal(f.fee_usd),
-                f.executed_at,
-                f.venue_order_id,
-                f.deposit_tx,
-            )
-            for f in fills
-        ),
-    )
 
 
 # --- approvals -------------------------------------------------------------------------------
@@ -484,11 +231,11 @@ def realised_result(engine: Engine, sale: SaleRecord) -> RealisedResult:
     last_fill = max((parse_timestamp(f.executed_at) for f in sale.fills), default=None)
     seizure_date, seizures = seizure_date_of(engine, sale.asset.asset_id, sale.wallet)
     with read_transaction(engine) as connection:
-        last = valuation_price(connection, sale.asset.asset_id, at_most=last_fill)
+        last = price_at(connection, sale.asset.asset_id, at_most=last_fill)
         at_seizure = (
             None
             if seizure_date is None
-            else valuation_price(connection, sale.asset.asset_id, on_date=seizure_date)
+            else price_at(connection, sale.asset.asset_id, on_date=seizure_date)
         )
     settled = sale.closing if sale.state == "settled" else None
     return RealisedResult(
@@ -506,79 +253,17 @@ def realised_result(engine: Engine, sale: SaleRecord) -> RealisedResult:
     )
 
 
-def valuation_price(
-    connection: Connection,
-    asset_id: str,
-    at_most: datetime | None = None,
-    on_date: str | None = None,
-    size: int | None = None,
-) -> tuple[int, str, Decimal] | None:
-    """(seq, cutoff, price) of the valuation with the latest cutoff that priced the asset,
-    at or before `at_most` and on `on_date` (YYYY-MM-DD) when given, among the ledger's
-    first `size` entries when given (a report of a prefix).
-
-    Cutoffs are compared as instants: text order is right to the second only (a fraction is
-    optional), so the candidates of the latest second are read and compared parsed.
-    """
-    cutoff = VALUATION_TABLE.c.cutoff
-    query = (
-        select(PRICE_TABLE.c.seq, cutoff, PRICE_TABLE.c.price_usd)
-        .join(VALUATION_TABLE, VALUATION_TABLE.c.seq == PRICE_TABLE.c.seq)
-        .where(PRICE_TABLE.c.asset_id == asset_id)
-        .order_by(cutoff.desc(), PRICE_TABLE.c.seq.desc())
-        .limit(VALUATIONS_SCANNED_MAX)
-    )
-    if size is not None:
-        query = query.where(PRICE_TABLE.c.seq < size)
-    if at_most is not None:
-        query = query.where(func.substr(cutoff, 1, 19) <= at_most.strftime("%Y-%m-%dT%H:%M:%S"))
-    if on_date is not None:
-        query = query.where(func.substr(cutoff, 1, 10) == on_date)
-    candidates = [
-        (parse_timestamp(row.cutoff, "cutoff"), row.seq, row.cutoff, Decimal(row.price_usd))
-        for row in connection.execute(query)
-    ]
-    eligible = [c for c in candidates if at_most is None or c[0] <= at_most]
-    if not eligible:
-        return None
-    _, seq, text, price = max(eligible)
-    return seq, text, price
-
-
 def seizure_date_of(engine: Engine, asset_id: str, wallet: str) -> tuple[str | None, int]:
     """The date (UTC) of the earliest seizure behind a Fund wallet's holding of an asset, and
-    how many seizures lie behind it.
+    how many seizures lie behind it (`custody.prefix.seizure_date` over the whole ledger).
 
     Behind it: the seizures of the asset, not reversed, in the cases whose forfeitures (not
     reversed) credited `fund/<wallet>`. A holding that came by a transfer between Fund
     wallets has none: (None, 0).
     """
     with read_transaction(engine) as connection:
-        case_ids = (
-            connection.execute(
-                select(MOVEMENT_TABLE.c.case_id)
-                .distinct()
-                .join(POSTING_TABLE, POSTING_TABLE.c.seq == MOVEMENT_TABLE.c.seq)
-                .where(
-                    POSTING_TABLE.c.account == fund_account(wallet),
-                    POSTING_TABLE.c.asset_id == asset_id,
-                    MOVEMENT_TABLE.c.kind == FORFEITURE_ORDERED,
-                    MOVEMENT_TABLE.c.reversed_by.is_(None),
-                    MOVEMENT_TABLE.c.case_id.is_not(None),
-                )
-                .limit(FORFEITURES_READ_MAX)
-            )
-            .scalars()
-            .all()
-        )
-    seized = [
-        parse_timestamp(body["seized_at"], "seized_at")
-        for _, body in custody.seizures_of_cases(engine, case_ids)
-        if body["asset"] == asset_id
-    ]
-    if not seized:
-        return None, 0
-    return min(seized).strftime("%Y-%m-%d"), len(seized)
+        size = ledger_queries.head(connection).size
+        return seizure_date(connection, size, None, asset_id, wallet)
 
 
 def sale_json(
@@ -676,7 +361,7 @@ class ProposalInput:
 
 def proposal_body(engine: Engine, proposal: ProposalInput) -> dict[str, Any]:
     """A `sale.proposed` body. Raises InputError naming the field typed wrong."""
-    asset = custody.resolve_asset(custody.asset_registry(engine), proposal.asset)
+    asset = custody.resolve_asset(custody_queries.asset_registry(engine), proposal.asset)
     wallet = custody.find_wallet(engine, proposal.wallet, "wallet")
     if wallet.chain != asset.chain:
         raise InputError(

@@ -94,3 +94,12 @@ def read_transaction(engine: Engine) -> Iterator[Connection]:
             connection = connection.execution_options(isolation_level="REPEATABLE READ")
         with connection.begin():
             yield connection
+
+
+def column_bytes(value: object) -> bytes:
+    """Read a binary column; tampering may leave text (SQLite) or NULL in it."""
+    if isinstance(value, bytes | bytearray | memoryview):
+        return bytes(value)
+    if isinstance(value, str):
+        return value.encode("utf-8", "surrogateescape")
+    return b""

@@ -13,7 +13,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, case, func, inspect, select
+import orjson
+from sqlalchemy import Connection, Engine, Select, case, func, inspect, select
 
 from sequestra.ledger.authority import AuthorityState
 from sequestra.ledger.canonical import parse_json
@@ -23,7 +24,7 @@ from sequestra.ledger.checkpoints import (
     list_checkpoints,
     recent_checkpoints,
 )
-from sequestra.ledger.db import read_transaction
+from sequestra.ledger.db import column_bytes, read_transaction
 from sequestra.ledger.entry import GENESIS_PREV
 from sequestra.ledger.errors import LedgerStateError
 from sequestra.ledger.projection import load_authority
@@ -54,9 +55,11 @@ __all__ = [
     "recorded_at_of",
     "require_initialised",
     "root_at",
+    "stream_statements",
 ]
 
 READ_LIMIT_MAX: Final = 10_000
+STREAM_BATCH: Final = 5_000
 SEQS_CHUNK: Final = 500  # seqs in one IN (...) list
 
 
@@ -105,6 +108,14 @@ class CheckpointView:
     root: str
     created_at: str
     cosigned_by: tuple[str, ...]
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "size": self.size,
+            "root": self.root,
+            "created_at": self.created_at,
+            "cosigned_by": list(self.cosigned_by),
+        }
 
 
 @contextmanager
@@ -166,7 +177,9 @@ def entries(source: Engine | Connection, from_seq: int = 0, limit: int = 100) ->
             .limit(limit)
         ).all()
     return [
-        StoredEntry(r.seq, r.recorded_at, r.kind, r.issuer, bytes(r.leaf_hash), bytes(r.entry))
+        StoredEntry(
+            r.seq, r.recorded_at, r.kind, r.issuer, column_bytes(r.leaf_hash), column_bytes(r.entry)
+        )
         for r in rows
     ]
 
@@ -203,6 +216,22 @@ def entry_statements(source: Engine | Connection, seqs: Iterable[int]) -> dict[i
             for row in rows:
                 found[row.seq] = parse_json(bytes(row.entry))["statement"]
     return found
+
+
+def stream_statements(
+    connection: Connection, seqs: Select[Any], batch: int = STREAM_BATCH
+) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(seq, statement) of each entry whose seq `seqs` selects (a query of one seq column,
+    from the caller's own tables), in seq order, read `batch` rows at a time."""
+    selected = seqs.subquery()
+    key = next(iter(selected.c))
+    query = (
+        select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.entry)
+        .join(selected, key == ENTRY_TABLE.c.seq)
+        .order_by(ENTRY_TABLE.c.seq)
+    )
+    for seq, data in connection.execution_options(yield_per=batch).execute(query):
+        yield seq, orjson.loads(column_bytes(data))["statement"]
 
 
 def kind_counts(source: Engine | Connection, size: int) -> dict[str, int]:

@@ -24,7 +24,7 @@ from sequestra.ledger import tree
 from sequestra.ledger.canonical import is_canonical
 from sequestra.ledger.checkpoint import Checkpoint, CheckpointError
 from sequestra.ledger.checkpoints import list_checkpoints
-from sequestra.ledger.db import create_ledger_engine, read_transaction
+from sequestra.ledger.db import column_bytes, create_ledger_engine, read_transaction
 from sequestra.ledger.errors import LedgerError
 from sequestra.ledger.keys import decode_public_key, issuer_id
 from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED
@@ -88,15 +88,6 @@ def check_row(row: Row) -> Checked:
     ):
         return failed(seq_column, "indexed columns disagree with the entry's bytes")
     return checked
-
-
-def column_bytes(value: object) -> bytes:
-    """Read a binary column; tampering may leave text (SQLite) or NULL in it."""
-    if isinstance(value, bytes | bytearray | memoryview):
-        return bytes(value)
-    if isinstance(value, str):
-        return value.encode("utf-8", "surrogateescape")
-    return b""
 
 
 _COLUMNS = (

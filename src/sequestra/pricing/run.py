@@ -20,7 +20,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 
 from sequestra.custody.assets import Asset, AssetRegistry
-from sequestra.custody.service import Holding, holdings_before, list_holdings, recorded_assets
+from sequestra.custody.queries import Holding, holdings_before, list_holdings, recorded_assets
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import VALUATION_RECORDED

@@ -22,10 +22,11 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any, Final
+from typing import Final
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Connection, Engine
 
+from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.checkpoint import Checkpoint, CheckpointError
 from sequestra.ledger.checkpoints import StoredCheckpoint, list_checkpoints
 from sequestra.ledger.db import read_transaction
@@ -35,9 +36,7 @@ from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note, split_n
 from sequestra.ledger.replay import EntryChecker, Replay
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.statement import SignedStatement
-from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.tree import root_at
-from sequestra.ledger.verify import column_bytes
 from sequestra.reports.catalog import RenderedReport
 from sequestra.reports.document import Chart, Document, Prefix, Table, ledger_prefix, write_document
 
@@ -67,17 +66,12 @@ def verify_prefix(connection: Connection, rule_set: RuleSet, size: int) -> Prefi
     checker = EntryChecker(replay.enrolled_keys, replay.wanted_kinds)
     leaves: list[bytes] = []
     for start in range(0, size, READ_BATCH_ENTRIES):
-        rows = connection.execute(
-            select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash, ENTRY_TABLE.c.entry)
-            .where(
-                ENTRY_TABLE.c.seq >= start,
-                ENTRY_TABLE.c.seq < min(start + READ_BATCH_ENTRIES, size),
-            )
-            .order_by(ENTRY_TABLE.c.seq)
-        ).all()
-        for seq, leaf, data in rows:
+        batch = min(READ_BATCH_ENTRIES, size - start)
+        for stored in ledger_queries.entries(connection, start, batch):
+            if stored.seq >= size:
+                break
             position = replay.count
-            reason = replay.feed(checker.check(seq, column_bytes(data), column_bytes(leaf)))
+            reason = replay.feed(checker.check(stored.seq, stored.entry, stored.leaf_hash))
             if reason is not None:
                 return PrefixVerification(False, position, reason, tuple(leaves), None, None)
             leaves.append(replay.last_leaf_hash)
@@ -126,17 +120,8 @@ def audit_document(engine: Engine, rule_set: RuleSet, size: int | None = None) -
     with read_transaction(engine) as connection:
         verification = verify_prefix(connection, rule_set, prefix.size)
         stored = list_checkpoints(connection, prefix.size)[-CHECKPOINTS_MAX:]
-        kinds = Counter(
-            connection.execute(
-                select(ENTRY_TABLE.c.kind).where(ENTRY_TABLE.c.seq < prefix.size)
-            ).scalars()
-        )
-        keys = connection.execute(
-            select(KEY_TABLE)
-            .where(KEY_TABLE.c.enrolled_seq < prefix.size)
-            .order_by(KEY_TABLE.c.enrolled_seq, KEY_TABLE.c.issuer)
-            .limit(KEYS_MAX)
-        ).all()
+        kinds = Counter(ledger_queries.kind_counts(connection, prefix.size))
+        keys = ledger_queries.keys_enrolled_before(connection, prefix.size, KEYS_MAX)
     return _document(prefix, verification, stored, kinds, keys)
 
 
@@ -145,7 +130,7 @@ def _document(
     verification: PrefixVerification,
     stored: list[StoredCheckpoint],
     kinds: Counter[str],
-    keys: Sequence[Any],
+    keys: Sequence[ledger_queries.KeyView],
 ) -> Document:
     errors = {c.size: checkpoint_error(c, verification) for c in stored}
     latest = stored[-1] if stored else None
@@ -215,13 +200,13 @@ def _document(
     )
 
 
-def _key_row(row: Any, size: int) -> tuple[str, ...]:
+def _key_row(row: ledger_queries.KeyView, size: int) -> tuple[str, ...]:
     revoked = row.revoked_seq
     revoked_in_prefix = revoked is not None and revoked < size
     return (
         row.issuer,
         row.label,
-        row.roles,
+        ",".join(row.roles),
         str(row.enrolled_seq),
         str(revoked) if revoked_in_prefix else "",
         (row.revoked_reason or "") if revoked_in_prefix else "",

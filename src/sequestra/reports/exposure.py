@@ -25,7 +25,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from sequestra.custody.service import asset_registry, holdings_before
+from sequestra.custody.queries import asset_registry, holdings_before
 from sequestra.fund.exposure import Exposure, Position, exposure
 from sequestra.fund.report import HISTORY_DAYS_MIN, volatility_by_asset
 from sequestra.fund.risk import RiskReport, risk_report
@@ -37,11 +37,11 @@ from sequestra.fund.series import (
 from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, stress_all
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.rules import RuleSet
+from sequestra.pricing import queries as pricing_queries
 from sequestra.pricing.marketdata import read_usd_closes
 from sequestra.reports.catalog import RenderedReport
 from sequestra.reports.document import Chart, Document, Table, ledger_prefix, money, write_document
 from sequestra.reports.errors import NothingToReport
-from sequestra.reports.valuation import valuation_before, valuation_prices
 
 MARKET_DATA_NOTE: Final = (
     "market data (daily closes) is not in the ledger: volatility, VaR and ES are reproducible"
@@ -80,13 +80,13 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
     ledger prefix. Raises ReportError for a bad size, no valuation, or an empty Fund."""
     prefix = ledger_prefix(engine, size)
     with read_transaction(engine) as connection:
-        valuation = valuation_before(connection, prefix.size)
+        valuation = pricing_queries.current_valuation(connection, prefix.size)
         if valuation is None:
             raise NothingToReport(
                 f"valuation: expected one among the first {prefix.size} entries, got none;"
                 " run `sequestra revalue` first"
             )
-        prices = {a: p for a, (p, _) in valuation_prices(connection, valuation.seq).items()}
+        prices = valuation.prices_usd()
     quantities: dict[str, Decimal] = defaultdict(Decimal)
     for holding in holdings_before(engine, prefix.size):
         if holding.case_id is None:  # a holding of the State Fund has no case
@@ -103,7 +103,7 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
     positions = [Position(a, q, prices[a]) for a, q in sorted(quantities.items()) if a in prices]
     if not positions:
         raise NothingToReport(f"prices: no Fund asset is priced in valuation {valuation.seq}")
-    rate = Decimal(valuation.fx_rate)
+    rate = valuation.fx_rate
     found = exposure(positions, usd_kzt=rate)
     values = {line.asset_id: line.value_usd for line in found.assets}
     report = ExposureReport(

@@ -17,20 +17,13 @@ from typing import Final
 
 from sqlalchemy import Engine
 
-from sequestra.fund.service import (
-    NOT_VALUED,
-    Benchmark,
-    Proceeds,
-    SaleRecord,
-    benchmark,
-    get_sale,
-    list_sales,
-    proceeds,
-    valuation_price,
-)
+from sequestra.custody.prefix import fund_cases, seizure_dates
+from sequestra.fund.queries import SaleRecord, get_sale, list_sales
+from sequestra.fund.service import NOT_VALUED, Benchmark, Proceeds, benchmark, proceeds
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.timefmt import parse_timestamp
+from sequestra.pricing.queries import price_at
 from sequestra.reports.catalog import RenderedReport
 from sequestra.reports.document import (
     Chart,
@@ -41,7 +34,6 @@ from sequestra.reports.document import (
     money,
     write_document,
 )
-from sequestra.reports.prefix import fund_cases, seizure_dates
 
 
 @dataclass(frozen=True)
@@ -110,13 +102,11 @@ def _line(engine: Engine, sale: SaleRecord, size: int) -> SaleLine:
     last_fill = max((parse_timestamp(f.executed_at) for f in sale.fills), default=None)
     asset_id = sale.asset.asset_id
     with read_transaction(engine) as connection:
-        last = valuation_price(connection, asset_id, at_most=last_fill, size=size)
+        last = price_at(connection, asset_id, at_most=last_fill, size=size)
         cases = fund_cases(connection, size, asset_id, sale.wallet)
         seized = seizure_dates(connection, size, cases, asset_id, None)
         day = min(seized).strftime("%Y-%m-%d") if seized else None
-        at_seizure = (
-            None if day is None else valuation_price(connection, asset_id, on_date=day, size=size)
-        )
+        at_seizure = None if day is None else price_at(connection, asset_id, on_date=day, size=size)
     settled = sale.closing if sale.state == "settled" and sale.closing else None
     return SaleLine(
         sale,

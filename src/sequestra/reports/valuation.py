@@ -11,20 +11,20 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass, replace
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import Engine
 
-from sequestra.custody.service import Holding, holdings_before
+from sequestra.custody.queries import Holding, holdings_before
 from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.db import read_transaction
-from sequestra.ledger.tree import root_at
-from sequestra.pricing.projection import read_quotes
+from sequestra.pricing import queries as pricing_queries
 from sequestra.pricing.run import HoldingValue, value_holdings
-from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.reports.errors import NothingToReport, ReportError, ReportRequestError
 
+CENT: Final = Decimal("0.01")
+EXACT: Final = Context(prec=200, rounding=ROUND_HALF_EVEN)
 FUND_CASE: Final = "(fund)"  # a holding of the State Fund has no case
 HOLDINGS_MAX: Final = 1_000_000  # one report lists at most this many holdings
 
@@ -101,26 +101,25 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
     if not 1 <= size <= size_ledger:
         raise ReportRequestError(f"size: expected 1..{size_ledger} (the ledger's size), got {size}")
     with read_transaction(engine) as connection:
-        root = root_at(connection, size)
-        valuation = valuation_before(connection, size)
+        root = ledger_queries.root_at(connection, size)
+        valuation = pricing_queries.current_valuation(connection, size)
         if valuation is None:
             raise NothingToReport(
                 f"valuation: expected one among the first {size} entries, got none;"
                 " run `sequestra revalue` first"
             )
-        previous = valuation_before(connection, valuation.seq)
-        prices = valuation_prices(connection, valuation.seq)
-        pairs = _pairs_used(connection, valuation.quotes_sha256)
+        previous = pricing_queries.previous_valuation(connection, valuation)
+        pairs = pricing_queries.pairs_used(connection, valuation.quotes_sha256)
+    prices = {price.asset_id: (price.price_usd, price.venues) for price in valuation.prices}
     held = holdings_before(engine, valuation.seq)
-    rate = Decimal(valuation.fx_rate)
-    values = value_holdings(engine, _price_map(prices), rate, valuation.seq, held)
+    rate = valuation.fx_rate
+    values = value_holdings(engine, valuation.prices_usd(), rate, valuation.seq, held)
     lines = _lines(held, values, prices, pairs)
     changes: tuple[AssetChange, ...] = ()
     before: list[HoldingValue] = []
     if previous is not None:
-        with read_transaction(engine) as connection:
-            prices_before = _price_map(valuation_prices(connection, previous.seq))
-        before = value_holdings(engine, prices_before, Decimal(previous.fx_rate), previous.seq)
+        prices_before = previous.prices_usd()
+        before = value_holdings(engine, prices_before, previous.fx_rate, previous.seq)
         changes = _changes(prices_before, before, lines)
     lines = _since(engine, size, lines, before)
     report = ValuationReport(
@@ -130,7 +129,7 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
         valuation.cutoff,
         valuation.method,
         valuation.price_type,
-        Decimal(valuation.fx_rate),
+        valuation.fx_rate,
         valuation.fx_on,
         valuation.fx_source,
         lines,
@@ -143,41 +142,6 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
     )
     _check(report, values)
     return report
-
-
-def valuation_before(connection: Connection, seq: int) -> Any:
-    """The row of the latest valuation recorded before entry `seq`, or None."""
-    return connection.execute(
-        select(VALUATION_TABLE)
-        .where(VALUATION_TABLE.c.seq < seq)
-        .order_by(VALUATION_TABLE.c.seq.desc())
-        .limit(1)
-    ).first()
-
-
-def valuation_prices(
-    connection: Connection, seq: int
-) -> dict[str, tuple[Decimal, tuple[str, ...]]]:
-    """The USD price and the venues behind it of each asset the valuation at `seq` priced."""
-    rows = connection.execute(select(PRICE_TABLE).where(PRICE_TABLE.c.seq == seq))
-    return {
-        row.asset_id: (Decimal(row.price_usd), tuple(v for v in row.venues.split(",") if v))
-        for row in rows
-    }
-
-
-def _price_map(prices: dict[str, tuple[Decimal, tuple[str, ...]]]) -> dict[str, Decimal]:
-    return {asset_id: price for asset_id, (price, _) in prices.items()}
-
-
-def _pairs_used(connection: Connection, quotes_sha256: str) -> dict[str, tuple[str, ...]]:
-    """Pairs of the quotes the valuation used (not dropped, converted to USD), by base symbol."""
-    used: dict[str, set[str]] = {}
-    for quote in read_quotes(connection, quotes_sha256):
-        if quote.dropped or not quote.price_usd:
-            continue
-        used.setdefault(quote.pair.split("/")[0], set()).add(f"{quote.venue}:{quote.pair}")
-    return {symbol: tuple(sorted(pairs)) for symbol, pairs in used.items()}
 
 
 def _lines(
@@ -217,8 +181,7 @@ def _since(
     """Each line with its value at the previous valuation and at the seizure date's (the
     latest valuation on the date of the earliest seizure behind it), both among the first
     `size` entries; None where there is none."""
-    from sequestra.fund.service import valuation_price
-    from sequestra.reports.prefix import seizure_index, value_cents
+    from sequestra.custody.prefix import seizure_index
 
     before = {value.holding_id: value.value_usd for value in previous}
     found = []
@@ -231,7 +194,7 @@ def _since(
             priced = None
             if day is not None:
                 if (line.asset_id, day) not in price_on:
-                    price_on[line.asset_id, day] = valuation_price(
+                    price_on[line.asset_id, day] = pricing_queries.price_at(
                         connection, line.asset_id, on_date=day, size=size
                     )
                 priced = price_on[line.asset_id, day]
@@ -245,6 +208,12 @@ def _since(
                 )
             )
     return tuple(found)
+
+
+def value_cents(quantity: Decimal, price_usd: Decimal) -> Decimal:
+    """quantity x price, exact, quantised once to 0.01 ROUND_HALF_EVEN."""
+    with localcontext(EXACT):
+        return (quantity * price_usd).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def _total(key: str, lines: Iterable[HoldingLine]) -> Total:

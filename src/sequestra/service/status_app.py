@@ -8,36 +8,19 @@ from typing import Any
 
 from fastapi import FastAPI
 from fastapi.responses import JSONResponse
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine
 from sqlalchemy.exc import SQLAlchemyError
 
-from sequestra.chains.watch.tables import RUN_TABLE
-from sequestra.ledger.db import read_transaction
-from sequestra.ledger.tables import ENTRY_TABLE
-from sequestra.pricing.tables import VALUATION_TABLE
+from sequestra.chains.watch.queries import latest_run
+from sequestra.ledger.queries import entry_count
+from sequestra.pricing.queries import current_valuation
 
 
 def _status(engine: Engine) -> dict[str, Any]:
-    with read_transaction(engine) as connection:
-        size = connection.execute(select(func.count()).select_from(ENTRY_TABLE)).scalar_one()
-        run = connection.execute(
-            select(RUN_TABLE).order_by(RUN_TABLE.c.started_at.desc()).limit(1)
-        ).first()
-        valuation = connection.execute(
-            select(VALUATION_TABLE.c.seq, VALUATION_TABLE.c.cutoff)
-            .order_by(VALUATION_TABLE.c.seq.desc())
-            .limit(1)
-        ).first()
+    valuation = current_valuation(engine)
     return {
-        "ledger_size": int(size),
-        "last_watch_run": None
-        if run is None
-        else {
-            "run": run.run_id,
-            "finished_at": run.finished_at,
-            "status": run.status,
-            "reason": run.reason,
-        },
+        "ledger_size": entry_count(engine),
+        "last_watch_run": latest_run(engine),
         "last_valuation": None
         if valuation is None
         else {"seq": valuation.seq, "cutoff": valuation.cutoff},

@@ -20,10 +20,11 @@ from sqlalchemy import Engine
 
 from sequestra.cli.common import console
 from sequestra.composition import application
+from sequestra.custody import queries as custody_queries
 from sequestra.custody import service
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetRegistry
-from sequestra.custody.service import Holding
+from sequestra.custody.queries import Holding
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import (
     CASE_CLOSED,
@@ -138,7 +139,7 @@ def record_sample(
     Raises AppendRefused if the ledger refuses a statement (nothing of that batch is
     written), CustodyMismatch if the holdings afterwards are not what was recorded.
     """
-    registry = service.asset_registry(engine)
+    registry = custody_queries.asset_registry(engine)
     _record(engine, officer, _setup(sample), now)
     fix = sample.correction
     first = [
@@ -159,7 +160,7 @@ def record_sample(
     transferred = _record(engine, officer, [_transfer(registry, sample, now)], now)
     forfeited = _record(engine, officer, _forfeitures(engine, sample), now)
     released = _record(engine, officer, _release(registry, sample, now), now)
-    cases = service.list_cases(engine)
+    cases = custody_queries.list_cases(engine)
     result = CustodyDemo(
         sample=sample,
         cases_opened=len(cases),
@@ -170,8 +171,8 @@ def record_sample(
         transfer_seq=transferred[0].seq,
         forfeiture_seqs=tuple(r.seq for r in forfeited),
         release_seqs=tuple(r.seq for r in released),
-        case_holdings=tuple(service.list_holdings(engine, fund=False)),
-        fund_holdings=tuple(service.list_holdings(engine, fund=True)),
+        case_holdings=tuple(custody_queries.list_holdings(engine, fund=False)),
+        fund_holdings=tuple(custody_queries.list_holdings(engine, fund=True)),
     )
     _check_holdings(result)
     return result
@@ -265,7 +266,7 @@ def _forfeitures(engine: Engine, sample: CustodySample) -> Statements:
             service.forfeiture_body(
                 forfeiture.case_id,
                 _order(forfeiture.decision),
-                service.list_holdings(engine, case_id=forfeiture.case_id),
+                custody_queries.list_holdings(engine, case_id=forfeiture.case_id),
                 [forfeiture.decision.evidence.to_body()],
             ),
         )

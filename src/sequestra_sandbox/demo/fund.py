@@ -21,10 +21,11 @@ from sqlalchemy import Engine
 
 from sequestra.cli.common import console
 from sequestra.composition import application
+from sequestra.custody import queries as custody_queries
 from sequestra.custody import service as custody
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import Asset
-from sequestra.custody.service import Holding
+from sequestra.custody.queries import Holding
 from sequestra.fund import service
 from sequestra.fund.bounds import FundInputError
 from sequestra.fund.planning import plan_sale
@@ -161,7 +162,7 @@ def _choose(engine: Engine, valuation: ValuationResult) -> tuple[Holding, Decima
     }
     priced = [
         (Decimal(h.amount_base).scaleb(-h.asset.decimals) * prices[h.asset.asset_id], h)
-        for h in custody.list_holdings(engine, fund=True)
+        for h in custody_queries.list_holdings(engine, fund=True)
         if h.asset.asset_id in prices
     ]
     if not priced:

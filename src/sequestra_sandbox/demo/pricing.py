@@ -19,7 +19,7 @@ from sqlalchemy import Engine
 
 from sequestra.cli.common import console
 from sequestra.composition import application
-from sequestra.custody.service import list_holdings
+from sequestra.custody.queries import list_holdings
 from sequestra.ledger.keys import SigningKey
 from sequestra.pricing.fx import FixedRate
 from sequestra.pricing.marketdata import fetch_market_data

@@ -35,6 +35,7 @@ from sequestra.chains.watch.run import Watcher, WatchResult, expected_balances
 from sequestra.cli.common import console
 from sequestra.composition import application
 from sequestra.config import CustodySettings, WatchSettings
+from sequestra.custody import queries as custody_queries
 from sequestra.custody import service
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import BTC, NATIVE, USDT, AssetRegistry
@@ -374,7 +375,7 @@ def run_watch_demo(
     enrolled_seq = ensure_watcher(engine, admin, watcher_key, now)
     with ExitStack() as stack, _sandbox_errors():
         chains, skipped = _open_chains(stack, directory)
-        registry = service.asset_registry(engine)
+        registry = custody_queries.asset_registry(engine)
         positions = _positions(engine)
         mirrored = sum(chain.mirror(positions, registry) for chain in chains)
         seizures = tuple(chain.seize() for chain in chains)
@@ -468,7 +469,7 @@ def _record_case(
     engine: Engine, officer: SigningKey, seizures: Sequence[DemoSeizure], now: datetime
 ) -> tuple[int, ...]:
     """Register the demo wallets, open the demo case and record its seizures (one batch)."""
-    registry = service.asset_registry(engine)
+    registry = custody_queries.asset_registry(engine)
     statements: list[tuple[str, dict[str, Any]]] = [
         (
             WALLET_REGISTERED,

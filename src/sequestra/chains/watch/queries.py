@@ -10,13 +10,14 @@ from sqlalchemy import Engine, select
 from sequestra.chains.watch.projection import SnapshotBalance, read_snapshot
 from sequestra.chains.watch.reconcile import Finding, reconcile
 from sequestra.chains.watch.run import expected_balances, previous_observations
-from sequestra.chains.watch.tables import ALERT_TABLE, RUN_TABLE
+from sequestra.chains.watch.tables import ALERT_TABLE, OBSERVATION_TABLE, RUN_TABLE, SNAPSHOT_TABLE
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetRegistry
-from sequestra.custody.service import recorded_assets
+from sequestra.custody.queries import recorded_assets
 from sequestra.ledger.db import read_transaction
 
 LIST_LIMIT_MAX: Final = 10_000
+OBSERVATIONS_READ_MAX: Final = 1_000_000
 
 
 def list_alerts(
@@ -91,3 +92,107 @@ def reconcile_latest(engine: Engine) -> Reconciliation:
         reconcile(expected, balances),
         registry,
     )
+
+
+@dataclass(frozen=True)
+class ObservationFilter:
+    chain: str | None = None
+    address: str | None = None
+    asset_id: str | None = None
+
+
+@dataclass(frozen=True)
+class ObservedBalance:
+    """One balance an observation entry recorded: the block it was read at, the address,
+    the asset and the amount (base units), and the observation that replaced it, if any."""
+
+    seq: int
+    chain: str
+    network: str
+    run_id: str
+    height: int
+    block_hash: str
+    snapshot_sha256: str
+    superseded_by: int | None
+    address: str
+    asset_id: str
+    amount_base: str
+    pending_base: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "chain": self.chain,
+            "network": self.network,
+            "run_id": self.run_id,
+            "height": self.height,
+            "block_hash": self.block_hash,
+            "snapshot_sha256": self.snapshot_sha256,
+            "superseded_by": self.superseded_by,
+            "address": self.address,
+            "asset_id": self.asset_id,
+            "amount_base": self.amount_base,
+            "pending_base": self.pending_base,
+        }
+
+
+def list_observations(
+    engine: Engine, where: ObservationFilter, offset: int, limit: int
+) -> list[ObservedBalance]:
+    """Balances the watcher observed, one per (entry, chain, address, asset), newest entry
+    first; superseded observations (after a reorg) included and marked.
+
+    Raises ValueError when the window lies outside 0..OBSERVATIONS_READ_MAX.
+    """
+    if offset < 0 or not 1 <= limit <= LIST_LIMIT_MAX or offset + limit > OBSERVATIONS_READ_MAX:
+        raise ValueError(
+            f"window: expected within 0..{OBSERVATIONS_READ_MAX}, got {offset}+{limit}"
+        )
+    observation, snapshot = OBSERVATION_TABLE, SNAPSHOT_TABLE
+    query = (
+        select(
+            observation.c.seq,
+            observation.c.chain,
+            observation.c.network,
+            observation.c.run_id,
+            observation.c.height,
+            observation.c.block_hash,
+            observation.c.snapshot_sha256,
+            observation.c.superseded_by,
+            snapshot.c.address,
+            snapshot.c.asset_id,
+            snapshot.c.amount_base,
+            snapshot.c.pending_base,
+        )
+        .join(
+            snapshot,
+            (snapshot.c.snapshot_sha256 == observation.c.snapshot_sha256)
+            & (snapshot.c.chain == observation.c.chain),
+        )
+        .order_by(
+            observation.c.seq.desc(), observation.c.chain, snapshot.c.address, snapshot.c.asset_id
+        )
+    )
+    if where.chain is not None:
+        query = query.where(observation.c.chain == where.chain)
+    if where.address is not None:
+        query = query.where(snapshot.c.address == where.address)
+    if where.asset_id is not None:
+        query = query.where(snapshot.c.asset_id == where.asset_id)
+    with read_transaction(engine) as connection:
+        rows = connection.execute(query.offset(offset).limit(limit)).all()
+    return [ObservedBalance(*tuple(row)) for row in rows]
+
+
+def latest_run(engine: Engine) -> dict[str, Any] | None:
+    """The watcher's latest run (id, finish time, status, reason), or None."""
+    runs = list_runs(engine, 1)
+    if not runs:
+        return None
+    run = runs[0]
+    return {
+        "run": run["run_id"],
+        "finished_at": run["finished_at"],
+        "status": run["status"],
+        "reason": run["reason"],
+    }

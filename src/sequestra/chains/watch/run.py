@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import logging
 import secrets
-from collections import defaultdict
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -32,8 +31,12 @@ from sequestra.chains.watch.tables import (
 )
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import BTC, ETH, Asset, AssetRegistry
-from sequestra.custody.service import list_wallets, recorded_assets
-from sequestra.custody.tables import POSITION_TABLE
+from sequestra.custody.queries import (
+    custody_balances,
+    held_asset_ids,
+    list_wallets,
+    recorded_assets,
+)
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.errors import LedgerError
 from sequestra.ledger.keys import SigningKey
@@ -92,14 +95,10 @@ def _registry(connection: Connection) -> AssetRegistry:
 
 def expected_balances(connection: Connection) -> dict[Key, int]:
     """What the ledger says each custody address holds, per asset (cases and Fund together)."""
-    query = select(POSITION_TABLE.c.wallet, POSITION_TABLE.c.asset_id, POSITION_TABLE.c.amount_base)
-    query = query.where(
-        POSITION_TABLE.c.holding_id.is_not(None), POSITION_TABLE.c.amount_base != "0"
-    )
-    totals: dict[Key, int] = defaultdict(int)
-    for wallet, asset_id, amount in connection.execute(query):
-        totals[(asset_id.split(":")[0], wallet, asset_id)] += int(amount)
-    return dict(totals)
+    return {
+        (asset_id.split(":")[0], wallet, asset_id): amount
+        for (wallet, asset_id), amount in custody_balances(connection).items()
+    }
 
 
 def watched_assets(engine: Engine) -> set[str]:
@@ -108,10 +107,7 @@ def watched_assets(engine: Engine) -> set[str]:
     A token the state never held is not read: on a test network the built-in mainnet
     contracts do not exist, and a reading must not depend on them.
     """
-    query = select(POSITION_TABLE.c.asset_id).where(POSITION_TABLE.c.holding_id.is_not(None))
-    with read_transaction(engine) as connection:
-        held = set(connection.execute(query.distinct()).scalars())
-    return held | {BTC.asset_id, ETH.asset_id}
+    return held_asset_ids(engine) | {BTC.asset_id, ETH.asset_id}
 
 
 def previous_observations(connection: Connection) -> dict[str, PreviousObservation]:

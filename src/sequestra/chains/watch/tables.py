@@ -12,7 +12,7 @@ from __future__ import annotations
 from sqlalchemy import BigInteger, Column, Index, Integer, String, Text
 from sqlmodel import Field, SQLModel
 
-from sequestra.custody.tables import AMOUNT_TEXT_LENGTH
+from sequestra.custody.amounts import AMOUNT_TEXT_LENGTH
 
 
 class ChainObservation(SQLModel, table=True):

@@ -104,27 +104,6 @@ class AlertOut(ApiModel):
     status: str
 
 
-class ValuationFields(ApiModel):
-    """What every valuation answer says of the valuation itself."""
-
-    seq: int
-    cutoff: str
-    method: str
-    price_type: str
-    fx_rate: str
-    fx_on: str
-    fx_published_on: str
-    fx_source: str
-    quotes_sha256: str
-    unpriced: int
-
-
-class ValuationOut(ValuationFields):
-    venues_missing: str
-    prices_usd: dict[str, str]
-    confidence: dict[str, str]
-
-
 class SaleOut(ApiModel):
     sale: str
     asset: str
@@ -340,6 +319,19 @@ class ValuationPriceOut(ApiModel):
     venues: list[str]
 
 
-class ValuationDetailOut(ValuationFields):
+class ValuationOut(ApiModel):
+    """A recorded valuation (`pricing.queries.ValuationView.to_json`): FX, and each asset's
+    price with its confidence and venues; what `sequestra valuations --json` prints."""
+
+    seq: int
+    cutoff: str
+    method: str
+    price_type: str
+    fx_rate: str
+    fx_on: str
+    fx_published_on: str
+    fx_source: str
+    quotes_sha256: str
+    unpriced: int
     venues_missing: list[str]
     prices: list[ValuationPriceOut]

@@ -14,13 +14,12 @@ from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
 from sequestra.ledger import tree
-from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import read_transaction
+from sequestra.ledger.queries import checkpoint_page, get_checkpoint
 from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.service.api import models
 from sequestra.service.api.deps import ApplicationDep, EngineDep, PageDep, Reader
 from sequestra.service.api.errors import ApiError
-from sequestra.service.api.queries import CHECKPOINTS_READ_MAX, list_checkpoints_page
 
 SEQ_MAX: Final = (1 << 63) - 1
 PROOF_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
@@ -43,13 +42,10 @@ class CheckpointOut(BaseModel):
 def checkpoints(engine: EngineDep, _caller: Reader, page: PageDep) -> models.CheckpointPage:
     """Signed checkpoints, largest (newest) first, with the witnesses that cosigned each;
     the signed note of one: /checkpoints/latest, or the tlog-proof of any entry."""
-    if page.offset >= CHECKPOINTS_READ_MAX:
-        return models.CheckpointPage(items=[], next_offset=None)
-    read_limit = min(page.limit + 1, CHECKPOINTS_READ_MAX - page.offset)
-    rows = list_checkpoints_page(engine, page.offset, read_limit)
+    rows = checkpoint_page(engine, page.offset, page.limit + 1)
     next_offset = page.offset + page.limit if len(rows) > page.limit else None
     return models.CheckpointPage(
-        items=[models.CheckpointSummaryOut(**row) for row in rows[: page.limit]],
+        items=[models.CheckpointSummaryOut(**row.to_json()) for row in rows[: page.limit]],
         next_offset=next_offset,
     )
 

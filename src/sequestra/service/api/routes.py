@@ -9,21 +9,29 @@ from typing import Annotated, Final, TypeVar
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
 
-from sequestra.chains.watch.queries import LIST_LIMIT_MAX, list_alerts
-from sequestra.custody.service import (
-    InputError,
+from sequestra.chains.watch.queries import (
+    LIST_LIMIT_MAX,
+    OBSERVATIONS_READ_MAX,
+    ObservationFilter,
+    list_alerts,
+    list_observations,
+)
+from sequestra.custody.queries import (
     asset_registry,
     case_json,
     get_case,
     holding_history,
     list_cases,
     list_holdings,
-    resolve_asset,
 )
+from sequestra.custody.service import InputError, resolve_asset
+from sequestra.fund.queries import get_sale, list_sales
 from sequestra.fund.report import FundReportError, configured_fund_report
-from sequestra.fund.service import get_sale, list_sales, sale_detail_json
+from sequestra.fund.service import sale_detail_json
 from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.statement import parse_signed_statement
+from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
+from sequestra.pricing.queries import valuation_at, valuations_page
 from sequestra.service.api import models
 from sequestra.service.api.deps import (
     PAGE_LIMIT_DEFAULT,
@@ -37,14 +45,6 @@ from sequestra.service.api.deps import (
     StatementPoster,
 )
 from sequestra.service.api.errors import ApiError
-from sequestra.service.api.queries import (
-    OBSERVATIONS_READ_MAX,
-    VALUATIONS_READ_MAX,
-    ObservationFilter,
-    get_valuation,
-    list_observations,
-    list_valuations,
-)
 
 PREFIX: Final = "/api/v1"
 TEXT_PARAMETER_LENGTH_MAX: Final = 128
@@ -186,30 +186,31 @@ def observations(
     rows = [] if read_limit is None else list_observations(engine, where, page.offset, read_limit)
     items, next_offset = next_offset_of(rows, page)
     return models.ObservationPage(
-        items=[models.ObservationOut(**row) for row in items], next_offset=next_offset
+        items=[models.ObservationOut(**row.to_json()) for row in items], next_offset=next_offset
     )
 
 
 @router.get("/valuations", response_model=models.ValuationPage)
 def valuations(engine: EngineDep, _caller: Reader, page: PageDep) -> models.ValuationPage:
+    """Recorded valuations, newest entry first, each as `GET /valuations/{seq}` gives it."""
     read_limit = read_window(page, VALUATIONS_READ_MAX)
-    rows = [] if read_limit is None else list_valuations(engine, page.offset, read_limit)
+    rows = [] if read_limit is None else valuations_page(engine, page.offset, read_limit)
     items, next_offset = next_offset_of(rows, page)
     return models.ValuationPage(
-        items=[models.ValuationOut(**row) for row in items], next_offset=next_offset
+        items=[models.ValuationOut(**row.to_json()) for row in items], next_offset=next_offset
     )
 
 
-@router.get("/valuations/{seq}", response_model=models.ValuationDetailOut)
+@router.get("/valuations/{seq}", response_model=models.ValuationOut)
 def valuation(
     engine: EngineDep, _caller: Reader, seq: Annotated[int, Path(ge=0, le=SEQ_MAX)]
-) -> models.ValuationDetailOut:
+) -> models.ValuationOut:
     """One recorded valuation (the seq of its entry): FX, and each asset's price with its
     confidence and venues. Values of holdings: the valuation report (/reports/valuation)."""
-    found = get_valuation(engine, seq)
+    found = valuation_at(engine, seq)
     if found is None:
         raise ApiError(404, "not_found", f"valuation: none recorded at seq {seq}")
-    return models.ValuationDetailOut(**found)
+    return models.ValuationOut(**found.to_json())
 
 
 @router.get("/sales", response_model=models.SalePage)

@@ -10,16 +10,16 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from sequestra.chains.watch.queries import list_alerts
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetError
-from sequestra.custody.service import asset_registry
+from sequestra.custody.queries import asset_registry
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import read_transaction
+from sequestra.pricing.queries import current_valuation
 from sequestra.pricing.run import value_holdings
-from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.service.web.charts import Series, line_chart, stacked_bars
 from sequestra.service.web.series import ValuationPoint, ledger_head, ledger_size, value_series
 
@@ -64,17 +64,11 @@ def latest_totals(engine: Engine) -> LatestTotals | None:
 
 
 def _latest_totals(engine: Engine) -> LatestTotals | None:
-    with read_transaction(engine) as connection:
-        row = connection.execute(
-            select(VALUATION_TABLE).order_by(VALUATION_TABLE.c.seq.desc()).limit(1)
-        ).first()
-        if row is None:
-            return None
-        prices = {
-            p.asset_id: Decimal(p.price_usd)
-            for p in connection.execute(select(PRICE_TABLE).where(PRICE_TABLE.c.seq == row.seq))
-        }
-    rate = Decimal(row.fx_rate)
+    row = current_valuation(engine)
+    if row is None:
+        return None
+    prices = row.prices_usd()
+    rate = row.fx_rate
     values = value_holdings(engine, prices, rate, row.seq)
     usd: dict[str, Decimal] = defaultdict(Decimal)
     kzt: dict[str, Decimal] = defaultdict(Decimal)

@@ -13,25 +13,25 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
-from sequestra.custody.service import (
-    InputError,
+from sequestra.custody.queries import (
     asset_registry,
     case_json,
     get_case,
     holding_history,
     list_cases,
     list_holdings,
-    resolve_asset,
 )
+from sequestra.custody.service import InputError, resolve_asset
+from sequestra.fund.queries import STATES, get_sale, list_sales
 from sequestra.fund.report import FundReportError, configured_fund_report
-from sequestra.fund.service import STATES, get_sale, list_sales
 from sequestra.fund.stress import StressResult
 from sequestra.ledger.checkpoints import recent_checkpoints
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.verify import verify_ledger
+from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
+from sequestra.pricing.queries import valuations_page
 from sequestra.reports.errors import ReportError
 from sequestra.service.api.deps import OFFSET_MAX, EngineDep, FundConfigurationDep
-from sequestra.service.api.queries import VALUATIONS_READ_MAX, list_valuations
 from sequestra.service.api.tokens import resolve_token
 from sequestra.service.web import dashboard
 from sequestra.service.web.charts import Series, stacked_bars
@@ -229,7 +229,7 @@ def valuations(
     viewer: Viewer,
     offset: Annotated[int, Query(ge=0, le=VALUATIONS_READ_MAX - PAGE_ROWS - 1)] = 0,
 ) -> HTMLResponse:
-    rows = list_valuations(engine, offset, PAGE_ROWS + 1)
+    rows = valuations_page(engine, offset, PAGE_ROWS + 1)
     pager = Pager(offset, min(len(rows), PAGE_ROWS), len(rows) > PAGE_ROWS)
     return render_page(
         request,

@@ -23,14 +23,12 @@ from dataclasses import dataclass
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Final
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine
 
 from sequestra.custody.assets import Asset
-from sequestra.custody.service import asset_registry
-from sequestra.custody.tables import POSTING_TABLE
-from sequestra.ledger.db import read_transaction
-from sequestra.ledger.tables import ENTRY_TABLE
-from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
+from sequestra.custody.queries import asset_registry, holding_postings
+from sequestra.ledger import queries as ledger_queries
+from sequestra.pricing import queries as pricing_queries
 
 CENT: Final = Decimal("0.01")
 EXACT_DIGITS: Final = 160  # a uint256 times a price, with no rounding before ours
@@ -78,14 +76,9 @@ def ledger_head(engine: Engine) -> tuple[str, int, bytes]:
     """What a cached figure is keyed by: the database (its URL, no password), the ledger's
     size and its last entry's leaf hash (an append-only ledger of that size and head has
     the same entries)."""
-    with read_transaction(engine) as connection:
-        last = connection.execute(
-            select(ENTRY_TABLE.c.seq, ENTRY_TABLE.c.leaf_hash)
-            .order_by(ENTRY_TABLE.c.seq.desc())
-            .limit(1)
-        ).first()
+    head = ledger_queries.head(engine)
     database = engine.url.render_as_string(hide_password=True)
-    return (database, 0, b"") if last is None else (database, last.seq + 1, bytes(last.leaf_hash))
+    return (database, 0, b"") if head.size == 0 else (database, head.size, head.leaf_hash)
 
 
 def value_series(
@@ -112,19 +105,10 @@ def value_series(
 
 
 def _valuations(engine: Engine, count_max: int) -> list[_Valuation]:
-    table = VALUATION_TABLE
-    with read_transaction(engine) as connection:
-        rows = connection.execute(select(table).order_by(table.c.seq.desc()).limit(count_max))
-        found = [_Valuation(r.seq, r.cutoff, Decimal(r.fx_rate), {}) for r in rows]
-        if not found:
-            return []
-        prices = connection.execute(
-            select(PRICE_TABLE).where(PRICE_TABLE.c.seq.in_([v.seq for v in found]))
-        )
-        by_seq = {v.seq: v for v in found}
-        for price in prices:
-            by_seq[price.seq].prices_usd[price.asset_id] = Decimal(price.price_usd)
-    return sorted(found, key=lambda v: v.seq)
+    return [
+        _Valuation(view.seq, view.cutoff, view.fx_rate, view.prices_usd())
+        for view in pricing_queries.recent_valuations(engine, count_max)
+    ]
 
 
 def _compute(engine: Engine, count_max: int) -> tuple[ValuationPoint, ...]:
@@ -136,18 +120,11 @@ def _compute(engine: Engine, count_max: int) -> tuple[ValuationPoint, ...]:
     points: list[ValuationPoint] = []
     pending = iter(valuations)
     current = next(pending, None)
-    query = (
-        select(POSTING_TABLE.c.seq, POSTING_TABLE.c.asset_id, POSTING_TABLE.c.amount_base)
-        .where(POSTING_TABLE.c.holding_id.is_not(None), POSTING_TABLE.c.seq < valuations[-1].seq)
-        .order_by(POSTING_TABLE.c.seq, POSTING_TABLE.c.idx)
-    )
-    with read_transaction(engine) as connection:
-        result = connection.execution_options(yield_per=POSTINGS_BATCH).execute(query)
-        for seq, asset_id, amount_base in result:
-            while current is not None and current.seq <= seq:
-                points.append(_point(current, held, registry.get))
-                current = next(pending, None)
-            held[asset_id] += int(amount_base)
+    for seq, asset_id, amount_base in holding_postings(engine, valuations[-1].seq):
+        while current is not None and current.seq <= seq:
+            points.append(_point(current, held, registry.get))
+            current = next(pending, None)
+        held[asset_id] += amount_base
     while current is not None:
         points.append(_point(current, held, registry.get))
         current = next(pending, None)

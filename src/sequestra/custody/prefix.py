@@ -1,8 +1,9 @@
-"""Read models restricted to a ledger prefix: what the first `size` entries recorded, with
-nothing appended later (a later valuation, seizure, forfeiture or correction) showing.
+"""Custody's read surface restricted to a ledger prefix: what the first `size` entries
+recorded, with nothing appended later (a later seizure, forfeiture or correction) showing.
 
-The service functions read the current state; reports must not, or an earlier report
-would change as the ledger grows.
+`sequestra.custody.queries` reads the current state; reports must not, or an earlier
+report would change as the ledger grows. The statements behind the movements are read
+through the ledger's read surface.
 """
 
 from __future__ import annotations
@@ -10,32 +11,21 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
-from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Final
 
-import orjson
 from sqlalchemy import ColumnElement, Connection, and_, or_, select
 
 from sequestra.custody.positions import PREFIX_FUND, fund_account
 from sequestra.custody.tables import MOVEMENT_TABLE, POSTING_TABLE
-from sequestra.ledger.canonical import parse_json
+from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.roles import FORFEITURE_ORDERED, SEIZURE_RECORDED
-from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.timefmt import parse_timestamp
 
-CENT: Final = Decimal("0.01")
-EXACT: Final = Context(prec=200, rounding=ROUND_HALF_EVEN)
 VALUATIONS_SCANNED_MAX: Final = 64  # candidates read around a bound (ties within a second)
 SEIZURES_READ_MAX: Final = 100_000
 FORFEITURES_READ_MAX: Final = 100_000
 INDEX_SEIZURES_MAX: Final = 2_000_000  # every seizure a report over a million holdings needs
 INDEX_READ_BATCH: Final = 5_000
-
-
-def value_cents(quantity: Decimal, price_usd: Decimal) -> Decimal:
-    """quantity x price, exact, quantised once to 0.01 ROUND_HALF_EVEN."""
-    with localcontext(EXACT):
-        return (quantity * price_usd).quantize(CENT, rounding=ROUND_HALF_EVEN)
 
 
 def _standing(size: int) -> ColumnElement[bool]:
@@ -53,20 +43,19 @@ def seizure_dates(
     given) among the first `size` entries."""
     if not case_ids:
         return []
-    rows = connection.execute(
-        select(ENTRY_TABLE.c.entry)
-        .join(MOVEMENT_TABLE, MOVEMENT_TABLE.c.seq == ENTRY_TABLE.c.seq)
+    seqs = (
+        select(MOVEMENT_TABLE.c.seq)
         .where(
             MOVEMENT_TABLE.c.kind == SEIZURE_RECORDED,
             MOVEMENT_TABLE.c.case_id.in_(case_ids),
             _standing(size),
         )
-        .order_by(ENTRY_TABLE.c.seq)
+        .order_by(MOVEMENT_TABLE.c.seq)
         .limit(SEIZURES_READ_MAX)
     )
     found = []
-    for (data,) in rows:
-        body = parse_json(bytes(data))["statement"]["body"]
+    for _, statement in ledger_queries.stream_statements(connection, seqs):
+        body = statement["body"]
         if body["asset"] == asset_id and (wallet is None or body["wallet"] == wallet):
             found.append(parse_timestamp(body["seized_at"], "seized_at"))
     return found
@@ -121,17 +110,21 @@ def seizure_index(connection: Connection, size: int) -> SeizureIndex:
     """Read every standing seizure (and forfeiture into the Fund) of the first `size`
     entries. Raises ValueError beyond INDEX_SEIZURES_MAX seizures."""
     index = SeizureIndex(defaultdict(list), defaultdict(list), defaultdict(set))
-    rows = connection.execution_options(yield_per=INDEX_READ_BATCH).execute(
-        select(MOVEMENT_TABLE.c.case_id, ENTRY_TABLE.c.entry)
-        .join(ENTRY_TABLE, ENTRY_TABLE.c.seq == MOVEMENT_TABLE.c.seq)
+    seizures = (
+        select(MOVEMENT_TABLE.c.seq, MOVEMENT_TABLE.c.case_id)
         .where(MOVEMENT_TABLE.c.kind == SEIZURE_RECORDED, _standing(size))
         .order_by(MOVEMENT_TABLE.c.seq)
         .limit(INDEX_SEIZURES_MAX + 1)
     )
-    for count, (case_id, data) in enumerate(rows, 1):
-        if count > INDEX_SEIZURES_MAX:
-            raise ValueError(f"seizures: expected at most {INDEX_SEIZURES_MAX}, got more")
-        body = orjson.loads(bytes(data))["statement"]["body"]
+    case_of: dict[int, str] = {seq: case for seq, case in connection.execute(seizures)}
+    if len(case_of) > INDEX_SEIZURES_MAX:
+        raise ValueError(f"seizures: expected at most {INDEX_SEIZURES_MAX}, got more")
+    seqs = select(MOVEMENT_TABLE.c.seq).where(
+        MOVEMENT_TABLE.c.kind == SEIZURE_RECORDED, _standing(size)
+    )
+    for seq, statement in ledger_queries.stream_statements(connection, seqs, INDEX_READ_BATCH):
+        case_id = case_of[seq]
+        body = statement["body"]
         moment = parse_timestamp(body["seized_at"], "seized_at")
         index.by_wallet[(case_id, body["asset"], body["wallet"])].append(moment)
         index.by_case[(case_id, body["asset"])].append(moment)
