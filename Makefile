@@ -32,6 +32,7 @@ lint: setup
 	$(BIN)/ruff check src tests bench
 	$(BIN)/ruff format --check src tests bench
 	$(BIN)/python -m mypy src
+	$(BIN)/lint-imports
 
 bench: setup
 	scripts/ensure-postgres

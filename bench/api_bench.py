@@ -1,7 +1,7 @@
 """HTTP API read benchmark: requests per second and p50/p99 latency per endpoint.
 
 Builds a ledger of --holdings holdings (as bench/revalue_bench.py does) with a signed
-checkpoint, serves `create_api_app` with uvicorn in a child process (one worker, as
+checkpoint, serves `create_app` with uvicorn in a child process (one worker, as
 `sequestra serve` does), and drives it from this process with --concurrency threads, each
 with its own keep-alive httpx client, for --seconds per endpoint. As the physical
 reference, the same load generator drives a bare ASGI app (one fixed 200 answer) served by
@@ -38,7 +38,7 @@ from revalue_bench import WALLETS_PER_CHAIN, Keys, bench_assets, build_ledger
 from sequestra.composition import application
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.db import create_ledger_engine
-from sequestra.service.api.tokens import create_token
+from sequestra.service.access.tokens import create_token
 
 APPLICATION = application()
 
@@ -65,8 +65,8 @@ SERVE_API: Final = (
     "import sys, uvicorn\n"
     "from sequestra.ledger.db import create_ledger_engine\n"
     "from sequestra.composition import application\n"
-    "from sequestra.service.api import create_api_app\n"
-    "app = create_api_app(create_ledger_engine(sys.argv[1]), application())\n"
+    "from sequestra.service.app import create_app\n"
+    "app = create_app(create_ledger_engine(sys.argv[1]), application())\n"
     "uvicorn.run(app, host=sys.argv[2], port=int(sys.argv[3]), workers=1,"
     " log_level='warning', access_log=False)\n"
 )

@@ -37,8 +37,8 @@ from bitcoin.rpc import RawProxy  # type: ignore[import-untyped]
 
 from sequestra.chains.bitcoin.core_reader import BitcoinCoreReader
 from sequestra.chains.bitcoin.esplora import EsploraReader
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.observation import ChainReading
+from sequestra.config.bitcoin import BitcoinWatchSettings
 from sequestra.custody.assets import Asset
 from sequestra_sandbox.bitcoin import BitcoinSandbox, running_bitcoin_sandbox
 from sequestra_sandbox.bitcoin.chain import encode_segwit_address

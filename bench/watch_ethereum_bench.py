@@ -25,8 +25,8 @@ from web3 import HTTPProvider
 from web3.types import RPCEndpoint
 
 from sequestra.chains.ethereum.multicall import BALANCE_OF_SELECTOR
-from sequestra.chains.ethereum.settings import EthereumWatchSettings
 from sequestra.chains.ethereum.watcher import EthereumReader
+from sequestra.config.ethereum import EthereumWatchSettings
 from sequestra.custody.assets import Asset
 from sequestra_sandbox.anvil import ANVIL_CHAIN_ID, AnvilNode, running_anvil
 from sequestra_sandbox.ethereum import SandboxEthereum, token_asset

@@ -60,9 +60,9 @@ def compose_rule_set() -> RuleSet:
 
 
 def _valuation(engine: Engine, rule_set: RuleSet, size: int | None, fmt: str) -> RenderedReport:
-    from sequestra.reports import formats
+    from sequestra.reports import valuation_files
 
-    return formats.build(engine, rule_set, size, fmt)
+    return valuation_files.build(engine, rule_set, size, fmt)
 
 
 def _exposure(engine: Engine, rule_set: RuleSet, size: int | None, fmt: str) -> RenderedReport:

@@ -30,7 +30,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
 
-from sequestra.chains.ethereum.settings import CANONICAL_MULTICALL3_ADDRESS
+from sequestra.config.ethereum import CANONICAL_MULTICALL3_ADDRESS
 from sequestra_sandbox.anvil import (
     ANVIL_CHAIN_ID,
     ANVIL_DEFAULT_HARDFORK,

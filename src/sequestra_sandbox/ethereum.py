@@ -27,7 +27,7 @@ from eth_utils.address import to_checksum_address
 from web3 import Web3
 from web3.contract import Contract
 
-from sequestra.chains.ethereum.address import validate_ethereum_address
+from sequestra.addresses.ethereum import validate_ethereum_address
 from sequestra.custody.assets import TOKEN, Asset
 
 ARTIFACTS_DIRECTORY: Final = Path("contracts") / "artifacts"

@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from sequestra.chains.address import (
+from sequestra.addresses import (
     CHAINS,
     DESCRIBE_LENGTH_MAX,
     AddressError,
@@ -14,7 +14,7 @@ from sequestra.chains.address import (
     require_address_text,
     validate_address,
 )
-from sequestra.chains.ethereum.address import ETHEREUM_NETWORKS
+from sequestra.addresses.ethereum import ETHEREUM_NETWORKS
 
 ETHEREUM = "0x5aAeb6053F3E94C9b9A09f33669435E7Ef1BeAed"
 

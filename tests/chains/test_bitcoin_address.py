@@ -12,8 +12,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sequestra.chains.address import AddressError
-from sequestra.chains.bitcoin.address import (
+from sequestra.addresses import AddressError
+from sequestra.addresses.bitcoin import (
     BASE58_ALPHABET,
     BECH32_CHARSET,
     NETWORKS,

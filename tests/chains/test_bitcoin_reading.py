@@ -28,8 +28,8 @@ from sequestra.chains.bitcoin.reading import (
     watch_addresses,
     with_retries,
 )
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.observation import BlockRef, ChainError
+from sequestra.config.bitcoin import BitcoinWatchSettings
 from sequestra.custody.assets import Asset
 from sequestra_sandbox.bitcoin.wallet import descriptor_checksum as sandbox_checksum
 

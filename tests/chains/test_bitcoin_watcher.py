@@ -25,8 +25,8 @@ from bitcoin.rpc import RawProxy  # type: ignore[import-untyped]
 from sequestra.chains.bitcoin.core_reader import BitcoinCoreReader
 from sequestra.chains.bitcoin.esplora import EsploraReader
 from sequestra.chains.bitcoin.readers import open_bitcoin_reader
-from sequestra.chains.bitcoin.settings import BitcoinCoreMode, BitcoinWatchSettings
 from sequestra.chains.observation import BlockRef, ChainError, ChainReader, ChainReading
+from sequestra.config.bitcoin import BitcoinCoreMode, BitcoinWatchSettings
 from sequestra.custody.assets import Asset
 from sequestra_sandbox.bitcoin import BitcoinSandbox, running_bitcoin_sandbox
 from sequestra_sandbox.bitcoin.chain import encode_segwit_address

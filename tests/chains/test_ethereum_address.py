@@ -10,8 +10,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sequestra.chains.address import AddressError
-from sequestra.chains.ethereum.address import validate_ethereum_address
+from sequestra.addresses import AddressError
+from sequestra.addresses.ethereum import validate_ethereum_address
 
 VECTORS = Path(__file__).parent.parent / "data" / "addresses"
 with (VECTORS / "eip55.json").open(encoding="utf-8") as file:

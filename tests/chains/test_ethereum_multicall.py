@@ -8,8 +8,8 @@ from eth_utils.abi import function_signature_to_4byte_selector
 
 from sequestra.chains.ethereum import multicall
 from sequestra.chains.ethereum.multicall import BalanceCall, decode_batch, encode_batch
-from sequestra.chains.ethereum.settings import CANONICAL_MULTICALL3_ADDRESS
 from sequestra.chains.observation import ChainError
+from sequestra.config.ethereum import CANONICAL_MULTICALL3_ADDRESS
 from sequestra.custody.assets import ETH, USDT
 
 HOLDER = "0x000000000000000000000000000000000000dEaD"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
-from sequestra.chains.ethereum.settings import CANONICAL_MULTICALL3_ADDRESS, EthereumWatchSettings
+from sequestra.config.ethereum import CANONICAL_MULTICALL3_ADDRESS, EthereumWatchSettings
 
 URL = "https://ethereum-node.example/v3/key"
 

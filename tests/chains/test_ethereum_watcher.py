@@ -19,9 +19,9 @@ from eth_account.signers.local import LocalAccount
 from eth_utils.crypto import keccak
 
 from sequestra.chains.ethereum.rpc import EthereumRpc
-from sequestra.chains.ethereum.settings import CANONICAL_MULTICALL3_ADDRESS, EthereumWatchSettings
 from sequestra.chains.ethereum.watcher import EthereumReader
 from sequestra.chains.observation import BlockRef, ChainError, ChainReader, ChainReading
+from sequestra.config.ethereum import CANONICAL_MULTICALL3_ADDRESS, EthereumWatchSettings
 from sequestra.custody.assets import BTC, ETH, USDT, Asset
 from sequestra_sandbox.anvil import ANVIL_CHAIN_ID, AnvilNode, rpc_call, running_anvil
 from sequestra_sandbox.ethereum import SandboxEthereum, token_asset

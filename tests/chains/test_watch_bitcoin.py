@@ -16,8 +16,8 @@ from tests.custody.conftest import Custody
 
 import sequestra.chains.watch  # noqa: F401  (registers the watcher kinds and projection)
 from sequestra.chains.bitcoin.readers import open_bitcoin_reader
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.watch.run import Watcher
+from sequestra.config.bitcoin import BitcoinWatchSettings
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.verify import verify_ledger
 from sequestra_sandbox.bitcoin import running_bitcoin_sandbox

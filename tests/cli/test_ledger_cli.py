@@ -17,7 +17,7 @@ from sequestra.cli.main import app
 from sequestra.errors import EXIT_CONFLICT, EXIT_FORBIDDEN, EXIT_INPUT
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.reports.catalog import REPORT_FORMATS
-from sequestra.service.api.tokens import resolve_token
+from sequestra.service.access.tokens import resolve_token
 from sequestra_sandbox.cases import CustodySample, generate_sample
 from sequestra_sandbox.cli import app as sandbox_app
 from sequestra_sandbox.demo.pricing import HISTORY_WEEKS

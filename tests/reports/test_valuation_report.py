@@ -23,8 +23,9 @@ from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.tree import root_at
 from sequestra.pricing.fx import FixedRate
 from sequestra.pricing.run import ValuationResult, Valuer
-from sequestra.reports.formats import FORMATS, write_report
+from sequestra.reports.formats import FORMATS
 from sequestra.reports.valuation import ReportError, valuation_report
+from sequestra.reports.valuation_files import write_report
 from tests.composed import RULES
 from tests.custody.conftest import Custody, custody  # noqa: F401
 from tests.pricing.test_run import valuer_key, venues  # noqa: F401

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from sequestra.chains.address import validate_address
+from sequestra.addresses import validate_address
 from sequestra.config import load_settings
 from sequestra.custody.assets import BTC, ETH, USDC, USDT
 from sequestra_sandbox.cases import (

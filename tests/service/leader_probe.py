@@ -12,9 +12,9 @@ import sys
 import threading
 from typing import Final
 
+from sequestra.config.scheduler import SchedulerSettings
 from sequestra.service.leader import open_leader_lock
 from sequestra.service.scheduler import IntervalSpec, JobSpec, Scheduler, serve, stop_on_signals
-from sequestra.service.scheduler_settings import SchedulerSettings
 
 RETRY_S: Final = 0.2
 HEARTBEAT_S: Final = 0.2

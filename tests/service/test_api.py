@@ -19,17 +19,17 @@ from sequestra.custody.queries import case_json, holding_history, list_cases, li
 from sequestra.fund.queries import list_sales
 from sequestra.ledger.db import write_transaction
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
-from sequestra.service.api import create_api_app
-from sequestra.service.api.deps import PAGE_LIMIT_MAX
-from sequestra.service.api.errors import BODY_BYTES_MAX
-from sequestra.service.api.roles import API_ROLES, STATEMENT_ROLES
-from sequestra.service.api.tokens import (
+from sequestra.service.access.roles import API_ROLES, STATEMENT_ROLES
+from sequestra.service.access.tokens import (
     TokenError,
     create_token,
     hash_token,
     list_tokens,
     revoke_token,
 )
+from sequestra.service.deps import PAGE_LIMIT_MAX
+from sequestra.service.api.errors import BODY_BYTES_MAX
+from sequestra.service.app import create_app
 from tests.composed import APPLICATION
 from tests.custody.conftest import BTC_1, Custody, custody  # noqa: F401
 from tests.fund.test_sales import Fund
@@ -129,7 +129,7 @@ def api(custody: Custody) -> Iterator[Api]:  # noqa: F811
     _projections(engine)
     now = datetime.now(UTC)
     tokens = {role: create_token(engine, role, f"{role} desk", now)[0] for role in API_ROLES}
-    with TestClient(create_api_app(engine, APPLICATION), raise_server_exceptions=True) as client:
+    with TestClient(create_app(engine, APPLICATION), raise_server_exceptions=True) as client:
         yield Api(client, custody, tokens)
 
 
@@ -386,7 +386,7 @@ def test_a_database_failure_is_a_503_in_the_error_format(custody: Custody) -> No
     token, _ = create_token(engine, "auditor", "desk", datetime.now(UTC))
     with write_transaction(engine) as connection:
         connection.execute(text("DROP TABLE chain_alert"))
-    with TestClient(create_api_app(engine, APPLICATION), raise_server_exceptions=False) as client:
+    with TestClient(create_app(engine, APPLICATION), raise_server_exceptions=False) as client:
         response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
     detail = _error(response, 503, "database_unavailable")
     assert "chain_alert" not in detail["message"]

@@ -16,10 +16,10 @@ from sequestra.ledger.note import Ed25519Verifier
 from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.pricing.fx import FixedRate
 from sequestra.pricing.run import Valuer
-from sequestra.reports.formats import write_report
 from sequestra.reports.valuation import valuation_report
-from sequestra.service.api import create_api_app
-from sequestra.service.api.tokens import create_token
+from sequestra.reports.valuation_files import write_report
+from sequestra.service.access.tokens import create_token
+from sequestra.service.app import create_app
 from tests.composed import APPLICATION, RULES
 from tests.conftest import LedgerWorld
 from tests.custody.conftest import Custody, custody  # noqa: F401
@@ -31,7 +31,7 @@ ORIGIN = "test.sequestra.example/log"
 def test_checkpoint_and_proofs_for_auditors(world: LedgerWorld) -> None:
     token, _ = create_token(world.engine, "auditor", "audit office", datetime.now(UTC))
     auth = {"Authorization": f"Bearer {token}"}
-    with TestClient(create_api_app(world.engine, APPLICATION)) as client:
+    with TestClient(create_app(world.engine, APPLICATION)) as client:
         missing = client.get("/api/v1/checkpoints/latest", headers=auth)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_checkpoint"
         world.ledger.append([world.note("one"), world.note("two")], world.now)
@@ -53,7 +53,7 @@ def test_checkpoint_and_proofs_for_auditors(world: LedgerWorld) -> None:
 def test_valuation_report_downloads_are_reproducible(custody: Custody) -> None:  # noqa: F811
     token, _ = create_token(custody.world.engine, "ministry", "minfin", datetime.now(UTC))
     auth = {"Authorization": f"Bearer {token}"}
-    with TestClient(create_api_app(custody.world.engine, APPLICATION)) as client:
+    with TestClient(create_app(custody.world.engine, APPLICATION)) as client:
         none_yet = client.get("/api/v1/reports/valuation", headers=auth)
         assert none_yet.status_code == 422 and none_yet.json()["error"]["code"] == "no_report"
         valuer = SigningKey.generate()

@@ -22,10 +22,10 @@ from sequestra.fund.stress import StressScenario
 from sequestra.ledger.checkpoints import create_checkpoint, list_checkpoints
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
-from sequestra.service.api import create_api_app
-from sequestra.service.api.deps import PAGE_LIMIT_MAX
-from sequestra.service.api.roles import API_ROLES
-from sequestra.service.api.tokens import create_token
+from sequestra.service.access.roles import API_ROLES
+from sequestra.service.access.tokens import create_token
+from sequestra.service.deps import PAGE_LIMIT_MAX
+from sequestra.service.app import create_app
 from tests.composed import APPLICATION
 from tests.custody.conftest import BTC_1, BTC_2, Custody, custody  # noqa: F401
 from tests.fund.test_sales import Fund
@@ -78,7 +78,7 @@ def reads(custody: Custody) -> Iterator[Api]:  # noqa: F811
     create_checkpoint(engine, custody.world.ledger_key)
     now = datetime.now(UTC)
     tokens = {role: create_token(engine, role, f"{role} desk", now)[0] for role in API_ROLES}
-    with TestClient(create_api_app(engine, APPLICATION), raise_server_exceptions=True) as client:
+    with TestClient(create_app(engine, APPLICATION), raise_server_exceptions=True) as client:
         yield Api(client, custody, tokens)
 
 
@@ -132,7 +132,7 @@ def test_exposure_is_the_fund_report(reads: Api) -> None:
 def test_exposure_uses_the_servers_fund_settings(reads: Api) -> None:
     scenario = ScenarioSettings(name="halving", shocks={"bitcoin:BTC": Decimal("-0.5")})
     fund = FundSettings(scenarios=[scenario], participation=Decimal("0.05"))
-    app = create_api_app(reads.engine, APPLICATION)
+    app = create_app(reads.engine, APPLICATION)
     app.state.settings = Settings(fund=fund)
     with TestClient(app) as client:
         auth = {"Authorization": f"Bearer {reads.tokens['auditor']}"}

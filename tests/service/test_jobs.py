@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sequestra.config.scheduler import SchedulerSettings
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import create_ledger_engine, read_transaction
 from sequestra.ledger.timefmt import format_timestamp
@@ -25,7 +26,6 @@ from sequestra.service.jobs import (
     run_revalue_close,
     run_watch,
 )
-from sequestra.service.scheduler_settings import SchedulerSettings
 from sequestra_sandbox.venues.server import VenueServers
 from tests.cli.conftest import PASSPHRASE
 from tests.cli.test_pricing_cli import _config, servers

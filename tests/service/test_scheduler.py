@@ -23,6 +23,7 @@ from typer.testing import CliRunner
 
 from sequestra.cli.common import state
 from sequestra.cli.scheduler_commands import scheduler as scheduler_command
+from sequestra.config.scheduler import SchedulerSettings
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import create_ledger_engine, read_transaction
 from sequestra.ledger.keys import write_key_pair
@@ -41,7 +42,6 @@ from sequestra.service.scheduler import (
     default_jobs,
     plan_jobs,
 )
-from sequestra.service.scheduler_settings import SchedulerSettings
 from tests.conftest import LedgerWorld
 from tests.service import scheduler_jobs
 from tests.service.scheduler_jobs import record

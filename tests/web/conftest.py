@@ -20,9 +20,9 @@ from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.db import write_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.pricing.run import ValuationResult
-from sequestra.service.api import create_api_app
-from sequestra.service.api.roles import API_ROLES
-from sequestra.service.api.tokens import create_token
+from sequestra.service.access.roles import API_ROLES
+from sequestra.service.access.tokens import create_token
+from sequestra.service.app import create_app
 from tests.composed import APPLICATION
 from tests.custody.conftest import Custody, custody  # noqa: F401
 from tests.fund.test_sales import Fund
@@ -103,6 +103,6 @@ def web_world(custody: Custody, valuer_key: SigningKey) -> World:  # noqa: F811
 
 @pytest.fixture
 def site(web_world: World) -> Iterator[Site]:
-    app = create_api_app(web_world.engine, APPLICATION)
+    app = create_app(web_world.engine, APPLICATION)
     with TestClient(app, raise_server_exceptions=True) as client:
         yield Site(client, web_world)

@@ -18,7 +18,7 @@ from typing import Final
 import pytest
 import uvicorn
 
-from sequestra.service.api import create_api_app
+from sequestra.service.app import create_app
 from sequestra.service.web.figures import money
 from tests.composed import APPLICATION, REPORTS
 from tests.custody.conftest import CASE, Custody, custody  # noqa: F401
@@ -75,7 +75,7 @@ def _free_port() -> int:
 def server(web_world: World) -> Iterator[str]:  # noqa: F811
     port = _free_port()
     config = uvicorn.Config(
-        create_api_app(web_world.engine, APPLICATION),
+        create_app(web_world.engine, APPLICATION),
         host="127.0.0.1",
         port=port,
         log_level="warning",

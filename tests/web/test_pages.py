@@ -26,9 +26,9 @@ from sequestra.ledger.checkpoints import create_checkpoint, get_checkpoint
 from sequestra.pricing.queries import valuations_page
 from sequestra.pricing.run import value_holdings
 from sequestra.reports.catalog import REPORT_FORMATS
-from sequestra.service.api import create_api_app
-from sequestra.service.api.roles import API_ROLES
-from sequestra.service.api.tokens import create_token, hash_token, revoke_token
+from sequestra.service.access.roles import API_ROLES
+from sequestra.service.access.tokens import create_token, hash_token, revoke_token
+from sequestra.service.app import create_app
 from sequestra.service.web.figures import exact, money
 from sequestra.service.web.series import value_series
 from sequestra.service.web.session import COOKIE_NAME
@@ -262,7 +262,7 @@ def test_exposure_page_shows_the_fund_report(site: Site) -> None:
 def test_exposure_without_a_fund_is_an_empty_state(custody: Custody) -> None:  # noqa: F811
     engine = custody.world.engine
     token, _ = create_token(engine, "ministry", "desk", datetime.now(UTC))
-    with TestClient(create_api_app(engine, APPLICATION)) as client:
+    with TestClient(create_app(engine, APPLICATION)) as client:
         client.post("/login", data={"token": token})
         response = client.get("/exposure")
         assert response.status_code == 200
@@ -316,7 +316,7 @@ def test_audit_shows_the_checkpoint_and_verifies_on_demand(site: Site) -> None:
 def test_audit_of_an_untouched_ledger_verifies(custody: Custody) -> None:  # noqa: F811
     engine = custody.world.engine
     token, _ = create_token(engine, "auditor", "desk", datetime.now(UTC))
-    with TestClient(create_api_app(engine, APPLICATION)) as client:
+    with TestClient(create_app(engine, APPLICATION)) as client:
         client.post("/login", data={"token": token})
         page = client.get("/audit", params={"verify": "true"}).text
     assert f"Verified: all {custody.size()} entries check out." in page

@@ -21,7 +21,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from sequestra.chains.address import CHAINS
+from sequestra.addresses import CHAINS
 from sequestra.cli.common import (
     EXIT_USAGE,
     JSON_OPTION,

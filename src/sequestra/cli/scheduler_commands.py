@@ -22,6 +22,7 @@ from sequestra.cli.common import (
     print_json,
     state,
 )
+from sequestra.config.scheduler import SchedulerSettings
 from sequestra.service.jobs import (
     JobConfigurationError,
     JobEnvironment,
@@ -40,7 +41,6 @@ from sequestra.service.scheduler import (
     serve,
     stop_on_signals,
 )
-from sequestra.service.scheduler_settings import SchedulerSettings
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s %(message)s"
 

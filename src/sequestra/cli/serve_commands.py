@@ -37,7 +37,7 @@ def serve(
     lock is released."""
     import uvicorn  # the server loads only for this command
 
-    from sequestra.service.api import create_api_app
+    from sequestra.service.app import create_app
 
     app_state = state(context)
     settings = scheduler_settings(app_state.settings())
@@ -61,7 +61,7 @@ def serve(
     try:
         server = uvicorn.Server(
             uvicorn.Config(
-                create_api_app(
+                create_app(
                     engine,
                     app_state.application(),
                     lambda: scheduler.running,

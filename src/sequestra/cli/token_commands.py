@@ -9,8 +9,8 @@ from rich.table import Table
 
 from sequestra.cli.common import JSON_OPTION, console, fail_usage, handled, print_json
 from sequestra.cli.writes import ledger_engine
-from sequestra.service.api.roles import API_ROLES
-from sequestra.service.api.tokens import TokenError, create_token, list_tokens, revoke_token
+from sequestra.service.access.roles import API_ROLES
+from sequestra.service.access.tokens import TokenError, create_token, list_tokens, revoke_token
 
 token_app = typer.Typer(
     help="Bearer tokens of the HTTP API; each maps to one role.", no_args_is_help=True

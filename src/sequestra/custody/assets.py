@@ -18,8 +18,8 @@ from dataclasses import dataclass
 from types import MappingProxyType
 from typing import Final
 
-from sequestra.chains.address import AddressError
-from sequestra.chains.ethereum.address import validate_ethereum_address
+from sequestra.addresses import AddressError
+from sequestra.addresses.ethereum import validate_ethereum_address
 from sequestra.custody.amounts import AmountError, check_decimals, describe_value
 
 ASSET_CHAINS: Final = ("bitcoin", "ethereum")

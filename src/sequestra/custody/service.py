@@ -21,7 +21,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from sequestra.chains.address import AddressError, validate_address
+from sequestra.addresses import AddressError, validate_address
 from sequestra.custody.amounts import AmountError, to_base_units
 from sequestra.custody.assets import Asset, AssetError, AssetRegistry
 from sequestra.custody.queries import (

@@ -20,7 +20,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Final, Protocol
 
-from sequestra.chains.address import AddressError, validate_address
+from sequestra.addresses import AddressError, validate_address
 from sequestra.custody import kinds as schemas
 from sequestra.custody.amounts import AmountError, format_base_units, parse_base_units
 from sequestra.custody.assets import Asset, AssetError, AssetRegistry

@@ -38,7 +38,8 @@ from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tree import root_at
 from sequestra.reports.catalog import RenderedReport
-from sequestra.reports.document import Chart, Document, Prefix, Table, ledger_prefix, write_document
+from sequestra.reports.document import Chart, Document, Prefix, Table, ledger_prefix
+from sequestra.reports.document_files import write_document
 
 READ_BATCH_ENTRIES: Final = 2_000
 CHECKPOINTS_MAX: Final = 10_000

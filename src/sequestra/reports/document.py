@@ -32,6 +32,7 @@ from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.timefmt import parse_timestamp
 from sequestra.reports.errors import ReportError, ReportRequestError
+from sequestra.reports.zipped import fixed_zip
 
 CHART_KINDS: Final = ("bar", "line")
 CHART_POINTS_MAX: Final = 40  # points beyond this many would not be legible
@@ -167,8 +168,6 @@ def write_csv(document: Document) -> bytes:
 def write_xlsx(document: Document) -> bytes:
     from openpyxl import Workbook  # type: ignore[import-untyped]
 
-    from sequestra.reports.formats import fixed_zip
-
     workbook = Workbook(write_only=True)  # streamed: rows are written as they come
     summary = workbook.create_sheet("Report")
     summary.append(("title", document.title))
@@ -190,27 +189,6 @@ def write_xlsx(document: Document) -> bytes:
     out = io.BytesIO()
     workbook.save(out)
     return fixed_zip(out.getvalue(), document.moment)
-
-
-# --- writing ---------------------------------------------------------------------------------
-
-
-def write_document(document: Document, format_name: str) -> bytes:
-    """The document's bytes in `format_name`; raises ReportError for another format."""
-    check_document(document)
-    if format_name == "json":
-        return write_json(document)
-    if format_name == "csv":
-        return write_csv(document)
-    if format_name == "xlsx":
-        return write_xlsx(document)
-    if format_name == "pdf":
-        from sequestra.reports.document_pdf import write_pdf
-
-        return write_pdf(document)
-    raise ReportRequestError(
-        f"format: expected one of json, csv, xlsx, pdf, got {format_name!r:.40}"
-    )
 
 
 def money(value: Decimal | None, missing: str = "") -> str:

@@ -40,7 +40,8 @@ from sequestra.ledger.rules import RuleSet
 from sequestra.pricing import queries as pricing_queries
 from sequestra.pricing.marketdata import read_usd_closes
 from sequestra.reports.catalog import RenderedReport
-from sequestra.reports.document import Chart, Document, Table, ledger_prefix, money, write_document
+from sequestra.reports.document import Chart, Document, Table, ledger_prefix, money
+from sequestra.reports.document_files import write_document
 from sequestra.reports.errors import NothingToReport
 
 MARKET_DATA_NOTE: Final = (

@@ -15,18 +15,12 @@ from __future__ import annotations
 import csv
 import io
 import json
-import re
-import zipfile
 from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
-from sqlalchemy import Engine
-
-from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.timefmt import parse_timestamp
-from sequestra.reports.catalog import RenderedReport
-from sequestra.reports.valuation import Total, ValuationReport, valuation_report
+from sequestra.reports.valuation import Total, ValuationReport
 
 FORMATS: Final = ("json", "csv", "xlsx", "pdf")
 CSV_COLUMNS: Final = (
@@ -50,7 +44,6 @@ CSV_COLUMNS: Final = (
     "root_sha256",
 )
 NOT_VALUED: Final = "not valued"
-_MODIFIED: Final = re.compile(rb"<dcterms:modified([^>]*)>[^<]*</dcterms:modified>")
 
 
 def amount(value: Decimal) -> str:
@@ -177,64 +170,3 @@ def write_csv(report: ValuationReport) -> bytes:
 
 def _cutoff(report: ValuationReport) -> datetime:
     return parse_timestamp(report.cutoff).replace(tzinfo=None)
-
-
-def write_xlsx(report: ValuationReport) -> bytes:
-    from sequestra.reports.xlsx import workbook_bytes
-
-    return fixed_zip(workbook_bytes(report, _cutoff(report)), _cutoff(report))
-
-
-def fixed_zip(data: bytes, moment: datetime) -> bytes:
-    """The zip again, every entry dated `moment`, and the core properties' modified time."""
-    stamp = moment.strftime("%Y-%m-%dT%H:%M:%SZ").encode()
-    date_time = (max(moment.year, 1980), moment.month, moment.day, moment.hour, moment.minute, 0)
-    out = io.BytesIO()
-    with (
-        zipfile.ZipFile(io.BytesIO(data)) as source,
-        zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED) as target,
-    ):
-        for info in source.infolist():
-            content = source.read(info.filename)
-            if info.filename == "docProps/core.xml":
-                content = _MODIFIED.sub(
-                    lambda m: (
-                        b"<dcterms:modified" + m.group(1) + b">" + stamp + b"</dcterms:modified>"
-                    ),
-                    content,
-                )
-            entry = zipfile.ZipInfo(info.filename, date_time=date_time)
-            entry.compress_type = zipfile.ZIP_DEFLATED
-            entry.external_attr = 0o600 << 16
-            target.writestr(entry, content, compresslevel=6)
-    return out.getvalue()
-
-
-def write_pdf(report: ValuationReport) -> bytes:
-    from sequestra.reports.pdf import pdf_bytes
-
-    return pdf_bytes(report)
-
-
-WRITERS: Final = {"json": write_json, "csv": write_csv, "xlsx": write_xlsx, "pdf": write_pdf}
-
-
-def write_report(report: ValuationReport, format_name: str) -> bytes:
-    """The report's bytes in `format_name` (one of FORMATS); raises ValueError otherwise."""
-    if format_name not in WRITERS:
-        raise ValueError(f"format: expected one of {', '.join(FORMATS)}, got {format_name}")
-    return WRITERS[format_name](report)
-
-
-def build(engine: Engine, rule_set: RuleSet, size: int | None, format_name: str) -> RenderedReport:
-    """The valuation report over the first `size` entries in `format_name` (a catalog
-    builder); raises ReportError as `valuation_report` does."""
-    report = valuation_report(engine, size)
-    return RenderedReport(
-        "valuation",
-        format_name,
-        write_report(report, format_name),
-        report.tree_size,
-        report.root_sha256,
-        f"valuation seq {report.seq}, cutoff {report.cutoff}",
-    )

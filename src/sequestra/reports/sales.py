@@ -32,8 +32,8 @@ from sequestra.reports.document import (
     Table,
     ledger_prefix,
     money,
-    write_document,
 )
+from sequestra.reports.document_files import write_document
 
 
 @dataclass(frozen=True)

@@ -25,12 +25,12 @@ from sequestra.chains.watch.run import Watcher
 from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
 from sequestra.composition import rule_set
 from sequestra.config import Settings, load_settings
+from sequestra.config.scheduler import SchedulerSettings
 from sequestra.ledger.checkpoints import WitnessTarget, create_checkpoint, publish
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
 from sequestra.ledger.store import AppendRules
 from sequestra.service.logfmt import log_event
-from sequestra.service.scheduler_settings import SchedulerSettings
 
 log = logging.getLogger("sequestra.scheduler.jobs")
 

@@ -43,10 +43,10 @@ from apscheduler.triggers.cron import CronTrigger  # type: ignore[import-untyped
 from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import-untyped]
 from sqlalchemy import Engine, inspect
 
+from sequestra.config.scheduler import SchedulerSettings
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.service.leader import LeaderLock, Leadership
 from sequestra.service.logfmt import log_event
-from sequestra.service.scheduler_settings import SchedulerSettings
 
 log = logging.getLogger("sequestra.scheduler")
 

@@ -54,8 +54,8 @@ from bitcoin.core.scripteval import (  # type: ignore[import-untyped]
 )
 from bitcoin.core.serialize import SerializationError  # type: ignore[import-untyped]
 
-from sequestra.chains.address import AddressError
-from sequestra.chains.bitcoin.address import (
+from sequestra.addresses import AddressError
+from sequestra.addresses.bitcoin import (
     BASE58_ALPHABET,
     BECH32_CHARSET,
     BECH32_CHECKSUM_LENGTH,

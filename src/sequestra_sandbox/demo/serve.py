@@ -16,8 +16,8 @@ from sequestra.cli.common import console
 from sequestra.composition import application
 from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.reports.errors import ReportError
-from sequestra.service.api.roles import AUDITOR, MINISTRY, TREASURY_OFFICER
-from sequestra.service.api.tokens import create_token
+from sequestra.service.access.roles import AUDITOR, MINISTRY, TREASURY_OFFICER
+from sequestra.service.access.tokens import create_token
 
 APPLICATION = application()
 
@@ -102,7 +102,7 @@ def serve_dashboard(
     sandbox chains and venues have stopped; `sequestra serve` runs it in production)."""
     import uvicorn
 
-    from sequestra.service.api import create_api_app
+    from sequestra.service.app import create_app
 
     address = f"http://{host}:{port}"
     console.print(
@@ -113,7 +113,7 @@ def serve_dashboard(
         highlight=False,
     )
     config = uvicorn.Config(
-        create_api_app(engine, APPLICATION, ledger_public_key=ledger_public_key),
+        create_app(engine, APPLICATION, ledger_public_key=ledger_public_key),
         host=host,
         port=port,
         log_level="warning",

@@ -26,8 +26,6 @@ from typing import Any, Final, Protocol
 
 from sqlalchemy import Engine
 
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
-from sequestra.chains.ethereum.settings import CANONICAL_MULTICALL3_ADDRESS, EthereumWatchSettings
 from sequestra.chains.observation import ChainReader
 from sequestra.chains.watch.readers import open_readers
 from sequestra.chains.watch.reconcile import Key
@@ -35,6 +33,8 @@ from sequestra.chains.watch.run import Watcher, WatchResult, expected_balances
 from sequestra.cli.common import console
 from sequestra.composition import application
 from sequestra.config import CustodySettings, WatchSettings
+from sequestra.config.bitcoin import BitcoinWatchSettings
+from sequestra.config.ethereum import CANONICAL_MULTICALL3_ADDRESS, EthereumWatchSettings
 from sequestra.custody import queries as custody_queries
 from sequestra.custody import service
 from sequestra.custody.amounts import format_base_units

@@ -66,13 +66,13 @@ from sequestra.chains.bitcoin.reading import (
     watch_addresses,
     with_retries,
 )
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.observation import (
     BlockRef,
     ChainError,
     ChainReading,
     ObservedMovement,
 )
+from sequestra.config.bitcoin import BitcoinWatchSettings
 from sequestra.custody.assets import Asset
 
 # Bitcoin Core's getblockchaininfo "chain" for each network of the address validator.

@@ -55,8 +55,8 @@ from sequestra.chains.bitcoin.reading import (
     watch_addresses,
     with_retries,
 )
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.observation import BlockRef, ChainError, ChainReading
+from sequestra.config.bitcoin import BitcoinWatchSettings
 from sequestra.custody.assets import Asset
 
 # Genesis block hashes; testnet3 and testnet4 share address formats, so both are "testnet".

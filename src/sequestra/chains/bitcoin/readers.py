@@ -7,8 +7,8 @@ from collections.abc import Callable
 
 from sequestra.chains.bitcoin.core_reader import BitcoinCoreReader
 from sequestra.chains.bitcoin.esplora import EsploraReader
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
 from sequestra.chains.observation import ChainReader
+from sequestra.config.bitcoin import BitcoinWatchSettings
 
 
 def open_bitcoin_reader(

@@ -15,8 +15,8 @@ from dataclasses import dataclass, field
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final, TypeVar
 
-from sequestra.chains.address import AddressError
-from sequestra.chains.bitcoin.address import validate_bitcoin_address
+from sequestra.addresses import AddressError
+from sequestra.addresses.bitcoin import validate_bitcoin_address
 from sequestra.chains.observation import BlockRef, ChainError, ObservedBalance, ObservedMovement
 from sequestra.custody.assets import Asset
 

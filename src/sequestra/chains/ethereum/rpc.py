@@ -21,8 +21,8 @@ from requests.exceptions import ChunkedEncodingError
 from web3 import HTTPProvider
 from web3.types import RPCEndpoint
 
-from sequestra.chains.ethereum.settings import EthereumWatchSettings
 from sequestra.chains.observation import ChainError
+from sequestra.config.ethereum import EthereumWatchSettings
 
 HTTP_STATUS_TOO_MANY_REQUESTS: Final = 429
 HTTP_STATUS_SERVER_ERROR_MIN: Final = 500

@@ -35,8 +35,8 @@ from typing import Final
 
 from eth_utils.address import to_checksum_address
 
-from sequestra.chains.address import AddressError
-from sequestra.chains.ethereum.address import ETHEREUM_NETWORKS, validate_ethereum_address
+from sequestra.addresses import AddressError
+from sequestra.addresses.ethereum import ETHEREUM_NETWORKS, validate_ethereum_address
 from sequestra.chains.ethereum.multicall import BalanceCall, decode_batch, encode_batch
 from sequestra.chains.ethereum.rpc import (
     EthereumRpc,
@@ -46,7 +46,6 @@ from sequestra.chains.ethereum.rpc import (
     quantity,
     quoted,
 )
-from sequestra.chains.ethereum.settings import EthereumWatchSettings
 from sequestra.chains.observation import (
     BlockRef,
     ChainError,
@@ -54,6 +53,7 @@ from sequestra.chains.observation import (
     ObservedBalance,
     ObservedMovement,
 )
+from sequestra.config.ethereum import EthereumWatchSettings
 from sequestra.custody.assets import NATIVE, Asset
 
 CHAIN: Final = "ethereum"

@@ -18,8 +18,9 @@ from sequestra.ledger.db import read_transaction
 from sequestra.ledger.queries import checkpoint_page, get_checkpoint
 from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.service.api import models
-from sequestra.service.api.deps import ApplicationDep, EngineDep, PageDep, Reader
+from sequestra.service.api.deps import Reader
 from sequestra.service.api.errors import ApiError
+from sequestra.service.deps import ApplicationDep, EngineDep, PageDep
 
 SEQ_MAX: Final = (1 << 63) - 1
 PROOF_MEDIA_TYPE: Final = "text/plain; charset=utf-8"

@@ -33,7 +33,9 @@ from sequestra.ledger.statement import parse_signed_statement
 from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
 from sequestra.pricing.queries import valuation_at, valuations_page
 from sequestra.service.api import models
-from sequestra.service.api.deps import (
+from sequestra.service.api.deps import Reader, StatementPoster
+from sequestra.service.api.errors import ApiError
+from sequestra.service.deps import (
     PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
     EngineDep,
@@ -41,10 +43,7 @@ from sequestra.service.api.deps import (
     LedgerDep,
     Page,
     PageDep,
-    Reader,
-    StatementPoster,
 )
-from sequestra.service.api.errors import ApiError
 
 PREFIX: Final = "/api/v1"
 TEXT_PARAMETER_LENGTH_MAX: Final = 128

@@ -1,8 +1,2 @@
 """Web pages for people: a dashboard, cases, holdings, valuations, the Fund's exposure,
 sales and the audit status, server-rendered with Jinja2, behind a session cookie."""
-
-from __future__ import annotations
-
-from sequestra.service.web.mount import install_web
-
-__all__ = ["install_web"]

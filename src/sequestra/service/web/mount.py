@@ -16,7 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
-from sequestra.service.api.tokens import TokenRecord
+from sequestra.service.access.tokens import TokenRecord
 from sequestra.service.web.pages import web_router
 from sequestra.service.web.render import error_page
 from sequestra.service.web.session import LoginRequired, clear_session, session_reader

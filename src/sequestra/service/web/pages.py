@@ -31,8 +31,8 @@ from sequestra.ledger.verify import verify_ledger
 from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
 from sequestra.pricing.queries import valuations_page
 from sequestra.reports.errors import ReportError
-from sequestra.service.api.deps import OFFSET_MAX, EngineDep, FundConfigurationDep
-from sequestra.service.api.tokens import resolve_token
+from sequestra.service.access.tokens import resolve_token
+from sequestra.service.deps import OFFSET_MAX, ApplicationDep, EngineDep, FundConfigurationDep
 from sequestra.service.web import dashboard
 from sequestra.service.web.charts import Series, stacked_bars
 from sequestra.service.web.render import PAGE_HEADERS, error_page, render_page
@@ -314,13 +314,19 @@ def sale(request: Request, engine: EngineDep, viewer: Viewer, sale_id: Identifie
 
 
 @web_router.get("/audit", response_class=HTMLResponse)
-def audit(request: Request, engine: EngineDep, viewer: Viewer, verify: bool = False) -> Response:
+def audit(
+    request: Request,
+    engine: EngineDep,
+    application: ApplicationDep,
+    viewer: Viewer,
+    verify: bool = False,
+) -> Response:
     with read_transaction(engine) as connection:
         recent = recent_checkpoints(connection, CHECKPOINTS_SHOWN)
     checkpoint = recent[0] if recent else None
     trusted: bytes | None = getattr(request.app.state, "ledger_public_key", None)
     # One process: the parallel verifier forks, which a threaded server must not do.
-    rules = request.app.state.application.rules
+    rules = application.rules
     result = verify_ledger(engine, rules, trusted, None, workers=1) if verify else None
     return render_page(
         request,
@@ -341,10 +347,15 @@ def audit(request: Request, engine: EngineDep, viewer: Viewer, verify: bool = Fa
 
 @web_router.get("/reports/{kind}.{format_name}")
 def report(
-    request: Request, engine: EngineDep, viewer: Viewer, kind: Identifier, format_name: str
+    request: Request,
+    engine: EngineDep,
+    application: ApplicationDep,
+    viewer: Viewer,
+    kind: Identifier,
+    format_name: str,
 ) -> Response:
     try:
-        rendered = request.app.state.application.reports.render(engine, kind, format_name)
+        rendered = application.reports.render(engine, kind, format_name)
     except ReportError as error:
         return error_page(request, 422, "Report not available", str(error), viewer)
     headers = {

@@ -16,9 +16,9 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from starlette.responses import Response
 
-from sequestra.service.api.deps import EngineDep
-from sequestra.service.api.roles import READ_ROLES
-from sequestra.service.api.tokens import TokenRecord, resolve_token
+from sequestra.service.access.roles import READ_ROLES
+from sequestra.service.access.tokens import TokenRecord, resolve_token
+from sequestra.service.deps import EngineDep
 
 COOKIE_NAME: Final = "sequestra_session"
 COOKIE_MAX_AGE_S: Final = 12 * 3600  # a working day; the token's revocation ends it sooner

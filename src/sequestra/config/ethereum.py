@@ -15,8 +15,8 @@ from typing import Annotated, Final, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from sequestra.chains.address import AddressError
-from sequestra.chains.ethereum.address import validate_ethereum_address
+from sequestra.addresses import AddressError
+from sequestra.addresses.ethereum import validate_ethereum_address
 
 # Multicall3's address on mainnet and on nearly every EVM network (deployed by a presigned
 # transaction, so the same everywhere). A sandbox node needs its own (see sandbox.ethereum).

@@ -1,4 +1,6 @@
-"""`create_api_app`: the HTTP API on top of the service's status app (`GET /health`)."""
+"""`create_app`: the service's one ASGI app: the status (`GET /health`), the HTTP API under
+/api/v1 and the web pages, each mounted here (the API and the pages do not import each
+other)."""
 
 from __future__ import annotations
 
@@ -15,14 +17,14 @@ from sequestra.service.api.errors import BODY_BYTES_MAX, BodyLimit, install_erro
 from sequestra.service.api.proofs import proofs_router
 from sequestra.service.api.routes import router
 from sequestra.service.status_app import create_status_app
-from sequestra.service.web import install_web
+from sequestra.service.web.mount import install_web
 
 
 def _not_leading() -> bool:
     return False
 
 
-def create_api_app(
+def create_app(
     engine: Engine,
     application: Application,
     leading: Callable[[], bool] = _not_leading,

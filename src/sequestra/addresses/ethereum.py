@@ -11,7 +11,7 @@ from typing import Final
 
 from eth_utils.address import to_checksum_address
 
-from sequestra.chains.address import AddressError, describe, require_address_text
+from sequestra.addresses import AddressError, describe, require_address_text
 
 # Network names the dispatcher accepts for Ethereum; an address does not depend on them.
 ETHEREUM_NETWORKS: Final = ("mainnet", "sepolia", "holesky", "hoodi", "local")

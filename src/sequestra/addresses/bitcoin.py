@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Final, Literal
 
-from sequestra.chains.address import AddressError, describe, require_address_text
+from sequestra.addresses import AddressError, describe, require_address_text
 
 BitcoinNetwork = Literal["mainnet", "testnet", "signet", "regtest"]
 BitcoinAddressKind = Literal["p2pkh", "p2sh", "p2wpkh", "p2wsh", "p2tr", "witness_unknown"]

@@ -79,11 +79,11 @@ def validate_address(chain: str, network: str, address: str) -> str:
     """
     # The chain modules import AddressError from here, so they are imported on use.
     if chain == "bitcoin":
-        from sequestra.chains.bitcoin.address import validate_bitcoin_address
+        from sequestra.addresses.bitcoin import validate_bitcoin_address
 
         return validate_bitcoin_address(address, network).address
     if chain == "ethereum":
-        from sequestra.chains.ethereum.address import (
+        from sequestra.addresses.ethereum import (
             ETHEREUM_NETWORKS,
             validate_ethereum_address,
         )

@@ -17,8 +17,8 @@ from sqlalchemy import Engine, select, update
 
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.timefmt import format_timestamp
-from sequestra.service.api.roles import API_ROLES
-from sequestra.service.api.tables import API_TOKEN_TABLE, LABEL_LENGTH
+from sequestra.service.access.roles import API_ROLES
+from sequestra.service.access.tables import API_TOKEN_TABLE, LABEL_LENGTH
 
 TOKEN_BYTES: Final = 32
 TOKENS_LISTED_MAX: Final = 10_000

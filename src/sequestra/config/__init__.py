@@ -19,9 +19,9 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
-from sequestra.chains.bitcoin.settings import BitcoinWatchSettings
-from sequestra.chains.ethereum.settings import EthereumWatchSettings
-from sequestra.service.scheduler_settings import SchedulerSettings
+from sequestra.config.bitcoin import BitcoinWatchSettings
+from sequestra.config.ethereum import EthereumWatchSettings
+from sequestra.config.scheduler import SchedulerSettings
 
 CONFIG_ENV = "SEQUESTRA_CONFIG"
 DEFAULT_DATABASE_URL = "sqlite:///var/sequestra.db"
