@@ -27,9 +27,9 @@ from sequestra.service.access.tokens import (
     list_tokens,
     revoke_token,
 )
-from sequestra.service.deps import PAGE_LIMIT_MAX
 from sequestra.service.api.errors import BODY_BYTES_MAX
 from sequestra.service.app import create_app
+from sequestra.service.deps import PAGE_LIMIT_MAX
 from tests.composed import APPLICATION
 from tests.custody.conftest import BTC_1, Custody, custody  # noqa: F401
 from tests.fund.test_sales import Fund

@@ -24,8 +24,8 @@ from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.service.access.roles import API_ROLES
 from sequestra.service.access.tokens import create_token
-from sequestra.service.deps import PAGE_LIMIT_MAX
 from sequestra.service.app import create_app
+from sequestra.service.deps import PAGE_LIMIT_MAX
 from tests.composed import APPLICATION
 from tests.custody.conftest import BTC_1, BTC_2, Custody, custody  # noqa: F401
 from tests.fund.test_sales import Fund
