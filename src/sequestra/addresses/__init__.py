@@ -11,11 +11,13 @@ from __future__ import annotations
 
 from typing import Final
 
+from sequestra.errors import InputRefused
+
 CHAINS: Final = ("bitcoin", "ethereum")
 DESCRIBE_LENGTH_MAX: Final = 64  # characters of a bad value echoed back in a message
 
 
-class AddressError(ValueError):
+class AddressError(InputRefused):
     """An address (or the chain or network it is checked against) is not acceptable.
 
     `field` names the offending input (`address`, `network`, `chain`); `expected` and `got`

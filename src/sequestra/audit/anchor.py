@@ -27,6 +27,7 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.hazmat.primitives.asymmetric.utils import Prehashed, encode_dss_signature
 
+from sequestra.errors import IntegrityFailure
 from sequestra.ledger.anchor_payload import AnchorPayloadError, parse_anchor_payload
 from sequestra.ledger.checkpoint import Checkpoint, CheckpointError
 from sequestra.ledger.note import (
@@ -46,7 +47,7 @@ TX_TYPE_EIP1559 = 2
 RlpItem = Union[bytes, list["RlpItem"]]  # noqa: UP007 (a recursive alias needs Union here)
 
 
-class AnchorCheckError(ValueError):
+class AnchorCheckError(IntegrityFailure):
     """Evidence is malformed or inconsistent; the message says what and why."""
 
 

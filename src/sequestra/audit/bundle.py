@@ -30,6 +30,7 @@ from multiprocessing import get_context
 from pathlib import Path
 from typing import Any, BinaryIO
 
+from sequestra.errors import InputRefused, IntegrityFailure, SequestraError
 from sequestra.ledger import canonical
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
@@ -96,15 +97,15 @@ _ENROLLED_MARK = b'"kind":"key.enrolled"'
 ProgressCallback = Callable[[int, int], None]
 
 
-class AuditError(Exception):
+class AuditError(SequestraError):
     """Base class of the auditor's errors."""
 
 
-class AuditUsageError(AuditError):
+class AuditUsageError(AuditError, InputRefused):
     """The auditor's own input (a key, a trusted checkpoint, a path) is unusable: exit 2."""
 
 
-class _Failure(AuditError):
+class _Failure(AuditError, IntegrityFailure):
     """The bundle (or proof) does not verify; carries the reason and the first bad seq."""
 
     def __init__(self, reason: str, first_bad_seq: int | None = None) -> None:

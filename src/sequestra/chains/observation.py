@@ -14,9 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 from sequestra.custody.assets import Asset
+from sequestra.errors import DependencyUnavailable
 
 
-class ChainError(Exception):
+class ChainError(DependencyUnavailable):
     """A node could not give a complete, trustworthy answer (down, slow, garbage, error).
 
     `retryable` says whether trying again later may help (a timeout, a node warming up, a

@@ -28,6 +28,8 @@ from __future__ import annotations
 
 from typing import Final
 
+from sequestra.errors import InputRefused
+
 DECIMALS_MAX: Final = 36  # no asset we hold has more; ERC-20 allows up to 255
 AMOUNT_BASE_MAX: Final = 2**256 - 1  # an ERC-20 balance is a uint256
 AMOUNT_BASE_DIGITS_MAX: Final = len(str(AMOUNT_BASE_MAX))  # 78
@@ -45,7 +47,7 @@ _SCALES: Final[tuple[int, ...]] = tuple(10**decimals for decimals in range(DECIM
 AMOUNT_TEXT_LENGTH: Final = 80
 
 
-class AmountError(ValueError):
+class AmountError(InputRefused):
     """An amount (or the decimals it is read with) is not acceptable.
 
     `field` names the offending input (`amount`, `fee`, `decimals`, `amount_base`, ...);

@@ -21,6 +21,7 @@ from typing import Final
 from sequestra.addresses import AddressError
 from sequestra.addresses.ethereum import validate_ethereum_address
 from sequestra.custody.amounts import AmountError, check_decimals, describe_value
+from sequestra.errors import InputRefused
 
 ASSET_CHAINS: Final = ("bitcoin", "ethereum")
 ASSET_KINDS: Final = ("native", "token")
@@ -48,7 +49,7 @@ _ASSET_ID_EXPECTED: Final = (
 )
 
 
-class AssetError(ValueError):
+class AssetError(InputRefused):
     """An asset, its configuration or a lookup in the registry is not acceptable.
 
     `field` names the offending input (`asset`, `symbol`, `assets[2].decimals`, ...);

@@ -45,6 +45,7 @@ from sequestra.custody.kinds import (
     CaseId,
 )
 from sequestra.custody.state import CaseRecord, WalletRecord
+from sequestra.errors import InputRefused
 from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.queries import read_authority, require_initialised
@@ -113,7 +114,7 @@ class Problem:
         return {"line": self.line, "field": self.field, "message": self.message}
 
 
-class ImportRefused(Exception):
+class ImportRefused(InputRefused):
     """The file was not imported: nothing was signed or written. Carries every problem."""
 
     def __init__(self, problems: Sequence[Problem], problems_total: int | None = None) -> None:

@@ -38,6 +38,7 @@ from typing import Final
 
 from sequestra.custody.amounts import AMOUNT_BASE_MAX, describe_value
 from sequestra.custody.assets import AssetError, AssetRegistry, validate_asset_id
+from sequestra.errors import InputRefused
 
 ACCOUNT_LENGTH_MAX: Final = 256
 SEGMENT_LENGTH_MAX: Final = 128  # a bech32 address is at most 90 characters
@@ -67,7 +68,7 @@ _SEGMENT_EXPECTED: Final = (
 )
 
 
-class PositionError(ValueError):
+class PositionError(InputRefused):
     """A posting, movement or balance breaks a rule of the book; nothing was changed."""
 
 

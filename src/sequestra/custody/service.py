@@ -34,6 +34,7 @@ from sequestra.custody.queries import (
     wallets_among,
 )
 from sequestra.custody.state import CaseRecord, WalletRecord
+from sequestra.errors import InputRefused
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger, Receipt
@@ -47,7 +48,7 @@ _HOLDING_ID_PATTERN: Final = re.compile(r"[Hh]?([1-9][0-9]{0,17})")
 _TX_PATTERN: Final = re.compile(r"(0x)?[0-9a-fA-F]{64}")
 
 
-class InputError(ValueError):
+class InputError(InputRefused):
     """What a person typed is not acceptable; names the field, what was expected and got."""
 
     def __init__(self, field: str, expected: str, got: str) -> None:

@@ -13,6 +13,8 @@ from contextlib import AbstractContextManager
 from decimal import ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Final
 
+from sequestra.errors import InputRefused
+
 ASSETS_MAX: Final = 1_000
 DAYS_MAX: Final = 4_000  # daily observations per series (about eleven years)
 TRANCHES_MAX: Final = 1_000
@@ -27,7 +29,7 @@ EXACT_DIGITS: Final = 160  # products of bounded Decimals stay exact at this pre
 _EXACT: Final = Context(prec=EXACT_DIGITS, rounding=ROUND_HALF_EVEN)
 
 
-class FundInputError(ValueError):
+class FundInputError(InputRefused):
     """An argument to the fund's maths is not acceptable.
 
     `argument` names the offending input (`positions[2].quantity`, `closes`, ...);

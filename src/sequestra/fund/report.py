@@ -21,6 +21,7 @@ from sqlalchemy import Engine
 
 from sequestra.config import FundSettings
 from sequestra.custody.queries import asset_registry, list_holdings
+from sequestra.errors import Conflict
 from sequestra.fund.exposure import Exposure, Position, exposure
 from sequestra.fund.liquidity import average_daily_volume, days_to_exit, impact_cost_usd
 from sequestra.fund.risk import RiskReport, risk_report
@@ -41,7 +42,7 @@ PARTICIPATION: Final = Decimal("0.10")  # of average daily volume, for days to e
 ADV_WINDOW_DAYS: Final = 30
 
 
-class FundReportError(Exception):
+class FundReportError(Conflict):
     """No report can be made (nothing in the Fund, no valuation); the message says why."""
 
 

@@ -18,6 +18,8 @@ import binascii
 import re
 from typing import NamedTuple, Protocol
 
+from sequestra.errors import InputRefused
+
 ANCHOR_PAYLOAD_HEADER = b"sequestra/anchor/v1"
 ROOT_HASH_SIZE = 32
 TREE_SIZE_MAX = (1 << 64) - 1
@@ -29,7 +31,7 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 _CONTROL = re.compile("[\x00-\x1f\x7f]")
 
 
-class AnchorPayloadError(ValueError):
+class AnchorPayloadError(InputRefused):
     """Bytes are not a well-formed sequestra anchor payload (v1)."""
 
 

@@ -18,6 +18,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sequestra.errors import InputRefused
 from sequestra.ledger.merkle import HASH_SIZE, MAX_TREE_SIZE
 from sequestra.ledger.note import Note, Signer, Verifier, is_valid_key_name, open_note, sign_note
 
@@ -25,7 +26,7 @@ _DECIMAL = re.compile(r"0|[1-9][0-9]*", re.ASCII)
 _CONTROL = re.compile("[\x00-\x1f]")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(InputRefused):
     """A checkpoint is malformed, or is not the checkpoint of the expected log."""
 
 

@@ -14,6 +14,7 @@ from datetime import UTC, datetime
 
 from sqlalchemy import Connection, Engine, func, insert, select
 
+from sequestra.errors import IntegrityFailure
 from sequestra.ledger import merkle, tree
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.checkpoint import Checkpoint
@@ -27,7 +28,7 @@ from sequestra.ledger.witness import merge_cosignatures
 from sequestra.ledger.witness_client import WitnessClientError, push_checkpoint
 
 
-class CheckpointConflict(LedgerError):
+class CheckpointConflict(LedgerError, IntegrityFailure):
     """The tree is not consistent with a checkpoint the ledger signed before."""
 
 

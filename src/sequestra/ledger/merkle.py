@@ -26,6 +26,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
+from sequestra.errors import InputRefused, IntegrityFailure, NotFound, SequestraError
+
 HASH_SIZE = 32
 MAX_TREE_SIZE = 1 << 64  # sizes and indices travel as uint64: every value must be below this
 LEAF_PREFIX = b"\x00"
@@ -36,19 +38,19 @@ NodeId = tuple[int, int]  # (level, index)
 NewNode = tuple[int, int, bytes]  # (level, index, hash)
 
 
-class MerkleError(Exception):
+class MerkleError(SequestraError):
     """Base class of every error of the Merkle tree module."""
 
 
-class TreeSizeError(MerkleError, ValueError):
+class TreeSizeError(MerkleError, InputRefused):
     """An index or tree size is outside what the operation accepts."""
 
 
-class HashLengthError(MerkleError, ValueError):
+class HashLengthError(MerkleError, InputRefused):
     """A hash given to the tree is not a 32-byte SHA-256 value."""
 
 
-class NodeReadError(MerkleError, LookupError):
+class NodeReadError(MerkleError, NotFound):
     """A node reader did not return the nodes that were asked for."""
 
 
@@ -56,15 +58,15 @@ class ProofError(MerkleError):
     """A proof does not verify. Every verification failure is an instance of this class."""
 
 
-class ProofRangeError(ProofError, ValueError):
+class ProofRangeError(ProofError, InputRefused):
     """The index or tree sizes given with a proof are impossible (index >= size, size1 > size2)."""
 
 
-class MalformedProofError(ProofError, ValueError):
+class MalformedProofError(ProofError, InputRefused):
     """A proof hash, leaf hash or root is not a 32-byte value."""
 
 
-class ProofLengthError(ProofError):
+class ProofLengthError(ProofError, IntegrityFailure):
     """A proof has the wrong number of hashes for its index and tree sizes."""
 
     def __init__(self, expected: int, got: int) -> None:
@@ -73,7 +75,7 @@ class ProofLengthError(ProofError):
         self.got = got
 
 
-class RootMismatchError(ProofError):
+class RootMismatchError(ProofError, IntegrityFailure):
     """The root calculated from a proof differs from the root it was checked against."""
 
     def __init__(self, expected: bytes, calculated: bytes, what: str = "root") -> None:

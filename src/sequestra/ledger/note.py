@@ -33,6 +33,8 @@ from typing import Protocol
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey, Ed25519PublicKey
 
+from sequestra.errors import InputRefused, IntegrityFailure, SequestraError
+
 SIGNATURE_TYPE_ED25519 = 0x01
 SIGNATURE_TYPE_COSIGNATURE_V1 = 0x04
 MAX_SIGNATURES = 100
@@ -53,19 +55,19 @@ _CONTROL = re.compile("[\x00-\x09\x0b-\x1f]")
 _KEY_ID = re.compile("[0-9a-f]{8}")
 
 
-class NoteError(Exception):
+class NoteError(SequestraError):
     """Base class of every signed-note error."""
 
 
-class MalformedNoteError(NoteError, ValueError):
+class MalformedNoteError(NoteError, InputRefused):
     """A note (or a text to sign) breaks the signed-note syntax or limits."""
 
 
-class KeyFormatError(NoteError, ValueError):
+class KeyFormatError(NoteError, InputRefused):
     """A key string, key name or key material is malformed or of an unsupported type."""
 
 
-class InvalidSignatureError(NoteError):
+class InvalidSignatureError(NoteError, IntegrityFailure):
     """A signature by a known key does not verify, so the whole note is rejected."""
 
     def __init__(self, name: str, key_id: int) -> None:
@@ -74,7 +76,7 @@ class InvalidSignatureError(NoteError):
         self.key_id = key_id
 
 
-class AmbiguousKeyError(NoteError):
+class AmbiguousKeyError(NoteError, InputRefused):
     """Several verifiers share the name and key ID of a signature in the note."""
 
     def __init__(self, name: str, key_id: int) -> None:
@@ -83,7 +85,7 @@ class AmbiguousKeyError(NoteError):
         self.key_id = key_id
 
 
-class UnverifiedNoteError(NoteError):
+class UnverifiedNoteError(NoteError, IntegrityFailure):
     """The note parsed, but no signature verified under a known key. ``note`` holds it."""
 
     def __init__(self, note: Note) -> None:

@@ -14,6 +14,7 @@ from typing import Any
 
 from sqlalchemy import Engine, select
 
+from sequestra.errors import IntegrityFailure
 from sequestra.ledger.authority import AuthorityState
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.db import write_transaction
@@ -37,7 +38,7 @@ class RebuildResult:
         return {"entries": self.entries, "projections": list(self.projections)}
 
 
-class RebuildError(LedgerStateError):
+class RebuildError(LedgerStateError, IntegrityFailure):
     """An entry cannot be replayed into the projections (the message names its seq)."""
 
 

@@ -18,6 +18,7 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sequestra.errors import InputRefused, SequestraError
 from sequestra.ledger.merkle import (
     HASH_SIZE,
     MAX_TREE_SIZE,
@@ -40,15 +41,15 @@ _LEVEL = re.compile(r"0|[1-9][0-9]?", re.ASCII)
 _WIDTH = re.compile(r"[1-9][0-9]{0,2}", re.ASCII)
 
 
-class TileError(Exception):
+class TileError(SequestraError):
     """Base class of every tile error."""
 
 
-class TilePathError(TileError, ValueError):
+class TilePathError(TileError, InputRefused):
     """A tile or entry bundle path (or its level, index or width) is malformed."""
 
 
-class EntryBundleError(TileError, ValueError):
+class EntryBundleError(TileError, InputRefused):
     """An entry bundle is malformed, truncated or holds the wrong number of entries."""
 
 

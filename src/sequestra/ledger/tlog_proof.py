@@ -22,6 +22,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from sequestra.errors import InputRefused
 from sequestra.ledger.checkpoint import Checkpoint, CheckpointError, open_checkpoint
 from sequestra.ledger.merkle import HASH_SIZE, MAX_TREE_SIZE, verify_inclusion
 from sequestra.ledger.note import Note, NoteError, Verifier, split_note
@@ -36,7 +37,7 @@ FILE_EXTENSION = ".tlog-proof"
 _DECIMAL = re.compile(rb"0|[1-9][0-9]*")
 
 
-class TlogProofError(ValueError):
+class TlogProofError(InputRefused):
     """A tlog-proof file is malformed; ``line`` is the 1-based line at fault, if known."""
 
     def __init__(self, message: str, line: int | None = None) -> None:

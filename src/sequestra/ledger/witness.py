@@ -49,6 +49,13 @@ from typing import NamedTuple
 
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sequestra.errors import (
+    Conflict,
+    DependencyUnavailable,
+    InputRefused,
+    IntegrityFailure,
+    SequestraError,
+)
 from sequestra.ledger.checkpoint import Checkpoint, CheckpointError, parse_checkpoint
 from sequestra.ledger.merkle import (
     EMPTY_ROOT,
@@ -108,11 +115,11 @@ logger = logging.getLogger(__name__)
 # --- errors --------------------------------------------------------------------------------
 
 
-class WitnessError(Exception):
+class WitnessError(SequestraError):
     """Base class of every witness error."""
 
 
-class MalformedRequestError(WitnessError, ValueError):
+class MalformedRequestError(WitnessError, InputRefused):
     """An add-checkpoint body breaks the protocol's syntax or limits (HTTP 400)."""
 
 
@@ -120,19 +127,19 @@ class RequestTooLargeError(MalformedRequestError):
     """An add-checkpoint body is larger than the limit (HTTP 413)."""
 
 
-class WitnessConfigError(WitnessError, ValueError):
+class WitnessConfigError(WitnessError, InputRefused):
     """The witness's configuration (name, logs, trusted keys) is malformed."""
 
 
-class WitnessStateError(WitnessError):
+class WitnessStateError(WitnessError, IntegrityFailure):
     """The stored state cannot be read, is corrupt, or cannot be written (HTTP 500)."""
 
 
-class StateLockTimeoutError(WitnessStateError):
+class StateLockTimeoutError(WitnessStateError, DependencyUnavailable):
     """The per-log lock was not acquired in time (HTTP 503; the log retries later)."""
 
 
-class CheckpointRefused(WitnessError):
+class CheckpointRefused(WitnessError, IntegrityFailure):
     """The witness refuses to cosign; ``status`` is the HTTP status, ``reason`` says why."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -141,7 +148,7 @@ class CheckpointRefused(WitnessError):
         self.reason = reason
 
 
-class SizeConflict(CheckpointRefused):
+class SizeConflict(CheckpointRefused, Conflict):
     """409: the old size is not the latest cosigned size, or equal sizes have other roots."""
 
     def __init__(self, latest_size: int, reason: str) -> None:

@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 
 import httpx
 
+from sequestra.errors import DependencyUnavailable, IntegrityFailure, SequestraError
 from sequestra.ledger.checkpoint import CheckpointError, parse_checkpoint
 from sequestra.ledger.merkle import MAX_TREE_SIZE
 from sequestra.ledger.note import (
@@ -60,15 +61,15 @@ USER_AGENT = "sequestra-witness-client/1"
 _SIZE_BODY = re.compile(r"(0|[1-9][0-9]{0,19})\n", re.ASCII)
 
 
-class WitnessClientError(Exception):
+class WitnessClientError(SequestraError):
     """Base class of every witness client error."""
 
 
-class WitnessUnavailable(WitnessClientError):
+class WitnessUnavailable(WitnessClientError, DependencyUnavailable):
     """The witness could not be reached, timed out or failed (5xx); retry later."""
 
 
-class WitnessRefused(WitnessClientError):
+class WitnessRefused(WitnessClientError, IntegrityFailure):
     """The witness refused the checkpoint (4xx); ``reason`` is its explanation."""
 
     def __init__(self, status: int, reason: str) -> None:
@@ -77,7 +78,7 @@ class WitnessRefused(WitnessClientError):
         self.reason = reason
 
 
-class WitnessProtocolError(WitnessClientError):
+class WitnessProtocolError(WitnessClientError, DependencyUnavailable):
     """The witness answered, but not as the protocol says."""
 
 

@@ -20,6 +20,8 @@ from typing import Final, Protocol
 
 import httpx
 
+from sequestra.errors import DependencyUnavailable
+
 NBK_RATES_URL: Final = "https://nationalbank.kz/rss/get_rates.cfm"
 FALLBACK_DAYS_MAX: Final = 10  # the longest run of Kazakh public holidays and a weekend
 RESPONSE_BYTES_MAX: Final = 1 << 20
@@ -29,7 +31,7 @@ ATTEMPTS_MAX: Final = 3
 BACKOFF_S: Final = 0.5
 
 
-class FxError(Exception):
+class FxError(DependencyUnavailable):
     """No official rate could be obtained for the date (the message says why)."""
 
 

@@ -21,6 +21,7 @@ from sqlalchemy import Engine, select
 
 from sequestra.custody.assets import Asset, AssetRegistry
 from sequestra.custody.queries import Holding, holdings_before, list_holdings, recorded_assets
+from sequestra.errors import DependencyUnavailable
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import VALUATION_RECORDED
@@ -48,7 +49,7 @@ PRICE_PLACES: Final = Decimal("1e-12")  # recorded USD prices keep 12 decimals
 EXACT_DIGITS: Final = 160
 
 
-class PricingError(Exception):
+class PricingError(DependencyUnavailable):
     """The run cannot produce a valuation (the message says why); nothing was written."""
 
 

@@ -16,6 +16,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import urlsplit
 
+from sequestra.errors import DependencyUnavailable
 from sequestra.pricing.aggregate import Quote
 
 TIMEOUT_MS_DEFAULT: Final = 10_000
@@ -23,7 +24,7 @@ DAY_MS: Final = 86_400_000
 URL_TABLE_DEPTH_MAX: Final = 4
 
 
-class VenueError(Exception):
+class VenueError(DependencyUnavailable):
     """A venue could not answer (down, rate limited, slow, garbage)."""
 
     def __init__(self, venue: str, reason: str) -> None:

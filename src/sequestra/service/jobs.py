@@ -26,6 +26,7 @@ from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
 from sequestra.composition import rule_set
 from sequestra.config import Settings, load_settings
 from sequestra.config.scheduler import SchedulerSettings
+from sequestra.errors import ConfigurationError, DependencyUnavailable
 from sequestra.ledger.checkpoints import WitnessTarget, create_checkpoint, publish
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
@@ -35,11 +36,11 @@ from sequestra.service.logfmt import log_event
 log = logging.getLogger("sequestra.scheduler.jobs")
 
 
-class JobConfigurationError(Exception):
+class JobConfigurationError(ConfigurationError):
     """A job cannot run as configured (no key file, no chain, a bad configuration file)."""
 
 
-class JobFailedError(Exception):
+class JobFailedError(DependencyUnavailable):
     """The operation ran and reported failure (it has recorded or logged the reason)."""
 
 

@@ -28,6 +28,7 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.pool import NullPool
 
+from sequestra.errors import DependencyUnavailable
 from sequestra.service.logfmt import log_event
 
 log = logging.getLogger("sequestra.scheduler.leader")
@@ -58,7 +59,7 @@ CANDIDACY_ROUNDS_MAX: Final = 100_000_000
 HEARTBEATS_PER_TERM_MAX: Final = 100_000_000
 
 
-class LeaderError(Exception):
+class LeaderError(DependencyUnavailable):
     """The leader lock cannot be set up or checked (bad URL, unreachable database)."""
 
 

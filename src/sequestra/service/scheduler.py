@@ -44,6 +44,7 @@ from apscheduler.triggers.interval import IntervalTrigger  # type: ignore[import
 from sqlalchemy import Engine, inspect
 
 from sequestra.config.scheduler import SchedulerSettings
+from sequestra.errors import ConfigurationError
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.service.leader import LeaderLock, Leadership
 from sequestra.service.logfmt import log_event
@@ -63,7 +64,7 @@ STOP_SIGNALS: Final = (signal.SIGTERM, signal.SIGINT)
 JobTarget = Callable[[], object]
 
 
-class SchedulerError(Exception):
+class SchedulerError(ConfigurationError):
     """The scheduler was given something it cannot schedule (bad name, reference, trigger)."""
 
 

@@ -23,6 +23,7 @@ from fastapi.responses import Response
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import ClientDisconnect
 
+from sequestra.errors import InputRefused
 from sequestra.ledger.witness import (
     CONTENT_TYPE_TEXT,
     STATUS_BAD_REQUEST,
@@ -44,7 +45,7 @@ logger = logging.getLogger(__name__)
 router = APIRouter()
 
 
-class BodyTooLargeError(Exception):
+class BodyTooLargeError(InputRefused):
     """The request body is over the limit."""
 
 

@@ -35,6 +35,7 @@ from sequestra.audit.anchor import (
     bitcoin_anchor_data,
     decode_bitcoin_transaction,
 )
+from sequestra.errors import DependencyUnavailable, SequestraError
 from sequestra.ledger.anchor_payload import ANCHOR_PAYLOAD_BYTES_MAX
 from sequestra.ledger.anchors import AnchorReceipt
 
@@ -51,15 +52,15 @@ COIN_MIN_BTC = "0.0001"  # the smallest wallet output worth naming as the anchor
 COINS_LISTED_MAX = 100
 
 
-class BitcoinAnchorError(Exception):
+class BitcoinAnchorError(SequestraError):
     """Anchoring on Bitcoin failed; the message says what was expected and what came."""
 
 
-class BitcoinNodeUnreachableError(BitcoinAnchorError):
+class BitcoinNodeUnreachableError(BitcoinAnchorError, DependencyUnavailable):
     """The node did not answer: connection refused, timeout, HTTP error, bad credentials."""
 
 
-class BitcoinRpcError(BitcoinAnchorError):
+class BitcoinRpcError(BitcoinAnchorError, DependencyUnavailable):
     """The node answered a call with a JSON-RPC error; `code` is Bitcoin Core's code."""
 
     def __init__(self, message: str, method: str, code: int) -> None:
@@ -68,7 +69,7 @@ class BitcoinRpcError(BitcoinAnchorError):
         self.code = code
 
 
-class BitcoinAnchorUnconfirmedError(BitcoinAnchorError):
+class BitcoinAnchorUnconfirmedError(BitcoinAnchorError, DependencyUnavailable):
     """The transaction was (or may have been) sent but is not confirmed; see `txid`.
 
     Look the txid up before anchoring again: the transaction may still confirm.

@@ -9,6 +9,8 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final
 
+from sequestra.errors import InputRefused
+
 # The BIP-380 input alphabet: the position of a character gives its 5-bit symbol (low bits)
 # and its group of 32 (high bits).
 DESCRIPTOR_INPUT_CHARSET: Final = (
@@ -23,7 +25,7 @@ _GENERATOR: Final = (0xF5DEE51989, 0xA9FDCA3312, 0x1BAB10E32D, 0x3706B1677A, 0x6
 _GROUP_SIZE: Final = 3
 
 
-class DescriptorError(ValueError):
+class DescriptorError(InputRefused):
     """A descriptor cannot be given a checksum (too long, or a character outside BIP-380's)."""
 
 

@@ -19,6 +19,7 @@ from sequestra.addresses import AddressError
 from sequestra.addresses.bitcoin import validate_bitcoin_address
 from sequestra.chains.observation import BlockRef, ChainError, ObservedBalance, ObservedMovement
 from sequestra.custody.assets import Asset
+from sequestra.errors import DependencyUnavailable
 
 CHAIN: Final = "bitcoin"
 BTC_ASSET_ID: Final = "bitcoin:BTC"
@@ -301,7 +302,7 @@ def _sole_address(flows: tuple[Flow, ...], excluded_script_hex: str) -> str | No
 # --- retries -----------------------------------------------------------------------------------
 
 
-class RetryableFault(Exception):
+class RetryableFault(DependencyUnavailable):
     """A failure worth another attempt soon: timeout, refused connection, warm-up, busy."""
 
 

@@ -38,6 +38,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from sequestra.errors import Conflict, DependencyUnavailable, InputRefused, SequestraError
 from sequestra.ledger.anchor_payload import ANCHOR_PAYLOAD_BYTES_MAX
 from sequestra.ledger.anchors import AnchorReceipt
 
@@ -58,19 +59,19 @@ _KEY_HEX = re.compile(r"(0x)?([0-9a-fA-F]{64})")
 _TX_HASH = re.compile(r"0x[0-9a-f]{64}")
 
 
-class AnchorError(Exception):
+class AnchorError(SequestraError):
     """Anchoring failed; the message says what was expected and what came."""
 
 
-class NodeUnreachableError(AnchorError):
+class NodeUnreachableError(AnchorError, DependencyUnavailable):
     """The Ethereum node did not answer (connection refused, timeout, HTTP error)."""
 
 
-class TransactionRevertedError(AnchorError):
+class TransactionRevertedError(AnchorError, Conflict):
     """The anchor transaction reverted (in the gas estimate, or mined with status 0)."""
 
 
-class AnchorUnconfirmedError(AnchorError):
+class AnchorUnconfirmedError(AnchorError, DependencyUnavailable):
     """The transaction was (or may have been) sent but is not confirmed; see `tx_hash`.
 
     Look the hash up before anchoring again: the transaction may still confirm.
@@ -85,7 +86,7 @@ class AnchorTimeoutError(AnchorUnconfirmedError):
     """The transaction was sent but not confirmed within the timeout."""
 
 
-class AccountKeyError(AnchorError):
+class AccountKeyError(AnchorError, InputRefused):
     """The service account's key (file) is missing or malformed."""
 
 

@@ -23,6 +23,7 @@ from web3.types import RPCEndpoint
 
 from sequestra.chains.observation import ChainError
 from sequestra.config.ethereum import EthereumWatchSettings
+from sequestra.errors import DependencyUnavailable
 
 HTTP_STATUS_TOO_MANY_REQUESTS: Final = 429
 HTTP_STATUS_SERVER_ERROR_MIN: Final = 500
@@ -36,7 +37,7 @@ _HASH32: Final = re.compile(r"0x[0-9a-fA-F]{64}")
 Sleep = Callable[[float], None]
 
 
-class _RetryableError(Exception):
+class _RetryableError(DependencyUnavailable):
     """A failure worth another attempt; the message says what happened."""
 
 

@@ -15,6 +15,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine, select, update
 
+from sequestra.errors import InputRefused
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.timefmt import format_timestamp
 from sequestra.service.access.roles import API_ROLES
@@ -26,7 +27,7 @@ _TOKEN_PATTERN: Final = re.compile(r"[0-9a-f]{64}")
 _PREFIX_PATTERN: Final = re.compile(r"[0-9a-f]{8,64}")
 
 
-class TokenError(ValueError):
+class TokenError(InputRefused):
     """A token request is not acceptable; says what was expected and what came."""
 
 

@@ -13,6 +13,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from sequestra.errors import InputRefused
 from sequestra.ledger.statement import SIGNED_STATEMENT_BYTES_MAX
 
 BODY_BYTES_MAX: Final = SIGNED_STATEMENT_BYTES_MAX + 4 * 1024  # one statement and whitespace
@@ -84,7 +85,7 @@ def install_error_handlers(app: FastAPI) -> None:
     app.add_exception_handler(RequestValidationError, validation_error)
 
 
-class BodyTooLarge(Exception):
+class BodyTooLarge(InputRefused):
     pass
 
 

@@ -16,6 +16,7 @@ from urllib.parse import urlsplit
 from fastapi import Depends, Request
 from starlette.responses import Response
 
+from sequestra.errors import Forbidden
 from sequestra.service.access.roles import READ_ROLES
 from sequestra.service.access.tokens import TokenRecord, resolve_token
 from sequestra.service.deps import EngineDep
@@ -26,7 +27,7 @@ TOKEN_TEXT_LENGTH_MAX: Final = 256
 _FETCH_SITES_ALLOWED: Final = frozenset({"same-origin", "none"})
 
 
-class LoginRequired(Exception):
+class LoginRequired(Forbidden):
     """The request has no valid session; `ended` when it had a cookie that no longer works."""
 
     def __init__(self, ended: bool) -> None:
