@@ -9,6 +9,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
+from sequestra.errors import EXIT_CONFLICT
 from sequestra_sandbox.venues.server import VenueServers
 from tests.cli.test_pricing_cli import _config, servers  # noqa: F401  (the venues fixture)
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, ETH_1, KEYS, OFFICER_KEY, Treasury
@@ -50,7 +51,7 @@ def test_exposure_stress_and_liquidity_of_the_fund(
         "2025-06-01",
         *OFFICER_KEY,
     )
-    exposure_before = treasury.run("fund", "exposure", code=2)
+    exposure_before = treasury.run("fund", "exposure", code=EXIT_CONFLICT)
     assert "run `sequestra revalue` first" in exposure_before
     valuation = json.loads(treasury.read("revalue --json"))
     stored = json.loads(treasury.read("fund marketdata --days 200 --json"))

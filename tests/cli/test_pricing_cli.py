@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from sequestra.errors import EXIT_UNAVAILABLE
 from sequestra_sandbox.venues import Outage, Scenario, VenueFault, running_venues
 from sequestra_sandbox.venues.server import VenueServers
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, KEYS, OFFICER_KEY, Treasury
@@ -85,6 +86,6 @@ def test_revalue_records_once_per_cutoff_and_fails_cleanly(
     servers.set_scenario(scenario)
     size = treasury.json("verify")["size"]
     time.sleep(1.1)  # cutoffs are whole seconds: the next run is a new cutoff
-    output = treasury.run("revalue", code=1)
+    output = treasury.run("revalue", code=EXIT_UNAVAILABLE)
     assert "every venue failed" in output and "the last valuation stands" in output
     assert treasury.json("verify")["size"] == size

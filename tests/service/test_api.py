@@ -168,7 +168,7 @@ def test_holdings_match_the_service(api: Api) -> None:
     assert api.get("/api/v1/holdings", case="AFM-2025-0002").json()["items"] == in_case
     assert api.get("/api/v1/holdings", asset="bitcoin:BTC").json()["items"] == expected
     assert api.get("/api/v1/holdings", asset="ethereum:ETH").json()["items"] == []
-    _error(api.get("/api/v1/holdings", asset="nochain:XYZ"), 422, "invalid_input")
+    _error(api.get("/api/v1/holdings", asset="nochain:XYZ"), 422, "input_refused")
     first = api.get("/api/v1/holdings", limit=1).json()
     assert first == {"items": expected[:1], "next_offset": 1}
     second = api.get("/api/v1/holdings", limit=1, offset=1).json()
@@ -214,7 +214,7 @@ def test_valuations_and_sales_match_what_is_recorded(api: Api) -> None:
     }
     assert sales["items"][0]["amount_base"] == "150000000"
     assert api.get("/api/v1/sales", state="settled").json()["items"] == []
-    _error(api.get("/api/v1/sales", state="bogus"), 422, "invalid_input")
+    _error(api.get("/api/v1/sales", state="bogus"), 422, "input_refused")
 
 
 def test_entries_page_through_the_ledger(api: Api) -> None:
@@ -244,7 +244,7 @@ def test_every_error_has_the_one_format(api: Api) -> None:
     _error(api.get("/api/v1/nowhere"), 404)
     _error(api.client.delete("/api/v1/cases"), 405)
     _error(api.get("/api/v1/cases", offset=-1), 422, "invalid_request")
-    _error(api.post(b"{not json"), 422, "statement_invalid")
+    _error(api.post(b"{not json"), 422, "input_refused")
 
 
 def test_an_oversized_body_is_refused(api: Api) -> None:
@@ -331,7 +331,7 @@ def test_a_tampered_statement_is_refused_with_the_reason(api: Api) -> None:
     size = api.custody.size()
     signed = api.custody.world.note("pay 1 BTC").to_json()
     signed["statement"]["body"]["text"] = "pay 100 BTC"
-    detail = _error(api.post(json.dumps(signed).encode()), 422, "append_refused")
+    detail = _error(api.post(json.dumps(signed).encode()), 422, "input_refused")
     assert "signature" in detail["message"]
     assert api.custody.size() == size
 
@@ -350,7 +350,7 @@ def test_the_ledger_decides_authority_not_the_token(api: Api) -> None:
         },
     )
     # An admin's token does not lend the officer's key the admin's authority.
-    detail = _error(api.post(policy.to_bytes(), role="admin"), 422, "append_refused")
+    detail = _error(api.post(policy.to_bytes(), role="admin"), 403, "forbidden")
     assert "fund.policy.recorded" in detail["message"]
     assert api.custody.size() == size + 1
 

@@ -33,7 +33,7 @@ def test_checkpoint_and_proofs_for_auditors(world: LedgerWorld) -> None:
     auth = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(world.engine, APPLICATION)) as client:
         missing = client.get("/api/v1/checkpoints/latest", headers=auth)
-        assert missing.status_code == 404 and missing.json()["error"]["code"] == "no_checkpoint"
+        assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         world.ledger.append([world.note("one"), world.note("two")], world.now)
         stored, _ = create_checkpoint(world.engine, world.ledger_key)
         latest = client.get("/api/v1/checkpoints/latest", headers=auth).json()
@@ -55,7 +55,7 @@ def test_valuation_report_downloads_are_reproducible(custody: Custody) -> None: 
     auth = {"Authorization": f"Bearer {token}"}
     with TestClient(create_app(custody.world.engine, APPLICATION)) as client:
         none_yet = client.get("/api/v1/reports/valuation", headers=auth)
-        assert none_yet.status_code == 422 and none_yet.json()["error"]["code"] == "no_report"
+        assert none_yet.status_code == 409 and none_yet.json()["error"]["code"] == "conflict"
         valuer = SigningKey.generate()
         custody.append(custody.world.enroll(valuer, ["valuer"], "valuer"))
         custody.append(custody.seize("150000000"))

@@ -100,7 +100,7 @@ def test_observations_newest_first_with_filters(reads: Api) -> None:
     assert len(page["items"]) == 2 and page["next_offset"] == 2
     rest = reads.get("/api/v1/observations", limit=2, offset=2).json()
     assert rest["items"] == body["items"][2:] and rest["next_offset"] is None
-    _error(reads.get("/api/v1/observations", asset="nochain:XYZ"), 422, "invalid_input")
+    _error(reads.get("/api/v1/observations", asset="nochain:XYZ"), 422, "input_refused")
     _error(reads.get("/api/v1/observations", address="a\x00b"), 422, "invalid_request")
 
 
@@ -143,12 +143,12 @@ def test_exposure_uses_the_servers_fund_settings(reads: Api) -> None:
     assert body["stress"] == expected.stress_json()
 
 
-def test_exposure_without_a_fund_is_a_422(api: Api) -> None:  # noqa: F811
+def test_exposure_without_a_valuation_is_a_conflict(api: Api) -> None:  # noqa: F811
     # The `api` world's Fund holds 2 BTC: a world with nothing in the Fund has no report.
     with write_transaction(api.engine) as connection:
         connection.execute(PRICE_TABLE.delete())
         connection.execute(VALUATION_TABLE.delete())
-    detail = _error(api.get("/api/v1/exposure"), 422, "no_report")
+    detail = _error(api.get("/api/v1/exposure"), 409, "conflict")
     assert "valuation" in detail["message"]
 
 

@@ -40,9 +40,11 @@ from sequestra.audit.bundle import (
     verify_note_file,
     witness_verifier,
 )
+from sequestra.errors import EXIT_INPUT, EXIT_INTEGRITY, EXIT_OK, SequestraError, exit_code
 from sequestra.ledger import canonical
 
-EXIT_OK, EXIT_NOT_VERIFIED, EXIT_USAGE = 0, 1, 2
+# The same codes as `sequestra` (sequestra.errors): not verified is an integrity failure.
+EXIT_NOT_VERIFIED, EXIT_USAGE = EXIT_INTEGRITY, EXIT_INPUT
 CONSISTENCY_FILE_BYTES_MAX = 64 * 1024
 ANCHOR_TX_BYTES_MAX = 256 * 1024
 PROGRESS_INTERVAL_ENTRIES = 16_384
@@ -129,12 +131,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         options = build_parser().parse_args(arguments)
         with canonical.standard_library_encoder():  # trust the standard library alone
             return _HANDLERS[options.command](options)
-    except AuditUsageError as error:
+    except SequestraError as error:
+        usage = isinstance(error, AuditUsageError)
         if json_output:
-            _print_json({"ok": False, "reason": str(error), "usage_error": True})
+            _print_json({"ok": False, "reason": str(error), "usage_error": usage})
         else:
             print(f"sequestra-audit: error: {error}", file=sys.stderr)
-        return EXIT_USAGE
+        return exit_code(error)
 
 
 # --- bundle ---------------------------------------------------------------------------------

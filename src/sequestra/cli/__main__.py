@@ -1,5 +1,5 @@
 """`python -m sequestra.cli` runs the `sequestra` command."""
 
-from sequestra.cli.main import app
+from sequestra.cli.main import run
 
-app()
+run()

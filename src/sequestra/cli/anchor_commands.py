@@ -8,6 +8,7 @@ import typer
 
 from sequestra.cli.common import JSON_OPTION, console, fail, fail_usage, handled, print_json, state
 from sequestra.config import AnchorSettings
+from sequestra.errors import exit_code
 from sequestra.ledger.anchor_payload import AnchorPayloadError, format_anchor_payload
 from sequestra.ledger.anchors import AnchorReceipt, StoredAnchor, list_anchors, record_anchor
 from sequestra.ledger.checkpoint import Checkpoint
@@ -45,11 +46,11 @@ def _anchor_on_ethereum(settings: AnchorSettings, payload: bytes) -> AnchorRecei
             chain_id_expected=settings.ethereum_chain_id,
         )
     except AccountKeyError as error:
-        fail_usage(str(error))
+        fail(str(error), exit_code(error))
     except AnchorUnconfirmedError as error:
-        fail(f"{error}; look up {error.tx_hash} before anchoring again")
+        fail(f"{error}; look up {error.tx_hash} before anchoring again", exit_code(error))
     except AnchorError as error:
-        fail(str(error))
+        fail(str(error), exit_code(error))
 
 
 def _anchor_on_bitcoin(settings: AnchorSettings, payload: bytes) -> AnchorReceipt:
@@ -71,9 +72,9 @@ def _anchor_on_bitcoin(settings: AnchorSettings, payload: bytes) -> AnchorReceip
             cookie_file=settings.bitcoin_cookie_file,
         )
     except BitcoinAnchorUnconfirmedError as error:
-        fail(f"{error}; look up {error.txid} before anchoring again")
+        fail(f"{error}; look up {error.txid} before anchoring again", exit_code(error))
     except BitcoinAnchorError as error:
-        fail(str(error))
+        fail(str(error), exit_code(error))
 
 
 # The chains `sequestra anchor --chain` knows; a new chain adds its Anchorer here.
@@ -111,11 +112,14 @@ def anchor(
             payload = format_anchor_payload(Checkpoint(origin, stored.size, stored.root_hash))
             receipt = anchorer(app_state.settings().anchor, payload)
         except AnchorPayloadError as error:
-            fail(f"checkpoint {stored.size}: {error}")
+            fail(f"checkpoint {stored.size}: {error}", exit_code(error))
         try:
             recorded = record_anchor(engine, receipt, stored.size)
         except LedgerError as error:
-            fail(f"anchored in {receipt.chain} tx {receipt.tx_hash} but not recorded: {error}")
+            fail(
+                f"anchored in {receipt.chain} tx {receipt.tx_hash} but not recorded: {error}",
+                exit_code(error),
+            )
     _report(recorded, created=True, json_output=json_output)
 
 

@@ -9,9 +9,10 @@ from typing import Any
 import typer
 from rich.table import Table
 
-from sequestra.cli.common import JSON_OPTION, console, fail_usage, print_json, state
+from sequestra.cli.common import JSON_OPTION, console, fail, fail_usage, print_json, state
 from sequestra.cli.writes import ledger_engine
 from sequestra.custody.queries import list_holdings
+from sequestra.errors import exit_code
 from sequestra.fund.report import FundReport, FundReportError, configured_fund_report
 from sequestra.pricing.run import pairs_for
 from sequestra.pricing.setup import venues
@@ -27,7 +28,7 @@ def _report(context: typer.Context) -> FundReport:
     try:
         return configured_fund_report(ledger_engine(context), settings)
     except FundReportError as error:
-        fail_usage(str(error))
+        fail(str(error), exit_code(error))
 
 
 @fund_app.command("marketdata")
@@ -136,7 +137,7 @@ def check_emergencies(context: typer.Context) -> list[dict[str, object]]:
                 [sink],
             )
         except FundReportError as error:
-            fail_usage(str(error))
+            fail(str(error), exit_code(error))
 
 
 @fund_app.command("stress")
@@ -229,7 +230,7 @@ def sale_plan(
             share,
         )
     except (service.InputError, FundReportError, FundInputError, InvalidOperation) as error:
-        fail_usage(str(error))
+        fail(str(error), exit_code(error))
     body = plan.to_json()
     if json_output:
         print_json(body)

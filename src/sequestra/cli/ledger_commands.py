@@ -23,7 +23,7 @@ from sequestra.cli.common import (
     read_input,
     state,
 )
-from sequestra.errors import EXIT_UNAVAILABLE
+from sequestra.errors import EXIT_UNAVAILABLE, exit_code
 from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.errors import CanonicalError, StatementError
@@ -98,7 +98,7 @@ def _read_body(body: str) -> dict[str, object]:
     try:
         value = parse_json(read_input(body))
     except CanonicalError as error:
-        fail_usage(f"--body: {error}")
+        fail(f"--body: {error}", exit_code(error))
     except OSError as error:
         fail(f"--body: {error.strerror}: {body}", EXIT_UNAVAILABLE)
     if not isinstance(value, dict):
@@ -129,7 +129,7 @@ def _parse_lines(data: bytes, source: str) -> list[SignedStatement]:
         try:
             statements.append(parse_signed_statement(line))
         except StatementError as error:
-            fail_usage(f"{source} line {number}: {error}; nothing was appended")
+            fail(f"{source} line {number}: {error}; nothing was appended", exit_code(error))
     return statements
 
 
@@ -341,7 +341,7 @@ def keys_vkey(
     try:
         sys.stdout.write(format_verifier_key(name, 0x01, raw) + "\n")
     except NoteError as error:
-        fail_usage(f"--name: {error}")
+        fail(f"--name: {error}", exit_code(error))
 
 
 @keys_app.command("list")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import typer
@@ -21,11 +23,12 @@ from sequestra.cli import (
     serve_commands,
     watch_commands,
 )
-from sequestra.cli.common import state
+from sequestra.cli.common import error_console, state
 from sequestra.cli.import_commands import import_app
 from sequestra.cli.report_commands import report_app
 from sequestra.cli.token_commands import token_app
 from sequestra.cli.witness_commands import witness_app
+from sequestra.errors import EXIT_INTERNAL, SequestraError, exit_code
 
 app = typer.Typer(
     name="sequestra",
@@ -98,3 +101,24 @@ app.add_typer(fund_commands.sale_app, name="sale")
 # Reports.
 app.add_typer(report_app, name="report")
 app.add_typer(token_app, name="api-token")
+
+
+def run() -> None:
+    """The `sequestra` command: any error that no command handled is mapped here once, an
+    error of the hierarchy to its branch's exit code, anything else (a defect) to 70 with
+    its type only (its message may hold a statement's contents); SEQUESTRA_DEBUG=1 shows
+    the traceback instead."""
+    try:
+        app()
+    except SequestraError as error:
+        error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        sys.exit(exit_code(error))
+    except Exception as error:
+        if os.environ.get("SEQUESTRA_DEBUG"):
+            raise
+        error_console.print(
+            f"[bold red]internal error[/] ({type(error).__name__}): a defect, not your input;"
+            " run again with SEQUESTRA_DEBUG=1 to see the traceback",
+            highlight=False,
+        )
+        sys.exit(EXIT_INTERNAL)

@@ -9,7 +9,6 @@ import typer
 from rich.table import Table
 
 from sequestra.cli.common import (
-    EXIT_FAILED,
     JSON_OPTION,
     console,
     fail,
@@ -20,6 +19,7 @@ from sequestra.cli.common import (
     state,
 )
 from sequestra.cli.writes import ledger_engine
+from sequestra.errors import exit_code
 from sequestra.ledger.timefmt import parse_timestamp
 from sequestra.pricing.aggregate import price_assets
 from sequestra.pricing.queries import valuations_page
@@ -96,8 +96,9 @@ def revalue(
 ) -> None:
     """Value every holding at a cutoff and record the valuation (signed by the valuer key).
 
-    Idempotent: a cutoff already valued prints that valuation. Exit 1 when no valuation can
-    be made (every venue down, no price, no FX rate): the last valuation stands.
+    Idempotent: a cutoff already valued prints that valuation. Exit 6 (a dependency
+    unavailable) when no valuation can be made (every venue down, no price, no FX rate):
+    the last valuation stands.
     """
     app_state = state(context)
     settings = app_state.settings()
@@ -110,11 +111,11 @@ def revalue(
         try:
             valuer = open_valuer(settings, engine, app_state.rule_set(), key)
         except ValueError as error:
-            fail_usage(str(error))
+            fail(str(error), exit_code(error))
         try:
             result = valuer.revalue(cutoff)
         except PricingError as error:
-            fail(str(error), EXIT_FAILED)
+            fail(str(error), exit_code(error))
     if json_output:
         print_json(result.to_json())
         return

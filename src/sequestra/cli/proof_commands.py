@@ -20,6 +20,7 @@ from sequestra.cli.common import (
     print_json,
     state,
 )
+from sequestra.errors import exit_code
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
     CheckpointConflict,
@@ -62,7 +63,7 @@ def checkpoint(
         try:
             stored, created = create_checkpoint(app_state.engine(), ledger_key)
         except CheckpointConflict as error:
-            fail(str(error))
+            fail(str(error), exit_code(error))
         publication = publish(app_state.engine(), stored, _witnesses(app_state))
     if json_output:
         print_json({**publication.to_json(), "created": created})
@@ -105,7 +106,7 @@ def consistency(
         try:
             hashes = tree.consistency_proof(connection, old, new)
         except MerkleError as error:
-            fail_usage(f"OLD NEW: {error}")
+            fail(f"OLD NEW: {error}", exit_code(error))
     sys.stdout.write("".join(base64.b64encode(h).decode() + "\n" for h in hashes))
 
 

@@ -14,15 +14,16 @@ import typer
 from rich.table import Table
 
 from sequestra.cli.common import (
-    EXIT_FAILED,
     JSON_OPTION,
     console,
+    fail,
     fail_usage,
     handled,
     print_json,
     state,
 )
 from sequestra.config.scheduler import SchedulerSettings
+from sequestra.errors import EXIT_CONFLICT, exit_code
 from sequestra.service.jobs import (
     JobConfigurationError,
     JobEnvironment,
@@ -73,7 +74,7 @@ def scheduler(
     try:
         jobs = default_jobs(settings)
     except SchedulerError as error:
-        fail_usage(f"scheduler: {error}")
+        fail(f"scheduler: {error}", exit_code(error))
     if not jobs:
         fail_usage("scheduler: expected at least one job, got none (every job is switched off)")
     if list_jobs:
@@ -118,17 +119,17 @@ def _run_once(jobs: Mapping[str, JobSpec], name: str) -> None:
     try:
         run_job(name, spec.reference())
     except (JobConfigurationError, JobReferenceError) as error:
-        fail_usage(str(error))
+        fail(str(error), exit_code(error))
     except Exception as error:
-        # run_job has logged job.failed with the reason; the exit code carries it on.
-        raise typer.Exit(EXIT_FAILED) from error
+        # run_job has logged job.failed with the reason; the exit code carries its kind.
+        raise typer.Exit(exit_code(error)) from error
 
 
 def _serve(url: str, jobs: Mapping[str, JobSpec], settings: SchedulerSettings) -> None:
     try:
         lock = open_leader_lock(url, settings.lock_file)
     except LeaderError as error:
-        fail_usage(str(error))
+        fail(str(error), exit_code(error))
     stop = threading.Event()
     with handled(), stop_on_signals(stop):
         finished = serve(Scheduler(url, jobs, settings), lock, stop)
@@ -136,7 +137,7 @@ def _serve(url: str, jobs: Mapping[str, JobSpec], settings: SchedulerSettings) -
         # A job overran the shutdown timeout; the lock is released. Exit now rather than
         # wait at interpreter exit for its thread: the job's writes are transactions.
         logging.shutdown()
-        os._exit(EXIT_FAILED)
+        os._exit(EXIT_CONFLICT)
 
 
 def _local(moment: datetime | None, settings: SchedulerSettings) -> str:

@@ -8,8 +8,9 @@ import threading
 
 import typer
 
-from sequestra.cli.common import fail_usage, handled, state
+from sequestra.cli.common import fail, handled, state
 from sequestra.cli.writes import ledger_engine
+from sequestra.errors import exit_code
 from sequestra.ledger.keys import load_public_key
 from sequestra.service.jobs import JobEnvironment, configure, scheduler_settings
 from sequestra.service.leader import LeaderError, open_leader_lock
@@ -51,7 +52,7 @@ def serve(
         jobs = default_jobs(settings)
         lock = open_leader_lock(url, settings.lock_file)
     except (SchedulerError, LeaderError) as error:
-        fail_usage(f"scheduler: {error}")
+        fail(f"scheduler: {error}", exit_code(error))
     logging.basicConfig(level=logging.INFO, format=LOG_FORMAT)
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     scheduler = Scheduler(url, jobs, settings)

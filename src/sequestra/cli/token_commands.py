@@ -7,8 +7,9 @@ from datetime import UTC, datetime
 import typer
 from rich.table import Table
 
-from sequestra.cli.common import JSON_OPTION, console, fail_usage, handled, print_json
+from sequestra.cli.common import JSON_OPTION, console, fail, handled, print_json
 from sequestra.cli.writes import ledger_engine
+from sequestra.errors import exit_code
 from sequestra.service.access.roles import API_ROLES
 from sequestra.service.access.tokens import TokenError, create_token, list_tokens, revoke_token
 
@@ -30,7 +31,7 @@ def create(
         try:
             token, record = create_token(engine, role, label, datetime.now(UTC))
         except TokenError as error:
-            fail_usage(str(error))
+            fail(str(error), exit_code(error))
     if json_output:
         print_json({"token": token, **record.to_json()})
         return
@@ -71,7 +72,7 @@ def revoke(
         try:
             record = revoke_token(engine, token_hash, datetime.now(UTC))
         except TokenError as error:
-            fail_usage(str(error))
+            fail(str(error), exit_code(error))
     if json_output:
         print_json(record.to_json())
         return

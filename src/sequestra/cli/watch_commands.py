@@ -19,10 +19,10 @@ from sequestra.chains.watch.readers import open_readers
 from sequestra.chains.watch.run import Watcher, WatchResult
 from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
 from sequestra.cli.common import (
-    EXIT_FAILED,
     JSON_OPTION,
     PASSPHRASE_FILE_OPTION,
     console,
+    fail,
     fail_usage,
     handled,
     load_key,
@@ -30,6 +30,7 @@ from sequestra.cli.common import (
     state,
 )
 from sequestra.cli.writes import ledger_engine, write_one
+from sequestra.errors import EXIT_UNAVAILABLE, exit_code
 from sequestra.ledger.roles import ALERT_ACKNOWLEDGED
 
 RUNS_MAX: Final = 1_000_000  # runs of one `sequestra watch` without --once (years at 60 s)
@@ -49,7 +50,7 @@ def _watcher(context: typer.Context) -> Watcher:
     try:
         readers = open_readers(settings.watch, settings.custody)
     except ValueError as error:
-        fail_usage(str(error))
+        fail(str(error), exit_code(error))
     with handled():
         key = load_key(settings.watch.key_file, settings.watch.passphrase_file)
     sink = WebhookSink(
@@ -85,7 +86,8 @@ def watch(
     """Read every custody address on the configured chains, record one observation, and
     raise alerts where the chains differ from the ledger (an outflow is critical).
 
-    Exit 1 when a run fails (node down, garbage): nothing is recorded, the next run catches up.
+    Exit 6 (a dependency unavailable) when a run fails (node down, garbage): nothing is
+    recorded, the next run catches up.
     """
     watcher = _watcher(context)
     interval_s = state(context).settings().watch.interval_s
@@ -96,7 +98,7 @@ def watch(
         _print_run(result, json_output)
         if once:
             if result.status != "ok":
-                raise typer.Exit(EXIT_FAILED)
+                raise typer.Exit(EXIT_UNAVAILABLE)
             return
         time.sleep(max(0.0, interval_s - (time.monotonic() - started)))
 

@@ -10,10 +10,11 @@ import typer
 from sequestra.cli.common import (
     PASSPHRASE_FILE_OPTION,
     error_console,
-    fail_usage,
+    fail,
     handled,
     load_key,
 )
+from sequestra.errors import exit_code
 from sequestra.ledger.note import CosignatureVerifier, KeyFormatError
 from sequestra.ledger.witness import (
     Witness,
@@ -68,7 +69,7 @@ def serve(
         state = WitnessState(state_directory)
         witness = Witness(name, signing_key.private_key, logs, state)
     except (WitnessConfigError, WitnessStateError) as error:
-        fail_usage(str(error))
+        fail(str(error), exit_code(error))
     logging.basicConfig(
         level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
@@ -92,5 +93,5 @@ def vkey(
     try:
         verifier = CosignatureVerifier(name, signing_key.public_key_raw)
     except KeyFormatError as error:
-        fail_usage(str(error))
+        fail(str(error), exit_code(error))
     typer.echo(verifier.verifier_key)

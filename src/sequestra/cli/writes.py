@@ -17,7 +17,7 @@ from typing import Any, Final
 import typer
 from sqlalchemy import Engine
 
-from sequestra.cli.common import fail, fail_usage, handled, load_key, state
+from sequestra.cli.common import fail, handled, load_key, state
 from sequestra.custody import service
 from sequestra.errors import exit_code
 from sequestra.ledger.errors import AppendRefused, StatementError
@@ -43,7 +43,7 @@ def refused(suffix: str = "") -> Iterator[None]:
     try:
         yield
     except (service.InputError, StatementError) as error:
-        fail_usage(f"{error}{suffix}")
+        fail(f"{error}{suffix}", exit_code(error))
 
 
 def write_statements(

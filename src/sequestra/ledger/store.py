@@ -26,6 +26,7 @@ from sequestra.ledger.errors import (
     AppendForbidden,
     AppendRefused,
     AuthorityError,
+    SignatureError,
     StatementError,
 )
 from sequestra.ledger.keys import decode_public_key, verify_signature
@@ -175,7 +176,7 @@ class Ledger:
         for index, statement in enumerate(statements):
             try:
                 bodies.append(self.rule_set.check(statement))
-            except StatementError as error:
+            except (StatementError, SignatureError) as error:
                 raise AppendRefused(str(error), index) from error
         return bodies
 
@@ -258,7 +259,7 @@ class Ledger:
                 stage_all(projections, seq, statement, bodies[index])
             except AuthorityError as error:
                 raise AppendForbidden(str(error), index) from error
-            except StatementError as error:
+            except (StatementError, SignatureError) as error:
                 raise AppendRefused(str(error), index) from error
             entry = Entry.build(seq, recorded_at, statement, prev)
             if len(entry.canonical) > ENTRY_BYTES_MAX:
@@ -281,7 +282,7 @@ class Ledger:
             if public_key is None:
                 raise AuthorityError(f"issuer {statement.issuer[:16]}... is not an enrolled key")
             if not statement.signature_valid(decode_public_key(public_key)):
-                raise AuthorityError("signature does not verify under the issuer's key")
+                raise SignatureError("signature does not verify under the issuer's key")
         authority.check(seq, statement)
 
     def _check_stored_nonces(

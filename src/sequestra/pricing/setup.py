@@ -5,6 +5,7 @@ from __future__ import annotations
 from sqlalchemy import Engine
 
 from sequestra.config import PricingSettings, Settings
+from sequestra.errors import ConfigurationError
 from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules
@@ -28,7 +29,7 @@ def fx_source(pricing: PricingSettings) -> FxSource:
     """The configured USD/KZT source; raises ValueError for a fixed source without a rate."""
     if pricing.fx_source == "fixed":
         if pricing.fx_fixed_rate is None:
-            raise ValueError(
+            raise ConfigurationError(
                 "pricing.fx_fixed_rate: expected a rate for fx_source = fixed, got none"
             )
         return FixedRate(pricing.fx_fixed_rate)
@@ -66,5 +67,7 @@ def open_valuer(settings: Settings, engine: Engine, rule_set: RuleSet, key: Sign
 def valuer_key(pricing: PricingSettings) -> SigningKey:
     """The valuer's key from `pricing.key_file`; raises ValueError when none is set."""
     if pricing.key_file is None:
-        raise ValueError("pricing.key_file: expected the valuer's key file (role valuer), got none")
+        raise ConfigurationError(
+            "pricing.key_file: expected the valuer's key file (role valuer), got none"
+        )
     return load_signing_key(pricing.key_file, resolve_passphrase(pricing.passphrase_file))

@@ -7,6 +7,7 @@ from collections.abc import Callable
 
 from sequestra.chains.observation import ChainReader
 from sequestra.config import CustodySettings, WatchSettings
+from sequestra.errors import ConfigurationError
 
 
 def open_readers(
@@ -29,7 +30,7 @@ def open_readers(
 
         readers.append(EthereumReader(watch.ethereum, custody.ethereum_network, sleep=sleep))
     if not readers:
-        raise ValueError(
+        raise ConfigurationError(
             "watch: expected [watch.bitcoin] or [watch.ethereum] in the configuration, got neither"
         )
     return readers

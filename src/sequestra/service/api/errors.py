@@ -1,5 +1,11 @@
 """One error format for every error the API answers: `{"error": {"code", "message"}}`,
-and the request body limit (413) applied before a body reaches an endpoint."""
+and the request body limit (413) applied before a body reaches an endpoint.
+
+Errors of the hierarchy (`sequestra.errors`) are mapped here once: the status of their
+branch (`HTTP_STATUS`) and the branch as the code (`input_refused`, `not_found`,
+`conflict`, `forbidden`, `integrity_failure`, `dependency_unavailable`). `ApiError` is for
+what only HTTP has: a missing or unknown token (401), a role that may not use an endpoint.
+"""
 
 from __future__ import annotations
 
@@ -13,15 +19,16 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from sequestra.errors import InputRefused
+from sequestra.errors import HTTP_STATUS, Forbidden, SequestraError, branch_of
 from sequestra.ledger.statement import SIGNED_STATEMENT_BYTES_MAX
 
 BODY_BYTES_MAX: Final = SIGNED_STATEMENT_BYTES_MAX + 4 * 1024  # one statement and whitespace
 VALIDATION_ERRORS_SHOWN_MAX: Final = 5
 
 
-class ApiError(Exception):
-    """An error answered to the client with its status, a code and a message."""
+class ApiError(Forbidden):
+    """An error of HTTP itself (authentication, a role's access), answered with its status,
+    a code and a message."""
 
     def __init__(self, status_code: int, code: str, message: str) -> None:
         super().__init__(message)
@@ -56,9 +63,12 @@ def install_error_handlers(app: FastAPI) -> None:
     errors (503) and any other failure (500) in the one format."""
 
     async def api_error(_request: Request, error: Exception) -> JSONResponse:
-        if not isinstance(error, ApiError):
-            raise TypeError(f"expected ApiError, got {type(error).__name__}")
-        return error_response(error.status_code, error.code, error.message)
+        if isinstance(error, ApiError):
+            return error_response(error.status_code, error.code, error.message)
+        branch = branch_of(error)
+        if branch is None:
+            return error_response(500, "internal_error", "the server failed; see its log")
+        return error_response(HTTP_STATUS[branch], branch, str(error))
 
     async def http_error(_request: Request, error: Exception) -> JSONResponse:
         if not isinstance(error, StarletteHTTPException):
@@ -78,15 +88,20 @@ def install_error_handlers(app: FastAPI) -> None:
     async def server_error(_request: Request, _error: Exception) -> JSONResponse:
         return error_response(500, "internal_error", "the server failed; see its log")
 
-    app.add_exception_handler(ApiError, api_error)
+    app.add_exception_handler(SequestraError, api_error)
     app.add_exception_handler(SQLAlchemyError, database_error)
     app.add_exception_handler(Exception, server_error)
     app.add_exception_handler(StarletteHTTPException, http_error)
     app.add_exception_handler(RequestValidationError, validation_error)
 
 
-class BodyTooLarge(InputRefused):
-    pass
+class BodyTooLarge(ApiError):
+    """The request body grew past the limit while it was read."""
+
+    def __init__(self, body_bytes_max: int) -> None:
+        super().__init__(
+            413, "body_too_large", f"request body: expected at most {body_bytes_max} bytes"
+        )
 
 
 class BodyLimit:
@@ -113,7 +128,7 @@ class BodyLimit:
             message = await receive()
             received += len(message.get("body", b""))
             if received > self.body_bytes_max:
-                raise BodyTooLarge
+                raise BodyTooLarge(self.body_bytes_max)
             return message
 
         async def tracked_send(message: Message) -> None:

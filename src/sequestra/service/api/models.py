@@ -26,12 +26,25 @@ def _error(description: str) -> dict[str, Any]:
 
 # Documented on every endpoint, so the OpenAPI document tells clients the one error format.
 ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
-    401: _error("No token, or a malformed, unknown or revoked one."),
-    403: _error("The token's role may not use this endpoint."),
-    404: _error("Nothing under this id."),
-    413: _error("The request body is larger than the limit."),
-    422: _error("A parameter or the body is not acceptable; the message says which."),
-    503: _error("The database did not answer."),
+    401: _error("No token, or a malformed, unknown or revoked one (`unauthenticated`)."),
+    403: _error(
+        "The token's role may not use this endpoint, or the statement's key may not issue"
+        " its kind (`forbidden`)."
+    ),
+    404: _error("Nothing under this id (`not_found`)."),
+    409: _error(
+        "The ledger's state does not allow it now (`conflict`: no valuation yet, the Fund"
+        " holds nothing), or something does not verify (`integrity_failure`)."
+    ),
+    413: _error("The request body is larger than the limit (`body_too_large`)."),
+    422: _error(
+        "A parameter or the body is not acceptable; the message names the field"
+        " (`input_refused`, or `invalid_request` for the request's own form)."
+    ),
+    503: _error(
+        "The database, a node, a venue or a witness did not answer (`dependency_unavailable`,"
+        " `database_unavailable`)."
+    ),
 }
 # The same for endpoints answering files (text/plain, PDF, ...): their errors are still JSON.
 ERROR_BODY_REF: Final = {"$ref": "#/components/schemas/ErrorBody"}

@@ -13,13 +13,13 @@ from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, Response
 from pydantic import BaseModel
 
+from sequestra.errors import InputRefused, NotFound
 from sequestra.ledger import tree
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.queries import checkpoint_page, get_checkpoint
 from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.service.api import models
 from sequestra.service.api.deps import Reader
-from sequestra.service.api.errors import ApiError
 from sequestra.service.deps import ApplicationDep, EngineDep, PageDep
 
 SEQ_MAX: Final = (1 << 63) - 1
@@ -58,7 +58,7 @@ def latest_checkpoint(engine: EngineDep, _caller: Reader) -> CheckpointOut:
     with read_transaction(engine) as connection:
         stored = get_checkpoint(connection)
     if stored is None:
-        raise ApiError(404, "no_checkpoint", "no checkpoint signed yet")
+        raise NotFound("checkpoint: none signed yet; run `sequestra checkpoint`")
     return CheckpointOut(
         size=stored.size,
         root=stored.root_hash.hex(),
@@ -83,9 +83,9 @@ def inclusion_proof(
     with read_transaction(engine) as connection:
         stored = get_checkpoint(connection, size)
         if stored is None:
-            raise ApiError(404, "no_checkpoint", f"no checkpoint of size {size or 'any'}")
+            raise NotFound(f"checkpoint: none of size {size or 'any'}")
         if seq >= stored.size:
-            raise ApiError(422, "invalid_input", f"seq: expected below {stored.size}, got {seq}")
+            raise InputRefused(f"seq: expected below {stored.size}, got {seq}")
         hashes = tree.inclusion_proof(connection, seq, stored.size)
     proof = TlogProof(index=seq, hashes=tuple(hashes), checkpoint=stored.note)
     return PlainTextResponse(proof.format().decode("utf-8"), media_type=PROOF_MEDIA_TYPE)
@@ -108,12 +108,7 @@ def report_download(
 ) -> Response:
     """A report of the ledger's first `size` entries (default: all), as a file named after
     its checkpoint; the same prefix gives the same bytes."""
-    from sequestra.reports.errors import ReportError
-
-    try:
-        report = application.reports.render(engine, kind, report_format, size)
-    except ReportError as error:
-        raise ApiError(422, "no_report", str(error)) from None
+    report = application.reports.render(engine, kind, report_format, size)
     return Response(
         report.data,
         media_type=report.media_type,

@@ -24,17 +24,16 @@ from sequestra.custody.queries import (
     list_cases,
     list_holdings,
 )
-from sequestra.custody.service import InputError, resolve_asset
+from sequestra.custody.service import resolve_asset
+from sequestra.errors import NotFound
 from sequestra.fund.queries import get_sale, list_sales
-from sequestra.fund.report import FundReportError, configured_fund_report
+from sequestra.fund.report import configured_fund_report
 from sequestra.fund.service import sale_detail_json
-from sequestra.ledger.errors import AppendRefused, StatementError
 from sequestra.ledger.statement import parse_signed_statement
 from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
 from sequestra.pricing.queries import valuation_at, valuations_page
 from sequestra.service.api import models
 from sequestra.service.api.deps import Reader, StatementPoster
-from sequestra.service.api.errors import ApiError
 from sequestra.service.deps import (
     PAGE_LIMIT_DEFAULT,
     PAGE_LIMIT_MAX,
@@ -85,10 +84,6 @@ def next_offset_of(rows: Sequence[Item], page: Page) -> tuple[list[Item], int | 
     return list(rows[: page.limit]), end if len(rows) > page.limit else None
 
 
-def _invalid(error: InputError) -> ApiError:
-    return ApiError(422, "invalid_input", str(error))
-
-
 @router.get("/cases", response_model=models.CasePage)
 def cases(
     engine: EngineDep, _caller: Reader, page: PageDep, open_only: OpenOnly = False
@@ -108,7 +103,7 @@ def case(
 ) -> models.CaseOut:
     found = get_case(engine, case_id)
     if found is None:
-        raise ApiError(404, "not_found", f"case: no case numbered {case_id!r:.80}")
+        raise NotFound(f"case: no case numbered {case_id!r:.80}")
     return models.CaseOut(**case_json(found))
 
 
@@ -120,10 +115,7 @@ def holdings(
     case: Text = None,
     asset: Text = None,
 ) -> models.HoldingPage:
-    try:
-        chosen = None if asset is None else resolve_asset(asset_registry(engine), asset)
-    except InputError as error:
-        raise _invalid(error) from None
+    chosen = None if asset is None else resolve_asset(asset_registry(engine), asset)
     read = list_holdings(
         engine, case_id=case, asset=chosen, offset=page.offset, limit=page.limit + 1
     )
@@ -143,7 +135,7 @@ def history(
 ) -> models.HistoryPage:
     found = holding_history(engine, holding_id)
     if found is None:
-        raise ApiError(404, "not_found", f"holding: no holding H{holding_id}")
+        raise NotFound(f"holding: no holding H{holding_id}")
     holding, lines = found
     items, next_offset = window(lines, page)
     return models.HistoryPage(
@@ -176,10 +168,7 @@ def observations(
 ) -> models.ObservationPage:
     """Balances the watcher observed on chain, one item per (observation entry, chain,
     address, asset), newest entry first; `superseded_by` marks those replaced after a reorg."""
-    try:
-        chosen = None if asset is None else resolve_asset(asset_registry(engine), asset)
-    except InputError as error:
-        raise _invalid(error) from None
+    chosen = None if asset is None else resolve_asset(asset_registry(engine), asset)
     read_limit = read_window(page, OBSERVATIONS_READ_MAX)
     where = ObservationFilter(chain, address, None if chosen is None else chosen.asset_id)
     rows = [] if read_limit is None else list_observations(engine, where, page.offset, read_limit)
@@ -208,16 +197,13 @@ def valuation(
     confidence and venues. Values of holdings: the valuation report (/reports/valuation)."""
     found = valuation_at(engine, seq)
     if found is None:
-        raise ApiError(404, "not_found", f"valuation: none recorded at seq {seq}")
+        raise NotFound(f"valuation: none recorded at seq {seq}")
     return models.ValuationOut(**found.to_json())
 
 
 @router.get("/sales", response_model=models.SalePage)
 def sales(engine: EngineDep, _caller: Reader, page: PageDep, state: Text = None) -> models.SalePage:
-    try:
-        found = list_sales(engine, state)
-    except InputError as error:
-        raise _invalid(error) from None
+    found = list_sales(engine, state)
     items, next_offset = window(found, page)
     return models.SalePage(
         items=[models.SaleOut(**sale.summary_json()) for sale in items], next_offset=next_offset
@@ -230,7 +216,7 @@ def sale(engine: EngineDep, _caller: Reader, sale_id: PathText) -> models.SaleDe
     realised result: what `sequestra sale show --json` prints."""
     found = get_sale(engine, sale_id)
     if found is None:
-        raise ApiError(404, "not_found", f"sale: no sale named {sale_id!r:.80}")
+        raise NotFound(f"sale: no sale named {sale_id!r:.80}")
     shown = sale_detail_json(engine, found, datetime.now(UTC))
     return models.SaleDetailOut(**shown)
 
@@ -248,10 +234,7 @@ EXPOSURE_DESCRIPTION: Final = (
 def exposure(
     engine: EngineDep, _caller: Reader, configuration: FundConfigurationDep
 ) -> models.ExposureOut:
-    try:
-        report = configured_fund_report(engine, configuration.fund)
-    except FundReportError as error:
-        raise ApiError(422, "no_report", str(error)) from None
+    report = configured_fund_report(engine, configuration.fund)
     return models.ExposureOut.model_validate(
         {
             **report.exposure_json(),
@@ -317,11 +300,6 @@ async def post_statement(
     """Append one signed statement (as `sequestra sign` prints it). The ledger checks the
     signature and the signing key's authority; a refusal is 422 with the reason."""
     body = await request.body()
-    try:
-        statement = parse_signed_statement(body)
-        (receipt,) = await run_in_threadpool(ledger.append, [statement])
-    except StatementError as error:
-        raise ApiError(422, "statement_invalid", str(error)) from None
-    except AppendRefused as error:
-        raise ApiError(422, "append_refused", error.reason) from None
+    statement = parse_signed_statement(body)
+    (receipt,) = await run_in_threadpool(ledger.append, [statement])
     return models.ReceiptOut(**receipt.to_json())

@@ -16,6 +16,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
+from sequestra.errors import HTTP_STATUS, SequestraError, branch_of
 from sequestra.service.access.tokens import TokenRecord
 from sequestra.service.web.pages import web_router
 from sequestra.service.web.render import error_page
@@ -62,6 +63,10 @@ def _page_error(request: Request, error: Exception) -> Response:
             for item in error.errors()[:5]
         ]
         return error_page(request, 422, "Invalid request", "; ".join(parts), _viewer(request))
+    branch = branch_of(error)
+    if branch is not None:
+        status = HTTP_STATUS[branch]
+        return error_page(request, status, HTTPStatus(status).phrase, str(error), _viewer(request))
     if isinstance(error, SQLAlchemyError):
         # The driver's message may name tables and values: only the class is shown.
         message = f"The database did not answer ({type(error).__name__}). Try again shortly."
@@ -86,5 +91,6 @@ def install_web(app: FastAPI) -> None:
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     app.add_exception_handler(LoginRequired, _login_required)
-    for kind in (StarletteHTTPException, RequestValidationError, SQLAlchemyError, Exception):
+    kinds = (StarletteHTTPException, RequestValidationError, SequestraError, SQLAlchemyError)
+    for kind in (*kinds, Exception):
         app.add_exception_handler(kind, _for_pages(app.exception_handlers.get(kind)))
