@@ -149,12 +149,16 @@ def test_hourly_revaluation_leaves_the_close_hour_to_the_close() -> None:
 def test_default_jobs_follow_the_settings() -> None:
     settings = SchedulerSettings(watch_interval_s=30, checkpoint_interval_s=600)
     jobs = default_jobs(settings)
-    assert sorted(jobs) == ["checkpoint", "revalue-daily", "revalue-hourly", "watch"]
+    assert sorted(jobs) == ["checkpoint", "revalue-daily", "revalue-hourly", "verify", "watch"]
+    assert jobs["verify"].trigger == CronSpec(minute=30, hours=(2,))
+    assert jobs["verify"].reference() == "sequestra.service.jobs:run_verify"
     assert jobs["watch"].trigger == IntervalSpec(30)
     assert jobs["watch"].reference() == "sequestra.service.jobs:run_watch"
     assert jobs["checkpoint"].trigger == IntervalSpec(600)
     assert jobs["revalue-daily"].reference() == "sequestra.service.jobs:run_revalue_close"
-    off = SchedulerSettings(watch_enabled=False, revalue_hourly=False, revalue_daily=False)
+    off = SchedulerSettings(
+        watch_enabled=False, revalue_hourly=False, revalue_daily=False, verify_enabled=False
+    )
     assert sorted(default_jobs(off)) == ["checkpoint"]
     no_close = default_jobs(SchedulerSettings(revalue_daily=False))
     assert no_close["revalue-hourly"].trigger == CronSpec(minute=0)  # every hour then
@@ -179,7 +183,7 @@ def test_settings_read_from_toml() -> None:
     assert settings.lock_file == Path("var/scheduler.lock")
     assert settings.daily_close() == (18, 0)
     jobs = default_jobs(settings)
-    assert sorted(jobs) == ["revalue-daily", "revalue-hourly", "watch"]
+    assert sorted(jobs) == ["revalue-daily", "revalue-hourly", "verify", "watch"]
     assert jobs["watch"].trigger == IntervalSpec(120)
 
 
@@ -392,12 +396,12 @@ def test_command_runs_a_job_once_and_lists_the_jobs(
     assert "watch.key_file" in result.output
     result = runner.invoke(cli, [*base, "--once", "nothing"])
     assert result.exit_code == 2
-    assert "expected one of checkpoint, revalue-daily, revalue-hourly, watch" in result.output
+    assert "expected one of checkpoint, revalue-daily, revalue-hourly, verify, watch" in result.output
 
     result = runner.invoke(cli, [*base, "--list", "--json"])
     assert result.exit_code == 0, result.output
     listed = {row["name"]: row for row in parse_json_lines(result.output)[0]}
-    assert sorted(listed) == ["checkpoint", "revalue-daily", "revalue-hourly", "watch"]
+    assert sorted(listed) == ["checkpoint", "revalue-daily", "revalue-hourly", "verify", "watch"]
     assert listed["revalue-daily"]["next_run_at"].endswith("T18:00:00+05:00")
     assert listed["watch"]["stored_next_run_at"] is None
     assert listed["revalue-daily"]["schedule"] == "at minute 0 of hours 18 Asia/Almaty"

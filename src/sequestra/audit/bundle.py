@@ -60,6 +60,7 @@ from sequestra.ledger.note import (
     verifier_from_key,
 )
 from sequestra.ledger.replay import Checked, EntryChecker, Replay
+from sequestra.ledger.roles import authority_digest
 from sequestra.ledger.tiles import (
     TILE_HEIGHT,
     TILE_WIDTH,
@@ -272,6 +273,13 @@ class _StreamingTree:
 # --- the verdict ----------------------------------------------------------------------------
 
 
+# What the offline replay checks of the rules; `sequestra verify` checks the rest.
+OFFLINE_RULES_CHECKED = (
+    "bytes, links, signatures, nonces, time order and who may issue each kind (the authority"
+    " table); each kind's body model and the read models need the service: `sequestra verify`"
+)
+
+
 @dataclass
 class BundleVerdict:
     """What `verify_bundle` found. `root` is the hex root recomputed from the entries."""
@@ -295,6 +303,10 @@ class BundleVerdict:
             "checkpoints_checked": self.checkpoints_checked,
             "cosigned_by": {str(size): names for size, names in self.cosigned_by.items()},
             "warnings": self.warnings,
+            "rules": {
+                "authority": authority_digest(),
+                "checked": OFFLINE_RULES_CHECKED,
+            },
         }
 
 

@@ -30,6 +30,9 @@ class SchedulerSettings(BaseModel):
     # Sign a checkpoint of the ledger (and push it to the witnesses) this often.
     checkpoint_enabled: bool = True
     checkpoint_interval_s: int = Field(default=3600, ge=10, le=7 * 86_400)
+    # Verify the whole ledger (and its read models) every day at this local time HH:MM.
+    verify_enabled: bool = True
+    verify_daily_at: str = Field(default="02:30", pattern=DAILY_AT_PATTERN)
     # A run more than this late (the process was down, or busy) is skipped, not run late.
     misfire_grace_s: int = Field(default=300, ge=1, le=86_400)
     # SQLite only: the file the leader holds an exclusive lock on (default: beside the
@@ -55,6 +58,11 @@ class SchedulerSettings(BaseModel):
 
     def zone(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    def verify_time(self) -> tuple[int, int]:
+        """The daily verification's time as (hour, minute), local time."""
+        hour, minute = self.verify_daily_at.split(":")
+        return int(hour), int(minute)
 
     def daily_close(self) -> tuple[int, int]:
         """The daily close as (hour, minute), local time."""

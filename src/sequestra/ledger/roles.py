@@ -8,6 +8,9 @@ live in `sequestra.ledger.kinds` (pydantic), which re-exports these names.
 
 from __future__ import annotations
 
+import hashlib
+import json
+
 ROLES: tuple[str, ...] = (
     "ledger",
     "admin",
@@ -81,3 +84,11 @@ AUTHORITY: dict[str, frozenset[str]] = {
     SALE_SETTLED: frozenset({"treasury-officer"}),
     FUND_EMERGENCY_RAISED: frozenset({"valuer"}),
 }
+
+
+def authority_digest() -> str:
+    """SHA-256 (hex) of the authority table: kind -> the roles that may issue it. The offline
+    auditor reports it; a rule set's summary carries it, so the two can be compared."""
+    table = {kind: sorted(roles) for kind, roles in sorted(AUTHORITY.items())}
+    text = json.dumps(table, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()

@@ -26,7 +26,7 @@ from sequestra.ledger.errors import RuleSetError, StatementError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.kinds import BodyModel
 from sequestra.ledger.projection import KEYS_PROJECTION_NAME, Projection
-from sequestra.ledger.roles import AUTHORITY, REGISTRY_KINDS
+from sequestra.ledger.roles import AUTHORITY, REGISTRY_KINDS, authority_digest
 from sequestra.ledger.statement import SignedStatement, sign_statement
 
 FIELD_ERRORS_SHOWN_MAX: Final = 5
@@ -48,6 +48,7 @@ class RuleSetSummary:
 
     name: str
     digest: str
+    authority: str  # the authority table's digest, which the offline auditor reports too
     kinds: int
     projections: tuple[str, ...]
 
@@ -55,6 +56,7 @@ class RuleSetSummary:
         return {
             "name": self.name,
             "digest": self.digest,
+            "authority": self.authority,
             "kinds": self.kinds,
             "projections": list(self.projections),
         }
@@ -181,7 +183,11 @@ class RuleSet:
 
     def summary(self) -> RuleSetSummary:
         return RuleSetSummary(
-            self.name, self.digest, len(self.body_models), self.projection_names()
+            self.name,
+            self.digest,
+            authority_digest(),
+            len(self.body_models),
+            self.projection_names(),
         )
 
 

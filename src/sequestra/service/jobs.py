@@ -29,8 +29,15 @@ from sequestra.config.scheduler import SchedulerSettings
 from sequestra.errors import ConfigurationError, DependencyUnavailable
 from sequestra.ledger.checkpoints import WitnessTarget, create_checkpoint, publish
 from sequestra.ledger.db import create_ledger_engine
-from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
+from sequestra.ledger.errors import LedgerIntegrityError
+from sequestra.ledger.keys import (
+    SigningKey,
+    load_public_key,
+    load_signing_key,
+    resolve_passphrase,
+)
 from sequestra.ledger.store import AppendRules
+from sequestra.ledger.verify import verify_ledger
 from sequestra.service.logfmt import log_event
 
 log = logging.getLogger("sequestra.scheduler.jobs")
@@ -132,6 +139,31 @@ def run_checkpoint() -> None:
         published=publication.published,
         pending=",".join(sorted(publication.pending)),
     )
+
+
+def run_verify() -> None:
+    """Verify the whole ledger under the composed rule set: every entry, the tree, the
+    checkpoints and the read models. A failure is logged at ERROR with the first bad seq and
+    raised (LedgerIntegrityError), so the scheduler records the job as failed."""
+    rules = rule_set()
+    with _opened() as (settings, engine):
+        trusted = settings.ledger.public_key
+        key = load_public_key(trusted) if trusted else None
+        # One process: the scheduler's jobs run in threads, and the parallel verifier forks.
+        result = verify_ledger(engine, rules, key, workers=1)
+    if not result.ok:
+        log_event(
+            log,
+            logging.ERROR,
+            "verify.failed",
+            size=result.size,
+            first_bad_seq=result.first_bad_seq,
+            reason=result.reason,
+            rules=rules.digest,
+        )
+        where = "" if result.first_bad_seq is None else f" at seq {result.first_bad_seq}"
+        raise LedgerIntegrityError(f"the ledger does not verify{where}: {result.reason}")
+    log_event(log, logging.INFO, "verify.ok", size=result.size, rules=rules.digest)
 
 
 def run_revalue() -> None:

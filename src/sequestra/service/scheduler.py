@@ -427,6 +427,7 @@ class JobTargets:
     revalue: JobTarget | str = "sequestra.service.jobs:run_revalue"
     revalue_close: JobTarget | str = "sequestra.service.jobs:run_revalue_close"
     checkpoint: JobTarget | str = "sequestra.service.jobs:run_checkpoint"
+    verify: JobTarget | str = "sequestra.service.jobs:run_verify"
 
 
 DEFAULT_TARGETS: Final = JobTargets()
@@ -435,8 +436,8 @@ DEFAULT_TARGETS: Final = JobTargets()
 def default_jobs(
     settings: SchedulerSettings, targets: JobTargets = DEFAULT_TARGETS
 ) -> dict[str, JobSpec]:
-    """Sequestra's jobs as configured: `watch`, `revalue-hourly`, `revalue-daily` and
-    `checkpoint`; a job switched off is left out.
+    """Sequestra's jobs as configured: `watch`, `revalue-hourly`, `revalue-daily`,
+    `checkpoint` and `verify`; a job switched off is left out.
 
     When the daily close falls on the hour, the hourly revaluation skips that hour: the
     close revalues then, and once is enough.
@@ -458,6 +459,9 @@ def default_jobs(
         jobs["checkpoint"] = JobSpec(
             targets.checkpoint, IntervalSpec(settings.checkpoint_interval_s)
         )
+    if settings.verify_enabled:
+        verify_hour, verify_minute = settings.verify_time()
+        jobs["verify"] = JobSpec(targets.verify, CronSpec(verify_minute, (verify_hour,)))
     return jobs
 
 
