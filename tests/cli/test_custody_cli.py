@@ -131,12 +131,12 @@ def _check_history(t: Treasury, seqs: dict[str, int]) -> None:
     assert history["holding"]["amount_base"] == "99999000"
     assert [
         (line["seq"], line["kind"], line["change_base"], line["balance_base"])
-        for line in history["lines"]
+        for line in history["items"]
     ] == [
         (seqs["seize"], "seizure.recorded", "150000000", "150000000"),
         (seqs["transfer"], "custody.transferred", "-50001000", "99999000"),
     ]
-    reversed_lines = t.json("history 7")["lines"]
+    reversed_lines = t.json("history 7")["items"]
     assert [line["reversed_by"] for line in reversed_lines] == [seqs["correction"], None]
     assert [line["balance"] for line in reversed_lines] == ["0.3", "0"]
     shown = t.read("history h7")

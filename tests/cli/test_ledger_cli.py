@@ -106,7 +106,8 @@ def test_full_ledger_workflow(
     entries = [
         json.loads(line) for line in run(runner, url, "log", "--from", "2", "--json").splitlines()
     ]
-    assert [e["statement"]["body"]["text"] for e in entries] == ["vault sealed", "second"]
+    assert [e["entry"]["statement"]["body"]["text"] for e in entries] == ["vault sealed", "second"]
+    assert [e["kind"] for e in entries] == ["note.recorded", "note.recorded"]
     listed = [json.loads(line) for line in run(runner, url, "keys", "list", "--json").splitlines()]
     assert [k["roles"] for k in listed] == [["ledger"], ["admin"], ["treasury-officer"]]
     run(

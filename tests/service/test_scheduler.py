@@ -396,7 +396,9 @@ def test_command_runs_a_job_once_and_lists_the_jobs(
     assert "watch.key_file" in result.output
     result = runner.invoke(cli, [*base, "--once", "nothing"])
     assert result.exit_code == 2
-    assert "expected one of checkpoint, revalue-daily, revalue-hourly, verify, watch" in result.output
+    assert (
+        "expected one of checkpoint, revalue-daily, revalue-hourly, verify, watch" in result.output
+    )
 
     result = runner.invoke(cli, [*base, "--list", "--json"])
     assert result.exit_code == 0, result.output

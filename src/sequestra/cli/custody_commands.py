@@ -612,7 +612,7 @@ def history(
     held, lines = found
     if json_output:
         print_json(
-            {"holding": held.to_json(), "lines": [line.to_json(held.asset) for line in lines]}
+            {"holding": held.to_json(), "items": [line.to_json(held.asset) for line in lines]}
         )
         return
     owner = f"case {held.case_id}" if held.case_id else FUND_LABEL

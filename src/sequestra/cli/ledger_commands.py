@@ -229,7 +229,7 @@ def log(
         return
     if json_output:
         for entry in entries:
-            print_json({**entry.to_json(), "leaf_hash": entry.leaf_hash.hex()})
+            print_json(entry.view_json())
         return
     table = Table("seq", "recorded_at", "kind", "issuer", "body")
     for entry in entries:

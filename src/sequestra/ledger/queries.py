@@ -82,8 +82,21 @@ class StoredEntry:
     entry: bytes
 
     def to_json(self) -> dict[str, Any]:
+        """The entry as the ledger holds it (seq, recorded_at, statement, signature, prev)."""
         value: dict[str, Any] = parse_json(self.entry)
         return value
+
+    def view_json(self) -> dict[str, Any]:
+        """What `sequestra log --json` and `GET /api/v1/entries` give of an entry: its
+        indexed fields, its leaf hash (hex) and the entry itself."""
+        return {
+            "seq": self.seq,
+            "recorded_at": self.recorded_at,
+            "kind": self.kind,
+            "issuer": self.issuer,
+            "leaf_hash": self.leaf_hash.hex(),
+            "entry": self.to_json(),
+        }
 
 
 @dataclass(frozen=True)

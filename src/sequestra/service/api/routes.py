@@ -253,17 +253,7 @@ def entries(
     limit: Annotated[int, Query(ge=1, le=PAGE_LIMIT_MAX)] = PAGE_LIMIT_DEFAULT,
 ) -> models.EntryPage:
     stored = ledger.read(from_seq, limit + 1)
-    items = [
-        models.EntryOut(
-            seq=entry.seq,
-            recorded_at=entry.recorded_at,
-            kind=entry.kind,
-            issuer=entry.issuer,
-            leaf_hash=entry.leaf_hash.hex(),
-            entry=entry.to_json(),
-        )
-        for entry in stored[:limit]
-    ]
+    items = [models.EntryOut(**entry.view_json()) for entry in stored[:limit]]
     next_from_seq = stored[limit].seq if len(stored) > limit else None
     return models.EntryPage(items=items, next_from_seq=next_from_seq)
 
