@@ -90,7 +90,7 @@ def _record_movements(t: Treasury, report: Path) -> dict[str, int]:
 def _check_bodies(t: Treasury, seqs: dict[str, int]) -> None:
     """The statements hold exact base units, normalised addresses and the evidence hash."""
     entries = [json.loads(line) for line in t.read("log --from 8 --json").splitlines()]
-    bodies = {entry["seq"]: entry["statement"]["body"] for entry in entries}
+    bodies = {entry["seq"]: entry["entry"]["statement"]["body"] for entry in entries}
     seizure = bodies[seqs["seize"]]
     assert (seizure["asset"], seizure["amount_base"]) == ("bitcoin:BTC", "150000000")
     assert seizure["seized_at"] == "2025-03-01T10:00:00.250000Z"

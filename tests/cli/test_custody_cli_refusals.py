@@ -10,7 +10,7 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from sequestra.errors import EXIT_FORBIDDEN
+from sequestra.errors import EXIT_FORBIDDEN, EXIT_INPUT, EXIT_NOT_FOUND
 from tests.cli.treasury import (
     AUDITOR_KEY,
     BTC_1,
@@ -94,9 +94,10 @@ def test_addresses_amounts_assets_and_cases(runner: CliRunner, database_url: str
         code=EXIT_FORBIDDEN,
         key=AUDITOR_KEY,
     )
-    assert "H99" in t.read("history H99", code=2)
-    assert "asset: expected" in t.read("holdings --asset DOGE", code=2)
-    assert "case: expected" in t.read("case show AFM-NONE", code=2)
+    # Reading what does not exist is "not found" (3); a field naming it in a write is refused.
+    assert "H99" in t.read("history H99", code=EXIT_NOT_FOUND)
+    assert "asset: expected" in t.read("holdings --asset DOGE", code=EXIT_INPUT)
+    assert "case: no case numbered 'AFM-NONE'" in t.read("case show AFM-NONE", code=EXIT_NOT_FOUND)
 
 
 def test_movements_the_rules_refuse(runner: CliRunner, database_url: str) -> None:

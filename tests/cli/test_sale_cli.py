@@ -14,7 +14,7 @@ from typing import Any
 import pytest
 from typer.testing import CliRunner
 
-from sequestra.errors import EXIT_FORBIDDEN
+from sequestra.errors import EXIT_FORBIDDEN, EXIT_INPUT, EXIT_NOT_FOUND
 from sequestra.ledger.canonical import canonical_json
 from sequestra.ledger.timefmt import format_timestamp
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, KEYS, TX_1, TX_2, Treasury
@@ -232,9 +232,17 @@ def test_refusals_leave_the_ledger_as_it_was(
     assert _show(t)["state"] == "approved"
 
 
-@pytest.mark.parametrize("line", ["sale show S-9", "sale list --state sold"])
-def test_reading_unknown_sales_and_states(runner: CliRunner, database_url: str, line: str) -> None:
+@pytest.mark.parametrize(
+    ("line", "code", "says"),
+    [
+        ("sale show S-9", EXIT_NOT_FOUND, "error: sale: no sale named 'S-9'"),
+        ("sale list --state sold", EXIT_INPUT, "error: state: expected"),
+    ],
+)
+def test_reading_unknown_sales_and_states(
+    runner: CliRunner, database_url: str, line: str, code: int, says: str
+) -> None:
     t = Treasury.create(runner, database_url)
-    out = " ".join(t.read(line, code=2).split())
-    assert out.startswith("error: sale: expected") or out.startswith("error: state: expected")
+    out = " ".join(t.read(line, code=code).split())
+    assert out.startswith(says)
     assert t.json("fund policy show") is None

@@ -45,6 +45,7 @@ from sequestra.custody import service
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetRegistry
 from sequestra.custody.kinds import FORFEITURE_ITEMS_MAX
+from sequestra.errors import NotFound
 from sequestra.ledger.rebuild import rebuild_projections
 from sequestra.ledger.roles import (
     ASSET_REGISTERED,
@@ -169,8 +170,10 @@ def case_show(
 ) -> None:
     """Show a case and every holding it has had (emptied ones say what emptied them)."""
     engine = ledger_engine(context)
-    with refused():
-        case = service.require_case(engine, case_id)
+    with handled():
+        case = custody_queries.get_case(engine, case_id)
+        if case is None:
+            raise NotFound(f"case: no case numbered {case_id!r:.80}")
     holdings = custody_queries.list_holdings(engine, case_id, include_empty=True)
     if json_output:
         print_json({**custody_queries.case_json(case), "holdings": [h.to_json() for h in holdings]})
@@ -603,11 +606,11 @@ def history(
 ) -> None:
     """Show every change to one holding, oldest first, with the balance after each."""
     engine = ledger_engine(context)
-    with refused():
+    with handled(), refused():
         found = custody_queries.holding_history(engine, service.holding_id(holding))
         if found is None:
-            raise service.InputError(
-                "holding", "a holding listed by `sequestra holdings --all`", repr(holding)
+            raise NotFound(
+                f"holding: no holding {holding!r:.40} (`sequestra holdings --all` lists them)"
             )
     held, lines = found
     if json_output:

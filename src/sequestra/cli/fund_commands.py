@@ -19,9 +19,10 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 
-from sequestra.cli.common import JSON_OPTION, PASSPHRASE_FILE_OPTION, console, print_json
+from sequestra.cli.common import JSON_OPTION, PASSPHRASE_FILE_OPTION, console, handled, print_json
 from sequestra.cli.writes import Statements, ledger_engine, refused, write_one
 from sequestra.custody.service import InputError
+from sequestra.errors import NotFound
 from sequestra.fund import queries as fund_queries
 from sequestra.fund import service
 from sequestra.fund.queries import SaleRecord
@@ -318,8 +319,10 @@ def show(
 ) -> None:
     """Show a sale: its state, approvals and their validity, fills and realised result."""
     engine = ledger_engine(context)
-    with refused():
-        sale = service.require_sale(engine, sale_id)
+    with handled():
+        sale = fund_queries.get_sale(engine, sale_id)
+        if sale is None:
+            raise NotFound(f"sale: no sale named {sale_id!r:.80}")
     shown = service.sale_detail_json(engine, sale, datetime.now(UTC))
     if json_output:
         print_json(shown)
