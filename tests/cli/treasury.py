@@ -68,9 +68,9 @@ class Treasury:
             treasury.run("keys", "enroll", str(KEYS / f"{name}.pub"), "--role", role, *ADMIN_KEY)
         return treasury
 
-    def run(self, *args: str, code: int = 0) -> str:
+    def run(self, *args: str, code: int = 0, stdin: str | None = None) -> str:
         config = ("--config", str(self.config)) if self.config else ()
-        return run(self.runner, self.url, *config, *args, code=code)
+        return run(self.runner, self.url, *config, *args, code=code, stdin=stdin)
 
     def read(self, line: str, code: int = 0) -> str:
         """Run a command written as on a shell (`holdings --case X`) and return its output."""

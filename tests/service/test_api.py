@@ -390,3 +390,41 @@ def test_a_database_failure_is_a_503_in_the_error_format(custody: Custody) -> No
         response = client.get("/api/v1/alerts", headers={"Authorization": f"Bearer {token}"})
     detail = _error(response, 503, "database_unavailable")
     assert "chain_alert" not in detail["message"]
+
+
+def test_the_command_line_and_the_api_show_the_same_fields(api: Api) -> None:
+    """One view per resource: `--json` prints what the API answers, field for field."""
+    from typer.testing import CliRunner
+
+    from sequestra.cli.main import app
+
+    def cli(*args: str) -> Any:
+        url = api.custody.world.url
+        result = CliRunner().invoke(app, ["--database-url", url, *args, "--json"])
+        assert result.exit_code == 0, result.output
+        return json.loads(result.output)
+
+    def items(path: str) -> list[Any]:
+        answer = api.get(path, limit=PAGE_LIMIT_MAX)
+        assert answer.status_code == 200, answer.text
+        found: list[Any] = answer.json()["items"]
+        return found
+
+    assert cli("case", "list") == items("/api/v1/cases")
+    shown = cli("case", "show", "AFM-2025-0001")
+    assert {k: v for k, v in shown.items() if k != "holdings"} == api.get(
+        "/api/v1/cases/AFM-2025-0001"
+    ).json()
+    assert cli("holdings") == items("/api/v1/holdings")
+    history = api.get("/api/v1/holdings/1/history").json()
+    assert cli("history", "H1") == {"holding": history["holding"], "items": history["items"]}
+    assert cli("alerts") == items("/api/v1/alerts")
+    assert cli("valuations") == items("/api/v1/valuations")
+    assert cli("sale", "list") == items("/api/v1/sales")
+    assert cli("sale", "show", "S-1").keys() == api.get("/api/v1/sales/S-1").json().keys()
+    runner = CliRunner()
+    logged = runner.invoke(
+        app, ["--database-url", api.custody.world.url, "log", "--limit", "500", "--json"]
+    )
+    entries = [json.loads(line) for line in logged.output.splitlines()]
+    assert entries == items("/api/v1/entries")

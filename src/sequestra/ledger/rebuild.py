@@ -50,6 +50,8 @@ def rebuild_projections(
 
     Raises RebuildError naming the first entry a projection refuses; nothing is changed then.
     """
+    if not isinstance(rule_set, RuleSet):
+        raise TypeError(f"rule_set: expected a RuleSet, got {type(rule_set).__name__}")
     keys = KeysProjection()
     keys.authority = AuthorityState()
     projections: list[Projection] = [keys, *rule_set.new_projections()]
