@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from sequestra.audit.bundle import (
+    OFFLINE_RULES_CHECKED,
     AuditUsageError,
     BundleVerdict,
     Trust,
@@ -22,6 +23,7 @@ from sequestra.audit.bundle import (
 from sequestra.ledger.checkpoint import Checkpoint
 from sequestra.ledger.merkle import EMPTY_ROOT, MemoryNodeStore
 from sequestra.ledger.note import NoteError, split_note
+from sequestra.ledger.roles import authority_digest
 from sequestra.ledger.tiles import TileRef, iter_tiles
 from tests.audit.bundles import MemoryLedger, Witness, write_bundle
 
@@ -71,6 +73,7 @@ def test_intact_bundle_verifies(small: MemoryLedger, witness: Witness, tmp_path:
         "checkpoints_checked": [3, 7, 10],
         "cosigned_by": {"10": [witness.name], "7": [witness.name], "3": []},
         "warnings": [],
+        "rules": {"authority": authority_digest(), "checked": OFFLINE_RULES_CHECKED},
     }
 
 

@@ -37,6 +37,7 @@ from sequestra.chains.bitcoin.anchor import (
 )
 from sequestra.cli import anchor_commands
 from sequestra.cli.common import AppState
+from sequestra.errors import EXIT_UNAVAILABLE
 from sequestra.ledger.anchor_payload import format_anchor_payload
 from sequestra.ledger.anchors import list_anchors, record_anchor
 from sequestra.ledger.checkpoint import Checkpoint
@@ -467,7 +468,7 @@ def test_cli_anchor_command(
     world.ledger.append([world.note("another")], world.now)
     create_checkpoint(world.engine, world.ledger_key)
     code, output = run("anchor", "--chain", "bitcoin")
-    assert code == 1 and "code -18" in output
+    assert code == EXIT_UNAVAILABLE and "code -18" in output
 
 
 def test_the_auditor_imports_no_bitcoin_library() -> None:

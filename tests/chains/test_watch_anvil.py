@@ -12,6 +12,7 @@ from tests.cli.conftest import runner  # noqa: F401  (the CLI runner fixture)
 from tests.cli.treasury import ADMIN_KEY, CASE, KEYS, OFFICER_KEY, Treasury
 from typer.testing import CliRunner
 
+from sequestra.errors import EXIT_UNAVAILABLE
 from sequestra_sandbox.anvil import AnvilNode
 from sequestra_sandbox.ethereum import SandboxEthereum
 
@@ -128,7 +129,7 @@ def test_a_node_that_is_down_fails_the_run_and_records_nothing(
         *OFFICER_KEY,
     )
     size = treasury.json("verify")["size"]
-    result = json.loads(treasury.run("watch", "--once", "--json", code=1))
+    result = json.loads(treasury.run("watch", "--once", "--json", code=EXIT_UNAVAILABLE))
     assert result["status"] == "failed" and result["observation_seq"] is None
     assert "ChainError" in result["reason"]
     assert treasury.json("verify")["size"] == size

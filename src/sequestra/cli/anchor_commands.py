@@ -92,8 +92,8 @@ def anchor(
     Ethereum: a value-0 transaction from the service account to itself whose calldata is the
     anchor payload (origin, tree size and root). Bitcoin: a transaction funded by the node's
     wallet whose one OP_RETURN output carries the payload. A checkpoint already anchored on
-    the chain is not anchored again. Exit 0 anchored, 1 the chain did not confirm, 2
-    usage/configuration.
+    the chain is not anchored again. Exit 0 anchored, 6 the chain did not answer or confirm,
+    2 usage or configuration (docs/errors.md).
     """
     app_state = state(context)
     name, anchorer = _anchorer(chain)
