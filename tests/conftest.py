@@ -16,6 +16,7 @@ from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.kinds import KEY_ENROLLED
 from sequestra.ledger.ops import init_ledger
+from sequestra.ledger.signer import CheckpointSigner, SignerStore
 from sequestra.ledger.statement import SignedStatement, sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
@@ -68,6 +69,12 @@ class LedgerWorld:
     admin: SigningKey
     officer: SigningKey
     now: datetime
+    signer_state: Path
+
+    @property
+    def signer(self) -> CheckpointSigner:
+        """The checkpoint signer, with its record in the test's own folder (no policy)."""
+        return CheckpointSigner(self.ledger_key, SignerStore(self.signer_state))
 
     def note(self, text: str = "memo", key: SigningKey | None = None) -> SignedStatement:
         return sign_statement(key or self.officer, "note.recorded", {"text": text}, self.now)
@@ -83,14 +90,15 @@ class LedgerWorld:
 
 
 @pytest.fixture
-def world(database_url: str, engine: Engine) -> Iterator[LedgerWorld]:
+def world(database_url: str, engine: Engine, tmp_path: Path) -> Iterator[LedgerWorld]:
     now = datetime.now(UTC)
     ledger_key, admin, officer = (SigningKey.generate() for _ in range(3))
     init_ledger(
         engine, RULES, "test.sequestra.example/log", [admin.public_key_raw], ledger_key, now_utc=now
     )
     ledger = Ledger(engine, RULES)
-    created = LedgerWorld(database_url, engine, ledger, ledger_key, admin, officer, now)
+    state = tmp_path / "signer" / "ledger.key.state.json"
+    created = LedgerWorld(database_url, engine, ledger, ledger_key, admin, officer, now, state)
     ledger.append([created.enroll(officer, ["treasury-officer"], "officer")], now)
     yield created
     ledger.close()

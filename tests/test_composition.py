@@ -247,7 +247,7 @@ def test_every_scheduler_job_uses_the_composed_rules() -> None:
 def test_the_offline_auditor_names_the_same_authority_table(
     edited: LedgerWorld, tmp_path: Path
 ) -> None:
-    create_checkpoint(edited.engine, edited.ledger_key)
+    create_checkpoint(edited.engine, edited.signer)
     bundle = tmp_path / "bundle"
     export = subprocess.run(
         [

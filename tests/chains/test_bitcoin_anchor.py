@@ -127,7 +127,7 @@ def test_anchor_record_fetch_and_check_offline(
     world: LedgerWorld, node: Node, tmp_path: Path
 ) -> None:
     world.ledger.append([world.note("seized 1.5 BTC, case 2026/17")], world.now)
-    stored, _ = create_checkpoint(world.engine, world.ledger_key)
+    stored, _ = create_checkpoint(world.engine, world.signer)
     payload = format_anchor_payload(Checkpoint(ORIGIN, stored.size, stored.root_hash))
 
     with mining(node):
@@ -451,7 +451,7 @@ def test_cli_anchor_command(
         result = runner.invoke(app, list(args), obj=AppState(database_url=world.url))
         return result.exit_code, result.output
 
-    stored, _ = create_checkpoint(world.engine, world.ledger_key)
+    stored, _ = create_checkpoint(world.engine, world.signer)
     with mining(node):
         code, output = run("anchor", "--chain", "bitcoin", "--json")
     assert code == 0, output
@@ -466,7 +466,7 @@ def test_cli_anchor_command(
 
     monkeypatch.setenv("SEQUESTRA_ANCHOR__BITCOIN_WALLET", "no-such-wallet")
     world.ledger.append([world.note("another")], world.now)
-    create_checkpoint(world.engine, world.ledger_key)
+    create_checkpoint(world.engine, world.signer)
     code, output = run("anchor", "--chain", "bitcoin")
     assert code == EXIT_UNAVAILABLE and "code -18" in output
 

@@ -85,7 +85,7 @@ def closed_port_url() -> str:
 
 def test_anchor_record_fetch_and_check_offline(world: LedgerWorld, anvil_node: AnvilNode) -> None:
     world.ledger.append([world.note("seized 1.5 BTC, case 2026/17")], world.now)
-    stored, _ = create_checkpoint(world.engine, world.ledger_key)
+    stored, _ = create_checkpoint(world.engine, world.signer)
     payload = format_anchor_payload(Checkpoint(ORIGIN, stored.size, stored.root_hash))
     key = anvil_node.private_keys[0]
 
@@ -121,7 +121,7 @@ def test_anchor_record_fetch_and_check_offline(world: LedgerWorld, anvil_node: A
 
 
 def test_record_anchor_checks_the_payload_against_the_checkpoint(world: LedgerWorld) -> None:
-    stored, _ = create_checkpoint(world.engine, world.ledger_key)
+    stored, _ = create_checkpoint(world.engine, world.signer)
 
     def receipt(payload: bytes, tx: str = "0x" + "ab" * 32) -> AnchorReceipt:
         return AnchorReceipt("ethereum", tx, 7, "0x" + "cd" * 32, payload)
@@ -151,7 +151,7 @@ def test_record_anchor_checks_the_payload_against_the_checkpoint(world: LedgerWo
 
 
 def test_ledger_anchor_is_append_only(world: LedgerWorld) -> None:
-    stored, _ = create_checkpoint(world.engine, world.ledger_key)
+    stored, _ = create_checkpoint(world.engine, world.signer)
     payload = format_anchor_payload(Checkpoint(ORIGIN, stored.size, stored.root_hash))
     record_anchor(world.engine, AnchorReceipt("ethereum", "0x01", 1, "0x02", payload), stored.size)
     for statement in (
@@ -573,7 +573,7 @@ def test_cli_anchor_command(
     code, output = run("--chain", "dogecoin")
     assert code == 2 and "expected one of bitcoin, ethereum" in output
 
-    stored, _ = create_checkpoint(world.engine, world.ledger_key)
+    stored, _ = create_checkpoint(world.engine, world.signer)
     code, output = run("--chain", "ethereum", "--json")
     assert code == 0, output
     first = json.loads(output)

@@ -184,6 +184,9 @@ def test_custody_lifecycle(runner: CliRunner, database_url: str, tmp_path: Path)
         "first_bad_seq": None,
         "reason": None,
         "rules": RULES.summary().to_json(),
+        "pinned": False,
+        "trust": None,
+        "summary": "not pinned: no policy, no trusted checkpoint",
     }
 
 

@@ -102,6 +102,9 @@ def test_full_ledger_workflow(
         "first_bad_seq": None,
         "reason": None,
         "rules": RULES.summary().to_json(),
+        "pinned": False,
+        "trust": None,
+        "summary": "not pinned: no policy, no trusted checkpoint",
     }
     entries = [
         json.loads(line) for line in run(runner, url, "log", "--from", "2", "--json").splitlines()

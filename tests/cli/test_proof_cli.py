@@ -35,10 +35,16 @@ def test_checkpoint_prove_consistency_export(
         "--ledger-key",
         str(KEYS / "ledger.key"),
     )
-    ledger_key = ["--key", str(KEYS / "ledger.key")]
+    ledger_key = [
+        "--key",
+        str(KEYS / "ledger.key"),
+        "--signer-state",
+        str(tmp_path / "signer.json"),
+    ]
     assert "no ledger key" in run(runner, url, "checkpoint", code=2)
     first = json.loads(run(runner, url, "checkpoint", *ledger_key, "--json"))
-    assert first["size"] == 1 and first["created"] and first["published"]
+    assert first["size"] == 1 and first["created"]
+    assert not first["published"] and first["policy"] is False  # no policy: nothing pins it
     notes = "".join(
         run(
             runner,

@@ -20,9 +20,9 @@ from tests.conftest import LedgerWorld
 @pytest.fixture
 def checkpointed(world: LedgerWorld) -> LedgerWorld:
     world.ledger.append([world.note(f"n{i}") for i in range(300)], world.now)  # size 302
-    create_checkpoint(world.engine, world.ledger_key)
+    create_checkpoint(world.engine, world.signer)
     world.ledger.append([world.note(f"m{i}") for i in range(40)], world.now)  # size 342
-    create_checkpoint(world.engine, world.ledger_key)
+    create_checkpoint(world.engine, world.signer)
     return world
 
 
@@ -64,7 +64,7 @@ def test_export_refusals(world: LedgerWorld, tmp_path: Path) -> None:
     with pytest.raises(LedgerStateError, match="no checkpoint"):
         export_bundle(world.engine, tmp_path / "none")
     assert not (tmp_path / "none").exists() and not (tmp_path / "none.partial").exists()
-    create_checkpoint(world.engine, world.ledger_key)
+    create_checkpoint(world.engine, world.signer)
     with pytest.raises(LedgerStateError, match="no checkpoint at size 1"):
         export_bundle(world.engine, tmp_path / "x", size=1)
     (tmp_path / "taken").mkdir()

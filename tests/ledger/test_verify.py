@@ -79,6 +79,9 @@ def filled(world: LedgerWorld) -> LedgerWorld:
         "first_bad_seq": None,
         "reason": None,
         "rules": RULES.summary().to_json(),
+        "pinned": False,
+        "trust": None,
+        "summary": "not pinned: no policy, no trusted checkpoint",
     }
     return world
 
@@ -274,7 +277,7 @@ def test_checkpoints_are_checked(filled: LedgerWorld) -> None:
     from sequestra.ledger.checkpoints import create_checkpoint
     from sequestra.ledger.note import Ed25519Signer
 
-    create_checkpoint(filled.engine, filled.ledger_key)
+    create_checkpoint(filled.engine, filled.signer)
     assert verify_ledger(filled.engine, RULES).ok
     origin = "test.sequestra.example/log"
     forged_signer = Ed25519Signer(origin, SigningKey.generate().private_key)

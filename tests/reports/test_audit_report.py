@@ -23,7 +23,7 @@ def _audit(custody: Custody, size: int | None = None) -> dict:  # noqa: F811
 def test_the_prefix_verifies_and_names_its_checkpoints(custody: Custody) -> None:  # noqa: F811
     world = custody.world
     custody.append(world.note("before the checkpoint"))
-    first, _ = create_checkpoint(world.engine, world.ledger_key, world.now)
+    first, _ = create_checkpoint(world.engine, world.signer, world.now)
     custody.append(custody.seize("100000000"))
     size = custody.size()
     before = {f: REPORTS.render(world.engine, "audit", f).data for f in REPORT_FORMATS}
@@ -41,7 +41,7 @@ def test_the_prefix_verifies_and_names_its_checkpoints(custody: Custody) -> None
     labels = {r["label"] for r in document["tables"]["keys"]}
     assert "officer" in labels
     custody.append(custody.seize("5"))
-    create_checkpoint(world.engine, world.ledger_key, world.now)  # size beyond the prefix
+    create_checkpoint(world.engine, world.signer, world.now)  # size beyond the prefix
     for format_name in REPORT_FORMATS:
         assert REPORTS.render(world.engine, "audit", format_name, size).data == before[format_name]
     assert _audit(custody)["facts"]["checkpoints"] == "2"

@@ -35,7 +35,7 @@ def test_checkpoint_and_proofs_for_auditors(world: LedgerWorld) -> None:
         missing = client.get("/api/v1/checkpoints/latest", headers=auth)
         assert missing.status_code == 404 and missing.json()["error"]["code"] == "not_found"
         world.ledger.append([world.note("one"), world.note("two")], world.now)
-        stored, _ = create_checkpoint(world.engine, world.ledger_key)
+        stored, _ = create_checkpoint(world.engine, world.signer)
         latest = client.get("/api/v1/checkpoints/latest", headers=auth).json()
         assert (latest["size"], latest["root"]) == (stored.size, stored.root_hash.hex())
         answer = client.get("/api/v1/proofs/2", headers=auth)

@@ -75,7 +75,7 @@ def reads(custody: Custody) -> Iterator[Api]:  # noqa: F811
     engine = custody.world.engine
     _projections(engine)
     _observations(engine)
-    create_checkpoint(engine, custody.world.ledger_key)
+    create_checkpoint(engine, custody.world.signer)
     now = datetime.now(UTC)
     tokens = {role: create_token(engine, role, f"{role} desk", now)[0] for role in API_ROLES}
     with TestClient(create_app(engine, APPLICATION), raise_server_exceptions=True) as client:
@@ -155,7 +155,7 @@ def test_exposure_without_a_valuation_is_a_conflict(api: Api) -> None:  # noqa: 
 def test_checkpoints_newest_first(reads: Api) -> None:
     engine = reads.engine
     reads.custody.append(reads.custody.world.note("after the first checkpoint"))
-    create_checkpoint(engine, reads.custody.world.ledger_key)
+    create_checkpoint(engine, reads.custody.world.signer)
     with read_transaction(engine) as connection:
         stored = list_checkpoints(connection)
     body = reads.get("/api/v1/checkpoints").json()

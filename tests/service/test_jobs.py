@@ -74,7 +74,10 @@ def test_jobs_read_their_configuration_when_they_run(
 
     # The ledger key named in the file that is read now, not when the job was scheduled.
     with config.open("a", encoding="utf-8") as handle:
-        handle.write(f'\n[ledger]\nkey_file = "{KEYS / "ledger.key"}"\n')
+        handle.write(
+            f'\n[ledger]\nkey_file = "{KEYS / "ledger.key"}"\n'
+            f'signer_state_file = "{tmp_path / "signer.json"}"\n'
+        )
     run_checkpoint()
     engine = create_ledger_engine(database_url)
     try:

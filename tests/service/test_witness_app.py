@@ -15,6 +15,7 @@ import pytest
 import uvicorn
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from sequestra.errors import EXIT_INTEGRITY, exit_code
 from sequestra.ledger.checkpoint import Checkpoint
 from sequestra.ledger.merkle import MemoryNodeStore
 from sequestra.ledger.note import (
@@ -32,9 +33,11 @@ from sequestra.ledger.witness import (
     format_add_checkpoint_request,
 )
 from sequestra.ledger.witness_client import (
+    WitnessFork,
     WitnessProtocolError,
     WitnessRefused,
     WitnessUnavailable,
+    fetch_latest,
     merge_cosignatures,
     push_checkpoint,
 )
@@ -188,11 +191,12 @@ def test_conflict_is_retried_from_the_witness_size(url: str, witness: Witness, l
 def test_fork_is_refused(url: str, log: Log) -> None:
     log.push(url, 0, 7)
     forked = Log(prefix=b"fork", signer=log.signer)
-    with pytest.raises(WitnessRefused) as refused:
+    with pytest.raises(WitnessFork) as refused:  # evidence, not a delay
         forked.push(url, 7, 7)
     assert refused.value.status == 409
-    assert "fork" in refused.value.reason
-    with pytest.raises(WitnessRefused) as inconsistent:
+    assert "another root at size 7" in refused.value.reason
+    assert exit_code(refused.value) == EXIT_INTEGRITY
+    with pytest.raises(WitnessFork) as inconsistent:
         forked.push(url, 7, 12)
     assert inconsistent.value.status == 422
 
@@ -213,7 +217,7 @@ def test_unknown_log_and_untrusted_key(url: str) -> None:
     assert unknown.value.status == 404
     assert "stranger.example/log" in unknown.value.reason
     impostor = Log()  # same origin, other key
-    with pytest.raises(WitnessRefused) as forbidden:
+    with pytest.raises(WitnessFork) as forbidden:  # a log key the witness does not trust
         impostor.push(url, 0, 3)
     assert forbidden.value.status == 403
 
@@ -289,3 +293,15 @@ def test_witness_error_is_unavailable(tmp_path: Path, log: Log) -> None:
     state_file.write_bytes(b"corrupt")
     with serving(broken) as base, pytest.raises(WitnessUnavailable, match="500"):
         log.push(base, 2, 5)
+
+
+def test_the_witness_tells_what_it_cosigned_last(url: str, log: Log) -> None:
+    """GET /checkpoint?origin=: the latest cosigned note, for auditors and the signer."""
+    assert fetch_latest(url, ORIGIN, TIMEOUT_S) is None
+    log.push(url, 0, 7)
+    note = fetch_latest(url, ORIGIN, TIMEOUT_S)
+    assert note is not None
+    text, signatures = split_note(note)
+    assert text.splitlines()[1] == "7"
+    assert len(signatures) == 2  # the log's signature and the witness's cosignature
+    assert fetch_latest(url, "other.example/log", TIMEOUT_S) is None

@@ -69,7 +69,7 @@ def build_world(custody: Custody, valuer_key: SigningKey) -> World:  # noqa: F81
             ALERT_TABLE.insert(),
             [_alert(10_001, None), _alert(10_002, 10_003), _alert(10_004, None)],
         )
-    create_checkpoint(engine, custody.world.ledger_key, custody.world.now)
+    create_checkpoint(engine, custody.world.signer, custody.world.now)
     now = datetime.now(UTC)
     tokens = {role: create_token(engine, role, f"{role} desk", now)[0] for role in API_ROLES}
     return World(custody, tokens, valuations)

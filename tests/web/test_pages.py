@@ -302,7 +302,7 @@ def test_audit_shows_the_checkpoint_and_verifies_on_demand(site: Site) -> None:
     assert "Earlier checkpoints" not in page  # only one so far
     books = site.world.custody
     books.append(books.case("AFM-2025-0099"))
-    later, _ = create_checkpoint(site.engine, books.world.ledger_key, books.world.now)
+    later, _ = create_checkpoint(site.engine, books.world.signer, books.world.now)
     page = site.page("/audit")
     latest, earlier = page.split("Earlier checkpoints")
     assert later.root_hash.hex() in latest and checkpoint.root_hash.hex() in earlier

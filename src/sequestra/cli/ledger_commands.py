@@ -41,7 +41,8 @@ from sequestra.ledger.queries import READ_LIMIT_MAX
 from sequestra.ledger.statement import SignedStatement, parse_signed_statement
 from sequestra.ledger.store import BATCH_STATEMENTS_MAX, Ledger
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
-from sequestra.ledger.verify import verify_ledger
+from sequestra.ledger.verify import VerifyResult, verify_ledger
+from sequestra.service.trust import load_policy, trusted_ledger_key, trusted_state
 
 db_app = typer.Typer(help="Database schema (Alembic migrations).", no_args_is_help=True)
 keys_app = typer.Typer(help="Generate, enroll, revoke and list signing keys.", no_args_is_help=True)
@@ -172,16 +173,46 @@ def verify(
     ledger_public_key: str | None = typer.Option(
         None, "--ledger-pub", help="Trusted ledger public key (.pub or base64); else config."
     ),
+    policy_file: Path | None = typer.Option(
+        None,
+        "--policy",
+        help="Trust policy: the ledger's key, the witnesses (their latest cosigned checkpoints"
+        " are fetched) and the quorum; else [trust] policy_file.",
+        exists=True,
+        dir_okay=False,
+    ),
+    trusted_checkpoints: list[Path] = typer.Option(
+        [],
+        "--trusted-checkpoint",
+        help="A checkpoint you kept from an earlier audit (signed note); the ledger must"
+        " extend it. Repeatable.",
+        exists=True,
+        dir_okay=False,
+    ),
+    offline: bool = typer.Option(
+        False, "--offline", help="Do not ask the policy's witnesses; use the kept checkpoints."
+    ),
     workers: int | None = typer.Option(
         None, min=1, max=256, help="Processes (default: all cores)."
     ),
 ) -> None:
-    """Recompute every hash, link, signature, authority and projection; exit 1 if any fails."""
+    """Recompute every hash, link, signature, authority and projection, and check that the
+    ledger extends the history held outside the database (the policy's witnesses, the
+    checkpoints you kept); exit 1 if anything fails.
+
+    Without a policy or a kept checkpoint, everything the database holds is still checked,
+    but nothing pins the history: the verdict says so ("not pinned").
+    """
     app_state = state(context)
-    trusted_text = ledger_public_key or app_state.settings().ledger.public_key
+    settings = app_state.settings()
     with handled():
-        trusted = load_public_key(trusted_text) if trusted_text else None
+        trusted = trusted_ledger_key(settings, ledger_public_key)
+        policy = load_policy(settings, policy_file)
+        trust = trusted_state(
+            settings, policy, trusted_checkpoints, fetch_witnesses=False if offline else None
+        )
         engine = app_state.engine()
+        rules, skew = app_state.rule_set(), settings.ledger.clock_skew_s_max
         if sys.stderr.isatty() and not json_output:
             with Progress(
                 TextColumn("verifying"),
@@ -193,22 +224,37 @@ def verify(
                 task = bar.add_task("verify", total=None)
                 result = verify_ledger(
                     engine,
-                    app_state.rule_set(),
+                    rules,
                     trusted,
                     lambda done, total: bar.update(task, completed=done, total=total),
                     workers,
+                    trust=trust,
+                    clock_skew_s=skew,
                 )
         else:
-            result = verify_ledger(engine, app_state.rule_set(), trusted, None, workers)
-    if json_output:
-        print_json(result.to_json())
-    elif result.ok:
-        console.print(f"[green]OK[/]: {result.size} entries verified")
-    else:
-        where = f"at seq {result.first_bad_seq}" if result.first_bad_seq is not None else ""
-        console.print(f"[bold red]FAILED[/] {where}: {result.reason} ({result.size} entries)")
+            result = verify_ledger(
+                engine, rules, trusted, None, workers, trust=trust, clock_skew_s=skew
+            )
+    _print_verdict(result, json_output)
     if not result.ok:
         raise typer.Exit(EXIT_FAILED)
+
+
+def _print_verdict(result: VerifyResult, json_output: bool) -> None:
+    if json_output:
+        print_json(result.to_json())
+        return
+    summary = result.to_json()["summary"]
+    if result.ok:
+        console.print(f"[green]OK[/]: {result.size} entries verified; {summary}", highlight=False)
+    else:
+        where = f"at seq {result.first_bad_seq}" if result.first_bad_seq is not None else ""
+        console.print(
+            f"[bold red]FAILED[/] {where}: {result.reason} ({result.size} entries)",
+            highlight=False,
+        )
+    for note in [] if result.trust is None else result.trust.notes:
+        console.print(f"  [yellow]note[/]: {note}", highlight=False)
 
 
 def log(

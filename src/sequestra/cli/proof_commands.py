@@ -11,8 +11,8 @@ import typer
 from sequestra.cli.common import (
     JSON_OPTION,
     PASSPHRASE_FILE_OPTION,
-    AppState,
     console,
+    error_console,
     fail,
     fail_usage,
     handled,
@@ -23,8 +23,7 @@ from sequestra.cli.common import (
 from sequestra.errors import exit_code
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
-    CheckpointConflict,
-    WitnessTarget,
+    Publication,
     create_checkpoint,
     get_checkpoint,
     publish,
@@ -32,49 +31,99 @@ from sequestra.ledger.checkpoints import (
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.export import export_bundle
 from sequestra.ledger.merkle import MerkleError
+from sequestra.ledger.signer import ForkDetected
 from sequestra.ledger.tlog_proof import TlogProof
+from sequestra.service.trust import checkpoint_signer, load_policy, raise_fork_alarm
 
-
-def _witnesses(app_state: AppState) -> list[WitnessTarget]:
-    return [
-        WitnessTarget(w.url, w.vkey, w.required, w.timeout_s)
-        for w in app_state.settings().witnesses
-    ]
+POLICY_OPTION = typer.Option(
+    None,
+    "--policy",
+    help="Trust policy file (the ledger's key, the witnesses, the quorum); else"
+    " [trust] policy_file.",
+    exists=True,
+    dir_okay=False,
+)
 
 
 def checkpoint(
     context: typer.Context,
     key: Path | None = typer.Option(None, help="Ledger key file (default: ledger.key_file)."),
     passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+    policy_file: Path | None = POLICY_OPTION,
+    signer_state: Path | None = typer.Option(
+        None,
+        "--signer-state",
+        help="The signer's record (default: ledger.signer_state_file, or beside the key).",
+        dir_okay=False,
+    ),
+    adopt: bool = typer.Option(
+        False,
+        "--adopt",
+        help="Start the signer's record from the database's latest checkpoint (checked"
+        " against the witnesses); only when the record is lost and cannot be restored.",
+    ),
     json_output: bool = JSON_OPTION,
 ) -> None:
-    """Sign a checkpoint of the ledger and push it to the configured witnesses.
+    """Sign a checkpoint of the ledger and push it to the policy's witnesses.
 
-    Signs only when the tree grew, and only if it is consistent with the last checkpoint.
-    Witnesses that are down are retried on the next run; nothing is lost.
+    Signs only a tree that extends what this signer signed before (its own record, kept
+    beside the key, outside the database) and what every witness cosigned; anything else
+    is a fork: the alarm is recorded and pushed, and the command exits 1 with the evidence.
+    A witness that is down is retried on the next run (pending); one that refuses because
+    its history disagrees is a fork, never a delay. Published means the policy's quorum of
+    valid cosignatures is met.
     """
     app_state = state(context)
-    settings = app_state.settings().ledger
-    key_path = key or settings.key_file
+    settings = app_state.settings()
+    key_path = key or settings.ledger.key_file
     if key_path is None:
         fail_usage("no ledger key: give --key or set ledger.key_file")
     with handled():
-        ledger_key = load_key(key_path, passphrase_file or settings.passphrase_file)
+        ledger_key = load_key(key_path, passphrase_file or settings.ledger.passphrase_file)
+        policy = load_policy(settings, policy_file)
+        signer = checkpoint_signer(settings, ledger_key, key_path, policy, signer_state)
+        engine = app_state.engine()
         try:
-            stored, created = create_checkpoint(app_state.engine(), ledger_key)
-        except CheckpointConflict as error:
-            fail(str(error), exit_code(error))
-        publication = publish(app_state.engine(), stored, _witnesses(app_state))
+            stored, created = create_checkpoint(engine, signer, adopt=adopt)
+            publication = publish(engine, stored, signer)
+        except ForkDetected as fork:
+            raise_fork_alarm(settings, fork)
+            _print_fork(fork, json_output)
+            raise typer.Exit(exit_code(fork)) from None
     if json_output:
         print_json({**publication.to_json(), "created": created})
         return
+    _print_publication(publication, created)
+
+
+def _print_fork(fork: ForkDetected, json_output: bool) -> None:
+    if json_output:
+        print_json({"fork": True, "reason": str(fork), "evidence": fork.evidence})
+        return
+    error_console.print(f"[bold red]FORK ALARM:[/] {fork}", highlight=False)
+    for name, value in fork.evidence.items():
+        if name != "publication":
+            error_console.print(f"  {name}: {value}", highlight=False)
+
+
+def _print_publication(publication: Publication, created: bool) -> None:
+    stored = publication.checkpoint
     verb = "signed" if created else "unchanged:"
     console.print(f"checkpoint {verb} size {stored.size} root {stored.root_hash.hex()}")
-    for name in publication.checkpoint.cosigned_by:
+    for name in stored.cosigned_by:
         console.print(f"  cosigned by {name}")
     for name, reason in publication.pending.items():
-        console.print(f"  [yellow]pending[/] {name}: {reason}")
-    console.print("published" if publication.published else "[yellow]not yet published[/]")
+        console.print(f"  [yellow]pending[/] {name}: {reason}", highlight=False)
+    for name, reason in publication.refused.items():
+        console.print(f"  [red]refused[/] {name}: {reason}", highlight=False)
+    if not publication.policy:
+        console.print("[yellow]not published: no trust policy names witnesses[/]")
+    else:
+        console.print(
+            "published (the policy's quorum cosigned)"
+            if publication.published
+            else "[yellow]not yet published: the policy's quorum has not cosigned[/]"
+        )
 
 
 def prove(
@@ -118,8 +167,11 @@ def export(
 ) -> None:
     """Write an offline audit bundle: entries, checkpoints, tiles and verifier keys."""
     app_state = state(context)
-    vkeys = [w.vkey for w in app_state.settings().witnesses]
     with handled():
+        policy = load_policy(app_state.settings())
+        vkeys = (
+            [] if policy is None else [w.verifier.verifier_key for w in policy.witnesses.values()]
+        )
         summary = export_bundle(app_state.engine(), out, size, vkeys)
     if json_output:
         print_json(summary.to_json())

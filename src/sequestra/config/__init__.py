@@ -39,17 +39,30 @@ class LedgerSettings(BaseModel):
     # `passphrase_file` or SEQUESTRA_PASSPHRASE.
     key_file: Path | None = None
     passphrase_file: Path | None = None
+    # The checkpoint signer's own record of what it signed (outside the database); default
+    # beside the key file, `<key_file>.state.json`. Back it up with the key.
+    signer_state_file: Path | None = None
+
+    def signer_state_path(self, key_file: Path | None = None) -> Path | None:
+        """Where the signer keeps its record: the setting, else beside the key file."""
+        if self.signer_state_file is not None:
+            return self.signer_state_file
+        key = key_file or self.key_file
+        return None if key is None else key.with_name(key.name + ".state.json")
 
 
-class WitnessSettings(BaseModel):
-    """A witness (for example the audit office) that cosigns checkpoints."""
+class TrustSettings(BaseModel):
+    """What the ledger's history is checked against, outside the database."""
 
-    url: str = Field(min_length=1, max_length=2048)
-    # The witness's cosignature verifier key (`sequestra witness vkey`), type 0x04.
-    vkey: str = Field(min_length=1, max_length=512)
-    # Publication waits for every required witness.
-    required: bool = True
-    timeout_s: float = Field(default=10.0, gt=0, le=120)
+    # The trust policy: the ledger's key, the witnesses (keys, urls) and the quorum
+    # (docs/auditor-guide.md). The checkpoint signer pushes to its witnesses; verify, the
+    # audit page and report and the API judge every cosignature by it.
+    policy_file: Path | None = None
+    # Checkpoints an auditor kept from earlier audits (signed notes): verify checks that the
+    # ledger extends each.
+    trusted_checkpoint_files: list[Path] = Field(default_factory=list, max_length=64)
+    # Whether verify asks the policy's witnesses for their latest cosigned checkpoints.
+    fetch_witnesses: bool = True
 
 
 class AnchorSettings(BaseModel):
@@ -178,7 +191,7 @@ class Settings(BaseSettings):
     database_url: str = DEFAULT_DATABASE_URL
     database_url_file: Path | None = None
     ledger: LedgerSettings = LedgerSettings()
-    witnesses: list[WitnessSettings] = Field(default_factory=list, max_length=32)
+    trust: TrustSettings = TrustSettings()
     anchor: AnchorSettings = AnchorSettings()
     custody: CustodySettings = CustodySettings()
     watch: WatchSettings = WatchSettings()

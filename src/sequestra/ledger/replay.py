@@ -44,6 +44,10 @@ from sequestra.ledger.statement import (
 from sequestra.ledger.timefmt import TIMESTAMP_PATTERN
 
 SIGNATURE_OK, SIGNATURE_BAD, SIGNATURE_KEY_UNKNOWN = 1, 0, -1
+# How far a statement may be issued after the entry's recording time: the append path
+# accepts statements issued up to this far in the future (its clock skew).
+CLOCK_SKEW_S_DEFAULT = 300
+CLOCK_SKEW_S_MAX = 86_400
 # Bounds the sequential convenience loop; a ledger this large is verified by `verify`.
 ENTRIES_MAX = 1 << 40
 
@@ -199,7 +203,11 @@ class Replay:
         trusted_ledger_key: bytes | None = None,
         stage: StageCallback | None = None,
         stage_kinds: frozenset[str] = frozenset(),
+        clock_skew_s: int = CLOCK_SKEW_S_DEFAULT,
     ) -> None:
+        if not 0 <= clock_skew_s <= CLOCK_SKEW_S_MAX:
+            raise ValueError(f"clock_skew_s: expected 0 to {CLOCK_SKEW_S_MAX}, got {clock_skew_s}")
+        self.clock_skew_s = clock_skew_s
         self.trusted_ledger_key = trusted_ledger_key
         self.stage = stage
         self.wanted_kinds = REGISTRY_KINDS | stage_kinds
@@ -228,6 +236,11 @@ class Replay:
             return "prev is not the leaf hash of the entry before it (chain broken)"
         if recorded_at < self.recorded_at:
             return f"recorded_at {recorded_at} is earlier than the entry before it"
+        if _recorded_too_early(recorded_at, issued_at, self.clock_skew_s):
+            return (
+                f"recorded_at {recorded_at} is before the statement was issued ({issued_at})"
+                f" by more than the clock skew of {self.clock_skew_s} s"
+            )
         try:
             statement = None if full is None else _statement(full, issued_at)
         except ValueError:
@@ -305,6 +318,17 @@ class Replay:
         if not statement.signature_valid(decode_public_key(public_key)):
             return "signature does not verify under the issuer's key"
         return None
+
+
+def _recorded_too_early(recorded_at: str, issued_at: str, skew_s: int) -> bool:
+    """Whether the entry says it was recorded earlier than its statement was issued, beyond
+    the skew the ledger allows a signer's clock at append. Malformed times are caught by the
+    form checks; a date that does not exist is reported by the authority check."""
+    try:
+        recorded, issued = _parse_time(recorded_at), _parse_time(issued_at)
+    except ValueError:
+        return False
+    return (issued - recorded).total_seconds() > skew_s
 
 
 def _parse_time(text: str) -> datetime:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ProcessPoolExecutor
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from multiprocessing import get_context
 from typing import Any
 
@@ -28,13 +28,27 @@ from sequestra.ledger.db import column_bytes, create_ledger_engine, read_transac
 from sequestra.ledger.errors import LedgerError
 from sequestra.ledger.keys import decode_public_key, issuer_id
 from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED
-from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note
+from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note, parse_verifier_key
 from sequestra.ledger.projection import KeysProjection, Projection
-from sequestra.ledger.replay import Checked, EntryChecker, Replay, StageCallback, failed
+from sequestra.ledger.replay import (
+    CLOCK_SKEW_S_DEFAULT,
+    Checked,
+    EntryChecker,
+    Replay,
+    StageCallback,
+    failed,
+)
 from sequestra.ledger.rules import RuleSet, RuleSetSummary, stage_all
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.tree import check_stored_tree
+from sequestra.ledger.trust import (
+    NOT_PINNED,
+    TrustedState,
+    TrustVerdict,
+    check_against,
+    positions_to_watch,
+)
 
 CHUNK_ENTRIES = 2_000
 PARALLEL_MIN_ENTRIES = 4_000
@@ -52,6 +66,11 @@ class VerifyResult:
     first_bad_seq: int | None
     reason: str | None
     rules: RuleSetSummary
+    trust: TrustVerdict | None = None  # None: no trusted state was given (not pinned)
+
+    @property
+    def pinned(self) -> bool:
+        return self.trust is not None and self.trust.pinned
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +79,9 @@ class VerifyResult:
             "first_bad_seq": self.first_bad_seq,
             "reason": self.reason,
             "rules": self.rules.to_json(),
+            "pinned": self.pinned,
+            "trust": None if self.trust is None else self.trust.to_json(),
+            "summary": NOT_PINNED if self.trust is None else self.trust.summary(),
         }
 
 
@@ -130,12 +152,17 @@ def _stager(rule_set: RuleSet, projections: Sequence[Projection]) -> StageCallba
 
 
 def _replay_with_projections(
-    rule_set: RuleSet, trusted_ledger_key: bytes | None
+    rule_set: RuleSet, trusted_ledger_key: bytes | None, clock_skew_s: int
 ) -> tuple[Replay, list[Projection]]:
     """A replay that checks every body and stages the rule set's projections; the key
     registry is the replay's own."""
     extras = rule_set.new_projections()
-    replay = Replay(trusted_ledger_key, stage=_stager(rule_set, extras), stage_kinds=rule_set.kinds)
+    replay = Replay(
+        trusted_ledger_key,
+        stage=_stager(rule_set, extras),
+        stage_kinds=rule_set.kinds,
+        clock_skew_s=clock_skew_s,
+    )
     keys = KeysProjection()
     keys.authority = replay.authority  # the replay applies the registry statements itself
     return replay, [keys, *extras]
@@ -171,8 +198,16 @@ def verify_ledger(
     trusted_ledger_key: bytes | None = None,
     progress: ProgressCallback | None = None,
     workers: int | None = None,
+    *,
+    trust: TrustedState | None = None,
+    clock_skew_s: int = CLOCK_SKEW_S_DEFAULT,
 ) -> VerifyResult:
     """Verify the whole ledger under `rule_set`; name the first bad seq and why.
+
+    Checks every entry (see the module docstring), the stored tree, every stored checkpoint
+    and its cosignatures (under `trust.policy` when there is one), the read models against a
+    replay, and, with `trust`, that the entries extend every trusted checkpoint held outside
+    the database. Without trusted state the verdict says the history is not pinned.
 
     The rule set is complete by construction (a partial one cannot be made); anything else
     is refused with TypeError. Entries below the size counted at the start never change
@@ -182,6 +217,8 @@ def verify_ledger(
     if not isinstance(rule_set, RuleSet):
         raise TypeError(f"rule_set: expected a RuleSet, got {type(rule_set).__name__}")
     rules = rule_set.summary()
+    if trust is not None and trust.policy is not None and trusted_ledger_key is None:
+        trusted_ledger_key = parse_verifier_key(trust.policy.ledger.verifier_key).public_key
     # One worker a core, plus one: this process mostly waits on them, and the extra worker
     # keeps every core busy meanwhile.
     workers = workers or (os.cpu_count() or 1) + 1
@@ -190,47 +227,73 @@ def verify_ledger(
         if total == 0:
             return VerifyResult(False, 0, None, "the ledger is empty: no genesis entry", rules)
         keys = _known_keys(connection)
-    replay, projections = _replay_with_projections(rule_set, trusted_ledger_key)
-    context = (keys, replay.wanted_kinds)
-    leaves: list[bytes] = []
-    tree_error: str | None = None
+    replay, projections = _replay_with_projections(rule_set, trusted_ledger_key, clock_skew_s)
+    watch = positions_to_watch(trust) if trust is not None else frozenset()
+    scan = _Scan(replay, total, progress, watch)
+    failure, tree_error = _scan_entries(engine, scan, keys, workers)
+    if failure is None and replay.count < total:
+        failure = (replay.count, _missing_reason(engine, replay.count))
+    verdict = None
+    if failure is None and trust is not None:
+        verdict = check_against(trust, scan.leaves, scan.recorded_at, clock_skew_s)
+        if not verdict.ok:
+            failure = (verdict.first_bad_seq, verdict.reason or "not the trusted history")
+    if failure is not None:
+        return VerifyResult(False, total, failure[0], failure[1], rules, verdict)
+    with read_transaction(engine) as connection:
+        checkpoint_failure = _checkpoint_error(connection, replay, scan.leaves, trust)
+        mismatch = _compare_projections(connection, projections) or tree_error
+    if checkpoint_failure is not None:
+        return VerifyResult(False, total, *checkpoint_failure, rules, verdict)
+    if mismatch:
+        return VerifyResult(False, total, None, mismatch, rules, verdict)
+    return VerifyResult(True, total, None, None, rules, verdict)
+
+
+@dataclass
+class _Scan:
+    """What one pass over the entries gathers: the leaf hashes and the recording times the
+    trusted state needs."""
+
+    replay: Replay
+    total: int
+    progress: ProgressCallback | None
+    watch: frozenset[int]
+    leaves: list[bytes] = field(default_factory=list)
+    recorded_at: dict[int, str] = field(default_factory=dict)
+
+
+def _scan_entries(
+    engine: Engine, scan: _Scan, keys: dict[str, bytes], workers: int
+) -> tuple[tuple[int | None, str] | None, str | None]:
+    """Feed every entry to the replay (on every core for a large ledger); return the first
+    failure and the stored tree's mismatch, if any."""
+    context = (keys, scan.replay.wanted_kinds)
+    total = scan.total
     if total < PARALLEL_MIN_ENTRIES or workers < 2:
         _WorkerContext.engine = engine
         _init_worker(None, *context)
-        failure = _run(replay, map(check_range, _ranges(total)), total, progress, leaves)
-        if failure is None:
-            with read_transaction(engine) as connection:
-                tree_error = check_stored_tree(connection, leaves)
-    else:
-        url = engine.url.render_as_string(hide_password=False)
-        # fork: the workers start at once, without importing anything again. The pool's
-        # connections are closed first so no database socket is shared with a child; each
-        # worker opens its own.
-        engine.dispose()
-        with ProcessPoolExecutor(
-            workers,
-            mp_context=get_context("fork"),
-            initializer=_init_worker,
-            initargs=(url, *context),
-        ) as pool:
-            # The stored tree is checked from the stored leaf hashes alongside the entries;
-            # the entry checks prove each stored leaf hash is its entry's hash.
-            tree_check = pool.submit(check_tree_task, total)
-            failure = _run(replay, pool.map(check_range, _ranges(total)), total, progress, leaves)
-            tree_error = tree_check.result() if failure is None else None
-    if failure is None and replay.count < total:
-        failure = (replay.count, _missing_reason(engine, replay.count))
-    if failure is not None:
-        return VerifyResult(False, total, failure[0], failure[1], rules)
-    with read_transaction(engine) as connection:
-        mismatch = (
-            _compare_projections(connection, projections)
-            or tree_error
-            or _checkpoint_error(connection, replay, leaves)
-        )
-    if mismatch:
-        return VerifyResult(False, total, None, mismatch, rules)
-    return VerifyResult(True, total, None, None, rules)
+        failure = _run(scan, map(check_range, _ranges(total)))
+        if failure is not None:
+            return failure, None
+        with read_transaction(engine) as connection:
+            return None, check_stored_tree(connection, scan.leaves)
+    url = engine.url.render_as_string(hide_password=False)
+    # fork: the workers start at once, without importing anything again. The pool's
+    # connections are closed first so no database socket is shared with a child; each
+    # worker opens its own.
+    engine.dispose()
+    with ProcessPoolExecutor(
+        workers,
+        mp_context=get_context("fork"),
+        initializer=_init_worker,
+        initargs=(url, *context),
+    ) as pool:
+        # The stored tree is checked from the stored leaf hashes alongside the entries;
+        # the entry checks prove each stored leaf hash is its entry's hash.
+        tree_check = pool.submit(check_tree_task, total)
+        failure = _run(scan, pool.map(check_range, _ranges(total)))
+        return failure, (tree_check.result() if failure is None else None)
 
 
 def check_tree_task(total: int) -> str | None:
@@ -247,27 +310,43 @@ def check_tree_task(total: int) -> str | None:
         return check_stored_tree(connection, [column_bytes(row[0]) for row in rows])
 
 
-def _checkpoint_error(connection: Connection, replay: Replay, leaves: list[bytes]) -> str | None:
-    """Every stored checkpoint: signed by the genesis's ledger key, root of its prefix."""
+def _checkpoint_error(
+    connection: Connection, replay: Replay, leaves: list[bytes], trust: TrustedState | None
+) -> tuple[int | None, str] | None:
+    """Every stored checkpoint: signed by the genesis's ledger key, the root of its prefix,
+    and (with a policy) every cosignature beside it valid under the policy's keys."""
     authority = replay.authority
     ledger_issuer = authority.ledger_issuer
     public_key = authority.public_key_of(ledger_issuer) if ledger_issuer else None
     if public_key is None or authority.origin is None:
-        return "the replay found no ledger key to check checkpoints against"
+        return None, "the replay found no ledger key to check checkpoints against"
     verifier = Ed25519Verifier(authority.origin, decode_public_key(public_key))
+    policy = None if trust is None else trust.policy
     for stored in list_checkpoints(connection):
         try:
             checkpoint = Checkpoint.parse(open_note(stored.note, [verifier]).text)
         except (NoteError, CheckpointError) as error:
-            return f"checkpoint {stored.size}: not a valid note signed by the ledger key ({error})"
+            reason = f"not a valid note signed by the ledger key ({error})"
+            return None, f"checkpoint {stored.size}: {reason}"
         if (checkpoint.origin, checkpoint.size) != (authority.origin, stored.size):
-            return f"checkpoint {stored.size}: names {checkpoint.origin} at size {checkpoint.size}"
+            return None, (
+                f"checkpoint {stored.size}: names {checkpoint.origin} at size {checkpoint.size}"
+            )
         if stored.size > len(leaves):
-            return f"checkpoint {stored.size}: the ledger has only {len(leaves)} entries (rollback)"
+            return len(leaves), (
+                f"entry {len(leaves)} is missing: a checkpoint of {stored.size} was signed and"
+                f" the ledger has {len(leaves)} entries (a rollback)"
+            )
         if checkpoint.root_hash != stored.root_hash or stored.root_hash != tree.root_at(
             connection, stored.size
         ):
-            return f"checkpoint {stored.size}: its root is not the root of the first entries"
+            return None, f"checkpoint {stored.size}: its root is not the root of the first entries"
+        if policy is not None:
+            for cosignature in policy.check(stored.note).rejected:
+                return None, (
+                    f"checkpoint {stored.size}: a cosignature named {cosignature.name} is"
+                    f" {cosignature.status} under the trust policy (forged or copied)"
+                )
     return None
 
 
@@ -279,22 +358,19 @@ def _missing_reason(engine: Engine, position: int) -> str:
     return f"entry {position} is missing: the next stored entry has seq {found}"
 
 
-def _run(
-    replay: Replay,
-    results: Iterable[list[Checked]],
-    total: int,
-    progress: ProgressCallback | None,
-    leaves: list[bytes],
-) -> tuple[int, str] | None:
+def _run(scan: _Scan, results: Iterable[list[Checked]]) -> tuple[int | None, str] | None:
+    replay = scan.replay
     for chunk in results:
         for checked in chunk:
             position = replay.count
             reason = replay.feed(checked)
             if reason is not None:
                 return position, reason
-            leaves.append(checked[2])
-        if progress is not None:
-            progress(replay.count, total)
+            scan.leaves.append(checked[2])
+            if position in scan.watch:
+                scan.recorded_at[position] = checked[5]
+        if scan.progress is not None:
+            scan.progress(replay.count, scan.total)
     return None
 
 

@@ -604,6 +604,14 @@ class Witness:
     def request_bytes_max(self) -> int:
         return self._request_bytes_max
 
+    def latest_note(self, origin: str) -> bytes | None:
+        """The latest note this witness cosigned for `origin` (the log's signature and the
+        witness's cosignature), or None. Raises WitnessStateError for a corrupt state."""
+        if origin not in self._logs:
+            return None
+        latest = self._state.latest(origin)
+        return None if latest is None else latest.note
+
     def add_checkpoint(self, body: bytes) -> WitnessResponse:
         """Handle an add-checkpoint body and return the HTTP answer; never raises.
 

@@ -6,8 +6,11 @@ cosigned (Content-Type ``text/x.tlog.size``); the client then retries once with 
 that size. Errors are typed for the caller:
 
 - WitnessUnavailable: connection refused, timeout, 5xx. Keep the checkpoint, retry later.
-- WitnessRefused(status, reason): any 4xx, and a 409 that a retry cannot fix (a fork, or a
-  witness that claims a larger tree than ours).
+- WitnessFork(status, reason): the witness refused because what it holds and what the log
+  sends disagree: 422 (the consistency proof does not verify), 403 (no log signature it
+  trusts verifies) and a 409 that a retry cannot fix (another root at its size, or a larger
+  tree than ours). This is evidence, never a delay: the caller raises the fork alarm.
+- WitnessRefused(status, reason): any other 4xx (a malformed request, an unknown origin).
 - WitnessProtocolError: the witness answered outside the protocol (bad 200 body, bad 409 body,
   a cosignature from a trusted witness key that does not verify).
 
@@ -20,10 +23,11 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable, Sequence
+from typing import Final
 
 import httpx
 
-from sequestra.errors import DependencyUnavailable, IntegrityFailure, SequestraError
+from sequestra.errors import Conflict, DependencyUnavailable, IntegrityFailure, SequestraError
 from sequestra.ledger.checkpoint import CheckpointError, parse_checkpoint
 from sequestra.ledger.merkle import MAX_TREE_SIZE
 from sequestra.ledger.note import (
@@ -46,6 +50,7 @@ from sequestra.ledger.witness import (
 __all__ = [
     "CONFLICT_RETRIES_MAX",
     "WitnessClientError",
+    "WitnessFork",
     "WitnessProtocolError",
     "WitnessRefused",
     "WitnessUnavailable",
@@ -69,13 +74,22 @@ class WitnessUnavailable(WitnessClientError, DependencyUnavailable):
     """The witness could not be reached, timed out or failed (5xx); retry later."""
 
 
-class WitnessRefused(WitnessClientError, IntegrityFailure):
+class WitnessRefused(WitnessClientError, Conflict):
     """The witness refused the checkpoint (4xx); ``reason`` is its explanation."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(f"witness refused with {status}: {reason}")
         self.status = status
         self.reason = reason
+
+
+class WitnessFork(WitnessRefused, IntegrityFailure):
+    """The witness refused because its state and the log's tree disagree (see above)."""
+
+    branch = IntegrityFailure.branch
+
+
+FORK_STATUSES: Final = frozenset({403, STATUS_CONFLICT, 422})
 
 
 class WitnessProtocolError(WitnessClientError, DependencyUnavailable):
@@ -118,9 +132,7 @@ def push_checkpoint(
     finally:
         if owned:
             http.close()
-    raise WitnessRefused(
-        STATUS_CONFLICT, f"witness still in conflict after retrying: size {old_size}"
-    )
+    raise WitnessFork(STATUS_CONFLICT, f"witness still in conflict after retrying: size {old_size}")
 
 
 def _checkpoint_text_and_size(note: bytes) -> tuple[str, int]:
@@ -191,17 +203,15 @@ def _post(
 def _conflict_size(content_type: str, answer: bytes, sent_size: int, size: int) -> int:
     """Return the size to retry from after a 409; raises WitnessRefused if retrying is futile."""
     if content_type.split(";")[0].strip().lower() != CONTENT_TYPE_TLOG_SIZE:
-        raise WitnessRefused(STATUS_CONFLICT, _reason(answer))
+        raise WitnessFork(STATUS_CONFLICT, _reason(answer))
     match = _SIZE_BODY.fullmatch(answer.decode("ascii", errors="replace"))
     if match is None or int(match.group(1)) >= MAX_TREE_SIZE:
         raise WitnessProtocolError(f"409 body: expected '<size>\\n', got {answer[:40]!r}")
     latest = int(match.group(1))
     if latest == sent_size:
-        raise WitnessRefused(
-            STATUS_CONFLICT, f"the witness holds another root at size {latest} (fork)"
-        )
+        raise WitnessFork(STATUS_CONFLICT, f"the witness holds another root at size {latest}")
     if latest > size:
-        raise WitnessRefused(
+        raise WitnessFork(
             STATUS_CONFLICT,
             f"the witness cosigned size {latest}, larger than this checkpoint's {size}",
         )
@@ -213,6 +223,8 @@ def _handle_answer(
 ) -> list[str]:
     if status >= 500:
         raise WitnessUnavailable(f"witness failed with {status}: {_reason(answer)}")
+    if status in FORK_STATUSES:
+        raise WitnessFork(status, _reason(answer))
     if 400 <= status < 500:
         raise WitnessRefused(status, _reason(answer))
     if status != STATUS_OK:
@@ -254,3 +266,33 @@ def _reason(answer: bytes) -> str:
     reason = answer.decode("utf-8", errors="replace").strip()
     reason = "".join(character if character.isprintable() else " " for character in reason)
     return reason[:REASON_CHARS_MAX] or "(no reason given)"
+
+
+def fetch_latest(url: str, origin: str, timeout_s: float) -> bytes | None:
+    """The latest checkpoint the witness at `url` cosigned for `origin` (the signed note
+    with its cosignature), or None when it has cosigned none.
+
+    `GET <url>/checkpoint?origin=<origin>` is this project's witness's extension of the
+    tlog-witness protocol. Raises WitnessUnavailable when the witness cannot be reached,
+    WitnessProtocolError for an answer outside it. The note is not trusted here: judge it
+    with the trust policy.
+    """
+    endpoint = url.rstrip("/") + "/checkpoint"
+    with _new_client(timeout_s) as client:
+        try:
+            response = client.get(endpoint, params={"origin": origin})
+        except httpx.TimeoutException as error:
+            raise WitnessUnavailable(
+                f"witness {endpoint}: timed out after {timeout_s} s"
+            ) from error
+        except httpx.TransportError as error:
+            raise WitnessUnavailable(f"witness {endpoint}: {type(error).__name__}") from error
+    if response.status_code == 404:
+        return None
+    if response.status_code >= 500:
+        raise WitnessUnavailable(f"witness {endpoint}: answered {response.status_code}")
+    if response.status_code != STATUS_OK or len(response.content) > RESPONSE_BYTES_MAX:
+        raise WitnessProtocolError(
+            f"witness {endpoint}: expected 200 with a note, got {response.status_code}"
+        )
+    return response.content

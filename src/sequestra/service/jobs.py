@@ -27,18 +27,25 @@ from sequestra.composition import rule_set
 from sequestra.config import Settings, load_settings
 from sequestra.config.scheduler import SchedulerSettings
 from sequestra.errors import ConfigurationError, DependencyUnavailable
-from sequestra.ledger.checkpoints import WitnessTarget, create_checkpoint, publish
+from sequestra.ledger.checkpoints import create_checkpoint, publish
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.errors import LedgerIntegrityError
 from sequestra.ledger.keys import (
     SigningKey,
-    load_public_key,
     load_signing_key,
     resolve_passphrase,
 )
+from sequestra.ledger.signer import ForkDetected
 from sequestra.ledger.store import AppendRules
 from sequestra.ledger.verify import verify_ledger
 from sequestra.service.logfmt import log_event
+from sequestra.service.trust import (
+    checkpoint_signer,
+    load_policy,
+    raise_fork_alarm,
+    trusted_ledger_key,
+    trusted_state,
+)
 
 log = logging.getLogger("sequestra.scheduler.jobs")
 
@@ -126,11 +133,13 @@ def run_checkpoint() -> None:
         if ledger.key_file is None:
             raise JobConfigurationError("ledger.key_file: expected the ledger key file, got none")
         key = _key(ledger.key_file, ledger.passphrase_file)
-        stored, created = create_checkpoint(engine, key)
-        witnesses = [
-            WitnessTarget(w.url, w.vkey, w.required, w.timeout_s) for w in settings.witnesses
-        ]
-        publication = publish(engine, stored, witnesses)
+        signer = checkpoint_signer(settings, key, ledger.key_file, load_policy(settings))
+        try:
+            stored, created = create_checkpoint(engine, signer)
+            publication = publish(engine, stored, signer)
+        except ForkDetected as fork:
+            raise_fork_alarm(settings, fork)
+            raise
     log_event(
         log,
         logging.INFO,
@@ -147,10 +156,17 @@ def run_verify() -> None:
     raised (LedgerIntegrityError), so the scheduler records the job as failed."""
     rules = rule_set()
     with _opened() as (settings, engine):
-        trusted = settings.ledger.public_key
-        key = load_public_key(trusted) if trusted else None
+        key = trusted_ledger_key(settings, None)
+        trust = trusted_state(settings, load_policy(settings))
         # One process: the scheduler's jobs run in threads, and the parallel verifier forks.
-        result = verify_ledger(engine, rules, key, workers=1)
+        result = verify_ledger(
+            engine,
+            rules,
+            key,
+            workers=1,
+            trust=trust,
+            clock_skew_s=settings.ledger.clock_skew_s_max,
+        )
     if not result.ok:
         log_event(
             log,
@@ -163,7 +179,9 @@ def run_verify() -> None:
         )
         where = "" if result.first_bad_seq is None else f" at seq {result.first_bad_seq}"
         raise LedgerIntegrityError(f"the ledger does not verify{where}: {result.reason}")
-    log_event(log, logging.INFO, "verify.ok", size=result.size, rules=rules.digest)
+    level = logging.INFO if result.pinned else logging.WARNING
+    summary = result.to_json()["summary"]
+    log_event(log, level, "verify.ok", size=result.size, rules=rules.digest, trust=summary)
 
 
 def run_revalue() -> None:

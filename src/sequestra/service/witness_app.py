@@ -38,6 +38,7 @@ SERVER_BACKLOG = 128
 KEEP_ALIVE_S = 5
 GRACEFUL_SHUTDOWN_S = 10
 HEADER_BYTES_MAX = 16 * 1024
+ORIGIN_CHARS_MAX = 255
 STARTUP_S_MAX = 5.0
 STARTUP_POLL_S = 0.01
 
@@ -81,6 +82,23 @@ async def add_checkpoint(request: Request, witness: WitnessDep) -> Response:
         content=result.body,
         status_code=result.status,
         headers={"Content-Type": result.content_type, "Cache-Control": "no-store"},
+    )
+
+
+@router.get("/checkpoint")
+async def latest_checkpoint(witness: WitnessDep, origin: str = "") -> Response:
+    """The latest checkpoint this witness cosigned for `origin`, as a signed note with its
+    cosignature (this project's extension of c2sp.org/tlog-witness: auditors and the log's
+    signer read what the witness holds); 404 when it has cosigned none for that origin."""
+    if not origin or len(origin) > ORIGIN_CHARS_MAX:
+        return _text(STATUS_BAD_REQUEST, f"origin: expected 1 to {ORIGIN_CHARS_MAX} characters")
+    note = await run_in_threadpool(witness.latest_note, origin)
+    if note is None:
+        return _text(404, f"no checkpoint cosigned for {origin[:80]!r}")
+    return Response(
+        content=note,
+        status_code=200,
+        headers={"Content-Type": CONTENT_TYPE_TEXT, "Cache-Control": "no-store"},
     )
 
 

@@ -20,7 +20,6 @@ from sequestra.cli.common import console, fail, fail_usage, handled, print_json,
 from sequestra.composition import application
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
-    WitnessTarget,
     create_checkpoint,
     get_checkpoint,
     publish,
@@ -31,10 +30,13 @@ from sequestra.ledger.export import export_bundle
 from sequestra.ledger.keys import SigningKey, load_signing_key
 from sequestra.ledger.kinds import KEY_ENROLLED, KEY_REVOKED, NOTE_RECORDED
 from sequestra.ledger.note import Ed25519Verifier, format_verifier_key
+from sequestra.ledger.policy import parse_policy, read_policy
+from sequestra.ledger.signer import CheckpointSigner, SignerStore
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
 from sequestra.ledger.tlog_proof import TlogProof
+from sequestra.ledger.trust import gather_trusted_state
 from sequestra.ledger.verify import verify_ledger
 from sequestra.ledger.witness import Witness, WitnessState
 
@@ -42,6 +44,8 @@ RULES = application().rules
 
 EXAMPLE_PASSPHRASE = b"sandbox-example-passphrase"
 DEMO_DIRECTORY = Path("var/demo")
+POLICY_FILE = DEMO_DIRECTORY / "trust-policy.txt"
+KEPT_CHECKPOINT = DEMO_DIRECTORY / "witnessed.checkpoint"
 DEMO_ORIGIN = "sandbox.sequestra.example/ledger"
 WITNESS_NAME = "audit.sandbox.sequestra.example/witness"
 ROLES = ("treasury-officer", "approver", "auditor", "watcher", "valuer")
@@ -165,7 +169,9 @@ def demo(
         witness_vkey = _witness(world)[1]
         bundle = export_bundle(engine, DEMO_DIRECTORY / "bundle", witness_vkeys=[witness_vkey])
         audit = _audit(bundle.directory, world, witness_vkey)
-        result = verify_ledger(engine, RULES, world.ledger_key.public_key_raw)
+        policy = read_policy(POLICY_FILE)
+        trust = gather_trusted_state(policy, [(str(KEPT_CHECKPOINT), KEPT_CHECKPOINT.read_bytes())])
+        result = verify_ledger(engine, RULES, world.ledger_key.public_key_raw, trust=trust)
         records = world.ledger.authority().records
         world.ledger.close()
         reports = [written.to_json() for written in write_reports(engine)]
@@ -209,19 +215,38 @@ def _witness(world: _Demo) -> tuple[Witness, str]:
     return witness, witness.verifier_key
 
 
+def _policy_text(world: _Demo, witness_vkey: str, url: str | None) -> str:
+    """The demo's trust policy: the ledger's key, the audit office's witness, quorum of it."""
+    ledger_vkey = format_verifier_key(DEMO_ORIGIN, 0x01, world.ledger_key.public_key_raw)
+    where = f" {url}" if url else ""
+    return (
+        "# The demo's trust policy (docs/auditor-guide.md): who signs, who cosigns, how many.\n"
+        f"log {ledger_vkey}\n"
+        f"witness {WITNESS_NAME} {witness_vkey}{where}\n"
+        f"quorum {WITNESS_NAME}\n"
+    )
+
+
 def _checkpoint_with_witness(world: _Demo) -> dict[str, object]:
-    """Checkpoint, have the local audit-office witness cosign, grow, and do it again."""
+    """Checkpoint, have the local audit-office witness cosign, grow, and do it again; keep
+    the trust policy (the witness offline once the demo is built) and the last cosigned
+    checkpoint an auditor would keep."""
     witness, vkey = _witness(world)
     from sequestra.service.witness_app import witness_in_thread
 
+    store = SignerStore(DEMO_DIRECTORY / "signer-state.json")
     with witness_in_thread(witness) as url:
-        target = [WitnessTarget(url, vkey, required=True, timeout_s=5)]
-        first, _ = create_checkpoint(world.engine, world.ledger_key)
-        publish(world.engine, first, target)
+        policy = parse_policy(_policy_text(world, vkey, url), "demo policy")
+        signer = CheckpointSigner(world.ledger_key, store, policy)
+        first, _ = create_checkpoint(world.engine, signer)
+        publish(world.engine, first, signer)
         officer = world.officers["treasury-officer"]
         world.ledger.append([RULES.sign(officer, NOTE_RECORDED, {"text": NOTES[2]}, world.now)])
-        second, _ = create_checkpoint(world.engine, world.ledger_key)
-        return publish(world.engine, second, target).to_json()
+        second, _ = create_checkpoint(world.engine, signer)
+        publication = publish(world.engine, second, signer)
+    POLICY_FILE.write_text(_policy_text(world, vkey, None), encoding="utf-8")
+    KEPT_CHECKPOINT.write_bytes(publication.checkpoint.note)
+    return publication.to_json()
 
 
 def _audit(directory: Path, world: _Demo, witness_vkey: str) -> dict[str, Any]:

@@ -1,0 +1,117 @@
+"""The trust setup the command line, the jobs and the server share: the trust policy, the
+checkpoint signer with its own record, the trusted state verify checks against, and the fork
+alarm's sinks, all from the settings."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+
+from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
+from sequestra.config import Settings
+from sequestra.errors import ConfigurationError
+from sequestra.ledger.keys import SigningKey, decode_public_key, load_public_key
+from sequestra.ledger.note import Ed25519Verifier, parse_verifier_key
+from sequestra.ledger.policy import TrustPolicy, read_policy
+from sequestra.ledger.signer import CheckpointSigner, ForkDetected, SignerStore
+from sequestra.ledger.trust import TrustedState, gather_trusted_state
+from sequestra.service.logfmt import log_event
+
+log = logging.getLogger("sequestra.trust")
+
+KEPT_CHECKPOINT_BYTES_MAX = 1 << 20
+
+
+def load_policy(settings: Settings, path: Path | None = None) -> TrustPolicy | None:
+    """The trust policy (`path`, else `[trust] policy_file`), or None when none is set.
+
+    Raises PolicyError naming the line that is wrong.
+    """
+    chosen = path or settings.trust.policy_file
+    return None if chosen is None else read_policy(chosen)
+
+
+def signer_store(settings: Settings, key_file: Path | None) -> SignerStore | None:
+    """Where the signer keeps its record, or None without a key file or a set path."""
+    path = settings.ledger.signer_state_path(key_file)
+    return None if path is None else SignerStore(path)
+
+
+def checkpoint_signer(
+    settings: Settings,
+    key: SigningKey,
+    key_file: Path,
+    policy: TrustPolicy | None,
+    state_file: Path | None = None,
+) -> CheckpointSigner:
+    """The signer: the ledger key, its record (the given file, `[ledger] signer_state_file`
+    or beside the key file) and the policy whose witnesses it checks and pushes to."""
+    store = SignerStore(state_file) if state_file is not None else signer_store(settings, key_file)
+    if store is None:
+        raise ConfigurationError("ledger.signer_state_file: expected a path for the signer")
+    ledger_key = None if policy is None else parse_verifier_key(policy.ledger.verifier_key)
+    if (
+        policy is not None
+        and ledger_key is not None
+        and ledger_key.public_key != key.public_key_raw
+    ):
+        raise ConfigurationError(
+            f"{policy.source}: its log key is not the ledger key in {key_file}"
+        )
+    return CheckpointSigner(key, store, policy)
+
+
+def trusted_state(
+    settings: Settings,
+    policy: TrustPolicy | None,
+    kept_files: Sequence[Path] = (),
+    *,
+    fetch_witnesses: bool | None = None,
+) -> TrustedState | None:
+    """What pins the ledger from outside the database: the policy's witnesses' latest
+    cosigned checkpoints and the checkpoints kept by an auditor; None when there is neither a
+    policy nor a kept checkpoint (verify then says the history is not pinned)."""
+    files = [*settings.trust.trusted_checkpoint_files, *kept_files]
+    if policy is None and not files:
+        return None
+    kept = [(str(path), _read_kept(path)) for path in files]
+    verifier = None
+    if policy is None and settings.ledger.public_key:
+        verifier = Ed25519Verifier(
+            settings.ledger.origin, decode_public_key(settings.ledger.public_key)
+        )
+    fetch = settings.trust.fetch_witnesses if fetch_witnesses is None else fetch_witnesses
+    return gather_trusted_state(policy, kept, ledger_verifier=verifier, fetch_witnesses=fetch)
+
+
+def _read_kept(path: Path) -> bytes:
+    try:
+        with path.open("rb") as handle:
+            data = handle.read(KEPT_CHECKPOINT_BYTES_MAX + 1)
+    except OSError as error:
+        raise ConfigurationError(f"trusted checkpoint {path}: {error.strerror}") from error
+    if len(data) > KEPT_CHECKPOINT_BYTES_MAX:
+        raise ConfigurationError(f"trusted checkpoint {path}: larger than a signed note")
+    return data
+
+
+def trusted_ledger_key(settings: Settings, given: str | None) -> bytes | None:
+    """The ledger key to pin the genesis to: the given text or file, else `[ledger]
+    public_key`, else None."""
+    text = given or settings.ledger.public_key
+    return load_public_key(text) if text else None
+
+
+def raise_fork_alarm(settings: Settings, fork: ForkDetected) -> None:
+    """Tell everyone a fork was found: the log at ERROR and the webhooks (the alarm itself
+    was recorded beside the signer's record before it was raised)."""
+    log_event(log, logging.ERROR, "fork.alarm", reason=str(fork), **_flat(fork.evidence))
+    targets = [WebhookTarget(w.url, w.timeout_s, w.secret_file) for w in settings.watch.webhooks]
+    if targets:
+        alarm = {"alert": "fork", "severity": "critical", "reason": str(fork), **fork.evidence}
+        WebhookSink(targets)([alarm])
+
+
+def _flat(evidence: dict[str, object]) -> dict[str, str]:
+    return {key: str(value)[:500] for key, value in evidence.items() if key != "publication"}
