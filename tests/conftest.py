@@ -79,6 +79,9 @@ class LedgerWorld:
     def note(self, text: str = "memo", key: SigningKey | None = None) -> SignedStatement:
         return sign_statement(key or self.officer, "note.recorded", {"text": text}, self.now)
 
+    def admin_statement(self, kind: str, body: dict[str, object]) -> SignedStatement:
+        return sign_statement(self.admin, kind, body, self.now)
+
     def enroll(self, key: SigningKey, roles: list[str], label: str = "key") -> SignedStatement:
         body = {
             "public_key": key.public_key_b64,

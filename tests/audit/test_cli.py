@@ -27,6 +27,7 @@ PURE_LEDGER_MODULES = frozenset(
         "keys",
         "merkle",
         "note",
+        "policy",
         "replay",
         "roles",
         "statement",
@@ -93,7 +94,12 @@ def test_bundle_human_output_and_key_files(
     key_file.write_text(small.vkey + "\n")
     status, out, err = run(capsys, "bundle", str(bundle), "--vkey", str(key_file))
     assert status == 0
-    assert out.startswith(f"VERIFIED {bundle}: 10 entries, root ")
+    warning, verified = out.split("\n", 1)
+    assert (
+        warning.startswith("warning: no --policy")
+        and "only the bundle's self-consistency" in warning
+    )
+    assert verified.startswith(f"VERIFIED {bundle}: 10 entries, root ")
     assert "checkpoints checked: 3 (sizes 3, 7, 10)" in out
     assert err == ""  # not a terminal: no progress
 

@@ -59,6 +59,7 @@ from sequestra.ledger.note import (
     parse_verifier_key,
     verifier_from_key,
 )
+from sequestra.ledger.policy import CheckpointUntrusted, TrustPolicy
 from sequestra.ledger.replay import Checked, EntryChecker, Replay
 from sequestra.ledger.roles import authority_digest
 from sequestra.ledger.tiles import (
@@ -322,6 +323,7 @@ class Trust:
     required_witnesses: tuple[str, ...] = ()
     trusted_checkpoint: bytes | None = None
     ledger_from_bundle: bool = False
+    policy: TrustPolicy | None = None  # the bundle's checkpoint must meet its quorum
 
     @property
     def ledger_public_key(self) -> bytes:
@@ -447,6 +449,7 @@ class _BundleCheck:
             raise _Failure(self.tile_failure)
         self._check_tile_files(checkpoint.size)
         self._check_required_witnesses(checkpoint.size)
+        self._check_policy(note)
 
     def open_trusted_checkpoint(self) -> Checkpoint | None:
         """Open the checkpoint the auditor kept; raises AuditUsageError when it is unusable."""
@@ -732,6 +735,33 @@ class _BundleCheck:
                 f"fork: the checkpoint you hold says root {trusted.root_hash.hex()} at size"
                 f" {trusted.size}, but the bundle's first {trusted.size} entries give"
                 f" {root.hex()}; the ledger key signed two different histories"
+            )
+
+    def _check_policy(self, note: bytes) -> None:
+        """With a policy, the bundle's checkpoint must carry its quorum of valid
+        cosignatures (fail closed); without one, say that only self-consistency was checked."""
+        policy = self.trust.policy
+        if policy is None:
+            if not self.trust.witnesses and self.trust.trusted_checkpoint is None:
+                self.verdict.warnings.append(
+                    "no --policy, no witness key, no kept checkpoint: only the bundle's"
+                    " self-consistency was checked; nothing pins its history"
+                )
+            return
+        try:
+            judged = policy.check(note)
+        except CheckpointUntrusted as error:
+            raise _Failure(f"policy {policy.source}: {error}") from error
+        for cosignature in judged.rejected:
+            self.verdict.warnings.append(
+                f"checkpoint: a cosignature named {cosignature.name} is {cosignature.status}"
+                " under the policy and was not counted"
+            )
+        if not judged.quorum_met:
+            cosigned = ", ".join(judged.cosigned_by) or "no witness of the policy"
+            raise _Failure(
+                f"checkpoint: lacks the policy's quorum ({policy.quorum}): cosigned by"
+                f" {cosigned}; an unwitnessed checkpoint proves nothing to an auditor"
             )
 
     def _check_required_witnesses(self, size: int) -> None:

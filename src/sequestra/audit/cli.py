@@ -42,6 +42,7 @@ from sequestra.audit.bundle import (
 )
 from sequestra.errors import EXIT_INPUT, EXIT_INTEGRITY, EXIT_OK, SequestraError, exit_code
 from sequestra.ledger import canonical
+from sequestra.ledger.policy import PolicyError, TrustPolicy, read_policy
 
 # The same codes as `sequestra` (sequestra.errors): not verified is an integrity failure.
 EXIT_NOT_VERIFIED, EXIT_USAGE = EXIT_INTEGRITY, EXIT_INPUT
@@ -82,6 +83,13 @@ def build_parser() -> argparse.ArgumentParser:
         default=[],
         metavar="NAME",
         help="fail unless this witness cosigned the bundle's checkpoint; repeatable",
+    )
+    bundle.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="the trust policy (ledger key, witnesses, quorum): fail unless the bundle's"
+        " checkpoint carries the quorum of valid cosignatures",
     )
     bundle.add_argument(
         "--trusted-checkpoint",
@@ -143,9 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
 # --- bundle ---------------------------------------------------------------------------------
 
 
+def _read_policy(path: Path) -> TrustPolicy:
+    try:
+        return read_policy(path)
+    except PolicyError as error:
+        raise AuditUsageError(f"--policy: {error}") from error
+
+
 def _bundle(options: argparse.Namespace) -> int:
     directory: Path = options.directory
-    if options.vkey is None:
+    policy = None if options.policy is None else _read_policy(options.policy)
+    if options.vkey is None and policy is not None:
+        vkey, from_bundle = policy.ledger.verifier_key, False
+    elif options.vkey is None:
         if not directory.is_dir():
             raise AuditUsageError(f"{directory}: not a directory")
         vkey, from_bundle = bundle_ledger_key(directory), True
@@ -165,6 +183,7 @@ def _bundle(options: argparse.Namespace) -> int:
         tuple(options.require_witness),
         trusted,
         from_bundle,
+        policy,
     )
     if from_bundle and not options.json:
         print(f"WARNING: {_TRUST_WARNING}", file=sys.stderr)

@@ -18,13 +18,13 @@ the entries it covers were recorded.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
 from sequestra.ledger.checkpoint import CheckpointError, open_checkpoint
-from sequestra.ledger.merkle import root_from_leaf_hashes
+from sequestra.ledger.merkle import MerkleError, root_from_leaf_hashes, verify_consistency
 from sequestra.ledger.note import Ed25519Verifier, NoteError
 from sequestra.ledger.policy import CheckpointUntrusted, TrustPolicy
 from sequestra.ledger.witness_client import WitnessClientError, fetch_latest
@@ -209,23 +209,29 @@ def _witness_head(
     )
 
 
+ProofSource = Callable[[int, int], Sequence[bytes]]
+
+
 def check_against(
     state: TrustedState,
     leaves: Sequence[bytes],
     recorded_at: dict[int, str],
     clock_skew_s: int,
+    proof_for: ProofSource | None = None,
 ) -> TrustVerdict:
     """Compare the recomputed leaf hashes (the whole ledger, in order) with each trusted head.
 
     `recorded_at` gives the recording time of the entry at each position `head.size - 1`
-    (`positions_to_watch` says which). Returns the verdict: the first trusted head the ledger
-    does not extend, named by seq where the evidence allows.
+    (`positions_to_watch` says which). `proof_for(old, new)` gives a consistency proof from
+    the stored tree (untrusted: it is checked against the trusted root), which tells a ledger
+    cut short at the end from one changed before the cut. Returns the verdict: the first
+    trusted head the ledger does not extend, named by seq where the evidence allows.
     """
     size = len(leaves)
     witnessed, by = state.witnessed()
     matched = 0  # the largest trusted size the ledger extends
     for head in state.heads:
-        failure = _head_failure(head, leaves, recorded_at, clock_skew_s, matched)
+        failure = _head_failure(head, leaves, recorded_at, clock_skew_s, matched, proof_for)
         if failure is not None:
             seq, reason = failure
             return _verdict(state, False, seq, reason, witnessed, by, size)
@@ -245,12 +251,20 @@ def _head_failure(
     recorded_at: dict[int, str],
     clock_skew_s: int,
     matched: int,
+    proof_for: ProofSource | None,
 ) -> tuple[int | None, str] | None:
     size = len(leaves)
     if head.size > size:
-        return size, (
-            f"entry {size} is missing: the ledger has {size} entries, {head.source} holds a"
-            f" checkpoint of {head.size} (entries were removed)"
+        if _is_prefix(leaves, head, proof_for):
+            return size, (
+                f"entry {size} is missing: the ledger has {size} entries, {head.source} holds"
+                f" a checkpoint of {head.size} (entries were removed from the end)"
+            )
+        where = f"entry {matched}" if size - matched == 1 else f"entries {matched} to {size - 1}"
+        return (matched if size - matched == 1 else None), (
+            f"the ledger does not extend the checkpoint of {head.size} that {head.source}"
+            f" holds: its {size} entries are not the first {size} of that checkpoint;"
+            f" {where} changed, dropped, reordered or replaced"
         )
     if root_from_leaf_hashes(list(leaves[: head.size])) != head.root:
         span = head.size - matched
@@ -273,6 +287,19 @@ def _head_failure(
                 f" cosigned the checkpoint of {head.size} ({cosigned:%Y-%m-%dT%H:%M:%SZ})"
             )
     return None
+
+
+def _is_prefix(leaves: Sequence[bytes], head: TrustedHead, proof_for: ProofSource | None) -> bool:
+    """Whether the ledger's entries are the first of the trusted head's tree, proven by a
+    consistency proof from the stored tree checked against the trusted root."""
+    if proof_for is None or not leaves:
+        return False
+    try:
+        proof = proof_for(len(leaves), head.size)
+        verify_consistency(len(leaves), head.size, proof, root_from_leaf_hashes(leaves), head.root)
+    except (MerkleError, LookupError, ValueError):
+        return False
+    return True
 
 
 def _parse(text: str) -> datetime:

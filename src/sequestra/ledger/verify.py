@@ -29,6 +29,7 @@ from sequestra.ledger.errors import LedgerError
 from sequestra.ledger.keys import decode_public_key, issuer_id
 from sequestra.ledger.kinds import GENESIS_KIND, KEY_ENROLLED
 from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note, parse_verifier_key
+from sequestra.ledger.policy import CheckpointUntrusted
 from sequestra.ledger.projection import KeysProjection, Projection
 from sequestra.ledger.replay import (
     CLOCK_SKEW_S_DEFAULT,
@@ -44,6 +45,7 @@ from sequestra.ledger.tables import ENTRY_TABLE
 from sequestra.ledger.tree import check_stored_tree
 from sequestra.ledger.trust import (
     NOT_PINNED,
+    ProofSource,
     TrustedState,
     TrustVerdict,
     check_against,
@@ -234,17 +236,20 @@ def verify_ledger(
     if failure is None and replay.count < total:
         failure = (replay.count, _missing_reason(engine, replay.count))
     verdict = None
-    if failure is None and trust is not None:
-        verdict = check_against(trust, scan.leaves, scan.recorded_at, clock_skew_s)
-        if not verdict.ok:
+    if failure is None:
+        # The stored checkpoints first: a rollback below one of them is named exactly.
+        with read_transaction(engine) as connection:
+            failure = _checkpoint_error(connection, replay, scan.leaves, trust)
+    if trust is not None and (failure is None or failure[0] is None):
+        verdict = check_against(
+            trust, scan.leaves, scan.recorded_at, clock_skew_s, _stored_proofs(engine)
+        )
+        if not verdict.ok and (failure is None or verdict.first_bad_seq is not None):
             failure = (verdict.first_bad_seq, verdict.reason or "not the trusted history")
     if failure is not None:
         return VerifyResult(False, total, failure[0], failure[1], rules, verdict)
     with read_transaction(engine) as connection:
-        checkpoint_failure = _checkpoint_error(connection, replay, scan.leaves, trust)
         mismatch = _compare_projections(connection, projections) or tree_error
-    if checkpoint_failure is not None:
-        return VerifyResult(False, total, *checkpoint_failure, rules, verdict)
     if mismatch:
         return VerifyResult(False, total, None, mismatch, rules, verdict)
     return VerifyResult(True, total, None, None, rules, verdict)
@@ -342,12 +347,26 @@ def _checkpoint_error(
         ):
             return None, f"checkpoint {stored.size}: its root is not the root of the first entries"
         if policy is not None:
-            for cosignature in policy.check(stored.note).rejected:
+            try:
+                judged = policy.check(stored.note)
+            except CheckpointUntrusted as error:
+                return None, f"checkpoint {stored.size}: {error}"
+            for cosignature in judged.rejected:
                 return None, (
                     f"checkpoint {stored.size}: a cosignature named {cosignature.name} is"
                     f" {cosignature.status} under the trust policy (forged or copied)"
                 )
     return None
+
+
+def _stored_proofs(engine: Engine) -> ProofSource:
+    """Consistency proofs from the stored tree (checked by the caller against trusted roots)."""
+
+    def proof_for(old: int, new: int) -> Sequence[bytes]:
+        with read_transaction(engine) as connection:
+            return tree.consistency_proof(connection, old, new)
+
+    return proof_for
 
 
 def _missing_reason(engine: Engine, position: int) -> str:
