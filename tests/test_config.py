@@ -58,3 +58,16 @@ def test_shipped_configurations_load(name: str, monkeypatch: pytest.MonkeyPatch)
     monkeypatch.delenv("SEQUESTRA_DATABASE_URL", raising=False)
     settings = load_settings(ROOT / "config" / name)
     assert settings.ledger.origin
+
+
+def test_the_example_trust_policy_is_valid_and_matches_the_example_configuration(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sequestra.ledger.policy import read_policy
+
+    monkeypatch.delenv("SEQUESTRA_DATABASE_URL", raising=False)
+    policy = read_policy(ROOT / "config" / "trust-policy.example.txt")
+    settings = load_settings(ROOT / "config" / "sequestra.example.toml")
+    assert policy.ledger.name == settings.ledger.origin
+    assert settings.trust.policy_file is not None and settings.ledger.signer_state_file
+    assert policy.quorum == "published" and len(policy.witnesses) == 3

@@ -28,7 +28,7 @@ from sequestra.ledger.roles import NOTE_RECORDED
 from sequestra.ledger.rules import ProjectionSpec, RuleSet
 from sequestra.pricing.kinds import BODY_SCHEMAS as PRICING_BODIES
 from sequestra.pricing.projection import PricingProjection
-from sequestra.reports.catalog import RenderedReport, ReportCatalog
+from sequestra.reports.catalog import RenderedReport, ReportCatalog, ReportContext
 
 RULE_SET_NAME: Final = "sequestra/1"
 # Kinds that change no read model: a note is only ever read from its entry.
@@ -59,28 +59,30 @@ def compose_rule_set() -> RuleSet:
 # (openpyxl, reportlab, numpy) load only in the processes that render one.
 
 
-def _valuation(engine: Engine, rule_set: RuleSet, size: int | None, fmt: str) -> RenderedReport:
+def _valuation(
+    engine: Engine, context: ReportContext, size: int | None, fmt: str
+) -> RenderedReport:
     from sequestra.reports import valuation_files
 
-    return valuation_files.build(engine, rule_set, size, fmt)
+    return valuation_files.build(engine, context.rule_set, size, fmt)
 
 
-def _exposure(engine: Engine, rule_set: RuleSet, size: int | None, fmt: str) -> RenderedReport:
+def _exposure(engine: Engine, context: ReportContext, size: int | None, fmt: str) -> RenderedReport:
     from sequestra.reports import exposure
 
-    return exposure.build(engine, rule_set, size, fmt)
+    return exposure.build(engine, context.rule_set, size, fmt)
 
 
-def _sales(engine: Engine, rule_set: RuleSet, size: int | None, fmt: str) -> RenderedReport:
+def _sales(engine: Engine, context: ReportContext, size: int | None, fmt: str) -> RenderedReport:
     from sequestra.reports import sales
 
-    return sales.build(engine, rule_set, size, fmt)
+    return sales.build(engine, context.rule_set, size, fmt)
 
 
-def _audit(engine: Engine, rule_set: RuleSet, size: int | None, fmt: str) -> RenderedReport:
+def _audit(engine: Engine, context: ReportContext, size: int | None, fmt: str) -> RenderedReport:
     from sequestra.reports import audit
 
-    return audit.build(engine, rule_set, size, fmt)
+    return audit.build(engine, context.rule_set, size, fmt, context.policy)
 
 
 def compose_reports(rule_set: RuleSet) -> ReportCatalog:

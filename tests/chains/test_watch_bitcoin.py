@@ -14,7 +14,6 @@ from tests.composed import RULES
 from tests.conftest import LedgerWorld
 from tests.custody.conftest import Custody
 
-import sequestra.chains.watch  # noqa: F401  (registers the watcher kinds and projection)
 from sequestra.chains.bitcoin.readers import open_bitcoin_reader
 from sequestra.chains.watch.run import Watcher
 from sequestra.config.bitcoin import BitcoinWatchSettings

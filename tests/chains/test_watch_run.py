@@ -12,7 +12,6 @@ from sqlalchemy import func, select, text
 from tests.composed import RULES
 from tests.custody.conftest import BTC_1, BTC_2, Custody, custody  # noqa: F401
 
-import sequestra.chains.watch  # noqa: F401  (registers the watcher kinds and projection)
 from sequestra.chains.observation import BlockRef, ChainError, ChainReading, ObservedBalance
 from sequestra.chains.watch.run import Watcher
 from sequestra.chains.watch.tables import ALERT_TABLE, RUN_TABLE

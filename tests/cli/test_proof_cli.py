@@ -8,11 +8,13 @@ from pathlib import Path
 
 from typer.testing import CliRunner
 
-from sequestra.errors import EXIT_CONFLICT
+from sequestra.errors import EXIT_CONFLICT, EXIT_INTEGRITY
 from sequestra.ledger import merkle
 from sequestra.ledger.checkpoint import Checkpoint
+from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.note import open_note, verifier_from_key
 from sequestra.ledger.tlog_proof import TlogProof
+from tests.attacker import Row, rewrite_history
 from tests.cli.conftest import run
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -86,3 +88,62 @@ def test_checkpoint_prove_consistency_export(
     assert "--name" in run(
         runner, url, "keys", "vkey", str(KEYS / "ledger.pub"), "--name", "bad name", code=2
     )
+
+
+def test_a_rewritten_history_is_a_fork_alarm_until_resolved(
+    runner: CliRunner, database_url: str, tmp_path: Path
+) -> None:
+    url = database_url
+    run(
+        runner,
+        url,
+        "init",
+        "--origin",
+        ORIGIN,
+        "--admin",
+        str(KEYS / "admin.pub"),
+        "--ledger-key",
+        str(KEYS / "ledger.key"),
+    )
+    notes = "".join(
+        run(
+            runner,
+            url,
+            "sign",
+            "--kind",
+            "note.recorded",
+            "--body",
+            "-",
+            "--key",
+            str(KEYS / "admin.key"),
+            stdin=json.dumps({"text": f"n{i}"}),
+        )
+        for i in range(3)
+    )
+    run(runner, url, "append", "-", stdin=notes)
+    state_file = tmp_path / "signer.json"
+    signer = ["--key", str(KEYS / "ledger.key"), "--signer-state", str(state_file)]
+    alarms = ["--signer-state", str(state_file)]
+    run(runner, url, "checkpoint", *signer)
+    assert "no open fork alarm" in run(runner, url, "fork-alarms", "list", *alarms)
+
+    def swap(rows: list[Row]) -> list[Row]:
+        rows[1], rows[2] = rows[2], rows[1]
+        return rows
+
+    engine = create_ledger_engine(url)
+    try:
+        rewrite_history(engine, swap)  # same size, another root
+    finally:
+        engine.dispose()
+    refused = json.loads(run(runner, url, "checkpoint", *signer, "--json", code=EXIT_INTEGRITY))
+    assert refused["fork"] and refused["evidence"]["size"] == 4
+    listed = json.loads(run(runner, url, "fork-alarms", "list", *alarms, "--json", code=1))
+    assert listed["open"] == 1 and listed["alarms"][0]["kind"] == "fork"
+    assert "FORK ALARM" in run(runner, url, "checkpoint", *signer, code=EXIT_INTEGRITY)
+    assert "--note" in run(runner, url, "fork-alarms", "resolve", *alarms, "--note", " ", code=2)
+    resolved = run(runner, url, "fork-alarms", "resolve", *alarms, "--note", "restored", "--json")
+    assert json.loads(resolved) == {"resolved": 2, "note": "restored"}
+    assert "no open fork alarm" in run(runner, url, "fork-alarms", "list", *alarms)
+    kept = (tmp_path / "signer.json.alarms.jsonl.resolved").read_text().splitlines()
+    assert [json.loads(line)["resolution"] for line in kept] == ["restored", "restored"]

@@ -10,7 +10,6 @@ from typing import Any
 import pytest
 from sqlalchemy import func, select
 
-import sequestra.custody  # noqa: F401  (registers the custody kinds and projection)
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.statement import SignedStatement, sign_statement
 from sequestra.ledger.store import Receipt

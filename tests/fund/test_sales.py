@@ -11,7 +11,6 @@ from sqlalchemy import text
 from tests.composed import RULES
 from tests.custody.conftest import BTC_1, BTC_2, Custody, custody  # noqa: F401
 
-import sequestra.fund.sales  # noqa: F401  (registers the fund kinds and the sales extension)
 from sequestra.custody import queries as custody_queries
 from sequestra.ledger.errors import AppendRefused
 from sequestra.ledger.keys import SigningKey

@@ -18,8 +18,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
+from fastapi.testclient import TestClient
 from sqlalchemy import text
 
 from sequestra.errors import EXIT_INTEGRITY, EXIT_OK
@@ -34,8 +36,11 @@ from sequestra.ledger.timefmt import format_timestamp
 from sequestra.ledger.trust import gather_trusted_state
 from sequestra.ledger.verify import VerifyResult, verify_ledger
 from sequestra.ledger.witness import Witness, WitnessState
-from tests.attacker import Row, delete_last_entry, rewrite_history
-from tests.composed import RULES
+from sequestra.service.access.tokens import create_token
+from sequestra.service.app import create_app
+from sequestra.service.trust import ServiceTrust
+from tests.attacker import Row, delete_last_entry, rewrite_history, switch_off_protection
+from tests.composed import APPLICATION, RULES
 from tests.conftest import LedgerWorld
 from tests.service.test_witness_app import serving
 
@@ -256,11 +261,40 @@ def test_a_copied_cosignature(defended: Defended) -> None:
             {"size": stored.size, "witness": WITNESS, "line": line, "at": "2026-01-01T00:00:00Z"},
         )
     _fails(defended, f"a cosignature named {WITNESS} is invalid")
+    # The server shows it for what it is: the API, the audit page and the audit report.
+    shown = _served(defended, stored.size)
+    assert shown["latest"]["cosigned_by"] == [] and shown["latest"]["published"] is False
+    assert [(r["witness"], r["status"]) for r in shown["latest"]["rejected"]] == [
+        (WITNESS, "invalid")
+    ]
+    assert shown["earlier"]["cosigned_by"] == [WITNESS] and shown["earlier"]["published"]
+    latest_row, earlier_row = shown["report"]["tables"]["checkpoints"][::-1][:2]
+    assert latest_row["cosigned_by"] == "" and latest_row["quorum"] == "not met"
+    assert latest_row["rejected"].startswith(f"{WITNESS}:") and "invalid" in latest_row["rejected"]
+    assert earlier_row["cosigned_by"] == WITNESS and earlier_row["quorum"] == "met"
+    assert "no valid cosignature" in shown["page"] and f"{WITNESS} (" in shown["page"]
+    witnessed = shown["page"].split("<h2>Witnessed</h2>")[1].split("</div>")[0]
+    assert "9 <span" in witnessed and "1 entries not yet witnessed" in witnessed
+
+
+def _served(defended: Defended, size: int) -> dict[str, Any]:
+    """What the server shows an auditor with the policy: the latest checkpoint and the one
+    before it (API), the audit report (JSON) and the audit page."""
+    engine = defended.world.engine
+    token, _ = create_token(engine, "auditor", "desk", datetime.now(UTC))
+    trust = ServiceTrust(defended.policy)
+    with TestClient(create_app(engine, APPLICATION, trust=trust)) as client:
+        headers = {"Authorization": f"Bearer {token}"}
+        latest = client.get("/api/v1/checkpoints/latest", headers=headers).json()
+        items = client.get("/api/v1/checkpoints", headers=headers).json()["items"]
+        report = client.get("/api/v1/reports/audit", headers=headers).json()
+        client.post("/login", data={"token": token})
+        page = client.get("/audit").text
+    assert latest["size"] == size and items[0]["size"] == size
+    return {"latest": latest, "earlier": items[1], "report": report, "page": page}
 
 
 def test_a_corrupted_cosignature(defended: Defended) -> None:
-    from tests.attacker import switch_off_protection
-
     world = defended.world
     switch_off_protection(world.engine)
     with world.engine.begin() as connection:

@@ -124,7 +124,7 @@ def test_publication_waits_for_the_quorum(world: LedgerWorld, tmp_path: Path) ->
         signer = signer_with(world, policy)
         stored, _ = create_checkpoint(world.engine, signer)
         result = publish(world.engine, stored, signer)
-        assert result.published and result.checkpoint.cosigned_by == ("audit.example/witness",)
+        assert result.published and result.cosignatures.cosigned_by == ("audit.example/witness",)
         assert "spare.example/witness" in result.pending and not result.forks
         verifiers = [ledger_verifier(world), audit.cosignature_verifier]
         note = open_note(result.checkpoint.note, verifiers)
@@ -144,7 +144,7 @@ def test_publication_waits_for_the_quorum(world: LedgerWorld, tmp_path: Path) ->
             "spare.example/witness",
         )
         later = publish(world.engine, grown, signer_with(world, both))
-        assert later.published and "spare.example/witness" in later.checkpoint.cosigned_by
+        assert later.published and "spare.example/witness" in later.cosignatures.cosigned_by
 
 
 def test_a_witness_that_is_down_delays_publication(world: LedgerWorld, tmp_path: Path) -> None:

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
-import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
 from sequestra.ledger.errors import AppendRefused
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.verify import verify_ledger

@@ -10,7 +10,6 @@ from decimal import Decimal
 
 import pytest
 
-import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.verify import verify_ledger
 from sequestra.pricing.fx import FixedRate

@@ -10,8 +10,6 @@ from decimal import Decimal
 import pytest
 import typer
 
-import sequestra.fund.sales
-import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
 from sequestra.cli.common import state
 from sequestra.cli.report_commands import report_app
 from sequestra.ledger.keys import SigningKey

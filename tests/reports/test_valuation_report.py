@@ -15,7 +15,6 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
-import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
 from sequestra.cli.common import state
 from sequestra.cli.report_commands import report_app
 from sequestra.errors import EXIT_CONFLICT

@@ -7,6 +7,7 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from sequestra.chains.watch.tables import ALERT_TABLE
 from sequestra.custody.queries import case_json, holding_history, list_cases, list_holdings
 from sequestra.fund.queries import list_sales
 from sequestra.ledger.db import write_transaction
+from sequestra.ledger.signer import SignerStore
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.service.access.roles import API_ROLES, STATEMENT_ROLES
 from sequestra.service.access.tokens import (
@@ -30,6 +32,7 @@ from sequestra.service.access.tokens import (
 from sequestra.service.api.errors import BODY_BYTES_MAX
 from sequestra.service.app import create_app
 from sequestra.service.deps import PAGE_LIMIT_MAX
+from sequestra.service.trust import ServiceTrust
 from tests.composed import APPLICATION
 from tests.custody.conftest import BTC_1, Custody, custody  # noqa: F401
 from tests.fund.test_sales import Fund
@@ -265,6 +268,25 @@ def test_an_oversized_body_is_refused(api: Api) -> None:
 def test_health_stays_open(api: Api) -> None:
     body = api.client.get("/health").json()
     assert body["status"] == "ok" and body["ledger_size"] == api.custody.size()
+
+
+def test_health_fails_while_a_fork_alarm_is_open(api: Api, tmp_path: Path) -> None:
+    store = SignerStore(tmp_path / "signer.state.json")
+    trust = ServiceTrust(alarms=store)
+    with TestClient(create_app(api.engine, APPLICATION, trust=trust)) as client:
+        assert client.get("/health").status_code == 200
+        store.record_alarm({"at": "2026-12-07T00:00:00Z", "kind": "fork", "reason": "rolled back"})
+        response = client.get("/health")
+        assert response.status_code == 503
+        body = response.json()
+        assert body["status"] == "fork_alarm" and body["fork_alarms"] == 1
+        assert body["latest_alarm"]["reason"] == "rolled back"
+        client.post("/login", data={"token": api.tokens["auditor"]})
+        assert "Fork alarm" in client.get("/audit").text
+        assert "Fork alarm" in client.get("/").text
+        assert store.resolve_alarms("restored from backup", "2026-12-07T01:00:00Z") == 1
+        assert client.get("/health").status_code == 200
+        assert "Fork alarm" not in client.get("/audit").text
 
 
 # --- tokens and roles ------------------------------------------------------------------------

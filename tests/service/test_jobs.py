@@ -5,6 +5,7 @@ revaluation now and one at the daily close (against the sandbox venues), and a c
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from typer.testing import CliRunner
 from sequestra.config.scheduler import SchedulerSettings
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import create_ledger_engine, read_transaction
+from sequestra.ledger.signer import ForkDetected, SignerStore
 from sequestra.ledger.timefmt import format_timestamp
 from sequestra.service.jobs import (
     JobConfigurationError,
@@ -27,6 +29,7 @@ from sequestra.service.jobs import (
     run_watch,
 )
 from sequestra_sandbox.venues.server import VenueServers
+from tests.attacker import Row, rewrite_history
 from tests.cli.conftest import PASSPHRASE
 from tests.cli.test_pricing_cli import _config, servers
 from tests.cli.treasury import ADMIN_KEY, BTC_1, CASE, KEYS, OFFICER_KEY, Treasury
@@ -46,6 +49,7 @@ def test_jobs_read_their_configuration_when_they_run(
     servers: VenueServers,
     monkeypatch: pytest.MonkeyPatch,
     environment: None,
+    caplog: pytest.LogCaptureFixture,
 ) -> None:
     monkeypatch.setenv("SEQUESTRA_PASSPHRASE", PASSPHRASE)
     monkeypatch.delenv("SEQUESTRA_CONFIG", raising=False)
@@ -86,3 +90,19 @@ def test_jobs_read_their_configuration_when_they_run(
     finally:
         engine.dispose()
     assert checkpoint is not None and checkpoint.size == treasury.size()
+
+    # Someone with the database rewrites history: the job refuses to sign it, loudly.
+    def swap(rows: list[Row]) -> list[Row]:
+        rows[2], rows[3] = rows[3], rows[2]
+        return rows
+
+    engine = create_ledger_engine(database_url)
+    try:
+        rewrite_history(engine, swap)
+    finally:
+        engine.dispose()
+    with caplog.at_level(logging.ERROR), pytest.raises(ForkDetected):
+        run_checkpoint()
+    assert any("fork.alarm" in record.getMessage() for record in caplog.records)
+    (alarm,) = SignerStore(tmp_path / "signer.json").alarms()
+    assert alarm["kind"] == "fork" and alarm["size"] == checkpoint.size

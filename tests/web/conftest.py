@@ -13,8 +13,6 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine
 
-import sequestra.fund.sales  # (registers the fund kinds and the sales extension)
-import sequestra.pricing  # noqa: F401  (registers valuation.recorded and its projection)
 from sequestra.chains.watch.tables import ALERT_TABLE
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.db import write_transaction

@@ -23,6 +23,7 @@ from sequestra.cli import (
     serve_commands,
     watch_commands,
 )
+from sequestra.cli.alarm_commands import fork_alarms_app
 from sequestra.cli.common import error_console, state
 from sequestra.cli.import_commands import import_app
 from sequestra.cli.report_commands import report_app
@@ -59,6 +60,7 @@ def main(
 app.add_typer(ledger_commands.db_app, name="db")
 app.add_typer(ledger_commands.keys_app, name="keys")
 app.add_typer(witness_app, name="witness")
+app.add_typer(fork_alarms_app, name="fork-alarms")
 app.command()(ledger_commands.init)
 app.command()(ledger_commands.sign)
 app.command()(ledger_commands.append)

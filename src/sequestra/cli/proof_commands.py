@@ -110,8 +110,11 @@ def _print_publication(publication: Publication, created: bool) -> None:
     stored = publication.checkpoint
     verb = "signed" if created else "unchanged:"
     console.print(f"checkpoint {verb} size {stored.size} root {stored.root_hash.hex()}")
-    for name in stored.cosigned_by:
+    for name in publication.cosignatures.cosigned_by:
         console.print(f"  cosigned by {name}")
+    for other in publication.cosignatures.others:
+        label = "[yellow]not checked[/]" if other.status == "unverified" else "[red]rejected[/]"
+        console.print(f"  {label} {other.name} ({other.key_id}): {other.status}", highlight=False)
     for name, reason in publication.pending.items():
         console.print(f"  [yellow]pending[/] {name}: {reason}", highlight=False)
     for name, reason in publication.refused.items():

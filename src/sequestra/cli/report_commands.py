@@ -26,12 +26,17 @@ def write_report_file(
     out: Path,
     size: int | None,
     json_output: bool,
+    policy_file: Path | None = None,
 ) -> None:
     if format_name not in REPORT_FORMATS:
         fail_usage(f"--format: expected one of {', '.join(REPORT_FORMATS)}, got {format_name}")
     engine = ledger_engine(context)
     with handled():
-        report = state(context).application().reports.render(engine, kind, format_name, size)
+        from sequestra.service.trust import load_policy
+
+        policy = load_policy(state(context).settings(), policy_file)
+        reports = state(context).application().reports.judged_by(policy)
+        report = reports.render(engine, kind, format_name, size)
         out.write_bytes(report.data)
     if json_output:
         print_json(
@@ -60,8 +65,16 @@ def _command(kind: str, doc: str) -> None:
         out: Path = typer.Option(..., "--out", help="The file to write.", dir_okay=False),
         size: int | None = typer.Option(None, "--size", min=1, help=SIZE_HELP),
         json_output: bool = typer.Option(False, "--json", help="Print what was written as JSON."),
+        policy_file: Path | None = typer.Option(
+            None,
+            "--policy",
+            help="Trust policy judging the checkpoints' cosignatures"
+            " (default: [trust] policy_file).",
+            exists=True,
+            dir_okay=False,
+        ),
     ) -> None:
-        write_report_file(context, kind, format_name, out, size, json_output)
+        write_report_file(context, kind, format_name, out, size, json_output, policy_file)
 
     command.__doc__ = doc
     report_app.command(kind)(command)

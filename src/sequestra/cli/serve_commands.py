@@ -39,6 +39,7 @@ def serve(
     import uvicorn  # the server loads only for this command
 
     from sequestra.service.app import create_app
+    from sequestra.service.trust import service_trust
 
     app_state = state(context)
     settings = scheduler_settings(app_state.settings())
@@ -47,6 +48,7 @@ def serve(
     trusted_text = ledger_public_key or app_state.settings().ledger.public_key
     with handled():
         trusted = load_public_key(trusted_text) if trusted_text else None
+        trust = service_trust(app_state.settings())
     configure(JobEnvironment(app_state.config_path, app_state.database_url))
     try:
         jobs = default_jobs(settings)
@@ -68,6 +70,7 @@ def serve(
                     lambda: scheduler.running,
                     ledger_public_key=trusted,
                     settings=app_state.settings(),
+                    trust=trust,
                 ),
                 host=host,
                 port=port,

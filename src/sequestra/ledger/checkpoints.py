@@ -26,7 +26,13 @@ from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.errors import LedgerError, LedgerStateError
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.note import Ed25519Signer
-from sequestra.ledger.policy import CheckpointUntrusted, PolicyWitness, TrustPolicy
+from sequestra.ledger.policy import (
+    CheckpointUntrusted,
+    JudgedCosignatures,
+    PolicyWitness,
+    TrustPolicy,
+    judge_cosignatures,
+)
 from sequestra.ledger.signer import (
     CheckpointSigner,
     ForkDetected,
@@ -59,15 +65,11 @@ class StoredCheckpoint:
     root_hash: bytes
     note: bytes  # signed by the ledger key, with the witnesses' cosignature lines after it
     created_at: str
-    cosigned_by: tuple[str, ...]
+    # No list of who cosigned: a line in the database proves nothing until a trust policy
+    # judges it (`sequestra.ledger.policy.judge_cosignatures`).
 
     def to_json(self) -> dict[str, object]:
-        return {
-            "size": self.size,
-            "root": self.root_hash.hex(),
-            "created_at": self.created_at,
-            "cosigned_by": list(self.cosigned_by),
-        }
+        return {"size": self.size, "root": self.root_hash.hex(), "created_at": self.created_at}
 
 
 def ledger_origin(connection: Connection) -> str:
@@ -96,7 +98,6 @@ def _stored(connection: Connection, row: object) -> StoredCheckpoint:
         bytes(row.root_hash),  # type: ignore[attr-defined]
         note,
         row.created_at,  # type: ignore[attr-defined]
-        tuple(c.witness for c in cosignatures),
     )
 
 
@@ -109,6 +110,19 @@ def get_checkpoint(connection: Connection, size: int | None = None) -> StoredChe
         query = query.where(CHECKPOINT_TABLE.c.size == size)
     row = connection.execute(query).first()
     return None if row is None else _stored(connection, row)
+
+
+def list_checkpoints_newest(
+    connection: Connection, offset: int, limit: int
+) -> list[StoredCheckpoint]:
+    """Checkpoints largest first, a window of them."""
+    query = (
+        select(CHECKPOINT_TABLE)
+        .order_by(CHECKPOINT_TABLE.c.size.desc())
+        .offset(offset)
+        .limit(limit)
+    )
+    return [_stored(connection, row) for row in connection.execute(query).all()]
 
 
 def recent_checkpoints(connection: Connection, limit: int) -> list[StoredCheckpoint]:
@@ -197,7 +211,7 @@ def _sign_locked(
             )
         note = Checkpoint(origin, size, root).sign([Ed25519Signer(origin, signer.key.private_key)])
         created_at = format_timestamp(now)
-        stored = StoredCheckpoint(size, root, note, created_at, ())
+        stored = StoredCheckpoint(size, root, note, created_at)
         # Written before the checkpoint leaves the signer: a crash after this line leaves a
         # record one checkpoint ahead of the database, which the next run signs again.
         signer.store.save(_state(origin, vkey, genesis, stored, state, reported))
@@ -335,6 +349,7 @@ class Publication:
     """Where a checkpoint stands with the policy's witnesses."""
 
     checkpoint: StoredCheckpoint
+    cosignatures: JudgedCosignatures  # as the policy judged them
     published: bool  # the policy's quorum of valid cosignatures is met
     pending: dict[str, str]  # witness name -> why it has not cosigned yet (down, slow)
     refused: dict[str, str]  # witness name -> a refusal that is not a fork (misconfigured)
@@ -344,6 +359,8 @@ class Publication:
     def to_json(self) -> dict[str, object]:
         return {
             **self.checkpoint.to_json(),
+            "cosigned_by": list(self.cosignatures.cosigned_by),
+            "rejected": [c.to_json() for c in self.cosignatures.others],
             "published": self.published,
             "pending": self.pending,
             "refused": self.refused,
@@ -394,8 +411,11 @@ def publish(
         current = get_checkpoint(connection, checkpoint.size)
     if current is None:
         raise LedgerStateError(f"checkpoint {checkpoint.size} vanished")
-    published = policy is not None and policy.check(current.note).quorum_met
-    publication = Publication(current, published, pending, refused, forks, policy is not None)
+    judged = judge_cosignatures(policy, current.note)
+    published = judged.quorum_met is True
+    publication = Publication(
+        current, judged, published, pending, refused, forks, policy is not None
+    )
     if forks:
         evidence = {
             "against": "witnesses " + ", ".join(sorted(forks)),
@@ -403,14 +423,14 @@ def publish(
             "root": checkpoint.root_hash.hex(),
             "refusals": forks,
         }
-        signer.store.record_alarm(
-            {"at": format_timestamp(now), "kind": "witness_refused", **evidence}
-        )
-        raise ForkDetected(
+        reason = (
             f"witness(es) {', '.join(sorted(forks))} refused the checkpoint of"
-            f" {checkpoint.size}: their cosigned history and this ledger disagree (a fork)",
-            {**evidence, "publication": publication.to_json()},
+            f" {checkpoint.size}: their cosigned history and this ledger disagree (a fork)"
         )
+        signer.store.record_alarm(
+            {"at": format_timestamp(now), "kind": "witness_refused", "reason": reason, **evidence}
+        )
+        raise ForkDetected(reason, {**evidence, "publication": publication.to_json()})
     return publication
 
 

@@ -337,3 +337,41 @@ class _Parser:
         if self.quorum is None:
             raise PolicyError(f"{self.source}: expected a `quorum` line (`quorum none` for none)")
         return TrustPolicy(self.ledger, self.witnesses, self.groups, self.quorum, self.source)
+
+
+@dataclass(frozen=True)
+class JudgedCosignatures:
+    """A checkpoint's cosignatures as they may be shown: only valid ones count as cosigned;
+    the rest are listed with why (invalid, unknown, or unverified without a policy)."""
+
+    checked: bool  # a trust policy judged them
+    cosigned_by: tuple[str, ...]
+    others: tuple[Cosignature, ...]
+    quorum_met: bool | None  # None without a policy
+
+    def to_json(self) -> dict[str, object]:
+        return {
+            "checked": self.checked,
+            "cosigned_by": list(self.cosigned_by),
+            "rejected": [c.to_json() for c in self.others],
+            "published": self.quorum_met,
+        }
+
+
+def judge_cosignatures(policy: TrustPolicy | None, note: bytes) -> JudgedCosignatures:
+    """Judge a stored checkpoint's cosignatures for display (never raises for bad lines)."""
+    if policy is not None:
+        try:
+            judged = policy.check(note)
+        except CheckpointUntrusted:
+            return JudgedCosignatures(True, (), _listed(note, "untrusted"), False)
+        return JudgedCosignatures(True, judged.cosigned_by, judged.rejected, judged.quorum_met)
+    return JudgedCosignatures(False, (), _listed(note, "unverified"), None)
+
+
+def _listed(note: bytes, status: str) -> tuple[Cosignature, ...]:
+    try:
+        _, signatures = split_note(note)
+    except NoteError:
+        return ()
+    return tuple(Cosignature(s.name, f"{s.key_id:08x}", status, None) for s in signatures[1:])

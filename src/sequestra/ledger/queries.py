@@ -22,17 +22,17 @@ from sequestra.ledger.checkpoints import (
     StoredCheckpoint,
     get_checkpoint,
     list_checkpoints,
+    list_checkpoints_newest,
     recent_checkpoints,
 )
 from sequestra.ledger.db import column_bytes, read_transaction
 from sequestra.ledger.entry import GENESIS_PREV
 from sequestra.ledger.errors import LedgerStateError
 from sequestra.ledger.projection import load_authority
-from sequestra.ledger.tables import CHECKPOINT_TABLE, COSIGNATURE_TABLE, ENTRY_TABLE, KEY_TABLE
+from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.tree import consistency_proof, inclusion_proof, root_at
 
 __all__ = [
-    "CheckpointView",
     "Head",
     "KeyView",
     "StoredCheckpoint",
@@ -111,24 +111,6 @@ class KeyView:
     enrolled_seq: int
     revoked_seq: int | None
     revoked_reason: str | None
-
-
-@dataclass(frozen=True)
-class CheckpointView:
-    """A signed checkpoint as listed: size, root (hex), time, witnesses stored beside it."""
-
-    size: int
-    root: str
-    created_at: str
-    cosigned_by: tuple[str, ...]
-
-    def to_json(self) -> dict[str, Any]:
-        return {
-            "size": self.size,
-            "root": self.root,
-            "created_at": self.created_at,
-            "cosigned_by": list(self.cosigned_by),
-        }
 
 
 @contextmanager
@@ -307,32 +289,13 @@ def read_authority(source: Engine | Connection) -> AuthorityState:
         return load_authority(connection)
 
 
-def checkpoint_page(source: Engine | Connection, offset: int, limit: int) -> list[CheckpointView]:
-    """Signed checkpoints newest first, with the witnesses stored as having cosigned each.
+def checkpoint_page(source: Engine | Connection, offset: int, limit: int) -> list[StoredCheckpoint]:
+    """Signed checkpoints newest first, each with the cosignature lines stored beside it
+    (untrusted: judge them with the trust policy before showing any as a cosignature).
 
     Raises ValueError for a window outside 0.. and 1..READ_LIMIT_MAX.
     """
     if offset < 0 or not 1 <= limit <= READ_LIMIT_MAX:
         raise ValueError(f"window: expected offset >= 0 and 1..{READ_LIMIT_MAX}, got {offset}")
-    query = (
-        select(CHECKPOINT_TABLE.c.size, CHECKPOINT_TABLE.c.root_hash, CHECKPOINT_TABLE.c.created_at)
-        .order_by(CHECKPOINT_TABLE.c.size.desc())
-        .offset(offset)
-        .limit(limit)
-    )
     with _reading(source) as connection:
-        rows = connection.execute(query).all()
-        cosigned: dict[int, list[str]] = {row.size: [] for row in rows}
-        if cosigned:
-            for line in connection.execute(
-                select(COSIGNATURE_TABLE.c.size, COSIGNATURE_TABLE.c.witness)
-                .where(COSIGNATURE_TABLE.c.size.in_(list(cosigned)))
-                .order_by(COSIGNATURE_TABLE.c.size, COSIGNATURE_TABLE.c.witness)
-            ):
-                cosigned[line.size].append(line.witness)
-    return [
-        CheckpointView(
-            row.size, bytes(row.root_hash).hex(), row.created_at, tuple(cosigned[row.size])
-        )
-        for row in rows
-    ]
+        return list_checkpoints_newest(connection, offset, limit)

@@ -9,8 +9,10 @@ the Merkle root of the prefix is recomputed from the leaf hashes and compared wi
 stored tree's root at `size`; every stored checkpoint of size <= `size` must be a note signed
 by the genesis's ledger key naming the root recomputed at its size. Projections (the tables
 derived from the entries) describe the whole ledger and are not compared here: run
-`sequestra verify` for that. Cosignatures are listed (witness name and key id) but not
-checked: witness keys are configuration, not ledger entries.
+`sequestra verify` for that. Cosignatures are judged by the trust policy the report is made
+under (`ReportContext.policy`: the witnesses' keys are configuration, not ledger entries):
+only a cosignature valid under it counts in `cosigned_by`; the others are listed in
+`rejected` with why. Without a policy none is checked, and the report says so.
 
 Checkpoints and cosignatures are stored beside the ledger, not in it: the report lists those
 stored (of size <= `size`) when it is made. Nothing here reads the clock.
@@ -32,7 +34,8 @@ from sequestra.ledger.checkpoints import StoredCheckpoint, list_checkpoints
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.keys import decode_public_key
 from sequestra.ledger.merkle import root_from_leaf_hashes
-from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note, split_note
+from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note
+from sequestra.ledger.policy import JudgedCosignatures, TrustPolicy, judge_cosignatures
 from sequestra.ledger.replay import EntryChecker, Replay
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.statement import SignedStatement
@@ -108,22 +111,24 @@ def checkpoint_error(stored: StoredCheckpoint, verification: PrefixVerification)
     return None
 
 
-def _cosignatures(stored: StoredCheckpoint) -> list[tuple[str, str]]:
-    """(witness name, key id hex) of each signature line other than the ledger's."""
-    _, signatures = split_note(stored.note)
-    return [(s.name, f"{s.key_id:08x}") for s in signatures[1:]]
+def _quorum(judged: JudgedCosignatures) -> str:
+    if not judged.checked:
+        return "not checked"
+    return "met" if judged.quorum_met else "not met"
 
 
-def audit_document(engine: Engine, rule_set: RuleSet, size: int | None = None) -> Document:
-    """The audit report's document under `rule_set`; raises ReportError for a size outside
-    the ledger."""
+def audit_document(
+    engine: Engine, rule_set: RuleSet, size: int | None = None, policy: TrustPolicy | None = None
+) -> Document:
+    """The audit report's document under `rule_set`, cosignatures judged by `policy`;
+    raises ReportError for a size outside the ledger."""
     prefix = ledger_prefix(engine, size)
     with read_transaction(engine) as connection:
         verification = verify_prefix(connection, rule_set, prefix.size)
         stored = list_checkpoints(connection, prefix.size)[-CHECKPOINTS_MAX:]
         kinds = Counter(ledger_queries.kind_counts(connection, prefix.size))
         keys = ledger_queries.keys_enrolled_before(connection, prefix.size, KEYS_MAX)
-    return _document(prefix, verification, stored, kinds, keys)
+    return _document(prefix, verification, stored, kinds, keys, policy)
 
 
 def _document(
@@ -132,8 +137,15 @@ def _document(
     stored: list[StoredCheckpoint],
     kinds: Counter[str],
     keys: Sequence[ledger_queries.KeyView],
+    policy: TrustPolicy | None,
 ) -> Document:
     errors = {c.size: checkpoint_error(c, verification) for c in stored}
+    judged = {c.size: judge_cosignatures(policy, c.note) for c in stored}
+    cosignatures = (
+        f"judged by the trust policy ({policy.source})"
+        if policy is not None
+        else "not checked: no trust policy (see docs/auditor-guide.md)"
+    )
     latest = stored[-1] if stored else None
     facts = [
         ("verification", "passed" if verification.ok else "FAILED"),
@@ -146,27 +158,30 @@ def _document(
         (
             "checked",
             "entry bytes, leaf hashes, signatures, chain, authority, nonces, tree root,"
-            " checkpoints (size <= N); not projections, not cosignatures",
+            " checkpoints (size <= N); not projections",
         ),
+        ("cosignatures", cosignatures),
         ("origin", verification.origin or ""),
         ("checkpoints", str(len(stored))),
         ("latest_checkpoint_size", "" if latest is None else str(latest.size)),
         ("latest_checkpoint_root", "" if latest is None else latest.root_hash.hex()),
         ("latest_checkpoint_note", "" if latest is None else latest.note.decode("utf-8")),
         ("latest_checkpoint_check", "" if latest is None else errors[latest.size] or "valid"),
+        ("latest_checkpoint_quorum", "" if latest is None else _quorum(judged[latest.size])),
     ]
     checkpoints = Table(
         "checkpoints",
         "Checkpoints (size <= N)",
-        ("size", "root", "created_at", "check", "cosigned_by", "cosignature_key_ids"),
+        ("size", "root", "created_at", "check", "cosigned_by", "rejected", "quorum"),
         tuple(
             (
                 str(c.size),
                 c.root_hash.hex(),
                 c.created_at,
                 errors[c.size] or "valid",
-                " ".join(name for name, _ in _cosignatures(c)),
-                " ".join(key_id for _, key_id in _cosignatures(c)),
+                " ".join(judged[c.size].cosigned_by),
+                " ".join(f"{o.name}:{o.key_id}:{o.status}" for o in judged[c.size].others),
+                _quorum(judged[c.size]),
             )
             for c in stored
         ),
@@ -214,8 +229,14 @@ def _key_row(row: ledger_queries.KeyView, size: int) -> tuple[str, ...]:
     )
 
 
-def build(engine: Engine, rule_set: RuleSet, size: int | None, format_name: str) -> RenderedReport:
-    document = audit_document(engine, rule_set, size)
+def build(
+    engine: Engine,
+    rule_set: RuleSet,
+    size: int | None,
+    format_name: str,
+    policy: TrustPolicy | None = None,
+) -> RenderedReport:
+    document = audit_document(engine, rule_set, size, policy)
     verdict = dict(document.facts)["verification"]
     return RenderedReport(
         "audit",

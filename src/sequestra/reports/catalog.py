@@ -9,12 +9,13 @@ the web pages all render through it, so a report downloaded from any of them is 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from types import MappingProxyType
 from typing import Final
 
 from sqlalchemy import Engine
 
+from sequestra.ledger.policy import TrustPolicy
 from sequestra.ledger.rules import RuleSet
 from sequestra.reports.errors import ReportRequestError
 
@@ -45,20 +46,36 @@ class RenderedReport:
         return MEDIA_TYPES[self.format_name]
 
 
-# A builder takes the engine, the rule set, the prefix size (None: the whole ledger) and a
+@dataclass(frozen=True)
+class ReportContext:
+    """What a report is judged by besides the ledger: the rule set its entries are read
+    under, and the trust policy its checkpoints' cosignatures are judged by (None: no
+    policy, and the report says they were not checked)."""
+
+    rule_set: RuleSet
+    policy: TrustPolicy | None = None
+
+
+# A builder takes the engine, the context, the prefix size (None: the whole ledger) and a
 # format, and returns the rendered report; it raises ReportError when it cannot be made.
-Builder = Callable[[Engine, RuleSet, int | None, str], RenderedReport]
+Builder = Callable[[Engine, ReportContext, int | None, str], RenderedReport]
 
 
 @dataclass(frozen=True)
 class ReportCatalog:
-    """The reports by name, made under one rule set."""
+    """The reports by name, made under one rule set (and the trust policy, if any, that
+    judges the checkpoints' cosignatures: see `judged_by`)."""
 
     rule_set: RuleSet
     builders: Mapping[str, Builder]
+    policy: TrustPolicy | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "builders", MappingProxyType(dict(self.builders)))
+
+    def judged_by(self, policy: TrustPolicy | None) -> ReportCatalog:
+        """The same reports, with cosignatures judged by `policy`."""
+        return replace(self, policy=policy)
 
     def kinds(self) -> tuple[str, ...]:
         return tuple(self.builders)
@@ -81,4 +98,4 @@ class ReportCatalog:
             raise ReportRequestError(
                 f"format: expected one of {', '.join(REPORT_FORMATS)}, got {format_name!r:.40}"
             )
-        return builder(engine, self.rule_set, size, format_name)
+        return builder(engine, ReportContext(self.rule_set, self.policy), size, format_name)

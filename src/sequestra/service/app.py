@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
+from dataclasses import replace
 
 from fastapi import FastAPI
 from sqlalchemy import Engine
@@ -17,6 +18,7 @@ from sequestra.service.api.errors import BODY_BYTES_MAX, BodyLimit, install_erro
 from sequestra.service.api.proofs import proofs_router
 from sequestra.service.api.routes import router
 from sequestra.service.status_app import create_status_app
+from sequestra.service.trust import ServiceTrust
 from sequestra.service.web.mount import install_web
 
 
@@ -31,6 +33,7 @@ def create_app(
     body_bytes_max: int = BODY_BYTES_MAX,
     ledger_public_key: bytes | None = None,
     settings: Settings | None = None,
+    trust: ServiceTrust | None = None,
 ) -> FastAPI:
     """The status app's `GET /health`, the API under /api/v1 and the web pages (/, /login,
     /cases, ..., with their stylesheet under /static).
@@ -38,13 +41,19 @@ def create_app(
     `leading` tells /health whether this process leads the scheduler. The audit page
     verifies against `ledger_public_key` when given (else the key the genesis entry names).
     `settings` give the Fund's stress scenarios and participation to /api/v1/exposure (else
-    the built-in defaults).
+    the built-in defaults). `trust` is the trust policy every cosignature shown is judged by,
+    the trusted state the audit page verifies against and where fork alarms are read (none:
+    nothing is pinned, cosignatures are listed as unverified).
     `application` is the composed rule set and report catalog every endpoint uses. The app's
     ledger (for appends) is closed when the server shuts down.
     """
-    app = create_status_app(engine, leading)
+    trust = trust or ServiceTrust()
+    app = create_status_app(engine, leading, trust)
+    app.state.trust = trust
     ledger = Ledger(engine, application.rules)
-    app.state.application = application
+    # Every report the server renders judges cosignatures by the server's policy.
+    reports = application.reports.judged_by(trust.policy)
+    app.state.application = replace(application, reports=reports)
     app.state.engine = engine
     app.state.ledger = ledger
     app.state.ledger_public_key = ledger_public_key

@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sequestra.composition import Application
 from sequestra.config import FundSettings, Settings
 from sequestra.ledger.store import Ledger
+from sequestra.service.trust import ServiceTrust
 
 PAGE_LIMIT_MAX: Final = 500
 PAGE_LIMIT_DEFAULT: Final = 100
@@ -50,7 +51,14 @@ def get_fund_configuration(request: Request) -> FundConfiguration:
     return FundConfiguration(FundSettings(), "defaults")
 
 
+def get_trust(request: Request) -> ServiceTrust:
+    """The app's trust setup (no policy, no alarms when the app was made without one)."""
+    trust = getattr(request.app.state, "trust", None)
+    return trust if isinstance(trust, ServiceTrust) else ServiceTrust()
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
+TrustDep = Annotated[ServiceTrust, Depends(get_trust)]
 ApplicationDep = Annotated[Application, Depends(get_application)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
 FundConfigurationDep = Annotated[FundConfiguration, Depends(get_fund_configuration)]

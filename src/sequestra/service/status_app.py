@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sequestra.chains.watch.queries import latest_run
 from sequestra.ledger.queries import entry_count
 from sequestra.pricing.queries import current_valuation
+from sequestra.service.trust import ServiceTrust
 
 
 def _status(engine: Engine) -> dict[str, Any]:
@@ -27,12 +28,26 @@ def _status(engine: Engine) -> dict[str, Any]:
     }
 
 
-def create_status_app(engine: Engine, leading: Callable[[], bool]) -> FastAPI:
-    """`GET /health`: 200 with the status, or 503 when the database does not answer."""
+def create_status_app(
+    engine: Engine, leading: Callable[[], bool], trust: ServiceTrust | None = None
+) -> FastAPI:
+    """`GET /health`: 200 with the status; 503 when the database does not answer, or while a
+    fork alarm is open (the checkpoint signer or a witness found that the history does not
+    extend what was signed or cosigned: it stays until an operator resolves it)."""
     app = FastAPI(title="Sequestra service", openapi_url="/openapi.json", docs_url=None)
+    alarms_of = (trust or ServiceTrust()).open_alarms
 
     @app.get("/health")
     def health() -> JSONResponse:
+        alarms = alarms_of()
+        if alarms:
+            body = {
+                "status": "fork_alarm",
+                "fork_alarms": len(alarms),
+                "latest_alarm": alarms[-1],
+                "resolve": "sequestra fork-alarms resolve --note ... once investigated",
+            }
+            return JSONResponse(body, status_code=503)
         try:
             status = _status(engine)
         except SQLAlchemyError as error:

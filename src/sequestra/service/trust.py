@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
@@ -13,7 +14,12 @@ from sequestra.config import Settings
 from sequestra.errors import ConfigurationError
 from sequestra.ledger.keys import SigningKey, decode_public_key, load_public_key
 from sequestra.ledger.note import Ed25519Verifier, parse_verifier_key
-from sequestra.ledger.policy import TrustPolicy, read_policy
+from sequestra.ledger.policy import (
+    JudgedCosignatures,
+    TrustPolicy,
+    judge_cosignatures,
+    read_policy,
+)
 from sequestra.ledger.signer import CheckpointSigner, ForkDetected, SignerStore
 from sequestra.ledger.trust import TrustedState, gather_trusted_state
 from sequestra.service.logfmt import log_event
@@ -70,19 +76,10 @@ def trusted_state(
     fetch_witnesses: bool | None = None,
 ) -> TrustedState | None:
     """What pins the ledger from outside the database: the policy's witnesses' latest
-    cosigned checkpoints and the checkpoints kept by an auditor; None when there is neither a
-    policy nor a kept checkpoint (verify then says the history is not pinned)."""
-    files = [*settings.trust.trusted_checkpoint_files, *kept_files]
-    if policy is None and not files:
-        return None
-    kept = [(str(path), _read_kept(path)) for path in files]
-    verifier = None
-    if policy is None and settings.ledger.public_key:
-        verifier = Ed25519Verifier(
-            settings.ledger.origin, decode_public_key(settings.ledger.public_key)
-        )
-    fetch = settings.trust.fetch_witnesses if fetch_witnesses is None else fetch_witnesses
-    return gather_trusted_state(policy, kept, ledger_verifier=verifier, fetch_witnesses=fetch)
+    cosigned checkpoints and the checkpoints kept by an auditor (`[trust]
+    trusted_checkpoint_files` and `kept_files`); None when there is neither a policy nor a
+    kept checkpoint (verify then says the history is not pinned)."""
+    return _service_trust(settings, policy).trusted_state(kept_files, fetch_witnesses)
 
 
 def _read_kept(path: Path) -> bytes:
@@ -115,3 +112,59 @@ def raise_fork_alarm(settings: Settings, fork: ForkDetected) -> None:
 
 def _flat(evidence: dict[str, object]) -> dict[str, str]:
     return {key: str(value)[:500] for key, value in evidence.items() if key != "publication"}
+
+
+@dataclass(frozen=True)
+class ServiceTrust:
+    """What the server judges history by: the trust policy, where fork alarms are recorded
+    (beside the signer's record), the checkpoints kept by an auditor, and (without a policy)
+    the configured ledger key the kept checkpoints are checked against."""
+
+    policy: TrustPolicy | None = None
+    alarms: SignerStore | None = None
+    kept: tuple[Path, ...] = ()
+    fetch_witnesses: bool = True
+    ledger_verifier: Ed25519Verifier | None = None
+
+    def open_alarms(self) -> list[dict[str, object]]:
+        return [] if self.alarms is None else self.alarms.alarms()
+
+    def judge(self, note: bytes) -> JudgedCosignatures:
+        return judge_cosignatures(self.policy, note)
+
+    def trusted_state(
+        self, more_kept: Sequence[Path] = (), fetch_witnesses: bool | None = None
+    ) -> TrustedState | None:
+        """The trusted state (see `trusted_state`); asks the witnesses over the network
+        unless `fetch_witnesses` (default: the settings') is False."""
+        files = (*self.kept, *more_kept)
+        if self.policy is None and not files:
+            return None
+        kept = [(str(path), _read_kept(path)) for path in files]
+        verifier = self.ledger_verifier if self.policy is None else None
+        fetch = self.fetch_witnesses if fetch_witnesses is None else fetch_witnesses
+        return gather_trusted_state(
+            self.policy, kept, ledger_verifier=verifier, fetch_witnesses=fetch
+        )
+
+
+def service_trust(settings: Settings) -> ServiceTrust:
+    """The server's trust setup from the settings (`[trust]`, `[ledger]`).
+
+    Raises PolicyError naming the policy's bad line."""
+    return _service_trust(settings, load_policy(settings))
+
+
+def _service_trust(settings: Settings, policy: TrustPolicy | None) -> ServiceTrust:
+    verifier = None
+    if settings.ledger.public_key:
+        verifier = Ed25519Verifier(
+            settings.ledger.origin, decode_public_key(settings.ledger.public_key)
+        )
+    return ServiceTrust(
+        policy,
+        signer_store(settings, None),
+        tuple(settings.trust.trusted_checkpoint_files),
+        settings.trust.fetch_witnesses,
+        verifier,
+    )

@@ -313,11 +313,25 @@ class ExposureOut(ApiModel):
     participation: str
 
 
+class CosignatureOut(ApiModel):
+    witness: str
+    key_id: str
+    status: str  # invalid, unknown, unverified (no trust policy), untrusted
+    timestamp: int | None
+
+
 class CheckpointSummaryOut(ApiModel):
+    """A signed checkpoint: only cosignatures valid under the server's trust policy are
+    listed in `cosigned_by`; the others are in `rejected` with why. `published`: the policy's
+    quorum cosigned it (null without a policy)."""
+
     size: int
     root: str  # hex
     created_at: str
     cosigned_by: list[str]
+    rejected: list[CosignatureOut]
+    published: bool | None
+    policy: bool  # a trust policy judged the cosignatures
 
 
 class CheckpointPage(ApiModel):

@@ -7,20 +7,20 @@ the ledger's verifier key checks them with standard transparency-log tooling.
 
 from __future__ import annotations
 
-from typing import Annotated, Final, Literal
+from typing import Annotated, Any, Final, Literal
 
 from fastapi import APIRouter, Path, Query
 from fastapi.responses import PlainTextResponse, Response
-from pydantic import BaseModel
 
 from sequestra.errors import InputRefused, NotFound
 from sequestra.ledger import tree
 from sequestra.ledger.db import read_transaction
-from sequestra.ledger.queries import checkpoint_page, get_checkpoint
+from sequestra.ledger.queries import StoredCheckpoint, checkpoint_page, get_checkpoint
 from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.service.api import models
 from sequestra.service.api.deps import Reader
-from sequestra.service.deps import ApplicationDep, EngineDep, PageDep
+from sequestra.service.deps import ApplicationDep, EngineDep, PageDep, TrustDep
+from sequestra.service.trust import ServiceTrust
 
 SEQ_MAX: Final = (1 << 63) - 1
 PROOF_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
@@ -29,24 +29,40 @@ PROOF_MEDIA_TYPE: Final = "text/plain; charset=utf-8"
 proofs_router = APIRouter(prefix="/api/v1")
 
 
-class CheckpointOut(BaseModel):
-    size: int
-    root: str  # hex
-    created_at: str
-    cosigned_by: list[str]
-    note: str  # the signed note, cosignature lines included
+class CheckpointOut(models.CheckpointSummaryOut):
+    note: str  # the signed note, cosignature lines included (as stored: judge them yourself)
+
+
+def judged_checkpoint(trust: ServiceTrust, stored: StoredCheckpoint) -> dict[str, Any]:
+    """A stored checkpoint as the API shows it: cosignatures judged by the trust policy."""
+    judged = trust.judge(stored.note)
+    return {
+        "size": stored.size,
+        "root": stored.root_hash.hex(),
+        "created_at": stored.created_at,
+        "cosigned_by": list(judged.cosigned_by),
+        "rejected": [c.to_json() for c in judged.others],
+        "published": judged.quorum_met,
+        "policy": judged.checked,
+    }
 
 
 @proofs_router.get(
     "/checkpoints", response_model=models.CheckpointPage, responses=models.ERROR_RESPONSES
 )
-def checkpoints(engine: EngineDep, _caller: Reader, page: PageDep) -> models.CheckpointPage:
-    """Signed checkpoints, largest (newest) first, with the witnesses that cosigned each;
-    the signed note of one: /checkpoints/latest, or the tlog-proof of any entry."""
+def checkpoints(
+    engine: EngineDep, trust: TrustDep, _caller: Reader, page: PageDep
+) -> models.CheckpointPage:
+    """Signed checkpoints, largest (newest) first, with the witnesses whose cosignatures are
+    valid under the server's trust policy; the signed note of one: /checkpoints/latest, or
+    the tlog-proof of any entry."""
     rows = checkpoint_page(engine, page.offset, page.limit + 1)
     next_offset = page.offset + page.limit if len(rows) > page.limit else None
     return models.CheckpointPage(
-        items=[models.CheckpointSummaryOut(**row.to_json()) for row in rows[: page.limit]],
+        items=[
+            models.CheckpointSummaryOut(**judged_checkpoint(trust, row))
+            for row in rows[: page.limit]
+        ],
         next_offset=next_offset,
     )
 
@@ -54,18 +70,12 @@ def checkpoints(engine: EngineDep, _caller: Reader, page: PageDep) -> models.Che
 @proofs_router.get(
     "/checkpoints/latest", response_model=CheckpointOut, responses=models.ERROR_RESPONSES
 )
-def latest_checkpoint(engine: EngineDep, _caller: Reader) -> CheckpointOut:
+def latest_checkpoint(engine: EngineDep, trust: TrustDep, _caller: Reader) -> CheckpointOut:
     with read_transaction(engine) as connection:
         stored = get_checkpoint(connection)
     if stored is None:
         raise NotFound("checkpoint: none signed yet; run `sequestra checkpoint`")
-    return CheckpointOut(
-        size=stored.size,
-        root=stored.root_hash.hex(),
-        created_at=stored.created_at,
-        cosigned_by=list(stored.cosigned_by),
-        note=stored.note.decode("utf-8"),
-    )
+    return CheckpointOut(**judged_checkpoint(trust, stored), note=stored.note.decode("utf-8"))
 
 
 @proofs_router.get(

@@ -25,14 +25,21 @@ from sequestra.custody.service import InputError, resolve_asset
 from sequestra.fund.queries import STATES, get_sale, list_sales
 from sequestra.fund.report import FundReportError, configured_fund_report
 from sequestra.fund.stress import StressResult
-from sequestra.ledger.checkpoints import recent_checkpoints
+from sequestra.ledger.checkpoints import StoredCheckpoint, recent_checkpoints
 from sequestra.ledger.db import read_transaction
+from sequestra.ledger.policy import JudgedCosignatures
 from sequestra.ledger.verify import verify_ledger
 from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
 from sequestra.pricing.queries import valuations_page
 from sequestra.reports.errors import ReportError
 from sequestra.service.access.tokens import resolve_token
-from sequestra.service.deps import OFFSET_MAX, ApplicationDep, EngineDep, FundConfigurationDep
+from sequestra.service.deps import (
+    OFFSET_MAX,
+    ApplicationDep,
+    EngineDep,
+    FundConfigurationDep,
+    TrustDep,
+)
 from sequestra.service.web import dashboard
 from sequestra.service.web.charts import Series, stacked_bars
 from sequestra.service.web.render import PAGE_HEADERS, error_page, render_page
@@ -127,8 +134,11 @@ def logout(request: Request) -> Response:
 
 
 @web_router.get("/", response_class=HTMLResponse)
-def home(request: Request, engine: EngineDep, viewer: Viewer) -> HTMLResponse:
+def home(request: Request, engine: EngineDep, trust: TrustDep, viewer: Viewer) -> HTMLResponse:
     context = dashboard.dashboard(engine)
+    checkpoint = context["checkpoint"]
+    context["cosignatures"] = None if checkpoint is None else trust.judge(checkpoint.note)
+    context["fork_alarms"] = len(trust.open_alarms())
     return render_page(request, "dashboard.html", viewer=viewer, report_kind="valuation", **context)
 
 
@@ -318,28 +328,46 @@ def audit(
     request: Request,
     engine: EngineDep,
     application: ApplicationDep,
+    trust: TrustDep,
     viewer: Viewer,
     verify: bool = False,
 ) -> Response:
     with read_transaction(engine) as connection:
         recent = recent_checkpoints(connection, CHECKPOINTS_SHOWN)
-    checkpoint = recent[0] if recent else None
+    judged = [JudgedCheckpoint(stored, trust.judge(stored.note)) for stored in recent]
+    latest = judged[0] if judged else None
+    published = next((j for j in judged if j.cosignatures.quorum_met), None)
     trusted: bytes | None = getattr(request.app.state, "ledger_public_key", None)
-    # One process: the parallel verifier forks, which a threaded server must not do.
-    rules = application.rules
-    result = verify_ledger(engine, rules, trusted, None, workers=1) if verify else None
+    result = None
+    if verify:
+        # One process: the parallel verifier forks, which a threaded server must not do.
+        result = verify_ledger(
+            engine, application.rules, trusted, None, workers=1, trust=trust.trusted_state()
+        )
     return render_page(
         request,
         "audit.html",
         viewer=viewer,
         report_kind="audit",
-        checkpoint=checkpoint,
-        earlier=recent[1:],
-        note=None if checkpoint is None else checkpoint.note.decode("utf-8", "replace"),
+        latest=latest,
+        earlier=judged[1:],
+        published=published,
+        policy=trust.policy,
+        alarms=trust.open_alarms(),
+        note=None if latest is None else latest.stored.note.decode("utf-8", "replace"),
         result=result,
+        summary=None if result is None else result.to_json()["summary"],
         pinned=trusted is not None,
         size=dashboard.ledger_size(engine),
     )
+
+
+@dataclass(frozen=True)
+class JudgedCheckpoint:
+    """A stored checkpoint and its cosignatures as the trust policy judged them."""
+
+    stored: StoredCheckpoint
+    cosignatures: JudgedCosignatures
 
 
 # --- report downloads ------------------------------------------------------------------------
