@@ -82,7 +82,7 @@ def _sales(engine: Engine, context: ReportContext, size: int | None, fmt: str) -
 def _audit(engine: Engine, context: ReportContext, size: int | None, fmt: str) -> RenderedReport:
     from sequestra.reports import audit
 
-    return audit.build(engine, context.rule_set, size, fmt, context.policy)
+    return audit.build(engine, context, size, fmt)
 
 
 def compose_reports(rule_set: RuleSet) -> ReportCatalog:

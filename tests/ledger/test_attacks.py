@@ -12,6 +12,7 @@ policy (fails closed). The honest path stays green.
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -152,6 +153,22 @@ def _auditor_fails_closed(defended: Defended, tmp_path: Path) -> None:
     assert "quorum" in audit.stdout
 
 
+def _server_refuses(defended: Defended) -> dict[str, str]:
+    """The server with the policy: the audit report fails, and so does the audit page's
+    verification (which asks the witness)."""
+    engine = defended.world.engine
+    report = APPLICATION.reports.judged_by(defended.policy).render(engine, "audit", "json")
+    facts = json.loads(report.data)["facts"]
+    assert facts["verification"] == "FAILED", facts
+    token, _ = create_token(engine, "auditor", "desk", datetime.now(UTC))
+    trust = ServiceTrust(defended.policy)
+    with TestClient(create_app(engine, APPLICATION, trust=trust)) as client:
+        client.post("/login", data={"token": token})
+        page = client.get("/audit", params={"verify": "true"}).text
+    assert "Verification FAILED" in page and "Verified:" not in page
+    return facts
+
+
 def _remove(kind: str, index: int = 0):  # type: ignore[no-untyped-def]
     def change(rows: list[Row]) -> list[Row]:
         found = [i for i, row in enumerate(rows) if row.statement.kind == kind]
@@ -166,6 +183,7 @@ def test_dropping_a_statement_from_the_middle(defended: Defended, tmp_path: Path
     assert verify_ledger(defended.world.engine, RULES, workers=1).ok  # self-consistent
     result = _fails(defended, "does not extend the checkpoint of 9 that witness")
     assert result.trust is not None and result.trust.witnessed_size == 9
+    assert "not pinned" in _server_refuses(defended)["reason"]  # the checkpoints are gone
     _signer_refuses(defended)
     _witness_refuses(defended, tmp_path)
     _auditor_fails_closed(defended, tmp_path)
@@ -184,6 +202,7 @@ def test_removing_a_revocation_to_use_the_revoked_key(defended: Defended, tmp_pa
 
     rewrite_history(world.engine, change)
     _fails(defended, "does not extend")
+    _server_refuses(defended)
     _signer_refuses(defended)
     _auditor_fails_closed(defended, tmp_path)
 
@@ -195,6 +214,7 @@ def test_swapping_two_entries(defended: Defended) -> None:
 
     rewrite_history(defended.world.engine, change)
     _fails(defended, "does not extend")
+    _server_refuses(defended)
     _signer_refuses(defended)
 
 
@@ -207,6 +227,7 @@ def test_back_dating_every_entry(defended: Defended) -> None:
     rewrite_history(defended.world.engine, change)
     plain = verify_ledger(defended.world.engine, RULES, workers=1)  # caught even unpinned
     assert not plain.ok and plain.first_bad_seq == 0 and "before the statement" in str(plain.reason)
+    assert _server_refuses(defended)["first_bad_seq"] == "0"
     _signer_refuses(defended)
 
 
@@ -219,6 +240,7 @@ def test_recorded_after_the_witness_cosigned(defended: Defended) -> None:
     defended.checkpoint()
     result = _fails(defended, "after witness")
     assert result.first_bad_seq == 9
+    _server_refuses(defended)
 
 
 def test_a_new_genesis_signed_with_the_ledger_key(defended: Defended, tmp_path: Path) -> None:
@@ -238,6 +260,7 @@ def test_a_new_genesis_signed_with_the_ledger_key(defended: Defended, tmp_path: 
     assert verify_ledger(world.engine, RULES, world.ledger_key.public_key_raw, workers=1).ok
     result = _fails(defended, "its 1 entries are not the first 1 of that checkpoint")
     assert result.first_bad_seq == 0
+    _server_refuses(defended)
     with pytest.raises(ForkDetected, match="genesis"):
         create_checkpoint(world.engine, defended.signer)
     _auditor_fails_closed(defended, tmp_path)
@@ -261,6 +284,7 @@ def test_a_copied_cosignature(defended: Defended) -> None:
             {"size": stored.size, "witness": WITNESS, "line": line, "at": "2026-01-01T00:00:00Z"},
         )
     _fails(defended, f"a cosignature named {WITNESS} is invalid")
+    assert f"a cosignature named {WITNESS} is invalid" in _server_refuses(defended)["reason"]
     # The server shows it for what it is: the API, the audit page and the audit report.
     shown = _served(defended, stored.size)
     assert shown["latest"]["cosigned_by"] == [] and shown["latest"]["published"] is False
@@ -304,6 +328,7 @@ def test_a_corrupted_cosignature(defended: Defended) -> None:
         broken = line[:-6] + ("A" if line[-6] != "A" else "B") + line[-5:]
         connection.execute(text("UPDATE ledger_cosignature SET line = :line"), {"line": broken})
     _fails(defended, "is invalid under the trust policy")
+    assert "invalid under the trust policy" in _server_refuses(defended)["reason"]
 
 
 def test_deleting_the_last_entry_names_its_seq(defended: Defended) -> None:
@@ -312,6 +337,7 @@ def test_deleting_the_last_entry_names_its_seq(defended: Defended) -> None:
     assert not result.ok and result.first_bad_seq == last, result.to_json()
     plain = verify_ledger(defended.world.engine, RULES, workers=1)  # the stored checkpoint
     assert not plain.ok and plain.first_bad_seq == last
+    _server_refuses(defended)
 
 
 def test_the_honest_path_stays_green(defended: Defended, tmp_path: Path) -> None:
@@ -326,6 +352,17 @@ def test_the_honest_path_stays_green(defended: Defended, tmp_path: Path) -> None
     world.ledger.append([world.note("not yet witnessed")], world.now)
     later = defended.verify()
     assert later.ok and later.trust is not None and later.trust.unwitnessed == 1
+    report = APPLICATION.reports.judged_by(defended.policy).render(world.engine, "audit", "json")
+    facts = json.loads(report.data)["facts"]
+    assert facts["verification"] == "passed", facts
+    assert facts["pinned"] == f"by {WITNESS} at size 10; 1 entries not yet witnessed"
+    assert facts["latest_checkpoint_quorum"] == "met"
+    token, _ = create_token(world.engine, "auditor", "desk", datetime.now(UTC))
+    trust = ServiceTrust(defended.policy)
+    with TestClient(create_app(world.engine, APPLICATION, trust=trust)) as client:
+        client.post("/login", data={"token": token})
+        page = client.get("/audit", params={"verify": "true"}).text
+    assert "Verified: all 11 entries check out; pinned by 1 witness(es) at size 10;" in page
     bundle = tmp_path / "bundle"
     export_bundle(world.engine, bundle)
     command = [

@@ -160,7 +160,13 @@ def test_checkpoints_newest_first(reads: Api) -> None:
         stored = list_checkpoints(connection)
     body = reads.get("/api/v1/checkpoints").json()
     # No trust policy on this server: nothing is shown as cosigned, and it says so.
-    unjudged = {"cosigned_by": [], "rejected": [], "published": None, "policy": False}
+    unjudged = {
+        "cosigned_by": [],
+        "rejected": [],
+        "published": None,
+        "policy": False,
+        "untrusted": None,
+    }
     expected = [
         {"size": c.size, "root": c.root_hash.hex(), "created_at": c.created_at} | unjudged
         for c in reversed(stored)

@@ -34,8 +34,10 @@ def write_report_file(
     with handled():
         from sequestra.service.trust import load_policy
 
-        policy = load_policy(state(context).settings(), policy_file)
-        reports = state(context).application().reports.judged_by(policy)
+        settings = state(context).settings()
+        policy = load_policy(settings, policy_file)
+        skew = settings.ledger.clock_skew_s_max
+        reports = state(context).application().reports.judged_by(policy, skew)
         report = reports.render(engine, kind, format_name, size)
         out.write_bytes(report.data)
     if json_output:

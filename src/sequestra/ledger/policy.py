@@ -348,6 +348,8 @@ class JudgedCosignatures:
     cosigned_by: tuple[str, ...]
     others: tuple[Cosignature, ...]
     quorum_met: bool | None  # None without a policy
+    untrusted: str | None = None  # why the policy refuses the checkpoint itself
+    cosigned_at: int | None = None  # the earliest valid cosignature's time (Unix seconds)
 
     def to_json(self) -> dict[str, object]:
         return {
@@ -355,6 +357,7 @@ class JudgedCosignatures:
             "cosigned_by": list(self.cosigned_by),
             "rejected": [c.to_json() for c in self.others],
             "published": self.quorum_met,
+            "untrusted": self.untrusted,
         }
 
 
@@ -363,9 +366,16 @@ def judge_cosignatures(policy: TrustPolicy | None, note: bytes) -> JudgedCosigna
     if policy is not None:
         try:
             judged = policy.check(note)
-        except CheckpointUntrusted:
-            return JudgedCosignatures(True, (), _listed(note, "untrusted"), False)
-        return JudgedCosignatures(True, judged.cosigned_by, judged.rejected, judged.quorum_met)
+        except CheckpointUntrusted as error:
+            return JudgedCosignatures(True, (), _listed(note, "untrusted"), False, str(error))
+        return JudgedCosignatures(
+            True,
+            judged.cosigned_by,
+            judged.rejected,
+            judged.quorum_met,
+            None,
+            judged.latest_cosigned_at(),
+        )
     return JudgedCosignatures(False, (), _listed(note, "unverified"), None)
 
 

@@ -281,7 +281,7 @@ def _head_failure(
     if head.cosigned_at is not None and head.size:
         last = recorded_at.get(head.size - 1)
         cosigned = datetime.fromtimestamp(head.cosigned_at, UTC)
-        if last is not None and _parse(last).timestamp() > head.cosigned_at + clock_skew_s:
+        if last is not None and recorded_after(last, head.cosigned_at, clock_skew_s):
             return head.size - 1, (
                 f"entry {head.size - 1} says it was recorded at {last}, after {head.source}"
                 f" cosigned the checkpoint of {head.size} ({cosigned:%Y-%m-%dT%H:%M:%SZ})"
@@ -300,6 +300,12 @@ def _is_prefix(leaves: Sequence[bytes], head: TrustedHead, proof_for: ProofSourc
     except (MerkleError, LookupError, ValueError):
         return False
     return True
+
+
+def recorded_after(recorded_at: str, cosigned_at: int, clock_skew_s: int) -> bool:
+    """Whether an entry says it was recorded after a witness cosigned a checkpoint that
+    holds it (beyond the clock skew): the operator's clock, not the witness's, is wrong."""
+    return _parse(recorded_at).timestamp() > cosigned_at + clock_skew_s
 
 
 def _parse(text: str) -> datetime:

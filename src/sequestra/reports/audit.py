@@ -23,6 +23,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import Decimal
 from typing import Final
 
@@ -36,11 +37,12 @@ from sequestra.ledger.keys import decode_public_key
 from sequestra.ledger.merkle import root_from_leaf_hashes
 from sequestra.ledger.note import Ed25519Verifier, NoteError, open_note
 from sequestra.ledger.policy import JudgedCosignatures, TrustPolicy, judge_cosignatures
-from sequestra.ledger.replay import EntryChecker, Replay
+from sequestra.ledger.replay import CLOCK_SKEW_S_DEFAULT, EntryChecker, Replay
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.statement import SignedStatement
 from sequestra.ledger.tree import root_at
-from sequestra.reports.catalog import RenderedReport
+from sequestra.ledger.trust import recorded_after
+from sequestra.reports.catalog import RenderedReport, ReportContext
 from sequestra.reports.document import Chart, Document, Prefix, Table, ledger_prefix
 from sequestra.reports.document_files import write_document
 
@@ -59,14 +61,19 @@ class PrefixVerification:
     ledger_public_key: str | None
 
 
-def verify_prefix(connection: Connection, rule_set: RuleSet, size: int) -> PrefixVerification:
+def verify_prefix(
+    connection: Connection,
+    rule_set: RuleSet,
+    size: int,
+    clock_skew_s: int = CLOCK_SKEW_S_DEFAULT,
+) -> PrefixVerification:
     """Replay the first `size` entries under `rule_set` (every body read by its kind's
-    model); name the first bad seq and why."""
+    model, times within `clock_skew_s`); name the first bad seq and why."""
 
     def check_body(_seq: int, statement: SignedStatement) -> None:
         rule_set.check(statement)
 
-    replay = Replay(stage=check_body, stage_kinds=rule_set.kinds)
+    replay = Replay(stage=check_body, stage_kinds=rule_set.kinds, clock_skew_s=clock_skew_s)
     checker = EntryChecker(replay.enrolled_keys, replay.wanted_kinds)
     leaves: list[bytes] = []
     for start in range(0, size, READ_BATCH_ENTRIES):
@@ -111,24 +118,115 @@ def checkpoint_error(stored: StoredCheckpoint, verification: PrefixVerification)
     return None
 
 
+@dataclass(frozen=True)
+class _Times:
+    """When the last entry under each checkpoint says it was recorded, and the skew allowed."""
+
+    last_recorded: dict[int, str]
+    clock_skew_s: int
+
+    def late(self, size: int, cosigned_at: int | None) -> str | None:
+        """Why entry size-1 cannot have been recorded when it says, or None: the witnesses
+        cosigned a checkpoint holding it before that time."""
+        recorded = self.last_recorded.get(size - 1)
+        if cosigned_at is None or recorded is None or size == 0:
+            return None
+        if not recorded_after(recorded, cosigned_at, self.clock_skew_s):
+            return None
+        when = datetime.fromtimestamp(cosigned_at, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+        return (
+            f"entry {size - 1} says it was recorded at {recorded}, after the policy's"
+            f" witnesses cosigned the checkpoint of {size} ({when})"
+        )
+
+
+@dataclass(frozen=True)
+class _Pinned:
+    """The largest checkpoint of the prefix the policy's quorum cosigned (0: none)."""
+
+    size: int
+    text: str
+
+
+def _pinned(
+    stored: Sequence[StoredCheckpoint],
+    errors: dict[int, str | None],
+    judged: dict[int, JudgedCosignatures],
+    policy: TrustPolicy | None,
+    size: int,
+) -> _Pinned:
+    if policy is None:
+        return _Pinned(0, "no: no trust policy, so nothing outside the database pins these entries")
+    for checkpoint in reversed(stored):
+        cosignatures = judged[checkpoint.size]
+        if errors[checkpoint.size] is None and cosignatures.quorum_met:
+            return _Pinned(
+                checkpoint.size,
+                f"by {', '.join(cosignatures.cosigned_by)} at size {checkpoint.size};"
+                f" {size - checkpoint.size} entries not yet witnessed",
+            )
+    return _Pinned(0, "no: no checkpoint of these entries has the trust policy's quorum")
+
+
+def _failure(
+    verification: PrefixVerification,
+    stored: Sequence[StoredCheckpoint],
+    errors: dict[int, str | None],
+    judged: dict[int, JudgedCosignatures],
+    policy: TrustPolicy | None,
+    pinned: _Pinned,
+    times: _Times,
+) -> tuple[int | None, str | None]:
+    """The first reason the prefix fails, in the order verify checks: the entries, the
+    checkpoints, their cosignatures under the policy; and, under a policy, fail closed when
+    no checkpoint of the prefix is witnessed (the auditor's tool does the same)."""
+    if not verification.ok:
+        return verification.first_bad_seq, verification.reason
+    for checkpoint in stored:
+        error = errors[checkpoint.size]
+        if error is not None:
+            return None, f"checkpoint {checkpoint.size}: {error}"
+    if policy is None:
+        return None, None
+    for checkpoint in stored:
+        untrusted = judged[checkpoint.size].untrusted
+        if untrusted is not None:
+            return None, f"checkpoint {checkpoint.size}: {untrusted.removeprefix('checkpoint: ')}"
+        for other in judged[checkpoint.size].others:
+            return None, (
+                f"checkpoint {checkpoint.size}: a cosignature named {other.name} is"
+                f" {other.status} under the trust policy (forged or copied)"
+            )
+        late = times.late(checkpoint.size, judged[checkpoint.size].cosigned_at)
+        if late is not None:
+            return checkpoint.size - 1, late
+    if pinned.size == 0:
+        return None, (
+            "not pinned: no checkpoint of these entries has the trust policy's quorum of"
+            " cosignatures (`sequestra checkpoint` publishes one)"
+        )
+    return None, None
+
+
 def _quorum(judged: JudgedCosignatures) -> str:
     if not judged.checked:
         return "not checked"
     return "met" if judged.quorum_met else "not met"
 
 
-def audit_document(
-    engine: Engine, rule_set: RuleSet, size: int | None = None, policy: TrustPolicy | None = None
-) -> Document:
-    """The audit report's document under `rule_set`, cosignatures judged by `policy`;
-    raises ReportError for a size outside the ledger."""
+def audit_document(engine: Engine, context: ReportContext, size: int | None = None) -> Document:
+    """The audit report's document under the context's rule set, cosignatures judged by its
+    policy; raises ReportError for a size outside the ledger."""
     prefix = ledger_prefix(engine, size)
+    skew = context.clock_skew_s
     with read_transaction(engine) as connection:
-        verification = verify_prefix(connection, rule_set, prefix.size)
+        verification = verify_prefix(connection, context.rule_set, prefix.size, skew)
         stored = list_checkpoints(connection, prefix.size)[-CHECKPOINTS_MAX:]
         kinds = Counter(ledger_queries.kind_counts(connection, prefix.size))
         keys = ledger_queries.keys_enrolled_before(connection, prefix.size, KEYS_MAX)
-    return _document(prefix, verification, stored, kinds, keys, policy)
+        last_recorded = ledger_queries.recorded_at_of(connection, [c.size - 1 for c in stored])
+    times = _Times(last_recorded, skew)
+    return _document(prefix, verification, stored, kinds, keys, context.policy, times)
 
 
 def _document(
@@ -138,6 +236,7 @@ def _document(
     kinds: Counter[str],
     keys: Sequence[ledger_queries.KeyView],
     policy: TrustPolicy | None,
+    times: _Times,
 ) -> Document:
     errors = {c.size: checkpoint_error(c, verification) for c in stored}
     judged = {c.size: judge_cosignatures(policy, c.note) for c in stored}
@@ -147,20 +246,20 @@ def _document(
         else "not checked: no trust policy (see docs/auditor-guide.md)"
     )
     latest = stored[-1] if stored else None
+    pinned = _pinned(stored, errors, judged, policy, prefix.size)
+    bad_seq, reason = _failure(verification, stored, errors, judged, policy, pinned, times)
     facts = [
-        ("verification", "passed" if verification.ok else "FAILED"),
+        ("verification", "passed" if reason is None else "FAILED"),
         ("entries_checked", str(prefix.size)),
-        (
-            "first_bad_seq",
-            "" if verification.first_bad_seq is None else str(verification.first_bad_seq),
-        ),
-        ("reason", verification.reason or ""),
+        ("first_bad_seq", "" if bad_seq is None else str(bad_seq)),
+        ("reason", reason or ""),
         (
             "checked",
             "entry bytes, leaf hashes, signatures, chain, authority, nonces, tree root,"
-            " checkpoints (size <= N); not projections",
+            " checkpoints (size <= N), cosignatures under the trust policy; not projections",
         ),
         ("cosignatures", cosignatures),
+        ("pinned", pinned.text),
         ("origin", verification.origin or ""),
         ("checkpoints", str(len(stored))),
         ("latest_checkpoint_size", "" if latest is None else str(latest.size)),
@@ -230,13 +329,9 @@ def _key_row(row: ledger_queries.KeyView, size: int) -> tuple[str, ...]:
 
 
 def build(
-    engine: Engine,
-    rule_set: RuleSet,
-    size: int | None,
-    format_name: str,
-    policy: TrustPolicy | None = None,
+    engine: Engine, context: ReportContext, size: int | None, format_name: str
 ) -> RenderedReport:
-    document = audit_document(engine, rule_set, size, policy)
+    document = audit_document(engine, context, size)
     verdict = dict(document.facts)["verification"]
     return RenderedReport(
         "audit",

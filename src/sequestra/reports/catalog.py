@@ -16,6 +16,7 @@ from typing import Final
 from sqlalchemy import Engine
 
 from sequestra.ledger.policy import TrustPolicy
+from sequestra.ledger.replay import CLOCK_SKEW_S_DEFAULT
 from sequestra.ledger.rules import RuleSet
 from sequestra.reports.errors import ReportRequestError
 
@@ -54,6 +55,7 @@ class ReportContext:
 
     rule_set: RuleSet
     policy: TrustPolicy | None = None
+    clock_skew_s: int = CLOCK_SKEW_S_DEFAULT  # [ledger] clock_skew_s_max, as verify uses
 
 
 # A builder takes the engine, the context, the prefix size (None: the whole ledger) and a
@@ -69,13 +71,17 @@ class ReportCatalog:
     rule_set: RuleSet
     builders: Mapping[str, Builder]
     policy: TrustPolicy | None = None
+    clock_skew_s: int = CLOCK_SKEW_S_DEFAULT
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "builders", MappingProxyType(dict(self.builders)))
 
-    def judged_by(self, policy: TrustPolicy | None) -> ReportCatalog:
-        """The same reports, with cosignatures judged by `policy`."""
-        return replace(self, policy=policy)
+    def judged_by(
+        self, policy: TrustPolicy | None, clock_skew_s: int = CLOCK_SKEW_S_DEFAULT
+    ) -> ReportCatalog:
+        """The same reports, with cosignatures judged by `policy` and times checked with
+        the ledger's clock skew (the server's settings)."""
+        return replace(self, policy=policy, clock_skew_s=clock_skew_s)
 
     def kinds(self) -> tuple[str, ...]:
         return tuple(self.builders)
@@ -98,4 +104,5 @@ class ReportCatalog:
             raise ReportRequestError(
                 f"format: expected one of {', '.join(REPORT_FORMATS)}, got {format_name!r:.40}"
             )
-        return builder(engine, ReportContext(self.rule_set, self.policy), size, format_name)
+        context = ReportContext(self.rule_set, self.policy, self.clock_skew_s)
+        return builder(engine, context, size, format_name)

@@ -13,6 +13,7 @@ from sqlalchemy import Engine
 
 from sequestra.composition import Application
 from sequestra.config import Settings
+from sequestra.ledger.replay import CLOCK_SKEW_S_DEFAULT
 from sequestra.ledger.store import Ledger
 from sequestra.service.api.errors import BODY_BYTES_MAX, BodyLimit, install_error_handlers
 from sequestra.service.api.proofs import proofs_router
@@ -52,7 +53,8 @@ def create_app(
     app.state.trust = trust
     ledger = Ledger(engine, application.rules)
     # Every report the server renders judges cosignatures by the server's policy.
-    reports = application.reports.judged_by(trust.policy)
+    skew = CLOCK_SKEW_S_DEFAULT if settings is None else settings.ledger.clock_skew_s_max
+    reports = application.reports.judged_by(trust.policy, skew)
     app.state.application = replace(application, reports=reports)
     app.state.engine = engine
     app.state.ledger = ledger

@@ -15,7 +15,7 @@ from rich.panel import Panel
 from rich.table import Table
 from sqlalchemy import Engine
 
-from sequestra.audit.bundle import Trust, ledger_verifier, verify_bundle, witness_verifier
+from sequestra.audit.bundle import Trust, ledger_verifier, verify_bundle
 from sequestra.cli.common import console, fail, fail_usage, handled, print_json, state
 from sequestra.composition import application
 from sequestra.ledger import tree
@@ -39,12 +39,14 @@ from sequestra.ledger.tlog_proof import TlogProof
 from sequestra.ledger.trust import gather_trusted_state
 from sequestra.ledger.verify import verify_ledger
 from sequestra.ledger.witness import Witness, WitnessState
+from sequestra.service.trust import ServiceTrust
 
 RULES = application().rules
 
 EXAMPLE_PASSPHRASE = b"sandbox-example-passphrase"
 DEMO_DIRECTORY = Path("var/demo")
 POLICY_FILE = DEMO_DIRECTORY / "trust-policy.txt"
+SIGNER_STATE = DEMO_DIRECTORY / "signer-state.json"
 KEPT_CHECKPOINT = DEMO_DIRECTORY / "witnessed.checkpoint"
 DEMO_ORIGIN = "sandbox.sequestra.example/ledger"
 WITNESS_NAME = "audit.sandbox.sequestra.example/witness"
@@ -168,13 +170,13 @@ def demo(
         proof_path = _write_proof(engine, 3)
         witness_vkey = _witness(world)[1]
         bundle = export_bundle(engine, DEMO_DIRECTORY / "bundle", witness_vkeys=[witness_vkey])
-        audit = _audit(bundle.directory, world, witness_vkey)
+        audit = _audit(bundle.directory)
         policy = read_policy(POLICY_FILE)
         trust = gather_trusted_state(policy, [(str(KEPT_CHECKPOINT), KEPT_CHECKPOINT.read_bytes())])
         result = verify_ledger(engine, RULES, world.ledger_key.public_key_raw, trust=trust)
         records = world.ledger.authority().records
         world.ledger.close()
-        reports = [written.to_json() for written in write_reports(engine)]
+        reports = [written.to_json() for written in write_reports(engine, policy)]
         tokens = write_tokens(engine, DEMO_DIRECTORY / "tokens", datetime.now(UTC))
     summary: dict[str, Any] = {
         "database": url,
@@ -205,7 +207,15 @@ def demo(
     if serve:
         from sequestra_sandbox.demo.serve import serve_dashboard
 
-        serve_dashboard(engine, host, port, tokens, world.ledger_key.public_key_raw)
+        # The server judges by the auditor's policy and the checkpoint they kept (the demo's
+        # witness is offline once the demo is built).
+        served = ServiceTrust(
+            policy,
+            SignerStore(SIGNER_STATE),
+            (KEPT_CHECKPOINT,),
+            fetch_witnesses=False,
+        )
+        serve_dashboard(engine, host, port, tokens, world.ledger_key.public_key_raw, served)
 
 
 def _witness(world: _Demo) -> tuple[Witness, str]:
@@ -234,7 +244,7 @@ def _checkpoint_with_witness(world: _Demo) -> dict[str, object]:
     witness, vkey = _witness(world)
     from sequestra.service.witness_app import witness_in_thread
 
-    store = SignerStore(DEMO_DIRECTORY / "signer-state.json")
+    store = SignerStore(SIGNER_STATE)
     with witness_in_thread(witness) as url:
         policy = parse_policy(_policy_text(world, vkey, url), "demo policy")
         signer = CheckpointSigner(world.ledger_key, store, policy)
@@ -249,18 +259,19 @@ def _checkpoint_with_witness(world: _Demo) -> dict[str, object]:
     return publication.to_json()
 
 
-def _audit(directory: Path, world: _Demo, witness_vkey: str) -> dict[str, Any]:
-    """What an auditor does offline: check the bundle against keys they trust."""
-    ledger_vkey = format_verifier_key(DEMO_ORIGIN, 0x01, world.ledger_key.public_key_raw)
+def _audit(directory: Path) -> dict[str, Any]:
+    """What an auditor does offline: check the bundle against the policy and the checkpoint
+    they kept, nothing the operator says."""
+    policy = read_policy(POLICY_FILE)
     trust = Trust(
-        ledger=ledger_verifier(ledger_vkey),
-        witnesses=(witness_verifier(witness_vkey),),
-        required_witnesses=(WITNESS_NAME,),
+        ledger_verifier(policy.ledger.verifier_key),
+        trusted_checkpoint=KEPT_CHECKPOINT.read_bytes(),
+        policy=policy,
     )
     verdict: dict[str, Any] = verify_bundle(directory, trust).to_json()
     verdict["command"] = (
-        f"sequestra-audit bundle {directory} --vkey '{ledger_vkey}'"
-        f" --witness-vkey '{witness_vkey}' --require-witness {WITNESS_NAME}"
+        f"sequestra-audit bundle {directory} --policy {POLICY_FILE}"
+        f" --trusted-checkpoint {KEPT_CHECKPOINT}"
     )
     return verdict
 
@@ -301,7 +312,11 @@ def _print_summary(summary: dict[str, Any], records: Any) -> None:
     console.print(f"audit it yourself: {summary['audit']['command']}")
     checkpoint = summary["checkpoint"]
     verdict = summary["verify"]
-    status = "[green]verified[/]" if verdict["ok"] else f"[red]FAILED[/] {verdict}"
+    status = (
+        f"[green]verified[/], {verdict['summary']}"
+        if verdict["ok"]
+        else f"[red]FAILED[/] {verdict}"
+    )
     witnessed = ", ".join(checkpoint["cosigned_by"]) or "nobody"
     console.print(
         Panel(

@@ -14,10 +14,12 @@ from sqlalchemy import Engine
 
 from sequestra.cli.common import console
 from sequestra.composition import application
+from sequestra.ledger.policy import TrustPolicy
 from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.reports.errors import ReportError
 from sequestra.service.access.roles import AUDITOR, MINISTRY, TREASURY_OFFICER
 from sequestra.service.access.tokens import create_token
+from sequestra.service.trust import ServiceTrust
 
 APPLICATION = application()
 
@@ -43,18 +45,22 @@ class WrittenReport:
         }
 
 
-def write_reports(engine: Engine, directory: Path = REPORTS_DIRECTORY) -> list[WrittenReport]:
+def write_reports(
+    engine: Engine, policy: TrustPolicy | None = None, directory: Path = REPORTS_DIRECTORY
+) -> list[WrittenReport]:
     """Write every report in every format over the whole ledger into `directory` (emptied
-    first). A report that cannot be made is listed with its reason and no file."""
+    first), cosignatures judged by `policy`. A report that cannot be made is listed with its
+    reason and no file."""
+    reports = APPLICATION.reports.judged_by(policy)
     directory.mkdir(parents=True, exist_ok=True)
     for stale in directory.iterdir():
         if stale.is_file():
             stale.unlink()
     written = []
-    for kind in APPLICATION.reports.kinds():
+    for kind in reports.kinds():
         for format_name in REPORT_FORMATS:
             try:
-                report = APPLICATION.reports.render(engine, kind, format_name)
+                report = reports.render(engine, kind, format_name)
             except ReportError as error:
                 written.append(WrittenReport(kind, format_name, None, 0, str(error)))
                 continue
@@ -96,7 +102,12 @@ def print_reports(reports: list[dict[str, Any]]) -> None:
 
 
 def serve_dashboard(
-    engine: Engine, host: str, port: int, tokens: dict[str, str], ledger_public_key: bytes
+    engine: Engine,
+    host: str,
+    port: int,
+    tokens: dict[str, str],
+    ledger_public_key: bytes,
+    trust: ServiceTrust,
 ) -> None:
     """Serve the API and the pages on host:port until Ctrl-C (no scheduler: the demo's
     sandbox chains and venues have stopped; `sequestra serve` runs it in production)."""
@@ -113,7 +124,7 @@ def serve_dashboard(
         highlight=False,
     )
     config = uvicorn.Config(
-        create_app(engine, APPLICATION, ledger_public_key=ledger_public_key),
+        create_app(engine, APPLICATION, ledger_public_key=ledger_public_key, trust=trust),
         host=host,
         port=port,
         log_level="warning",

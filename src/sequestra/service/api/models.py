@@ -332,6 +332,7 @@ class CheckpointSummaryOut(ApiModel):
     rejected: list[CosignatureOut]
     published: bool | None
     policy: bool  # a trust policy judged the cosignatures
+    untrusted: str | None  # why the policy refuses the checkpoint itself (another ledger key)
 
 
 class CheckpointPage(ApiModel):

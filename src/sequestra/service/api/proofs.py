@@ -44,6 +44,7 @@ def judged_checkpoint(trust: ServiceTrust, stored: StoredCheckpoint) -> dict[str
         "rejected": [c.to_json() for c in judged.others],
         "published": judged.quorum_met,
         "policy": judged.checked,
+        "untrusted": judged.untrusted,
     }
 
 
