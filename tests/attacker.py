@@ -20,7 +20,13 @@ from sequestra.ledger.statement import SignedStatement, parse_signed_statement
 from sequestra.ledger.tree import append_tree_nodes
 from tests.composed import RULES
 
-PROTECTED = ("ledger_entry", "ledger_tree_node", "ledger_checkpoint", "ledger_cosignature")
+PROTECTED = (
+    "ledger_anchor",
+    "ledger_entry",
+    "ledger_tree_node",
+    "ledger_checkpoint",
+    "ledger_cosignature",
+)
 
 
 @dataclass
@@ -61,13 +67,14 @@ def read_rows(engine: Engine) -> list[Row]:
 
 def rewrite_history(engine: Engine, change: Rewrite, *, keep_checkpoints: bool = False) -> None:
     """Replace the ledger with `change(rows)`, re-chained, with a fresh tree, no checkpoints
-    (unless kept) and rebuilt read models: the best a database-only attacker can do."""
+    or recorded anchors (unless kept) and rebuilt read models: the best a database-only attacker can do."""
     rows = change(read_rows(engine))
     switch_off_protection(engine)
     with engine.begin() as connection:
         connection.execute(text("DELETE FROM ledger_entry"))
         connection.execute(text("DELETE FROM ledger_tree_node"))
         if not keep_checkpoints:
+            connection.execute(text("DELETE FROM ledger_anchor"))
             connection.execute(text("DELETE FROM ledger_cosignature"))
             connection.execute(text("DELETE FROM ledger_checkpoint"))
         prev = GENESIS_PREV

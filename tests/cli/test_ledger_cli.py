@@ -224,6 +224,12 @@ def test_verify_exit_codes(runner: CliRunner, database_url: str, keys: Path) -> 
     run(runner, url, "verify", "--ledger-pub", str(keys / "ledger.pub"))
     wrong = run(runner, url, "verify", "--json", "--ledger-pub", str(keys / "admin.pub"), code=1)
     assert json.loads(wrong)["first_bad_seq"] == 0
+    bad = run(runner, url, "verify", "--trusted-anchor", "ethereum:0x12", code=2)
+    assert "expected ethereum:0x<64 hex>" in bad
+    unread = run(runner, url, "verify", "--trusted-anchor", "ethereum:0x" + "ab" * 32, "--json")
+    verdict = json.loads(unread)  # no node configured: noted, never trusted
+    assert verdict["ok"] and not verdict["pinned"]
+    assert "anchor.ethereum_rpc_url" in verdict["trust"]["notes"][0]
     engine = create_ledger_engine(url)
     with engine.begin() as connection:
         if engine.dialect.name == "postgresql":

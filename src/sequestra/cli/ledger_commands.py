@@ -189,6 +189,13 @@ def verify(
         exists=True,
         dir_okay=False,
     ),
+    trusted_anchors: list[str] = typer.Option(
+        [],
+        "--trusted-anchor",
+        help="An anchor you kept (ethereum:0x<tx> or bitcoin:<txid>@<block hash>): read back"
+        " from its chain ([anchor] nodes), the ledger must extend the root it carries."
+        " Repeatable.",
+    ),
     offline: bool = typer.Option(
         False, "--offline", help="Do not ask the policy's witnesses; use the kept checkpoints."
     ),
@@ -208,10 +215,15 @@ def verify(
     with handled():
         trusted = trusted_ledger_key(settings, ledger_public_key)
         policy = load_policy(settings, policy_file)
-        trust = trusted_state(
-            settings, policy, trusted_checkpoints, fetch_witnesses=False if offline else None
-        )
         engine = app_state.engine()
+        trust = trusted_state(
+            settings,
+            policy,
+            trusted_checkpoints,
+            fetch_witnesses=False if offline else None,
+            engine=engine,
+            anchors=trusted_anchors,
+        )
         rules, skew = app_state.rule_set(), settings.ledger.clock_skew_s_max
         if sys.stderr.isatty() and not json_output:
             with Progress(

@@ -63,6 +63,14 @@ class TrustSettings(BaseModel):
     trusted_checkpoint_files: list[Path] = Field(default_factory=list, max_length=64)
     # Whether verify asks the policy's witnesses for their latest cosigned checkpoints.
     fetch_witnesses: bool = True
+    # Anchors an auditor kept (`ethereum:0x<tx>`, `bitcoin:<txid>@<block hash>`, as
+    # `sequestra anchors` lists them): verify reads each back from its chain ([anchor] nodes)
+    # and checks that the ledger extends the root it carries.
+    trusted_anchors: list[str] = Field(default_factory=list, max_length=256)
+    # Also read back every anchor recorded in the database.
+    read_recorded_anchors: bool = False
+    # The account that sends Ethereum anchors: an anchor from any other sender does not count.
+    ethereum_anchor_account: str | None = Field(default=None, pattern=r"^0x[0-9a-fA-F]{40}$")
 
 
 class AnchorSettings(BaseModel):

@@ -66,6 +66,11 @@ class TrustedState:
     def pinned(self) -> bool:
         return bool(self.heads)
 
+    def joined(self, heads: Sequence[TrustedHead], notes: Sequence[str]) -> TrustedState:
+        """This state with more heads (anchors read back from a chain) and their notes."""
+        every = sorted((*self.heads, *heads), key=lambda h: h.size)
+        return TrustedState(self.policy, tuple(every), (*self.notes, *notes))
+
     def witnessed(self) -> tuple[int, tuple[str, ...]]:
         """The largest size whose checkpoint the witnesses cosigned as the policy's quorum
         asks (any witness when the quorum is none), and the witnesses pinning it."""

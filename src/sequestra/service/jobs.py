@@ -157,7 +157,7 @@ def run_verify() -> None:
     rules = rule_set()
     with _opened() as (settings, engine):
         key = trusted_ledger_key(settings, None)
-        trust = trusted_state(settings, load_policy(settings))
+        trust = trusted_state(settings, load_policy(settings), engine=engine)
         # One process: the scheduler's jobs run in threads, and the parallel verifier forks.
         result = verify_ledger(
             engine,

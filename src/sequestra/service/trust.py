@@ -9,6 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
+from sqlalchemy import Engine
+
 from sequestra.chains.watch.webhook import WebhookSink, WebhookTarget
 from sequestra.config import Settings
 from sequestra.errors import ConfigurationError
@@ -22,6 +24,7 @@ from sequestra.ledger.policy import (
 )
 from sequestra.ledger.signer import CheckpointSigner, ForkDetected, SignerStore
 from sequestra.ledger.trust import TrustedState, gather_trusted_state
+from sequestra.service.anchored import AnchorReading, AnchorRef, anchor_reading, parse_anchor_ref
 from sequestra.service.logfmt import log_event
 
 log = logging.getLogger("sequestra.trust")
@@ -74,12 +77,18 @@ def trusted_state(
     kept_files: Sequence[Path] = (),
     *,
     fetch_witnesses: bool | None = None,
+    engine: Engine | None = None,
+    anchors: Sequence[str] = (),
 ) -> TrustedState | None:
     """What pins the ledger from outside the database: the policy's witnesses' latest
-    cosigned checkpoints and the checkpoints kept by an auditor (`[trust]
-    trusted_checkpoint_files` and `kept_files`); None when there is neither a policy nor a
-    kept checkpoint (verify then says the history is not pinned)."""
-    return _service_trust(settings, policy).trusted_state(kept_files, fetch_witnesses)
+    cosigned checkpoints, the checkpoints kept by an auditor (`[trust]
+    trusted_checkpoint_files` and `kept_files`) and the anchors read back from their chains
+    (`[trust] trusted_anchors`, `anchors`, and with `read_recorded_anchors` those recorded in
+    `engine`'s database); None when there is none of these (verify then says the history is
+    not pinned). Raises AnchorRefError for a malformed anchor reference."""
+    more = tuple(parse_anchor_ref(text) for text in anchors)
+    trust = _service_trust(settings, policy)
+    return trust.trusted_state(kept_files, fetch_witnesses, engine=engine, more_anchors=more)
 
 
 def _read_kept(path: Path) -> bytes:
@@ -125,6 +134,7 @@ class ServiceTrust:
     kept: tuple[Path, ...] = ()
     fetch_witnesses: bool = True
     ledger_verifier: Ed25519Verifier | None = None
+    anchors: AnchorReading | None = None  # anchors read back from their chains
 
     def open_alarms(self) -> list[dict[str, object]]:
         return [] if self.alarms is None else self.alarms.alarms()
@@ -133,19 +143,32 @@ class ServiceTrust:
         return judge_cosignatures(self.policy, note)
 
     def trusted_state(
-        self, more_kept: Sequence[Path] = (), fetch_witnesses: bool | None = None
+        self,
+        more_kept: Sequence[Path] = (),
+        fetch_witnesses: bool | None = None,
+        *,
+        engine: Engine | None = None,
+        more_anchors: Sequence[AnchorRef] = (),
     ) -> TrustedState | None:
         """The trusted state (see `trusted_state`); asks the witnesses over the network
-        unless `fetch_witnesses` (default: the settings') is False."""
+        unless `fetch_witnesses` (default: the settings') is False, and reads anchors back
+        from their chains."""
         files = (*self.kept, *more_kept)
-        if self.policy is None and not files:
+        reading = self.anchors
+        anchored = reading is not None and reading.wanted(more_anchors)
+        if self.policy is None and not files and not anchored:
             return None
         kept = [(str(path), _read_kept(path)) for path in files]
         verifier = self.ledger_verifier if self.policy is None else None
         fetch = self.fetch_witnesses if fetch_witnesses is None else fetch_witnesses
-        return gather_trusted_state(
+        state = gather_trusted_state(
             self.policy, kept, ledger_verifier=verifier, fetch_witnesses=fetch
         )
+        if reading is not None and anchored:
+            origin = self.policy.origin if self.policy else reading.settings.ledger.origin
+            heads, notes = reading.heads(origin, engine, more_anchors)
+            state = state.joined(heads, notes)
+        return state
 
 
 def service_trust(settings: Settings) -> ServiceTrust:
@@ -167,4 +190,5 @@ def _service_trust(settings: Settings, policy: TrustPolicy | None) -> ServiceTru
         tuple(settings.trust.trusted_checkpoint_files),
         settings.trust.fetch_witnesses,
         verifier,
+        anchor_reading(settings),
     )

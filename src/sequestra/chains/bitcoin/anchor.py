@@ -187,6 +187,27 @@ def fetch_anchor_bitcoin(
     return raw
 
 
+def block_confirmations(
+    rpc_url: str,
+    block_hash: str,
+    *,
+    cookie_file: Path | None = None,
+    timeout_s: float = REQUEST_TIMEOUT_S,
+) -> int:
+    """How many confirmations block `block_hash` has in the node's best chain (0 when the
+    block was reorganised away: Bitcoin Core reports -1 for a block off the best chain).
+    Raises BitcoinAnchorError for a malformed hash, BitcoinRpcError for an unknown block."""
+    block_hash = block_hash.strip().lower()
+    if len(block_hash) != 64 or not _is_hex(block_hash):
+        raise BitcoinAnchorError(f"block hash: expected 64 hex digits, got {block_hash!r}")
+    node = _Node(rpc_url, None, cookie_file, timeout_s)
+    header = node.call("getblockheader", block_hash)
+    confirmations = header.get("confirmations") if isinstance(header, dict) else None
+    if not isinstance(confirmations, int):
+        raise BitcoinAnchorError(f"block {block_hash}: the node's header has no confirmations")
+    return max(0, confirmations)
+
+
 # --- the node --------------------------------------------------------------------------------
 
 

@@ -342,7 +342,12 @@ def audit(
     if verify:
         # One process: the parallel verifier forks, which a threaded server must not do.
         result = verify_ledger(
-            engine, application.rules, trusted, None, workers=1, trust=trust.trusted_state()
+            engine,
+            application.rules,
+            trusted,
+            None,
+            workers=1,
+            trust=trust.trusted_state(engine=engine),
         )
     return render_page(
         request,
