@@ -67,7 +67,8 @@ def read_rows(engine: Engine) -> list[Row]:
 
 def rewrite_history(engine: Engine, change: Rewrite, *, keep_checkpoints: bool = False) -> None:
     """Replace the ledger with `change(rows)`, re-chained, with a fresh tree, no checkpoints
-    or recorded anchors (unless kept) and rebuilt read models: the best a database-only attacker can do."""
+    or recorded anchors (unless kept) and rebuilt read models: the best a database-only
+    attacker can do."""
     rows = change(read_rows(engine))
     switch_off_protection(engine)
     with engine.begin() as connection:
