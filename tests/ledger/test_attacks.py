@@ -30,7 +30,13 @@ from sequestra.ledger.checkpoints import create_checkpoint, publish
 from sequestra.ledger.export import export_bundle
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.kinds import GENESIS_KIND, KEY_REVOKED
-from sequestra.ledger.note import Ed25519Verifier, format_verifier_key
+from sequestra.ledger.note import (
+    CosignatureSigner,
+    Ed25519Verifier,
+    format_verifier_key,
+    sign_note,
+    split_note,
+)
 from sequestra.ledger.policy import TrustPolicy, parse_policy
 from sequestra.ledger.signer import CheckpointSigner, ForkDetected, SignerStore
 from sequestra.ledger.timefmt import format_timestamp
@@ -131,6 +137,15 @@ def _witness_refuses(defended: Defended, tmp_path: Path) -> None:
         publish(defended.world.engine, stored, pushing)
     assert WITNESS in fork.value.evidence["refusals"]
     assert forged.store.alarms()[-1]["kind"] == "witness_refused"
+
+
+def _audit_bundle(defended: Defended, tmp_path: Path) -> subprocess.CompletedProcess[str]:
+    """Export the database as it stands and audit it offline with the policy."""
+    bundle = tmp_path / "as-is"
+    export_bundle(defended.world.engine, bundle)
+    command = [sys.executable, "-m", "sequestra.audit.cli", "bundle", str(bundle)]
+    command += ["--policy", str(defended.policy_file)]
+    return subprocess.run(command, capture_output=True, text=True, timeout=AUDIT_TIMEOUT_S)
 
 
 def _auditor_fails_closed(defended: Defended, tmp_path: Path) -> None:
@@ -315,10 +330,11 @@ def _served(defended: Defended, size: int) -> dict[str, Any]:
         client.post("/login", data={"token": token})
         page = client.get("/audit").text
     assert latest["size"] == size and items[0]["size"] == size
-    return {"latest": latest, "earlier": items[1], "report": report, "page": page}
+    earlier = items[1] if len(items) > 1 else None
+    return {"latest": latest, "earlier": earlier, "report": report, "page": page}
 
 
-def test_a_corrupted_cosignature(defended: Defended) -> None:
+def test_a_corrupted_cosignature(defended: Defended, tmp_path: Path) -> None:
     world = defended.world
     switch_off_protection(world.engine)
     with world.engine.begin() as connection:
@@ -329,6 +345,8 @@ def test_a_corrupted_cosignature(defended: Defended) -> None:
         connection.execute(text("UPDATE ledger_cosignature SET line = :line"), {"line": broken})
     _fails(defended, "is invalid under the trust policy")
     assert "invalid under the trust policy" in _server_refuses(defended)["reason"]
+    audit = _audit_bundle(defended, tmp_path)
+    assert audit.returncode == EXIT_INTEGRITY and "is invalid under the policy" in audit.stdout
 
 
 def test_deleting_the_last_entry_names_its_seq(defended: Defended) -> None:
@@ -378,3 +396,39 @@ def test_the_honest_path_stays_green(defended: Defended, tmp_path: Path) -> None
     audit = subprocess.run(command, capture_output=True, text=True, timeout=AUDIT_TIMEOUT_S)
     assert audit.returncode == EXIT_OK, audit.stdout + audit.stderr
     assert defended.signer.store.alarms() == []
+
+
+def test_a_witness_the_policy_does_not_name_is_listed_not_counted(
+    defended: Defended, tmp_path: Path
+) -> None:
+    """Another party's witness cosigned too: its line is shown as unknown, never as a
+    cosignature, and it neither fails nor helps anything (the policy decides what counts)."""
+    world = defended.world
+    stored, _ = create_checkpoint(world.engine, defended.signer)  # the latest, size 9
+    other = CosignatureSigner("other.example/witness", SigningKey.generate().private_key)
+    text_, _ = split_note(stored.note)
+    line = sign_note(text_, [other]).decode().splitlines()[-1]
+    with world.engine.begin() as connection:
+        connection.execute(
+            text(
+                "INSERT INTO ledger_cosignature (size, witness, line, received_at)"
+                " VALUES (:size, :witness, :line, :at)"
+            ),
+            {
+                "size": stored.size,
+                "witness": other.name,
+                "line": line,
+                "at": "2026-01-01T00:00:00Z",
+            },
+        )
+    assert defended.verify().ok
+    report = APPLICATION.reports.judged_by(defended.policy).render(world.engine, "audit", "json")
+    assert json.loads(report.data)["facts"]["verification"] == "passed"
+    shown = _served(defended, stored.size)
+    assert shown["latest"]["cosigned_by"] == [WITNESS] and shown["latest"]["published"]
+    assert [(r["witness"], r["status"]) for r in shown["latest"]["rejected"]] == [
+        (other.name, "unknown")
+    ]
+    audit = _audit_bundle(defended, tmp_path)
+    assert audit.returncode == EXIT_OK, audit.stdout + audit.stderr
+    assert f"{other.name} is unknown under the policy" in audit.stdout

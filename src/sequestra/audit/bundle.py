@@ -753,9 +753,14 @@ class _BundleCheck:
         except CheckpointUntrusted as error:
             raise _Failure(f"policy {policy.source}: {error}") from error
         for cosignature in judged.rejected:
+            if cosignature.status == "invalid":
+                raise _Failure(
+                    f"checkpoint: a cosignature named {cosignature.name} is invalid under the"
+                    " policy (forged or copied)"
+                )
             self.verdict.warnings.append(
                 f"checkpoint: a cosignature named {cosignature.name} is {cosignature.status}"
-                " under the policy and was not counted"
+                " under the policy (a key it does not name) and was not counted"
             )
         if not judged.quorum_met:
             cosigned = ", ".join(judged.cosigned_by) or "no witness of the policy"

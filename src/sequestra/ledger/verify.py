@@ -351,11 +351,14 @@ def _checkpoint_error(
                 judged = policy.check(stored.note)
             except CheckpointUntrusted as error:
                 return None, f"checkpoint {stored.size}: {error}"
+            # A line under a key the policy names that does not verify is forged or copied;
+            # one under a key it does not name is only not counted (another party's witness).
             for cosignature in judged.rejected:
-                return None, (
-                    f"checkpoint {stored.size}: a cosignature named {cosignature.name} is"
-                    f" {cosignature.status} under the trust policy (forged or copied)"
-                )
+                if cosignature.status == "invalid":
+                    return None, (
+                        f"checkpoint {stored.size}: a cosignature named {cosignature.name} is"
+                        " invalid under the trust policy (forged or copied)"
+                    )
     return None
 
 

@@ -193,10 +193,11 @@ def _failure(
         if untrusted is not None:
             return None, f"checkpoint {checkpoint.size}: {untrusted.removeprefix('checkpoint: ')}"
         for other in judged[checkpoint.size].others:
-            return None, (
-                f"checkpoint {checkpoint.size}: a cosignature named {other.name} is"
-                f" {other.status} under the trust policy (forged or copied)"
-            )
+            if other.status == "invalid":  # an unknown key's line is only not counted
+                return None, (
+                    f"checkpoint {checkpoint.size}: a cosignature named {other.name} is"
+                    " invalid under the trust policy (forged or copied)"
+                )
         late = times.late(checkpoint.size, judged[checkpoint.size].cosigned_at)
         if late is not None:
             return checkpoint.size - 1, late
