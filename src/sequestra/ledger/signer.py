@@ -77,7 +77,10 @@ class Head:
         size, root = value["size"], value["root"]
         if not isinstance(size, int) or size < 0 or not isinstance(root, str):
             raise SignerStateError("signer state: a head's size or root is malformed")
-        raw = base64.b64decode(root, validate=True)
+        try:
+            raw = base64.b64decode(root, validate=True)
+        except ValueError as error:
+            raise SignerStateError("signer state: a root is not base64") from error
         if len(raw) != 32:
             raise SignerStateError("signer state: a root must be 32 bytes")
         return cls(size, raw)
