@@ -38,6 +38,7 @@ from revalue_bench import WALLETS_PER_CHAIN, Keys, bench_assets, build_ledger
 from sequestra.composition import application
 from sequestra.ledger.checkpoints import create_checkpoint
 from sequestra.ledger.db import create_ledger_engine
+from sequestra.ledger.signer import CheckpointSigner, SignerStore
 from sequestra.service.access.tokens import create_token
 
 APPLICATION = application()
@@ -165,7 +166,9 @@ def build(url: str, holdings: int) -> str:
     try:
         keys = Keys.generate()
         build_ledger(engine, keys, bench_assets(ASSETS), holdings, case_count(holdings))
-        create_checkpoint(engine, keys.ledger)
+        with tempfile.TemporaryDirectory() as record:
+            signer = CheckpointSigner(keys.ledger, SignerStore(Path(record) / "signer.json"))
+            create_checkpoint(engine, signer)
         token, _ = create_token(engine, "auditor", "api bench", datetime.now(UTC))
     finally:
         engine.dispose()

@@ -35,6 +35,7 @@ from sequestra.ledger.export import export_bundle
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.kinds import KEY_ENROLLED
 from sequestra.ledger.ops import init_ledger
+from sequestra.ledger.signer import CheckpointSigner, SignerStore
 from sequestra.ledger.statement import parse_signed_statement, sign_statement
 from sequestra.ledger.store import Ledger
 from sequestra.ledger.timefmt import format_timestamp
@@ -126,7 +127,8 @@ def build_ledger(url: str, notes: list[bytes], keys: dict[str, SigningKey]) -> t
 
 
 def audit_rate(engine: Any, keys: dict[str, SigningKey], directory: Path) -> dict[str, Any]:
-    create_checkpoint(engine, keys["ledger"])
+    signer = CheckpointSigner(keys["ledger"], SignerStore(directory / "signer.state.json"))
+    create_checkpoint(engine, signer)
     started = time.perf_counter()
     summary = export_bundle(engine, directory / "bundle")
     export_s = time.perf_counter() - started

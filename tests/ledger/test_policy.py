@@ -113,31 +113,31 @@ def test_a_checkpoint_of_another_key_or_origin_is_untrusted() -> None:
         policy.check(b"not a note")
 
 
-@pytest.mark.parametrize(
-    ("text", "says"),
-    [
-        ("", "expected a `log"),
-        (_log(), "expected a `quorum` line"),
-        (f"{_log()}\n{_log()}\nquorum none", "line 2: expected one log line"),
-        (f"{_log()}\nwitness a.example/w\nquorum none", "line 2: expected `witness <name>"),
-        (
-            f"{_log()}\nwitness b.example/w {_witness('a.example/w').split()[2]}\nquorum none",
-            "expected a key named",
-        ),
-        (f"{_log()}\n{_witness('a.example/w', 'ftp://x')}\nquorum none", "http(s)://"),
-        (
-            f"{_log()}\n{_witness('a.example/w')}\n{_witness('a.example/w')}\nquorum none",
-            "used twice",
-        ),
-        (f"{_log()}\ngroup g 2 a.example/w\nquorum g", "member 'a.example/w'"),
-        (f"{_log()}\n{_witness('a.example/w')}\ngroup g 2 a.example/w\nquorum g", "threshold"),
-        (f"{_log()}\nquorum nobody", "line 2: expected none, a witness or a group"),
-        (f"{_log()}\nquorum none\nquorum none", "line 3: expected one quorum line"),
-        (f"{_log()}\nwitnesses x\nquorum none", "line 2: expected log, witness, group or quorum"),
-        ("log not-a-key\nquorum none", "line 1: verifier key"),
-        (f"log {_witness('a.example/w').split()[2]}\nquorum none", "an Ed25519 (0x01) key"),
-    ],
-)
+MALFORMED = [
+    ("", "expected a `log"),
+    (_log(), "expected a `quorum` line"),
+    (f"{_log()}\n{_log()}\nquorum none", "line 2: expected one log line"),
+    (f"{_log()}\nwitness a.example/w\nquorum none", "line 2: expected `witness <name>"),
+    (
+        f"{_log()}\nwitness b.example/w {_witness('a.example/w').split()[2]}\nquorum none",
+        "expected a key named",
+    ),
+    (f"{_log()}\n{_witness('a.example/w', 'ftp://x')}\nquorum none", "http(s)://"),
+    (
+        f"{_log()}\n{_witness('a.example/w')}\n{_witness('a.example/w')}\nquorum none",
+        "used twice",
+    ),
+    (f"{_log()}\ngroup g 2 a.example/w\nquorum g", "member 'a.example/w'"),
+    (f"{_log()}\n{_witness('a.example/w')}\ngroup g 2 a.example/w\nquorum g", "threshold"),
+    (f"{_log()}\nquorum nobody", "line 2: expected none, a witness or a group"),
+    (f"{_log()}\nquorum none\nquorum none", "line 3: expected one quorum line"),
+    (f"{_log()}\nwitnesses x\nquorum none", "line 2: expected log, witness, group or quorum"),
+    ("log not-a-key\nquorum none", "line 1: verifier key"),
+    (f"log {_witness('a.example/w').split()[2]}\nquorum none", "an Ed25519 (0x01) key"),
+]
+
+
+@pytest.mark.parametrize(("text", "says"), MALFORMED, ids=[says for _, says in MALFORMED])
 def test_a_malformed_policy_is_refused_naming_the_line(text: str, says: str) -> None:
     with pytest.raises(PolicyError, match=says.replace("(", r"\(").replace(")", r"\)")):
         parse_policy(text)
