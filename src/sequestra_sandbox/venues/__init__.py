@@ -1,22 +1,22 @@
 """Local stand-ins for exchanges' public market data, in each venue's own format.
 
 Binance (`/api/v3`), Kraken (`/0/public`) and OKX (`/api/v5`) answer markets, tickers,
-order books and daily OHLCV from a seeded, clock-injected `Scenario`, so ccxt's real
-exchange classes parse them. `running_venues(scenario)` runs one server per venue and
-yields `VenueServers` (URLs, request counts, `set_scenario`); `sandbox_exchange(venue,
-url)` builds the ccxt instance pointed at one; `python -m sequestra_sandbox.venues
---port N` runs them as a process.
+order books and hourly and daily OHLCV from a seeded, clock-injected `Scenario`, so
+ccxt's real exchange classes parse them. Each venue module lists its routes, parameters
+and limits; `candles` states how hourly candles add up to daily ones.
+`running_venues(scenario)` runs one server per venue and yields `VenueServers` (URLs,
+request counts, `set_scenario`); `sandbox_exchange(venue, url)` builds the ccxt instance
+pointed at one; `python -m sequestra_sandbox.venues --port N` runs them as a process.
 """
 
+from sequestra_sandbox.venues.candles import Candle, daily_candles, hourly_candles
 from sequestra_sandbox.venues.client import sandbox_exchange
 from sequestra_sandbox.venues.listings import Listing, find_listing, venue_listings
 from sequestra_sandbox.venues.prices import (
     Book,
     BookLevel,
-    Candle,
     Quote,
     book,
-    daily_candles,
     fair_quote,
     pair_price,
     quote,
@@ -25,6 +25,7 @@ from sequestra_sandbox.venues.prices import (
 from sequestra_sandbox.venues.scenario import (
     DAY_MS,
     HISTORY_DAYS_MAX,
+    HOUR_MS,
     VENUE_IDS,
     AssetPath,
     Outage,
@@ -49,6 +50,7 @@ __all__ = [
     "DAY_MS",
     "DIALECTS",
     "HISTORY_DAYS_MAX",
+    "HOUR_MS",
     "VENUE_IDS",
     "AssetPath",
     "Book",
@@ -70,6 +72,7 @@ __all__ = [
     "daily_candles",
     "fair_quote",
     "find_listing",
+    "hourly_candles",
     "pair_price",
     "quote",
     "running_venues",

@@ -1,7 +1,10 @@
 """What a venue dialect receives and returns: a parsed GET request and an HTTP answer.
 
 A dialect (`binance`, `kraken`, `okx`) turns a `VenueRequest` and a `Scenario` into an
-`Answer` in the venue's own format, and knows the venue's answers for 503 and 429.
+`Answer` in the venue's own format, and knows the venue's answers for 503 and 429. What the
+real venue would serve but the sandbox does not (a candle width other than an hour or a
+day) is refused with `unserved`: a plain-text 501 that names the sandbox, never a venue
+error the real venue would not give.
 """
 
 from __future__ import annotations
@@ -48,8 +51,8 @@ class VenueRequest:
 class Dialect:
     """A venue's wire format: its routes, its 503 answer and its 429 answer.
 
-    `endpoints` names the paths ccxt calls for markets, tickers, order book and OHLCV
-    (what the request counters are keyed by).
+    `endpoints` names the paths ccxt calls for markets, tickers, order book and OHLCV, and
+    Kraken's for currencies and trades (what the request counters are keyed by).
     """
 
     venue: str
@@ -70,6 +73,11 @@ def json_answer(
 def text_answer(text: str, status: int) -> Answer:
     """Encode a plain-text answer."""
     return Answer(status, text.encode(), TEXT_TYPE)
+
+
+def unserved(what: str) -> Refusal:
+    """Refuse what the real venue serves but the sandbox does not (HTTP 501, plain text)."""
+    return Refusal(text_answer(f"sandbox: {what} is not served here", 501))
 
 
 def retry_after(seconds: int) -> tuple[tuple[str, str], ...]:

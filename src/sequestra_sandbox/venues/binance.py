@@ -1,10 +1,17 @@
 """Binance spot public market data (`/api/v3`), in Binance's format.
 
 Routes: `ping`, `time`, `exchangeInfo`, `ticker/24hr` (one `symbol`, a JSON list of
-`symbols`, or every pair), `depth` (`limit` 1..5000, default 100), `klines` (`interval=1d`
-only; `startTime`, `endTime`, `limit` 1..1000, default 500; from `startTime` forward, else
-the newest). Numbers are strings with 8 decimals; errors are `{"code": -1121, "msg": ...}`
-with HTTP 400; 429 carries code -1003 and Retry-After; 503 is a plain-text body.
+`symbols`, or every pair), `depth` (`limit` 1..5000, default 100) and `klines`.
+
+`klines`: `interval` `1h` or `1d` (Binance's other intervals answer the sandbox's 501, an
+unknown one -1120 Invalid interval), `limit` default 500 and at most 1000 (more is served
+as 1000), `startTime` and `endTime` in ms (startTime > endTime is -1023). With `startTime`,
+the klines opening at or after it, oldest first; without, the newest opening at or before
+`endTime` (default now). The forming kline (the one holding now) is included, its close
+the current price and its close time in the future. History reaches three years back.
+
+Numbers are strings with 8 decimals; errors are `{"code": -1121, "msg": ...}` with HTTP
+400; 429 carries code -1003 and Retry-After; 503 is a plain-text body.
 """
 
 from __future__ import annotations
@@ -22,10 +29,12 @@ from sequestra_sandbox.venues.answers import (
     json_answer,
     retry_after,
     text_answer,
+    unserved,
 )
+from sequestra_sandbox.venues.candles import Candle, candles, served_indexes
 from sequestra_sandbox.venues.listings import Listing, listing_by_id, venue_listings
-from sequestra_sandbox.venues.prices import Candle, Quote, book, daily_candles, quote
-from sequestra_sandbox.venues.scenario import DAY_MS, Scenario, day_of
+from sequestra_sandbox.venues.prices import Quote, book, quote
+from sequestra_sandbox.venues.scenario import DAY_MS, HOUR_MS, Scenario
 
 VENUE: Final = "binance"
 PREFIX: Final = "/api/v3"
@@ -33,6 +42,12 @@ DEPTH_LIMIT_DEFAULT: Final = 100
 DEPTH_LIMIT_MAX: Final = 5_000
 KLINES_LIMIT_DEFAULT: Final = 500
 KLINES_LIMIT_MAX: Final = 1_000
+KLINE_WIDTHS_MS: Final = {"1h": HOUR_MS, "1d": DAY_MS}
+KLINE_INTERVALS: Final = frozenset(
+    {"1s", "1m", "3m", "5m", "15m", "30m", "1h", "2h", "4h", "6h", "8h", "12h"}
+    | {"1d", "3d", "1w", "1M"}
+)  # every interval Binance spot knows
+KLINE_TRADES: Final = 1_000  # the trade count a kline reports (0 when it has no volume)
 PLACES: Final = 8
 ENDPOINTS: Final = {
     "markets": f"{PREFIX}/exchangeInfo",
@@ -260,26 +275,41 @@ def _depth(request: VenueRequest, scenario: Scenario) -> dict[str, Any]:
 
 
 def _klines(request: VenueRequest, scenario: Scenario) -> list[list[Any]]:
-    """Answer klines: daily candles from startTime forward, else the newest up to endTime."""
+    """Answer klines: from startTime forward, else the newest up to endTime (or now)."""
     listing = _listing(scenario, request.query.get("symbol"))
-    if request.query.get("interval") != "1d":
-        raise _error(-1120, "Invalid interval.")
-    limit = integer_parameter(request, "limit", _bad_parameter) or KLINES_LIMIT_DEFAULT
-    limit = max(1, min(limit, KLINES_LIMIT_MAX))
+    width_ms = _kline_width(request.query.get("interval"))
+    limit = integer_parameter(request, "limit", _bad_parameter)
+    limit = KLINES_LIMIT_DEFAULT if limit is None else max(1, min(limit, KLINES_LIMIT_MAX))
     start_ms = integer_parameter(request, "startTime", _bad_parameter)
     end_ms = integer_parameter(request, "endTime", _bad_parameter)
-    last_day = day_of(scenario.now_ms if end_ms is None else end_ms)
+    if start_ms is not None and end_ms is not None and start_ms > end_ms:
+        raise _error(-1023, "Start time is greater than end time.")
+    _, forming = served_indexes(scenario, width_ms)
+    last = forming if end_ms is None else min(forming, end_ms // width_ms)
     if start_ms is None:
-        candles = daily_candles(scenario, VENUE, listing, last_day - limit + 1, last_day)
+        first = last - limit + 1
     else:
-        first_day = day_of(start_ms + DAY_MS - 1)  # the first candle opening at or after it
-        candles = daily_candles(
-            scenario, VENUE, listing, first_day, min(last_day, first_day + limit - 1)
+        first = -(-start_ms // width_ms)  # the first kline opening at or after startTime
+        last = min(last, first + limit - 1)
+    rows = candles(scenario, VENUE, listing, width_ms, first, last)
+    return [_kline(candle, width_ms) for candle in rows]
+
+
+def _kline_width(interval: str | None) -> int:
+    """Return the width of a served interval; refuse the others as Binance or the sandbox."""
+    if not interval:
+        raise _error(
+            -1102, "Mandatory parameter 'interval' was not sent, was empty/null, or malformed."
         )
-    return [_kline(candle) for candle in candles]
+    if interval not in KLINE_INTERVALS:
+        raise _error(-1120, "Invalid interval.")
+    width_ms = KLINE_WIDTHS_MS.get(interval)
+    if width_ms is None:
+        raise unserved(f"klines interval {interval} (only {', '.join(KLINE_WIDTHS_MS)})")
+    return width_ms
 
 
-def _kline(candle: Candle) -> list[Any]:
+def _kline(candle: Candle, width_ms: int) -> list[Any]:
     """Write one kline: open time, OHLC, volume, close time, quote volume, trades, taker legs."""
     quote_volume = candle.volume * candle.close
     return [
@@ -289,9 +319,9 @@ def _kline(candle: Candle) -> list[Any]:
         fixed(candle.low, PLACES),
         fixed(candle.close, PLACES),
         fixed(candle.volume, PLACES),
-        candle.open_ms + DAY_MS - 1,
+        candle.open_ms + width_ms - 1,
         fixed(quote_volume, PLACES),
-        1000,
+        0 if candle.volume == 0 else KLINE_TRADES,
         fixed(candle.volume / 2, PLACES),
         fixed(quote_volume / 2, PLACES),
         "0",

@@ -1,10 +1,17 @@
 """Kraken spot public market data (`/0/public`), in Kraken's format.
 
 Routes: `Time`, `SystemStatus`, `Assets`, `AssetPairs`, `Ticker` (`pair` a comma list of
-pair ids or altnames, or every pair), `Depth` (`count` 1..500, default 100) and `OHLC`
-(`interval=1440` only; `since` in seconds, exclusive; never more than the newest 720
-candles, as Kraken serves). Every answer is `{"error": [...], "result": {...}}`; results
-are keyed by Kraken's pair id (XXBTZUSD). Tickers carry no timestamp (Kraken sends none).
+pair ids or altnames, or every pair), `Depth` (`count` 1..500, default 100) and `OHLC`.
+Tickers carry no timestamp (Kraken sends none).
+
+`OHLC`: `interval` 60 or 1440 minutes (Kraken's other intervals answer the sandbox's 501;
+an unknown one, like a malformed `since`, is EGeneral:Invalid arguments); only the newest
+720 candles exist, the last of them the forming one; `since` (seconds) keeps those opening
+strictly after it, but the forming candle is always there, as Kraken documents. `last` is
+the open time of the newest closed candle.
+
+Every answer is `{"error": [...], "result": {...}}`; results are keyed by Kraken's pair id
+(XXBTZUSD).
 """
 
 from __future__ import annotations
@@ -23,17 +30,22 @@ from sequestra_sandbox.venues.answers import (
     json_answer,
     plain,
     retry_after,
+    unserved,
 )
+from sequestra_sandbox.venues.candles import Candle, candles, served_indexes
 from sequestra_sandbox.venues.listings import KRAKEN_ASSETS, Listing, venue_listings
-from sequestra_sandbox.venues.prices import Candle, Quote, book, daily_candles, quote
-from sequestra_sandbox.venues.scenario import DAY_MS, Scenario, day_of
+from sequestra_sandbox.venues.prices import Quote, book, quote
+from sequestra_sandbox.venues.scenario import DAY_MS, HOUR_MS, Scenario
 
 VENUE: Final = "kraken"
 PREFIX: Final = "/0/public"
 DEPTH_COUNT_DEFAULT: Final = 100
 DEPTH_COUNT_MAX: Final = 500
-OHLC_INTERVAL_DAILY_MIN: Final = 1440
+OHLC_INTERVAL_DEFAULT_MIN: Final = 1
+OHLC_INTERVALS_MIN: Final = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600})
+OHLC_WIDTHS_MS: Final = {60: HOUR_MS, 1440: DAY_MS}  # the intervals the sandbox serves
 OHLC_CANDLES_MAX: Final = 720  # Kraken returns at most the newest 720 candles
+OHLC_TRADES: Final = 1_000  # the trade count a candle reports (0 when it has no volume)
 VOLUME_PLACES: Final = 8
 ENDPOINTS: Final = {
     "currencies": f"{PREFIX}/Assets",
@@ -50,8 +62,8 @@ def _error(message: str, status: int = 200) -> Refusal:
 
 
 def _bad_argument(name: str) -> Refusal:
-    """Refuse a malformed argument."""
-    return _error(f"EGeneral:Invalid arguments:{name}")
+    """Refuse a malformed or out-of-range argument (Kraken does not name it)."""
+    return _error("EGeneral:Invalid arguments")
 
 
 def _ok(result: Any) -> Answer:
@@ -227,18 +239,26 @@ def _depth(request: VenueRequest, scenario: Scenario) -> dict[str, Any]:
 
 
 def _ohlc(request: VenueRequest, scenario: Scenario) -> dict[str, Any]:
-    """Answer OHLC: daily candles after `since` (seconds), among the newest 720."""
+    """Answer OHLC: the newest 720 candles, those after `since`, and always the forming one."""
     listing = _single(request, scenario)
-    interval = integer_parameter(request, "interval", _bad_argument) or 1
-    if interval != OHLC_INTERVAL_DAILY_MIN:
-        raise _error("EGeneral:Invalid arguments:interval")
+    interval = integer_parameter(request, "interval", _bad_argument)
+    interval = OHLC_INTERVAL_DEFAULT_MIN if interval is None else interval
+    if interval not in OHLC_INTERVALS_MIN:
+        raise _bad_argument("interval")
+    width_ms = OHLC_WIDTHS_MS.get(interval)
+    if width_ms is None:
+        raise unserved(f"OHLC interval {interval} (only {', '.join(map(str, OHLC_WIDTHS_MS))})")
     since_s = integer_parameter(request, "since", _bad_argument)
-    today = day_of(scenario.now_ms)
-    candles = daily_candles(scenario, VENUE, listing, today - OHLC_CANDLES_MAX + 1, today)
+    _, forming = served_indexes(scenario, width_ms)
+    rows = candles(scenario, VENUE, listing, width_ms, forming - OHLC_CANDLES_MAX + 1, forming)
     if since_s is not None:
-        candles = tuple(candle for candle in candles if candle.open_ms // 1000 > since_s)
-    last_closed_s = (today - 1) * DAY_MS // 1000
-    return {listing.market_id: [_row(listing, candle) for candle in candles], "last": last_closed_s}
+        rows = tuple(
+            candle
+            for candle in rows
+            if candle.open_ms // 1000 > since_s or candle.open_ms // width_ms == forming
+        )
+    last_closed_s = (forming - 1) * width_ms // 1000
+    return {listing.market_id: [_row(listing, candle) for candle in rows], "last": last_closed_s}
 
 
 def _row(listing: Listing, candle: Candle) -> list[Any]:
@@ -252,7 +272,7 @@ def _row(listing: Listing, candle: Candle) -> list[Any]:
         _price(listing, candle.close),
         _price(listing, vwap),
         fixed(candle.volume, VOLUME_PLACES),
-        0 if candle.volume == 0 else 1000,
+        0 if candle.volume == 0 else OHLC_TRADES,
     ]
 
 

@@ -2,10 +2,19 @@
 
 Routes: `public/time`, `public/instruments` (`instType=SPOT`; other types list nothing),
 `market/tickers` (`instType=SPOT`: every spot pair), `market/ticker`, `market/books`
-(`sz` 1..400, default 1) and `market/books-full` (`sz` 1..5000), `market/candles` (the
-newest 1,440 bars) and `market/history-candles` (all history), both `bar=1Dutc` only,
-`limit` 1..300 (default 100), `after` (older than) and `before` (newer than), newest
-first. Every answer is `{"code": "0", "msg": "", "data": [...]}`; numbers are strings.
+(`sz` 1..400, default 1) and `market/books-full` (`sz` 1..5000), `market/candles` and
+`market/history-candles`.
+
+Candles: `bar` `1H` or `1Dutc` (OKX's other bars, its default `1m` and `1D`, Hong Kong
+days, included, answer the sandbox's 501; an unknown bar is 51000); `limit` 1..300
+(default 100; else 51000); `after` keeps bars opening strictly before it, `before` those
+opening strictly after it; the newest `limit` of what is left, newest first (so `before`
+alone gives the latest bars, as OKX documents). `market/candles` holds the newest 1,440
+bars, `market/history-candles` the whole history (three years); both include the forming
+bar, with `confirm` "0" (closed bars "1"). ccxt picks history-candles by the machine's
+clock, not the venue's, so both must answer alike.
+
+Every answer is `{"code": "0", "msg": "", "data": [...]}`; numbers are strings.
 """
 
 from __future__ import annotations
@@ -21,10 +30,12 @@ from sequestra_sandbox.venues.answers import (
     json_answer,
     plain,
     retry_after,
+    unserved,
 )
+from sequestra_sandbox.venues.candles import Candle, candles, served_indexes
 from sequestra_sandbox.venues.listings import Listing, listing_by_id, venue_listings
-from sequestra_sandbox.venues.prices import Candle, Quote, book, daily_candles, quote
-from sequestra_sandbox.venues.scenario import HISTORY_DAYS_MAX, Scenario, day_of
+from sequestra_sandbox.venues.prices import Quote, book, quote
+from sequestra_sandbox.venues.scenario import DAY_MS, HOUR_MS, Scenario
 
 VENUE: Final = "okx"
 PREFIX: Final = "/api/v5"
@@ -34,7 +45,13 @@ BOOKS_FULL_SIZE_MAX: Final = 5_000
 CANDLES_LIMIT_DEFAULT: Final = 100
 CANDLES_LIMIT_MAX: Final = 300
 RECENT_CANDLES_MAX: Final = 1_440  # market/candles serves only the newest 1,440 bars
-DAILY_BAR: Final = "1Dutc"
+BAR_DEFAULT: Final = "1m"
+BAR_WIDTHS_MS: Final = {"1H": HOUR_MS, "1Dutc": DAY_MS}  # the bars the sandbox serves
+BARS: Final = frozenset(
+    {"1s", "1m", "3m", "5m", "15m", "30m", "1H", "2H", "4H", "6H", "12H"}
+    | {"1D", "2D", "3D", "1W", "1M", "3M"}
+    | {"6Hutc", "12Hutc", "1Dutc", "2Dutc", "3Dutc", "1Wutc", "1Mutc", "3Mutc"}
+)  # every bar OKX knows
 ENDPOINTS: Final = {
     "markets": f"{PREFIX}/public/instruments",
     "tickers": f"{PREFIX}/market/tickers",
@@ -210,30 +227,37 @@ def _books(request: VenueRequest, scenario: Scenario, size_max: int) -> dict[str
 
 
 def _candles(request: VenueRequest, scenario: Scenario, recent_only: bool) -> list[list[str]]:
-    """Answer candles: daily bars newer than `before` and older than `after`, newest first."""
+    """Answer candles: bars newer than `before` and older than `after`, newest first."""
     listing = _listing(request, scenario)
-    if request.query.get("bar") != DAILY_BAR:
-        raise _bad_parameter("bar")
-    limit = integer_parameter(request, "limit", _bad_parameter) or CANDLES_LIMIT_DEFAULT
+    width_ms = _bar_width(request.query.get("bar") or BAR_DEFAULT)
+    limit = integer_parameter(request, "limit", _bad_parameter)
+    limit = CANDLES_LIMIT_DEFAULT if limit is None else limit
     if not 1 <= limit <= CANDLES_LIMIT_MAX:
         raise _bad_parameter("limit")
     after_ms = integer_parameter(request, "after", _bad_parameter)
     before_ms = integer_parameter(request, "before", _bad_parameter)
-    today = day_of(scenario.now_ms)
-    first_day = today - (RECENT_CANDLES_MAX if recent_only else HISTORY_DAYS_MAX) + 1
+    oldest, forming = served_indexes(scenario, width_ms)
+    first = forming - RECENT_CANDLES_MAX + 1 if recent_only else oldest
     if before_ms is not None:
-        first_day = max(first_day, day_of(before_ms) + 1)
-    last_day = today if after_ms is None else min(today, day_of(after_ms - 1))
-    candles = daily_candles(
-        scenario, VENUE, listing, max(first_day, last_day - limit + 1), last_day
-    )
-    return [_row(candle, today) for candle in reversed(candles)]
+        first = max(first, before_ms // width_ms + 1)  # opening strictly after `before`
+    last = forming if after_ms is None else min(forming, (after_ms - 1) // width_ms)
+    rows = candles(scenario, VENUE, listing, width_ms, max(first, last - limit + 1), last)
+    return [_row(candle, candle.open_ms // width_ms == forming) for candle in reversed(rows)]
 
 
-def _row(candle: Candle, today: int) -> list[str]:
+def _bar_width(bar: str) -> int:
+    """Return the width of a served bar; refuse the others as OKX or the sandbox would."""
+    if bar not in BARS:
+        raise _bad_parameter("bar")
+    width_ms = BAR_WIDTHS_MS.get(bar)
+    if width_ms is None:
+        raise unserved(f"candles bar {bar} (only {', '.join(BAR_WIDTHS_MS)})")
+    return width_ms
+
+
+def _row(candle: Candle, forming: bool) -> list[str]:
     """Write one bar: ts, o, h, l, c, vol (base), volCcy and volCcyQuote (quote), confirm."""
     quote_volume = plain(candle.volume * candle.close)
-    confirmed = "0" if day_of(candle.open_ms) == today else "1"
     return [
         str(candle.open_ms),
         plain(candle.open),
@@ -243,7 +267,7 @@ def _row(candle: Candle, today: int) -> list[str]:
         plain(candle.volume),
         quote_volume,
         quote_volume,
-        confirmed,
+        "0" if forming else "1",
     ]
 
 

@@ -1,20 +1,21 @@
-"""The numbers a sandbox venue quotes, computed from a scenario: pure, exact, deterministic.
+"""The prices, tickers and order books a sandbox venue quotes: pure, exact, deterministic.
 
 Prices are Decimal end to end and quantised to the venue's tick where they are produced
-(ROUND_HALF_EVEN; candle highs round up and lows down so they still bracket open and
-close). The venue formatters write these values into each venue's JSON; the tests compare
-what ccxt parses with the same values.
+(ROUND_HALF_EVEN). The venue formatters write these values into each venue's JSON; the
+tests compare what ccxt parses with the same values. Candles are cut from these prices in
+`candles`, trades in `trades`.
 
 A pair's price at a time is `usd(base) / usd(quote)` scaled by the venue's basis. An
 asset's USD price is constant within a UTC day (the walk is daily) unless an explicit
-`PricePoint` starts mid-day.
+`PricePoint` starts mid-day: a pair's price changes only at UTC midnight and at its two
+assets' points (`price_change_times`).
 """
 
 from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from decimal import ROUND_CEILING, ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
+from decimal import ROUND_FLOOR, ROUND_HALF_EVEN, Context, Decimal, localcontext
 from typing import Final
 
 from sequestra_sandbox.venues.listings import Listing
@@ -35,11 +36,10 @@ from sequestra_sandbox.venues.scenario import (
 USD_QUANTUM: Final = Decimal("1e-10")
 WALK_BACK_DAYS: Final = HISTORY_DAYS_MAX + 1  # one more: the first candle's open
 WALK_CACHE_MAX: Final = 4_096
-CANDLE_WICK_MAX: Final = Decimal("0.01")  # highs and lows reach up to 1 % past open/close
 BOOK_STEP_BPS: Final = Decimal(2)  # distance between order book levels
 BOOK_LEVEL_SHARE: Final = Decimal("0.0002")  # a level holds about this share of 24h volume
 BASIS_POINTS: Final = Decimal(10_000)
-_CONTEXT: Final = Context(prec=34, rounding=ROUND_HALF_EVEN)
+DECIMAL_CONTEXT: Final = Context(prec=34, rounding=ROUND_HALF_EVEN)
 
 
 @dataclass(frozen=True, slots=True)
@@ -61,20 +61,8 @@ class Quote:
     @property
     def quote_volume_24h(self) -> Decimal:
         """Return the 24-hour volume in quote units (volume times last)."""
-        with localcontext(_CONTEXT):
+        with localcontext(DECIMAL_CONTEXT):
             return self.volume_24h * self.last
-
-
-@dataclass(frozen=True, slots=True)
-class Candle:
-    """A daily candle: UTC day start, open, high, low, close and base volume."""
-
-    open_ms: int
-    open: Decimal
-    high: Decimal
-    low: Decimal
-    close: Decimal
-    volume: Decimal
 
 
 @dataclass(frozen=True, slots=True)
@@ -105,7 +93,7 @@ def _walk(asset: str, usd_price: Decimal, volatility: Decimal, seed: int) -> tup
     """
     back = draw_stream(seed, WALK_BACK_DAYS, "walk-back", asset)
     forward = draw_stream(seed, FORWARD_DAYS_MAX, "walk-forward", asset)
-    with localcontext(_CONTEXT):
+    with localcontext(DECIMAL_CONTEXT):
         earlier = [usd_price]
         for draw in back:
             step = 1 + volatility * (2 * draw - UNIT_DRAW_SCALE) / UNIT_DRAW_SCALE
@@ -142,6 +130,25 @@ def usd_price(scenario: Scenario, asset: str, at_ms: int) -> Decimal:
     return _path_usd(scenario.asset_path(asset), scenario, at_ms)
 
 
+def price_change_times(
+    scenario: Scenario, listing: Listing, after_ms: int, through_ms: int
+) -> tuple[int, ...]:
+    """Return the times in (after_ms, through_ms] at which the pair's `PricePoint`s start.
+
+    With UTC midnights, these are the only times a pair's price can change.
+
+    Raises:
+        ScenarioError: an asset of the pair is unknown.
+    """
+    times: set[int] = set()
+    for asset in (listing.base, listing.quote):
+        if asset == "USD":
+            continue
+        points = scenario.asset_path(asset).points
+        times.update(point.at_ms for point in points if after_ms < point.at_ms <= through_ms)
+    return tuple(sorted(times))
+
+
 def pair_price(scenario: Scenario, venue: str, listing: Listing, at_ms: int) -> Decimal:
     """Return a pair's price on a venue at a time, to the venue's tick (at least one tick).
 
@@ -149,7 +156,7 @@ def pair_price(scenario: Scenario, venue: str, listing: Listing, at_ms: int) -> 
         ScenarioError: as `usd_price`.
     """
     basis = scenario.venue_settings(venue).basis_bps
-    with localcontext(_CONTEXT):
+    with localcontext(DECIMAL_CONTEXT):
         ratio = usd_price(scenario, listing.base, at_ms) / usd_price(scenario, listing.quote, at_ms)
         price = (ratio * (1 + basis / BASIS_POINTS)).quantize(listing.price_tick)
     return max(price, listing.price_tick)
@@ -159,7 +166,7 @@ def venue_volume_24h(scenario: Scenario, venue: str, listing: Listing) -> Decima
     """Return a pair's 24-hour base volume on a venue, to the venue's amount step."""
     share = scenario.venue_settings(venue).volume_share
     volume = scenario.pair_settings(listing.symbol).volume_24h
-    with localcontext(_CONTEXT):
+    with localcontext(DECIMAL_CONTEXT):
         return (volume * share).quantize(listing.amount_step)
 
 
@@ -209,7 +216,7 @@ def _faulty(fair: Quote, fault: QuoteFault, listing: Listing) -> Quote:
     if fault.price is not None:
         last = bid = ask = fault.price
     elif fault.price_factor is not None:
-        with localcontext(_CONTEXT):
+        with localcontext(DECIMAL_CONTEXT):
             last, bid, ask = (
                 (value * fault.price_factor).quantize(listing.price_tick)
                 for value in (last, bid, ask)
@@ -232,7 +239,7 @@ def _faulty(fair: Quote, fault: QuoteFault, listing: Listing) -> Quote:
 def _half_spread(scenario: Scenario, listing: Listing, price: Decimal) -> Decimal:
     """Return half the pair's spread at a price, to the tick (at least one tick)."""
     spread_bps = scenario.pair_settings(listing.symbol).spread_bps
-    with localcontext(_CONTEXT):
+    with localcontext(DECIMAL_CONTEXT):
         half = (price * spread_bps / BASIS_POINTS / 2).quantize(listing.price_tick)
     return max(half, listing.price_tick)
 
@@ -254,7 +261,7 @@ def book(scenario: Scenario, venue: str, listing: Listing, levels_max: int) -> B
     levels = min(levels_max, scenario.book_levels)
     last = pair_price(scenario, venue, listing, scenario.now_ms)
     half_spread = _half_spread(scenario, listing, last)
-    with localcontext(_CONTEXT):
+    with localcontext(DECIMAL_CONTEXT):
         step = max(
             (last * BOOK_STEP_BPS / BASIS_POINTS).quantize(listing.price_tick), listing.price_tick
         )
@@ -278,7 +285,7 @@ def _level_amount(
     """Return a level's amount: a seeded share of 24h volume, growing away from the top."""
     draw = unit_draw(scenario.seed, "book", venue, listing.symbol, side, index)
     volume = venue_volume_24h(scenario, venue, listing)
-    with localcontext(_CONTEXT):
+    with localcontext(DECIMAL_CONTEXT):
         amount = (
             volume
             * BOOK_LEVEL_SHARE
@@ -286,56 +293,3 @@ def _level_amount(
             * (Decimal(1) / 2 + Decimal(draw) / UNIT_DRAW_SCALE)
         )
         return max(amount.quantize(listing.amount_step, rounding=ROUND_FLOOR), listing.amount_min)
-
-
-# --- candles -----------------------------------------------------------------------------------
-
-
-def first_candle_day(scenario: Scenario) -> int:
-    """Return the UTC day of the oldest candle served (HISTORY_DAYS_MAX days up to today)."""
-    return day_of(scenario.now_ms) - HISTORY_DAYS_MAX + 1
-
-
-def daily_candles(
-    scenario: Scenario, venue: str, listing: Listing, first_day: int, last_day: int
-) -> tuple[Candle, ...]:
-    """Return the daily candles of days first_day..last_day, clipped to the served history.
-
-    The last candle is today's, still open: its close is the current price.
-
-    Raises:
-        ScenarioError: as `usd_price`.
-    """
-    first = max(first_day, first_candle_day(scenario))
-    last = min(last_day, day_of(scenario.now_ms))
-    return tuple(_candle(scenario, venue, listing, day) for day in range(first, last + 1))
-
-
-def _candle(scenario: Scenario, venue: str, listing: Listing, day: int) -> Candle:
-    """Return one day's candle."""
-    start_ms = day * DAY_MS
-    close_at_ms = min(start_ms + DAY_MS - 1, scenario.now_ms)
-    open_price = pair_price(scenario, venue, listing, start_ms - 1)
-    close_price = pair_price(scenario, venue, listing, close_at_ms)
-    up, down, share = (
-        Decimal(unit_draw(scenario.seed, "candle", venue, listing.symbol, day, part))
-        / UNIT_DRAW_SCALE
-        for part in ("high", "low", "volume")
-    )
-    elapsed = Decimal(close_at_ms + 1 - start_ms) / DAY_MS
-    with localcontext(_CONTEXT):
-        high = (max(open_price, close_price) * (1 + CANDLE_WICK_MAX * up)).quantize(
-            listing.price_tick, rounding=ROUND_CEILING
-        )
-        low = (min(open_price, close_price) * (1 - CANDLE_WICK_MAX * down)).quantize(
-            listing.price_tick, rounding=ROUND_FLOOR
-        )
-        volume = venue_volume_24h(scenario, venue, listing) * (Decimal(1) / 2 + share) * elapsed
-    return Candle(
-        open_ms=start_ms,
-        open=open_price,
-        high=high,
-        low=max(low, listing.price_tick),
-        close=close_price,
-        volume=volume.quantize(listing.amount_step, rounding=ROUND_FLOOR),
-    )

@@ -15,12 +15,15 @@ from __future__ import annotations
 
 import enum
 import hashlib
+import struct
 from dataclasses import dataclass, replace
 from decimal import Decimal
 from typing import Final
 
 DAY_MS: Final = 86_400_000
-HISTORY_DAYS_MAX: Final = 3 * 365 + 1  # daily candles served, three years back
+HOUR_MS: Final = 3_600_000
+HOURS_PER_DAY: Final = 24
+HISTORY_DAYS_MAX: Final = 3 * 365 + 1  # candles and trades served, three years back
 FORWARD_DAYS_MAX: Final = 366  # how far the clock may run past the anchor
 VOLATILITY_DAILY_MAX: Final = Decimal("0.25")
 EXTRA_ASSETS_MAX: Final = 1_000
@@ -188,15 +191,17 @@ def draw_stream(seed: int, count: int, *parts: object) -> tuple[int, ...]:
     """
     label = "/".join(str(part) for part in (seed, *parts)).encode()
     stream = hashlib.shake_256(label).digest(4 * count)
-    return tuple(
-        int.from_bytes(stream[offset : offset + 4], "big") % UNIT_DRAW_SCALE
-        for offset in range(0, 4 * count, 4)
-    )
+    return tuple(word % UNIT_DRAW_SCALE for word in struct.unpack(f">{count}I", stream))
 
 
 def day_of(time_ms: int) -> int:
     """Return the UTC day number (days since 1970-01-01) of a time."""
     return time_ms // DAY_MS
+
+
+def hour_of(time_ms: int) -> int:
+    """Return the UTC hour number (hours since 1970-01-01T00:00Z) of a time."""
+    return time_ms // HOUR_MS
 
 
 @dataclass(frozen=True, slots=True)
