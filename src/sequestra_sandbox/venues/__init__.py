@@ -1,12 +1,13 @@
 """Local stand-ins for exchanges' public market data, in each venue's own format.
 
 Binance (`/api/v3`), Kraken (`/0/public`) and OKX (`/api/v5`) answer markets, tickers,
-order books and hourly and daily OHLCV from a seeded, clock-injected `Scenario`, so
-ccxt's real exchange classes parse them. Each venue module lists its routes, parameters
-and limits; `candles` states how hourly candles add up to daily ones.
-`running_venues(scenario)` runs one server per venue and yields `VenueServers` (URLs,
-request counts, `set_scenario`); `sandbox_exchange(venue, url)` builds the ccxt instance
-pointed at one; `python -m sequestra_sandbox.venues --port N` runs them as a process.
+order books, hourly and daily OHLCV (and Kraken its recent trades) from a seeded,
+clock-injected `Scenario`, so ccxt's real exchange classes parse them. Each venue module
+lists its routes, parameters and limits; `candles` states how hourly candles add up to
+daily ones, `trades` how Kraken's latest trade dates its ticker. `running_venues(scenario)`
+runs one server per venue and yields `VenueServers` (URLs, request counts,
+`set_scenario`); `sandbox_exchange(venue, url)` builds the ccxt instance pointed at one;
+`python -m sequestra_sandbox.venues --port N` runs them as a process.
 """
 
 from sequestra_sandbox.venues.candles import Candle, daily_candles, hourly_candles
@@ -45,6 +46,7 @@ from sequestra_sandbox.venues.server import (
     running_venues,
     start_venues,
 )
+from sequestra_sandbox.venues.trades import Trade, trades
 
 __all__ = [
     "DAY_MS",
@@ -65,6 +67,7 @@ __all__ = [
     "RequestCounter",
     "Scenario",
     "ScenarioError",
+    "Trade",
     "VenueFault",
     "VenueServers",
     "VenueSettings",
@@ -79,6 +82,7 @@ __all__ = [
     "sandbox_exchange",
     "start_venues",
     "synthetic_assets",
+    "trades",
     "usd_price",
     "venue_listings",
 ]

@@ -1,14 +1,20 @@
 """Kraken spot public market data (`/0/public`), in Kraken's format.
 
 Routes: `Time`, `SystemStatus`, `Assets`, `AssetPairs`, `Ticker` (`pair` a comma list of
-pair ids or altnames, or every pair), `Depth` (`count` 1..500, default 100) and `OHLC`.
-Tickers carry no timestamp (Kraken sends none).
+pair ids or altnames, or every pair), `Depth` (`count` 1..500, default 100), `OHLC` and
+`Trades`. Tickers carry no timestamp (Kraken sends none): a ticker is dated by the pair's
+latest trade, which is at the ticker's time (see `trades`).
 
 `OHLC`: `interval` 60 or 1440 minutes (Kraken's other intervals answer the sandbox's 501;
 an unknown one, like a malformed `since`, is EGeneral:Invalid arguments); only the newest
 720 candles exist, the last of them the forming one; `since` (seconds) keeps those opening
 strictly after it, but the forming candle is always there, as Kraken documents. `last` is
 the open time of the newest closed candle.
+
+`Trades`: one `pair`; `count` 1..1000 (default 1000); `since` in seconds or nanoseconds,
+exclusive. Without `since`, the newest `count` trades; with it, the first `count` after
+it. Entries are [price, volume, time (s, float), "b"/"s", "m"/"l", "", trade_id], oldest
+first; `last` is the newest returned trade's time in nanoseconds, as a string.
 
 Every answer is `{"error": [...], "result": {...}}`; results are keyed by Kraken's pair id
 (XXBTZUSD).
@@ -17,6 +23,7 @@ Every answer is `{"error": [...], "result": {...}}`; results are keyed by Kraken
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from email.utils import format_datetime
 from typing import Any, Final
 
@@ -36,6 +43,7 @@ from sequestra_sandbox.venues.candles import Candle, candles, served_indexes
 from sequestra_sandbox.venues.listings import KRAKEN_ASSETS, Listing, venue_listings
 from sequestra_sandbox.venues.prices import Quote, book, quote
 from sequestra_sandbox.venues.scenario import DAY_MS, HOUR_MS, Scenario
+from sequestra_sandbox.venues.trades import NS_PER_MS, TRADES_PER_CALL_MAX, Trade, trades
 
 VENUE: Final = "kraken"
 PREFIX: Final = "/0/public"
@@ -46,6 +54,9 @@ OHLC_INTERVALS_MIN: Final = frozenset({1, 5, 15, 30, 60, 240, 1440, 10080, 21600
 OHLC_WIDTHS_MS: Final = {60: HOUR_MS, 1440: DAY_MS}  # the intervals the sandbox serves
 OHLC_CANDLES_MAX: Final = 720  # Kraken returns at most the newest 720 candles
 OHLC_TRADES: Final = 1_000  # the trade count a candle reports (0 when it has no volume)
+TRADES_COUNT_DEFAULT: Final = TRADES_PER_CALL_MAX
+SINCE_SECONDS_MAX: Final = 10**12  # a larger `since` is in nanoseconds (a `last` cursor)
+NS_PER_S: Final = 1_000_000_000
 VOLUME_PLACES: Final = 8
 ENDPOINTS: Final = {
     "currencies": f"{PREFIX}/Assets",
@@ -53,6 +64,7 @@ ENDPOINTS: Final = {
     "tickers": f"{PREFIX}/Ticker",
     "order_book": f"{PREFIX}/Depth",
     "ohlcv": f"{PREFIX}/OHLC",
+    "trades": f"{PREFIX}/Trades",
 }
 
 
@@ -105,6 +117,8 @@ def answer(request: VenueRequest, scenario: Scenario) -> Answer:
         return _ok(_depth(request, scenario))
     if method == "OHLC":
         return _ok(_ohlc(request, scenario))
+    if method == "Trades":
+        return _ok(_trades(request, scenario))
     raise _error("EGeneral:Unknown method", 404)
 
 
@@ -273,6 +287,50 @@ def _row(listing: Listing, candle: Candle) -> list[Any]:
         _price(listing, vwap),
         fixed(candle.volume, VOLUME_PLACES),
         0 if candle.volume == 0 else OHLC_TRADES,
+    ]
+
+
+def _trades(request: VenueRequest, scenario: Scenario) -> dict[str, Any]:
+    """Answer Trades: the newest `count` trades, or the first `count` after `since`."""
+    listing = _single(request, scenario)
+    count = integer_parameter(request, "count", _bad_argument)
+    count = TRADES_COUNT_DEFAULT if count is None else count
+    if not 1 <= count <= TRADES_PER_CALL_MAX:
+        raise _bad_argument("count")
+    after_ns = _since_ns(request.query.get("since"))
+    found = trades(scenario, VENUE, listing, after_ns, count)
+    last_ns = found[-1].time_ms * NS_PER_MS if found else (after_ns or 0)
+    return {
+        listing.market_id: [_trade(listing, trade) for trade in found],
+        "last": str(last_ns),
+    }
+
+
+def _since_ns(text: str | None) -> int | None:
+    """Read Trades' `since`: seconds (a decimal) or a nanosecond cursor; None when absent."""
+    if text is None or text == "":
+        return None
+    try:
+        value = Decimal(text)
+    except InvalidOperation:
+        raise _bad_argument("since") from None
+    if not value.is_finite() or value < 0:
+        raise _bad_argument("since")
+    if value >= SINCE_SECONDS_MAX:
+        return int(value)
+    return int(value * NS_PER_S)
+
+
+def _trade(listing: Listing, trade: Trade) -> list[Any]:
+    """Write one trade: price, volume, time (s), side, order type, misc, trade id."""
+    return [
+        _price(listing, trade.price),
+        fixed(trade.amount, VOLUME_PLACES),
+        trade.time_ms / 1000,  # a number, as Kraken sends: ccxt's int(t * 1000) is exact
+        "b" if trade.buyer_is_taker else "s",
+        "m" if trade.trade_id % 3 == 0 else "l",
+        "",
+        trade.trade_id,
     ]
 
 

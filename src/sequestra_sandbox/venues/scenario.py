@@ -130,6 +130,8 @@ class QuoteFault:
 
     `price` replaces last, bid and ask (zero, negative, absurd); `price_factor` scales them
     (an outlier); `volume_24h` replaces the volume; `age_s` backdates the timestamp (stale).
+    The pair's trades end with the ticker's: its latest trade is at the (backdated) ticker
+    time and at its last price, so a stale ticker is a frozen feed there too.
     """
 
     venue: str

@@ -297,7 +297,7 @@ class VenueServers:
         """Return the requests a venue received on `endpoint`: a path or a name (every when None).
 
         Names are the dialect's: "markets", "tickers", "order_book", "ohlcv" (and Kraken's
-        "currencies").
+        "currencies" and "trades").
         """
         path = DIALECTS[venue].endpoints.get(endpoint, endpoint) if endpoint else None
         return self._counter.count(venue, path)
