@@ -1,8 +1,9 @@
 """ccxt's real Binance, Kraken and OKX classes against the sandbox venues.
 
-Every expected value comes from the scenario (`quote`, `book`, `daily_candles`), as
-Decimal. ccxt returns floats; the tests compare `Decimal(str(x))` with the scenario's
-Decimal, which is exactly how Sequestra's pricing code converts ccxt's numbers at the edge.
+Every expected value comes from the scenario (`quote`, `book`, `daily_candles`,
+`pair_price`), as Decimal. ccxt returns floats; the tests compare `Decimal(str(x))` with
+the scenario's Decimal, which is exactly how Sequestra's pricing code converts ccxt's
+numbers at the edge. Hourly candles are tested in `test_venue_candles`.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ from sequestra_sandbox.venues import (
     book,
     daily_candles,
     find_listing,
+    pair_price,
     quote,
     running_venues,
     sandbox_exchange,
@@ -343,6 +345,105 @@ def test_usdt_depeg_moves_every_usdt_pair(servers: VenueServers, loaded: dict[st
     assert usd_price(scenario, "USDT", yesterday_ms) == usd_price(
         BASE_SCENARIO, "USDT", yesterday_ms
     )
+
+
+# --- Kraken's trades date its tickers ----------------------------------------------------------
+
+ODD_NOW_MS = NOW_MS + 754_321  # 12:12:34.321: a time no minute or second boundary rounds to
+
+
+@pytest.mark.parametrize("age_s", [0, 5_400], ids=["live", "stale"])
+def test_kraken_s_latest_trade_is_at_the_ticker_s_time_and_price(
+    servers: VenueServers, loaded: dict[str, Any], age_s: int
+) -> None:
+    scenario = BASE_SCENARIO.at(ODD_NOW_MS).with_quote_fault(
+        QuoteFault("kraken", "BTC/USD", age_s=age_s)
+    )
+    servers.set_scenario(scenario)
+    kraken = loaded["kraken"]
+    tickers = kraken.fetch_tickers(["BTC/USD", "ETH/USD"])
+    for symbol, stamp_ms in (("BTC/USD", ODD_NOW_MS - 1000 * age_s), ("ETH/USD", ODD_NOW_MS)):
+        (trade,) = kraken.fetch_trades(symbol, None, 1)
+        expected = quote(scenario, "kraken", find_listing(scenario, "kraken", symbol))
+        assert tickers[symbol]["timestamp"] is None  # Kraken's ticker: no time of its own
+        assert trade["timestamp"] == expected.timestamp_ms == stamp_ms
+        assert dec(trade["price"]) == dec(tickers[symbol]["last"]) == expected.last
+        assert dec(trade["amount"]) == find_listing(scenario, "kraken", symbol).amount_min
+    assert servers.count("kraken", "trades") == 2
+
+
+def test_kraken_s_latest_trade_carries_an_outlier_ticker_s_price(
+    servers: VenueServers, loaded: dict[str, Any]
+) -> None:
+    fault = QuoteFault("kraken", "BTC/USD", price_factor=Decimal("1.5"), age_s=60)
+    servers.set_scenario(BASE_SCENARIO.with_quote_fault(fault))
+    (trade,) = loaded["kraken"].fetch_trades("BTC/USD", None, 1)
+    assert dec(trade["price"]) == Decimal(90_000)
+    assert trade["timestamp"] == NOW_MS - 60_000
+
+
+def test_kraken_trades_run_a_minute_apart_up_to_the_latest(
+    servers: VenueServers, loaded: dict[str, Any]
+) -> None:
+    scenario = BASE_SCENARIO.at(ODD_NOW_MS)
+    servers.set_scenario(scenario)
+    listing = find_listing(scenario, "kraken", "ETH/USD")
+    newest = loaded["kraken"].fetch_trades("ETH/USD")  # Kraken's default count: 1000
+    times = [trade["timestamp"] for trade in newest]
+    minute_ms = 60_000
+    last_minute_ms = ODD_NOW_MS - ODD_NOW_MS % minute_ms
+    assert len(newest) == 1_000
+    assert times == [last_minute_ms - m * minute_ms for m in range(998, -1, -1)] + [ODD_NOW_MS]
+    assert all(
+        dec(trade["price"]) == pair_price(scenario, "kraken", listing, trade["timestamp"])
+        for trade in newest
+    )
+    ids = [int(trade["id"]) for trade in newest]
+    assert ids == sorted(set(ids))
+    since_ms = ODD_NOW_MS - 5 * minute_ms  # ccxt sends whole seconds: 12:07:34
+    after = loaded["kraken"].fetch_trades("ETH/USD", since_ms)
+    expected = [last_minute_ms - m * minute_ms for m in range(4, -1, -1)] + [ODD_NOW_MS]
+    assert [trade["timestamp"] for trade in after] == expected
+
+
+def test_kraken_trades_page_by_the_last_cursor(servers: VenueServers) -> None:
+    base = servers.url("kraken") + "/0/public/Trades?pair=XETHZUSD"
+    status, body = _get(base + "&count=3")
+    assert (status, body["error"]) == (200, [])
+    entries = body["result"]["XETHZUSD"]
+    assert len(entries) == 3 and body["result"]["last"] == str(NOW_MS * 1_000_000)
+    price, volume, time_s, side, kind, misc, trade_id = entries[-1]
+    assert (Decimal(price), time_s, misc) == (Decimal(3_000), NOW_MS / 1000, "")
+    assert side in ("b", "s") and kind in ("m", "l") and isinstance(trade_id, int)
+    assert Decimal(volume) > 0
+    _, body = _get(f"{base}&since={body['result']['last']}")
+    assert body["result"]["XETHZUSD"] == []  # nothing after the latest trade
+    since_ns = (NOW_MS - 150_000) * 1_000_000  # a cursor 2.5 minutes back
+    _, body = _get(f"{base}&since={since_ns}&count=2")
+    assert [entry[2] for entry in body["result"]["XETHZUSD"]] == [
+        (NOW_MS - 120_000) / 1000,
+        (NOW_MS - 60_000) / 1000,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("query", "error"),
+    [
+        ("pair=XETHZUSD&count=0", "EGeneral:Invalid arguments"),
+        ("pair=XETHZUSD&count=1001", "EGeneral:Invalid arguments"),
+        ("pair=XETHZUSD&since=yesterday", "EGeneral:Invalid arguments"),
+        ("", "EGeneral:Invalid arguments"),
+        ("pair=NOPEUSD", "EQuery:Unknown asset pair"),
+    ],
+)
+def test_kraken_refuses_bad_trades_arguments(servers: VenueServers, query: str, error: str) -> None:
+    status, body = _get(servers.url("kraken") + "/0/public/Trades?" + query)
+    assert (status, body["error"]) == (200, [error])
+
+
+def test_ccxt_raises_bad_request_for_more_than_1000_kraken_trades(loaded: dict[str, Any]) -> None:
+    with pytest.raises(ccxt.BadRequest):
+        loaded["kraken"].fetch_trades("BTC/USD", None, 1_001)
 
 
 # --- clock and determinism ---------------------------------------------------------------------
