@@ -82,6 +82,48 @@ def test_historical_revalues_in_full_and_scales_ten_days_by_root_ten() -> None:
     assert runs.var_usd == Decimal(str(round(1_000_000 * (1 - 0.98**10), 2)))
 
 
+def test_every_es_states_the_losses_it_rests_on() -> None:
+    """200 days: the 99% quantile sits at 199 x 0.99 = 197.01 of the sorted losses, so the
+    tail holds the 2 largest; at 95%, 189.05: the 10 largest. The scaled ten-day figure rests
+    on the one-day tail; the overlapping one on its own runs; the normal ES on none."""
+    rng = np.random.default_rng(7)
+    returns = rng.normal(0.0, 0.03, (200, 2))
+    report = risk_report((Decimal("1000.00"), Decimal("500.00")), returns)
+    assert report.figure(HISTORICAL, 0.99, 1).es_observations == 2
+    assert report.figure(HISTORICAL, 0.99, 10).es_observations == 2
+    assert report.figure(HISTORICAL, 0.95, 1).es_observations == 10
+    assert report.figure(HISTORICAL, 0.99, 1).observations == 200
+    runs = report.figure(HISTORICAL_OVERLAPPING, 0.99, 10)
+    assert (runs.observations, runs.es_observations) == (191, 2)  # 190 x 0.99 = 188.1
+    normal = report.figure(PARAMETRIC, 0.99, 1)
+    assert (normal.observations, normal.es_observations) == (200, None)
+    for figure in report.figures:
+        if figure.es_observations is not None:
+            losses = figure.es_observations
+            assert 1 <= losses <= figure.observations
+
+
+def test_an_overlapping_figure_above_the_scaled_one_is_flagged() -> None:
+    """A fall that unfolds over ten days: each day alone is small, the run is not. The
+    overlapping ten-day VaR exceeds sqrt(10) x the one-day one, and says so."""
+    quiet = np.tile([0.001, -0.001], 100)
+    trend = quiet.copy()
+    trend[100:110] = -0.02  # ten days of -2%
+    report = risk_report((Decimal("1000000.00"),), trend.reshape(-1, 1))
+    runs = report.figure(HISTORICAL_OVERLAPPING, 0.99, 10)
+    scaled = report.figure(HISTORICAL, 0.99, 10)
+    assert runs.var_usd > scaled.var_usd
+    assert runs.exceeds_scaled is True and runs.note is not None
+    assert str(runs.var_usd) in runs.note and str(scaled.var_usd) in runs.note
+    assert "prudent" in runs.note and runs.note in report.notes
+    assert scaled.exceeds_scaled is None and scaled.note is None
+    calm = risk_report((Decimal("1000000.00"),), quiet.reshape(-1, 1))
+    calm_runs = calm.figure(HISTORICAL_OVERLAPPING, 0.99, 10)
+    assert calm_runs.var_usd < calm.figure(HISTORICAL, 0.99, 10).var_usd
+    assert calm_runs.exceeds_scaled is False and calm_runs.note is None
+    assert calm.notes == ()
+
+
 def test_overlapping_returns_sum_each_run() -> None:
     returns = np.arange(1.0, 6.0).reshape(5, 1)
     assert overlapping_returns(returns, 2)[:, 0].tolist() == [3.0, 5.0, 7.0, 9.0]

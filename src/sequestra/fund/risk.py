@@ -10,7 +10,11 @@ daily log return on day t (full revaluation, not the linear V_i r_t,i). Loss_t =
 VaR_a is the a-quantile of the losses (numpy's `linear` method: interpolation between
 order statistics, passed explicitly); ES_a is the mean of the losses at or beyond VaR_a.
 Both are losses: positive when the holdings lose. A level needs at least one observation
-in its tail, so 99% needs 100 days of returns and 95% needs 20.
+in its tail, so 99% needs 100 days of returns and 95% needs 20. Every historical figure
+states the observations it rests on: `observations` (the sample: daily returns, or h-day
+runs) and `es_observations` (the losses at or beyond VaR that ES averages; 200 days give
+a 99% ES of two losses). A parametric ES is a formula, not a mean of losses: it states
+`es_observations` None.
 
 Ten-day horizon. Primary: the one-day figures scaled by sqrt(10) (square root of time, which
 takes the days as independent). Also reported: overlapping ten-day returns (the sum of each
@@ -19,7 +23,9 @@ way. Why scaling is primary: three years of days give about 1,086 overlapping ru
 about 109 independent ones, so a 99% tail of overlapping runs rests on one or two
 independent events, and one crash sits in ten runs at once. The overlapping figure shows
 what multi-day runs did; where it exceeds the scaled one the history trended (falls that
-unfolded over several days) and the larger figure is the prudent one to read.
+unfolded over several days) and the larger figure is the prudent one to read: such an
+overlapping figure is flagged (`exceeds_scaled` True, its VaR or ES above the scaled one's)
+and carries a `note` saying so, which the report repeats in `notes`.
 
 Parametric cross-check (variance-covariance, normal, zero mean):
 sigma_P = sqrt(V' S V) with S the sample covariance (ddof=1) of the daily log returns;
@@ -32,7 +38,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from decimal import Decimal
 from statistics import NormalDist
 from typing import Final
@@ -72,13 +78,23 @@ _STANDARD_NORMAL: Final = NormalDist()
 
 @dataclass(frozen=True, slots=True)
 class RiskFigure:
-    """VaR and ES in USD at one confidence level and horizon, by one method."""
+    """VaR and ES in USD at one confidence level and horizon, by one method.
+
+    `observations` is the sample behind it (daily returns, or h-day runs); `es_observations`
+    the losses at or beyond VaR that ES is the mean of (None for the parametric formula).
+    `exceeds_scaled` is set on overlapping figures only: True when their VaR or ES is above
+    the sqrt(h)-scaled historical one at the same level and horizon (then `note` says so).
+    """
 
     method: str
     level: float
     horizon_days: int
     var_usd: Decimal
     es_usd: Decimal
+    observations: int
+    es_observations: int | None
+    exceeds_scaled: bool | None = None
+    note: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,6 +104,7 @@ class RiskReport:
     figures: tuple[RiskFigure, ...]
     observations: int
     primary_method: str = PRIMARY_METHOD
+    notes: tuple[str, ...] = ()  # the flagged figures' notes, in the order of the figures
 
     def figure(self, method: str, level: float, horizon_days: int) -> RiskFigure:
         """Return the figure for (method, level, horizon).
@@ -168,6 +185,20 @@ def historical_var_es(
     Raises:
         FundInputError: a bad level, or no observation in the tail (too short a sample).
     """
+    var, expected_shortfall, _ = historical_tail(pnl_usd, level, argument=argument)
+    return var, expected_shortfall
+
+
+def historical_tail(
+    pnl_usd: FloatVector, level: float, *, argument: str = "pnl_usd"
+) -> tuple[float, float, int]:
+    """Return (VaR, ES, losses in the tail) of a sample of P&L at `level`, unrounded.
+
+    The tail is the losses at or beyond VaR: the ones ES is the mean of.
+
+    Raises:
+        FundInputError: as `historical_var_es`.
+    """
     level = check_level(level)
     losses = -np.asarray(pnl_usd, dtype=np.float64)
     tail_observations = math.floor(losses.size * (1.0 - level) + TAIL_EPSILON)
@@ -176,8 +207,8 @@ def historical_var_es(
         expected = f"at least {needed} finite observations for a {level:g} level"
         raise FundInputError(argument, expected, f"{losses.size}")
     var = float(np.quantile(losses, level, method=QUANTILE_METHOD))
-    expected_shortfall = float(losses[losses >= var].mean())
-    return var, expected_shortfall
+    tail = losses[losses >= var]
+    return var, float(tail.mean()), int(tail.size)
 
 
 def historical_figures(
@@ -188,21 +219,47 @@ def historical_figures(
 ) -> list[RiskFigure]:
     """Return historical figures: one-day, sqrt(h)-scaled and overlapping h-day runs.
 
+    Each overlapping figure is compared with the scaled one (see `flag_overlapping`).
+
     Raises:
         FundInputError: see `historical_var_es` and `overlapping_returns`.
     """
     one_day = portfolio_pnl_usd(values_usd, returns)
+    days = int(one_day.size)
     figures: list[RiskFigure] = []
     for level in levels:
-        var, es = historical_var_es(one_day, level, argument="returns")
+        var, es, tail = historical_tail(one_day, level, argument="returns")
         for horizon in horizons_days:
             scale = math.sqrt(horizon)
-            figures.append(_figure(HISTORICAL, level, horizon, var * scale, es * scale))
+            scaled = _figure(HISTORICAL, level, horizon, var * scale, es * scale, days, tail)
+            figures.append(scaled)
             if horizon > 1:
                 runs = portfolio_pnl_usd(values_usd, overlapping_returns(returns, horizon))
-                run_var, run_es = historical_var_es(runs, level, argument="returns")
-                figures.append(_figure(HISTORICAL_OVERLAPPING, level, horizon, run_var, run_es))
+                run_var, run_es, run_tail = historical_tail(runs, level, argument="returns")
+                overlapping = _figure(
+                    HISTORICAL_OVERLAPPING, level, horizon, run_var, run_es, runs.size, run_tail
+                )
+                figures.append(flag_overlapping(overlapping, scaled))
     return figures
+
+
+def flag_overlapping(overlapping: RiskFigure, scaled: RiskFigure) -> RiskFigure:
+    """Return the overlapping figure flagged against the sqrt(h)-scaled one.
+
+    `exceeds_scaled` is True when its VaR or its ES (in cents) is above the scaled figure's;
+    then `note` names both and says the larger is the prudent one to read.
+    """
+    above = overlapping.var_usd > scaled.var_usd or overlapping.es_usd > scaled.es_usd
+    if not above:
+        return replace(overlapping, exceeds_scaled=False)
+    horizon, level = overlapping.horizon_days, f"{overlapping.level:.2%}"
+    note = (
+        f"overlapping {horizon}-day figures at {level} (VaR USD {overlapping.var_usd}, ES USD"
+        f" {overlapping.es_usd}) exceed the sqrt({horizon})-scaled ones (VaR USD"
+        f" {scaled.var_usd}, ES USD {scaled.es_usd}): losses unfolded over several days;"
+        " the larger, overlapping figures are the prudent ones to read"
+    )
+    return replace(overlapping, exceeds_scaled=True, note=note)
 
 
 def portfolio_sigma_usd(values_usd: FloatVector, covariance: FloatMatrix) -> float:
@@ -266,15 +323,27 @@ def risk_report(
     for level in checked_levels:
         for horizon in horizons_days:
             var, es = parametric_var_es(sigma_usd, level, horizon)
-            figures.append(_figure(PARAMETRIC, level, horizon, var, es))
-    return RiskReport(tuple(figures), checked.shape[0])
+            days = checked.shape[0]
+            figures.append(_figure(PARAMETRIC, level, horizon, var, es, days, None))
+    notes = tuple(figure.note for figure in figures if figure.note is not None)
+    return RiskReport(tuple(figures), checked.shape[0], notes=notes)
 
 
-def _figure(method: str, level: float, horizon: int, var: float, es: float) -> RiskFigure:
+def _figure(
+    method: str,
+    level: float,
+    horizon: int,
+    var: float,
+    es: float,
+    observations: int,
+    es_observations: int | None,
+) -> RiskFigure:
     return RiskFigure(
         method,
         level,
         horizon,
         to_usd_cents(var, argument="var_usd"),
         to_usd_cents(es, argument="es_usd"),
+        observations,
+        es_observations,
     )
