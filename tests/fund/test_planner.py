@@ -33,6 +33,24 @@ def test_without_risk_aversion_the_schedule_is_linear_and_e_is_the_twap_formula(
     assert plan.cost_std_usd == Decimal(str(round(math.sqrt(11_400_000), 2)))
 
 
+def test_every_unit_sold_pays_epsilon_half_spread_and_fee() -> None:
+    """E = gamma X^2 / 2 + epsilon X + eta_tilde X^2 / T: with epsilon = 0.15 USD a unit (a
+    price of 100, half a 10 bp spread and a 10 bp fee), 1,000 units pay 150 more, whatever
+    the schedule, and the trajectory does not move."""
+    costly = ImpactModel(sigma=2.0, eta=0.01, gamma=0.001, epsilon=100 * 0.0015)
+    plan = optimal_sale(Decimal(1000), 10, 1.0, costly, 0.0, quantity_step=ONE)
+    assert (plan.impact_cost_usd, plan.spread_and_fee_cost_usd) == (
+        Decimal("1450.00"),
+        Decimal("150.00"),
+    )
+    assert plan.expected_cost_usd == Decimal("1600.00")
+    eager = optimal_sale(Decimal(1000), 10, 1.0, costly, 1e-2, quantity_step=ONE)
+    plain = optimal_sale(Decimal(1000), 10, 1.0, MODEL, 1e-2, quantity_step=ONE)
+    assert eager.schedule == plain.schedule
+    assert eager.spread_and_fee_cost_usd == Decimal("150.00")
+    assert eager.expected_cost_usd == plain.expected_cost_usd + Decimal("150.00")
+
+
 def test_kappa_solves_the_cosh_equation_and_holdings_follow_the_sinh_formula() -> None:
     tau, risk_aversion = 0.5, 2e-3
     kappa = kappa_per_day(MODEL, tau, risk_aversion)

@@ -9,16 +9,20 @@ rounded plan.
 Almgren-Chriss (linear impact, arithmetic random walk). Sell X units in N tranches of tau
 days (T = N tau). The price diffuses with sigma (USD per unit per sqrt(day)); selling n units
 in a tranche lowers the price for good by gamma n (permanent impact, USD per unit per unit)
-and concedes eta n / tau on that tranche alone (temporary impact, USD per unit per unit/day).
-lambda is the risk aversion (per USD).
+and concedes epsilon + eta n / tau per unit on that tranche alone (temporary impact: epsilon,
+USD per unit, is the fixed cost of each unit sold, half the bid-ask spread plus the venue's
+taker fee; eta in USD per unit per unit/day). lambda is the risk aversion (per USD).
     eta_tilde = eta - gamma tau / 2                      (must be above 0)
     cosh(kappa tau) = 1 + lambda sigma^2 tau^2 / (2 eta_tilde)
     x_j = X sinh(kappa (T - t_j)) / sinh(kappa T),  t_j = j tau, j = 0..N   (holdings)
     n_j = x_(j-1) - x_j                                  (trades, j = 1..N)
-    E = gamma X^2 / 2 + (eta_tilde / tau) sum n_j^2      (expected cost, USD)
+    E = gamma X^2 / 2 + epsilon X + (eta_tilde / tau) sum n_j^2   (expected cost, USD)
     V = sigma^2 tau sum_(j=1..N) x_j^2                   (its variance, USD^2)
 With lambda = 0, kappa = 0 and the limit is linear, x_j = X (1 - j / N) (TWAP), so
-E = gamma X^2 / 2 + eta_tilde X^2 / T. A larger lambda sells sooner. The sinh ratio is
+E = gamma X^2 / 2 + epsilon X + eta_tilde X^2 / T. A larger lambda sells sooner; epsilon X
+is the same for every schedule of a sale, so it moves E and not the trajectory. E is given
+whole and in its two parts, the impact (gamma and eta terms) and epsilon X, each in cents;
+E is their sum. The sinh ratio is
 evaluated as exp(-kappa t_j) expm1(-2 kappa (T - t_j)) / expm1(-2 kappa T), which neither
 overflows for a large kappa T nor loses digits for a small one; kappa tau comes from
 log1p(y + sqrt(y (y + 2))) = acosh(1 + y) for the same reason.
@@ -59,11 +63,13 @@ _ZERO: Final = Decimal(0)
 
 @dataclass(frozen=True, slots=True)
 class ImpactModel:
-    """Almgren-Chriss market: volatility, temporary and permanent impact (see the module)."""
+    """Almgren-Chriss market: volatility, temporary and permanent impact, and the fixed cost
+    per unit sold, epsilon (half-spread plus taker fee, USD per unit; see the module)."""
 
     sigma: float
     eta: float
     gamma: float
+    epsilon: float = 0.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +83,18 @@ class SaleSchedule:
 
 @dataclass(frozen=True, slots=True)
 class OptimalSale:
-    """An Almgren-Chriss plan with its expected cost E, variance V and sqrt(V) in USD."""
+    """An Almgren-Chriss plan with its expected cost E, variance V and sqrt(V) in USD.
+
+    E = `impact_cost_usd` + `spread_and_fee_cost_usd` (epsilon X), each in cents.
+    """
 
     schedule: SaleSchedule
     kappa_per_day: float
     expected_cost_usd: Decimal
     cost_variance_usd2: float
     cost_std_usd: Decimal
+    impact_cost_usd: Decimal
+    spread_and_fee_cost_usd: Decimal
 
 
 def check_quantity(quantity: object, quantity_step: object) -> tuple[Decimal, Decimal]:
@@ -109,7 +120,7 @@ def check_model(model: ImpactModel, tranche_days: float) -> float:
     """Return eta_tilde = eta - gamma tau / 2 once the model's parameters are in bounds.
 
     Raises:
-        FundInputError: sigma or gamma outside [0, PRICE_PARAMETER_MAX]; eta outside
+        FundInputError: sigma, gamma or epsilon outside [0, PRICE_PARAMETER_MAX]; eta outside
             (0, PRICE_PARAMETER_MAX]; eta_tilde not above 0 (the permanent impact outweighs
             the temporary one at this tranche length).
     """
@@ -119,6 +130,7 @@ def check_model(model: ImpactModel, tranche_days: float) -> float:
     check_float("model.sigma", model.sigma, minimum=0.0, maximum=limit)
     check_float("model.eta", model.eta, minimum=0.0, maximum=limit, minimum_open=True)
     check_float("model.gamma", model.gamma, minimum=0.0, maximum=limit)
+    check_float("model.epsilon", model.epsilon, minimum=0.0, maximum=limit)
     eta_tilde = model.eta - model.gamma * tranche_days / 2.0
     if eta_tilde <= 0:
         expected = "eta above gamma x tranche_days / 2 (eta_tilde above 0)"
@@ -203,14 +215,18 @@ def optimal_sale(
     trades = np.array([float(n) for n in schedule.trades], dtype=np.float64)
     eta_tilde = model.eta - model.gamma * tau / 2.0
     quantity_float = float(quantity)
-    expected = model.gamma * quantity_float**2 / 2.0 + eta_tilde / tau * float(trades @ trades)
+    impact = model.gamma * quantity_float**2 / 2.0 + eta_tilde / tau * float(trades @ trades)
+    impact_usd = to_usd_cents(impact, argument="impact_cost_usd")
+    fixed_usd = to_usd_cents(model.epsilon * quantity_float, argument="spread_and_fee_cost_usd")
     variance = model.sigma**2 * tau * float(holdings[1:] @ holdings[1:])
     return OptimalSale(
         schedule,
         kappa,
-        to_usd_cents(expected, argument="expected_cost_usd"),
+        impact_usd + fixed_usd,
         variance,
         to_usd_cents(math.sqrt(variance), argument="cost_std_usd"),
+        impact_usd,
+        fixed_usd,
     )
 
 
