@@ -1,6 +1,7 @@
 """The exposure report on both databases: the Fund's figures recomputed independently, the
 same bytes twice, an earlier prefix reproduced after more entries, market data cut at the
-valuation's date and named by its hash, and clear errors."""
+last UTC day ended by the valuation's cutoff and named by its hash, every ES with the losses
+it rests on, the moment named, and clear errors."""
 
 from __future__ import annotations
 
@@ -76,7 +77,10 @@ def test_exposure_figures_bytes_and_prefix(books: Books) -> None:  # noqa: F811
         usdt_usd * Decimal("0.10")
     ).quantize(Decimal("0.01"))
     assert crash.total_loss_usd == expected_loss
-    assert report.market.days == DAYS and report.market.last_day == cutoff_day.isoformat()
+    # The cutoff's own day is still forming: the last day used is the one before it.
+    last_day = (cutoff_day - timedelta(days=1)).isoformat()
+    assert report.market.days == DAYS - 1 and report.market.last_day == last_day
+    assert report.market.last_day_max == last_day
     assert report.market.risk is not None and len(report.market.closes_sha256) == 64
     size = books.custody.size()
     with engine.connect() as connection:
@@ -90,6 +94,19 @@ def test_exposure_figures_bytes_and_prefix(books: Books) -> None:  # noqa: F811
     quantities = {row["asset"]: row["quantity"] for row in document["tables"]["assets"]}
     assert quantities == {BTC: "2", USDT: "1000"}  # exact, without trailing zeros
     assert "not in the ledger" in document["facts"]["market_data"]
+    moment = (
+        f"Fund holdings as of ledger entry {size - 1} (tree size {size}), prices of valuation"
+        f" seq {valuation.seq} (cutoff {valuation.cutoff})"
+    )
+    assert document["facts"]["moment"] == moment and moment in document["title"]
+    assert document["facts"]["holdings_tree_size"] == str(size)
+    assert document["facts"]["market_last_day_max"] == last_day
+    rows = {(r["method"], r["level"], r["horizon_days"]): r for r in document["tables"]["risk"]}
+    # 118 returns: the 99% quantile sits at 117 x 0.99 = 115.83; the 2 largest losses.
+    assert rows[("historical", "0.99", "1")]["es_observations"] == "2"
+    assert rows[("historical", "0.99", "1")]["observations"] == str(DAYS - 2)
+    assert rows[("parametric-normal", "0.99", "1")]["es_observations"] == ""
+    assert rows[("historical-overlapping", "0.99", "10")]["exceeds_scaled"] in ("true", "false")
     assert before["pdf"].startswith(b"%PDF") and report.root_sha256.encode() in before["csv"]
     _closes(books, cutoff_day + timedelta(days=10), 5)  # later market data: not used
     books.fund.append(books.fund.propose("S-1", "50000000"))

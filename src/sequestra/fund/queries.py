@@ -150,12 +150,17 @@ def parse_bands(text: str) -> tuple[tuple[Decimal, int], ...]:
     return tuple((Decimal(limit), int(m)) for limit, m in pairs)
 
 
-def current_policy(engine: Engine) -> PolicyRecord | None:
-    """The fund policy recorded last, or None before the first `fund.policy.recorded`."""
+def current_policy(engine: Engine, size: int | None = None) -> PolicyRecord | None:
+    """The fund policy recorded last, or None before the first `fund.policy.recorded`.
+
+    With `size`, the last among the ledger's first `size` entries (seq below `size`): the
+    policy in force at the end of that prefix.
+    """
+    query = select(POLICY_TABLE).order_by(POLICY_TABLE.c.seq.desc()).limit(1)
+    if size is not None:
+        query = query.where(POLICY_TABLE.c.seq < size)
     with read_transaction(engine) as connection:
-        row = connection.execute(
-            select(POLICY_TABLE).order_by(POLICY_TABLE.c.seq.desc()).limit(1)
-        ).first()
+        row = connection.execute(query).first()
         if row is None:
             return None
         recorded_at = ledger_queries.recorded_at_of(connection, [row.seq])[row.seq]

@@ -1,10 +1,24 @@
 """The State Fund's exposure, risk, stress and liquidity from the ledger and market data.
 
-Positions are the Fund's holdings (`fund/<wallet>` accounts) summed per asset; prices and
-the USD/KZT rate are those of the latest recorded valuation (fair value, price x quantity);
-daily closes and volumes are the stored market data (`sequestra fund marketdata`). An asset
-without a price is left out and named; an asset without enough history is valued but left
-out of the statistics, and named.
+The moment: the ledger's size is read once, and everything is taken at the end of that
+prefix (`holdings_tree_size` entries): positions are the Fund's holdings (`fund/<wallet>`
+accounts) summed per asset after those entries; prices and the USD/KZT rate are those of the
+latest valuation among them (fair value, price x quantity); the licensed venues are those of
+the Fund policy in force among them. `moment` says so in one sentence.
+
+Market data (`sequestra fund marketdata`) is cut at that valuation's cutoff: only the daily
+closes and volumes of UTC days that had ended at or before it count (the cutoff's own day is
+still forming; `pricing.marketdata.last_closed_day`). Closes are the median over every
+venue; volumes count only the licensed venues of the Fund policy, the ones the Fund may sell
+on (`volume_licensed` True). Without a Fund policy no licensed venue is known: volumes then
+count every venue with market data, and the figures say so (`volume_licensed` False and a
+`volume_note`), since they may overstate what the Fund can sell into. An asset without a
+price is left out and named; an asset without enough history is valued but left out of the
+statistics, and named.
+
+Liquidity costs (`sequestra.fund.costs`): the square-root impact of selling the whole
+holding at once, plus half the bid-ask spread and the taker fee on its value; each row
+names that model in `impact_model` and where its spread and fee came from.
 """
 
 from __future__ import annotations
@@ -20,10 +34,23 @@ from typing import Any, Final
 from sqlalchemy import Engine
 
 from sequestra.config import FundSettings
-from sequestra.custody.queries import asset_registry, list_holdings
+from sequestra.custody.assets import AssetRegistry
+from sequestra.custody.queries import asset_registry, holdings_before
 from sequestra.errors import Conflict
+from sequestra.fund.costs import (
+    TradingCosts,
+    highest_taker_fee,
+    trading_costs,
+    widest_half_spread,
+)
 from sequestra.fund.exposure import Exposure, Position, exposure
-from sequestra.fund.liquidity import average_daily_volume, days_to_exit, impact_cost_usd
+from sequestra.fund.liquidity import (
+    IMPACT_CONSTANT_DEFAULT,
+    average_daily_volume,
+    days_to_exit,
+    impact_cost_usd,
+)
+from sequestra.fund.queries import PolicyRecord, current_policy
 from sequestra.fund.risk import RiskReport, risk_report
 from sequestra.fund.series import (
     VOLATILITY_WINDOWS_DAYS,
@@ -34,16 +61,90 @@ from sequestra.fund.series import (
     realised_volatility,
 )
 from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, StressScenario, stress_all
-from sequestra.pricing.marketdata import read_usd_closes
-from sequestra.pricing.queries import ValuationView, current_valuation
+from sequestra.ledger import queries as ledger_queries
+from sequestra.pricing.marketdata import last_closed_day, read_usd_closes, stored_venues
+from sequestra.pricing.projection import QuoteRow
+from sequestra.pricing.queries import ValuationView, current_valuation, quotes_of
+from sequestra.pricing.venues import CcxtVenue
 
 HISTORY_DAYS_MIN: Final = 100  # a 99% historical VaR needs a tail of at least one day
 PARTICIPATION: Final = Decimal("0.10")  # of average daily volume, for days to exit
 ADV_WINDOW_DAYS: Final = 30
+IMPACT_WINDOW: Final = "30d"  # the volatility the square-root impact uses
+NO_POLICY_NOTE: Final = (
+    "no Fund policy recorded: no licensed venue is known, so volume counts every venue with"
+    " market data ({venues}) and may overstate what the Fund can sell into (days to exit and"
+    " impact understated); record a policy with `sequestra fund policy set`"
+)
+IMPACT_MODEL: Final = (
+    f"square-root impact, Y={IMPACT_CONSTANT_DEFAULT:g}, sigma_daily of the last 30 daily"
+    " returns, Q/ADV with ADV on the licensed venues; plus half-spread and taker fee"
+)
+
+
+def moment_statement(holdings_tree_size: int, valuation_seq: int, cutoff: str) -> str:
+    """The sentence naming the moment a Fund figure describes: the holdings after the first
+    `holdings_tree_size` entries, at a valuation's prices."""
+    return (
+        f"Fund holdings as of ledger entry {holdings_tree_size - 1} (tree size"
+        f" {holdings_tree_size}), prices of valuation seq {valuation_seq} (cutoff {cutoff})"
+    )
+
+
+@dataclass(frozen=True)
+class VolumeVenues:
+    """The venues whose volume counts: the licensed venues of the policy in force, or, with
+    no policy, every venue with market data, flagged (`licensed` False, `note` says why)."""
+
+    venues: tuple[str, ...]
+    policy_seq: int | None
+    licensed: bool
+    note: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "volume_venues": list(self.venues),
+            "volume_policy_seq": self.policy_seq,
+            "volume_licensed": self.licensed,
+            "volume_note": self.note,
+        }
+
+
+def volume_venues(engine: Engine, size: int) -> VolumeVenues:
+    """The venues whose volume counts at the end of the ledger's first `size` entries."""
+    policy: PolicyRecord | None = current_policy(engine, size)
+    if policy is not None:
+        return VolumeVenues(tuple(sorted(policy.venues)), policy.seq, True, None)
+    every = stored_venues(engine)
+    return VolumeVenues(every, None, False, NO_POLICY_NOTE.format(venues=", ".join(every)))
 
 
 class FundReportError(Conflict):
     """No report can be made (nothing in the Fund, no valuation); the message says why."""
+
+
+def risk_json(risk: RiskReport) -> dict[str, Any]:
+    """VaR and ES as `fund exposure --json` and the API give them: each figure with the
+    observations it rests on, overlapping figures flagged against the scaled ones."""
+    return {
+        "primary_method": risk.primary_method,
+        "observations": risk.observations,
+        "notes": list(risk.notes),
+        "figures": [
+            {
+                "method": f.method,
+                "level": f.level,
+                "horizon_days": f.horizon_days,
+                "var_usd": str(f.var_usd),
+                "es_usd": str(f.es_usd),
+                "observations": f.observations,
+                "es_observations": f.es_observations,
+                "exceeds_scaled": f.exceeds_scaled,
+                "note": f.note,
+            }
+            for f in risk.figures
+        ],
+    }
 
 
 @dataclass
@@ -58,13 +159,24 @@ class FundReport:
     correlation: dict[str, dict[str, float]] = field(default_factory=dict)
     risk: RiskReport | None = None
     stress: tuple[StressResult, ...] = ()
-    liquidity: dict[str, dict[str, str]] = field(default_factory=dict)
+    liquidity: dict[str, dict[str, Any]] = field(default_factory=dict)
+    holdings_tree_size: int = 0  # the holdings after the ledger's first this many entries
+    market_last_day_max: str = ""  # the last UTC day ended at the cutoff (YYYY-MM-DD)
+    market_first_day: str | None = None  # the aligned days the statistics used
+    market_last_day: str | None = None
+    volume: VolumeVenues = field(default_factory=lambda: VolumeVenues((), None, False, None))
+
+    @property
+    def moment(self) -> str:
+        return moment_statement(self.holdings_tree_size, self.valuation_seq, self.cutoff)
 
     def exposure_json(self) -> dict[str, Any]:
         e = self.exposure
         return {
             "valuation_seq": self.valuation_seq,
             "cutoff": self.cutoff,
+            "holdings_tree_size": self.holdings_tree_size,
+            "moment": self.moment,
             "total_usd": str(e.total_usd),
             "total_kzt": None if e.total_kzt is None else str(e.total_kzt),
             "usd_kzt": None if e.usd_kzt is None else str(e.usd_kzt),
@@ -85,22 +197,10 @@ class FundReport:
             "unpriced": self.unpriced,
             "without_history": self.without_history,
             "history_days": self.history_days,
-            "risk": None
-            if self.risk is None
-            else {
-                "primary_method": self.risk.primary_method,
-                "observations": self.risk.observations,
-                "figures": [
-                    {
-                        "method": f.method,
-                        "level": f.level,
-                        "horizon_days": f.horizon_days,
-                        "var_usd": str(f.var_usd),
-                        "es_usd": str(f.es_usd),
-                    }
-                    for f in self.risk.figures
-                ],
-            },
+            "market_last_day_max": self.market_last_day_max,
+            "market_first_day": self.market_first_day,
+            "market_last_day": self.market_last_day,
+            "risk": None if self.risk is None else risk_json(self.risk),
         }
 
     def stress_json(self) -> list[dict[str, Any]]:
@@ -118,71 +218,97 @@ class FundReport:
         ]
 
 
-def latest_valuation(engine: Engine) -> ValuationView:
-    """The current valuation (`pricing.queries.current_valuation`).
+def latest_valuation(engine: Engine, size: int | None = None) -> ValuationView:
+    """The current valuation (`pricing.queries.current_valuation`), among the ledger's first
+    `size` entries when given.
 
     Raises FundReportError when none is recorded yet.
     """
-    found = current_valuation(engine)
+    found = current_valuation(engine, size)
     if found is None:
         raise FundReportError("no valuation recorded yet: run `sequestra revalue` first")
     return found
+
+
+def fund_quantities(engine: Engine, size: int) -> dict[str, Decimal]:
+    """The Fund's quantity of each asset (whole units) after the ledger's first `size`
+    entries. Raises FundReportError when the Fund holds nothing."""
+    quantities: dict[str, Decimal] = defaultdict(Decimal)
+    for holding in holdings_before(engine, size):
+        if holding.case_id is None:  # a holding of the State Fund has no case
+            quantities[holding.asset.asset_id] += Decimal(holding.amount_base).scaleb(
+                -holding.asset.decimals
+            )
+    if not quantities:
+        raise FundReportError("the State Fund holds nothing (forfeitures move holdings there)")
+    return dict(quantities)
 
 
 def fund_report(
     engine: Engine,
     scenarios: Sequence[StressScenario] = DEFAULT_SCENARIOS,
     participation: Decimal = PARTICIPATION,
+    *,
+    venues: Sequence[CcxtVenue] = (),
 ) -> FundReport:
-    """Exposure, volatility, correlations, VaR/ES, stress and days to exit of the Fund.
+    """Exposure, volatility, correlations, VaR/ES, stress and days to exit of the Fund, at
+    the end of the ledger as it is now (see the module docstring for the moment and the cut).
+
+    `venues` give the taker fees (ccxt markets) of the licensed ones; without them the
+    stated default fee is used.
 
     Raises FundReportError when the Fund holds nothing or nothing is valued.
     """
-    valuation = latest_valuation(engine)
-    seq, cutoff, rate, prices = (
-        valuation.seq,
-        valuation.cutoff,
-        valuation.fx_rate,
-        valuation.prices_usd(),
-    )
-    registry = asset_registry(engine)
-    quantities: dict[str, Decimal] = defaultdict(Decimal)
-    for holding in list_holdings(engine, fund=True):
-        quantities[holding.asset.asset_id] += Decimal(holding.amount_base).scaleb(
-            -holding.asset.decimals
-        )
-    if not quantities:
-        raise FundReportError("the State Fund holds nothing (forfeitures move holdings there)")
+    size = ledger_queries.head(engine).size
+    valuation = latest_valuation(engine, size)
+    seq, prices = valuation.seq, valuation.prices_usd()
+    quantities = fund_quantities(engine, size)
     unpriced = sorted(a for a in quantities if a not in prices)
     positions = [Position(a, q, prices[a]) for a, q in sorted(quantities.items()) if a in prices]
     if not positions:
         raise FundReportError(f"no Fund asset has a price in valuation {seq}: {unpriced}")
-    report = FundReport(seq, cutoff, exposure(positions, usd_kzt=rate), unpriced)
+    report = FundReport(
+        seq,
+        valuation.cutoff,
+        exposure(positions, usd_kzt=valuation.fx_rate),
+        unpriced,
+        holdings_tree_size=size,
+        market_last_day_max=last_closed_day(valuation.cutoff_at).isoformat(),
+        volume=volume_venues(engine, size),
+    )
+    registry = asset_registry(engine)
     series, volumes = [], {}
     for position in positions:
-        closes, daily_volume = read_usd_closes(engine, registry.get(position.asset_id).symbol)
+        symbol = registry.get(position.asset_id).symbol
+        closes, volumes[position.asset_id] = read_usd_closes(
+            engine, symbol, cutoff_utc=valuation.cutoff_at, volume_venues=report.volume.venues
+        )
         if len(closes) < HISTORY_DAYS_MIN:
             report.without_history.append(position.asset_id)
             continue
         days = sorted(closes)
         series.append(CloseSeries(position.asset_id, tuple(days), tuple(closes[d] for d in days)))
-        volumes[position.asset_id] = daily_volume
     values = {a.asset_id: a.value_usd for a in report.exposure.assets}
     report.stress = stress_all(scenarios, values)
     if series:
         _statistics(report, series)
-    report.liquidity = _liquidity(report, volumes, participation)
+    costs = _costs(engine, valuation, registry, report.volume, venues)
+    report.liquidity = _liquidity(report, volumes, participation, costs)
     return report
 
 
-def configured_fund_report(engine: Engine, settings: FundSettings) -> FundReport:
+def configured_fund_report(
+    engine: Engine, settings: FundSettings, *, venues: Sequence[CcxtVenue] = ()
+) -> FundReport:
     """`fund_report` with the [fund] settings' scenarios (none: the built-in ones) and
     participation. Raises FundReportError as `fund_report` does."""
     scenarios = tuple(
         StressScenario(s.name, tuple(sorted(s.shocks.items())), s.others, s.description)
         for s in settings.scenarios
     )
-    return fund_report(engine, scenarios or DEFAULT_SCENARIOS, settings.participation)
+    return fund_report(
+        engine, scenarios or DEFAULT_SCENARIOS, settings.participation, venues=venues
+    )
 
 
 def volatility_by_asset(returns: Any, asset_ids: Sequence[str]) -> dict[str, dict[str, float]]:
@@ -202,6 +328,8 @@ def _statistics(report: FundReport, series: list[CloseSeries]) -> None:
     returns = log_returns(aligned.closes_usd)
     ids = aligned.asset_ids
     report.history_days = len(aligned.dates)
+    report.market_first_day = aligned.dates[0].isoformat()
+    report.market_last_day = aligned.dates[-1].isoformat()
     report.volatility = volatility_by_asset(returns, ids)
     matrix = correlation_matrix(returns)
     report.correlation = {
@@ -212,30 +340,85 @@ def _statistics(report: FundReport, series: list[CloseSeries]) -> None:
     report.risk = risk_report([values[a] for a in ids], returns)
 
 
+def asset_costs(
+    quotes: Sequence[QuoteRow],
+    valuation_seq: int,
+    symbol: str,
+    volume: VolumeVenues,
+    venues: Sequence[CcxtVenue],
+) -> TradingCosts:
+    """Half-spread (from a valuation's quotes) and taker fee (from the venues' ccxt markets)
+    of selling `symbol` on the licensed venues; the stated defaults where none is known."""
+    return trading_costs(
+        widest_half_spread(quotes, symbol, volume.venues),
+        highest_taker_fee(venues, symbol, volume.venues),
+        valuation_seq=valuation_seq,
+    )
+
+
+def _costs(
+    engine: Engine,
+    valuation: ValuationView,
+    registry: AssetRegistry,
+    volume: VolumeVenues,
+    venues: Sequence[CcxtVenue],
+) -> dict[str, TradingCosts]:
+    quotes = quotes_of(engine, valuation.quotes_sha256)
+    return {
+        asset_id: asset_costs(quotes, valuation.seq, registry.get(asset_id).symbol, volume, venues)
+        for asset_id in valuation.prices_usd()
+    }
+
+
 def _liquidity(
-    report: FundReport, volumes: dict[str, dict[date, Decimal]], participation: Decimal
-) -> dict[str, dict[str, str]]:
-    """ADV in USD, days to exit at `participation`, and the square-root impact cost of
-    selling the whole holding at once (a liquidation figure, never part of fair value)."""
-    found: dict[str, dict[str, str]] = {}
+    report: FundReport,
+    volumes: dict[str, dict[date, Decimal]],
+    participation: Decimal,
+    costs: dict[str, TradingCosts],
+) -> dict[str, dict[str, Any]]:
+    """Per asset: ADV in USD on the licensed venues, days to exit at `participation`, and the
+    cost of selling the whole holding at once: square-root impact plus half-spread and taker
+    fee (a liquidation figure, never part of fair value). The volume figures are None, and
+    `volume_note` says why, without volume on those venues."""
+    found: dict[str, dict[str, Any]] = {}
     for line in report.exposure.assets:
-        daily = volumes.get(line.asset_id)
-        if not daily:
-            continue
-        recent = [daily[d] for d in sorted(daily)[-ADV_WINDOW_DAYS:]]
-        adv_usd = average_daily_volume(recent, unit="usd", window_days=len(recent))
-        if adv_usd <= 0 or line.value_usd <= 0:
-            continue
-        exit_estimate = days_to_exit(line.value_usd, adv_usd, participation=participation)
-        row = {
-            "adv_usd": str(adv_usd),
-            "days_to_exit": str(exit_estimate.days),
+        cost = costs[line.asset_id]
+        spread_and_fee = cost.cost_usd(line.value_usd)
+        row: dict[str, Any] = {
+            "adv_usd": None,
+            "days_to_exit": None,
             "participation": str(participation),
+            **report.volume.to_json(),
+            "impact_model": IMPACT_MODEL,
+            "impact_cost_usd": None,
+            "spread_and_fee_cost_usd": str(spread_and_fee),
+            "expected_cost_usd": None,
+            **cost.to_json(),
         }
-        sigma_annual = report.volatility.get(line.asset_id, {}).get("30d")
+        found[line.asset_id] = row
+        daily = volumes.get(line.asset_id) or {}
+        recent = [daily[d] for d in sorted(daily)[-ADV_WINDOW_DAYS:]]
+        adv_usd = (
+            average_daily_volume(recent, unit="usd", window_days=len(recent))
+            if recent
+            else Decimal(0)
+        )
+        if line.value_usd <= 0:
+            continue
+        if adv_usd <= 0:
+            row["volume_note"] = (
+                f"no volume on the venues counted ({', '.join(report.volume.venues)}) in the"
+                f" last {ADV_WINDOW_DAYS} days ended by the cutoff"
+            )
+            continue
+        row["adv_usd"] = str(adv_usd)
+        row["days_to_exit"] = str(
+            days_to_exit(line.value_usd, adv_usd, participation=participation).days
+        )
+        sigma_annual = report.volatility.get(line.asset_id, {}).get(IMPACT_WINDOW)
         if sigma_annual is not None:
             sigma_daily = sigma_annual / math.sqrt(365)
-            cost = impact_cost_usd(line.value_usd, sigma_daily, line.value_usd, adv_usd)
-            row["impact_cost_usd"] = str(cost)
-        found[line.asset_id] = row
+            impact = impact_cost_usd(line.value_usd, sigma_daily, line.value_usd, adv_usd)
+            row["impact_cost_usd"] = str(impact)
+            row["expected_cost_usd"] = str(impact + spread_and_fee)
     return found

@@ -4,12 +4,18 @@ pair and UTC day, fetched from the venues' daily candles (ccxt `fetch_ohlcv`).
 Market data is an input of analysis, not a record of the ledger: it lives in its own table
 (`market_close`), is fetched again at will, and each risk report states the days it used.
 Closes are read from ccxt's numbers through their text (`Decimal(str(x))`), as quotes are.
+
+Reading is cut at a valuation's cutoff: a daily candle counts only once its UTC day has
+ended at or before the cutoff (`last_closed_day`); the day the cutoff falls in is still
+forming and never counts, nor does any later day. Closes are the median over every venue
+(price discovery); volumes count only the venues named (the Fund's licensed venues: the
+volume the Fund may sell into).
 """
 
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from statistics import median
@@ -120,14 +126,37 @@ def fetch_market_data(
     return stored, missing
 
 
+def last_closed_day(cutoff_utc: datetime) -> date:
+    """The last UTC day that had ended at `cutoff_utc`: day D ends at D + 1, 00:00 UTC.
+
+    A cutoff at 18:00 on the 14th gives the 13th (the 14th is still forming); a cutoff at
+    00:00 on the 14th gives the 13th as well (it ended exactly then).
+
+    Raises:
+        ValueError: a naive datetime (a cutoff is a moment in UTC).
+    """
+    if cutoff_utc.tzinfo is None:
+        raise ValueError("cutoff_utc: expected an aware datetime, got a naive one")
+    return (cutoff_utc.astimezone(UTC) - timedelta(days=1)).date()
+
+
 def usd_closes(
-    connection: Connection, symbol: str
+    connection: Connection,
+    symbol: str,
+    *,
+    cutoff_utc: datetime,
+    volume_venues: Collection[str],
 ) -> tuple[dict[date, Decimal], dict[date, Decimal]]:
-    """Daily USD closes and USD volumes of a symbol: the median over venues and pairs of
-    `SYM/USD` closes and `SYM/USDT`/`SYM/USDC` closes times that day's stablecoin USD close."""
-    rows = connection.execute(select(CLOSE_TABLE)).all()
+    """Daily USD closes and USD volumes of a symbol on the days ended by `cutoff_utc`.
+
+    Closes: the median over every venue and pair of `SYM/USD` closes and `SYM/USDT` or
+    `SYM/USDC` closes times that day's stablecoin USD close. Volumes: on each day with a
+    close, the base volume of the symbol's pairs on `volume_venues` only, times that day's
+    USD close; 0 on a day those venues did not trade it (or none is named).
+    """
+    last_day = last_closed_day(cutoff_utc).isoformat()
+    rows = connection.execute(select(CLOSE_TABLE).where(CLOSE_TABLE.c.day <= last_day)).all()
     by_pair: dict[str, dict[date, list[Decimal]]] = defaultdict(lambda: defaultdict(list))
-    volumes: dict[date, Decimal] = defaultdict(Decimal)
     for row in rows:
         by_pair[row.pair][date.fromisoformat(row.day)].append(Decimal(row.close))
     stable = {
@@ -140,14 +169,27 @@ def usd_closes(
             rate = Decimal(1) if quote == "USD" else stable[quote].get(day)
             if rate is not None:
                 closes[day].extend(value * rate for value in values)
+    close_usd = {day: median(values) for day, values in closes.items()}
+    volumes: dict[date, Decimal] = dict.fromkeys(close_usd, Decimal(0))
+    licensed = frozenset(volume_venues)
     for row in rows:
-        if row.pair.split("/")[0] == symbol:
+        if row.venue in licensed and row.pair.split("/")[0] == symbol:
             day = date.fromisoformat(row.day)
-            if day in closes:
-                volumes[day] += Decimal(row.volume) * median(closes[day])
-    return {day: median(values) for day, values in closes.items()}, dict(volumes)
+            if day in close_usd:
+                volumes[day] += Decimal(row.volume) * close_usd[day]
+    return close_usd, volumes
 
 
-def read_usd_closes(engine: Engine, symbol: str) -> tuple[dict[date, Decimal], dict[date, Decimal]]:
+def stored_venues(engine: Engine) -> tuple[str, ...]:
+    """The venues with any stored daily close, sorted."""
     with read_transaction(engine) as connection:
-        return usd_closes(connection, symbol)
+        rows = connection.execute(select(CLOSE_TABLE.c.venue).distinct()).all()
+    return tuple(sorted(row.venue for row in rows))
+
+
+def read_usd_closes(
+    engine: Engine, symbol: str, *, cutoff_utc: datetime, volume_venues: Collection[str]
+) -> tuple[dict[date, Decimal], dict[date, Decimal]]:
+    """`usd_closes` in a read transaction of its own."""
+    with read_transaction(engine) as connection:
+        return usd_closes(connection, symbol, cutoff_utc=cutoff_utc, volume_venues=volume_venues)

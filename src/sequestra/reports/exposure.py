@@ -2,16 +2,22 @@
 `size` entries.
 
 From the ledger: the Fund's holdings (case None) at the end of the prefix, valued at that
-valuation's prices and USD/KZT rate (as `sequestra fund exposure` values today's holdings at
-the latest valuation); per asset the quantity, price, value in USD and KZT and weight; the
-Herfindahl index and effective number of assets (`sequestra.fund.exposure`); the default
-stress scenarios (`sequestra.fund.stress`).
+valuation's prices and USD/KZT rate (as `sequestra fund exposure` values the holdings at the
+end of the ledger as it is now); per asset the quantity, price, value in USD and KZT and
+weight; the Herfindahl index and effective number of assets (`sequestra.fund.exposure`); the
+default stress scenarios (`sequestra.fund.stress`). The title and the fact `moment` say which
+moment that is (`fund.report.moment_statement`): "Fund holdings as of ledger entry N (tree
+size N + 1), prices of valuation seq V (cutoff C)". A valuation report of valuation V
+describes the holdings just before V's own entry, which may differ.
 
 Not from the ledger: market data (daily closes, table `market_close`) is an input of
 analysis kept beside the ledger. Volatility, VaR and expected shortfall are computed as
-`sequestra.fund.report` does, from closes on days up to the valuation cutoff's date only;
-the report states the days used and the SHA-256 of the closes used, so those figures are
-reproducible given the same market data (and are left out where there is too little).
+`sequestra.fund.report` does, from the closes of UTC days that had ended at or before the
+valuation's cutoff only (its own, forming day excluded: `market_last_day_max`); each ES
+states the losses it rests on, and overlapping ten-day figures above the scaled ones are
+flagged (`risk_notes`). The report states the days used and the SHA-256 of the closes used,
+so those figures are reproducible given the same market data (and are left out where there
+is too little).
 """
 
 from __future__ import annotations
@@ -19,7 +25,7 @@ from __future__ import annotations
 import hashlib
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import date
+from datetime import datetime
 from decimal import Decimal
 from typing import Any, Final
 
@@ -27,7 +33,7 @@ from sqlalchemy import Engine
 
 from sequestra.custody.queries import asset_registry, holdings_before
 from sequestra.fund.exposure import Exposure, Position, exposure
-from sequestra.fund.report import HISTORY_DAYS_MIN, volatility_by_asset
+from sequestra.fund.report import HISTORY_DAYS_MIN, moment_statement, volatility_by_asset
 from sequestra.fund.risk import RiskReport, risk_report
 from sequestra.fund.series import (
     CloseSeries,
@@ -38,7 +44,7 @@ from sequestra.fund.stress import DEFAULT_SCENARIOS, StressResult, stress_all
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.rules import RuleSet
 from sequestra.pricing import queries as pricing_queries
-from sequestra.pricing.marketdata import read_usd_closes
+from sequestra.pricing.marketdata import last_closed_day, read_usd_closes
 from sequestra.reports.catalog import RenderedReport
 from sequestra.reports.document import Chart, Document, Table, ledger_prefix, money
 from sequestra.reports.document_files import write_document
@@ -52,8 +58,9 @@ MARKET_DATA_NOTE: Final = (
 
 @dataclass(frozen=True)
 class MarketFigures:
-    """Statistics from market data up to the cutoff's date."""
+    """Statistics from market data of the days ended by the cutoff."""
 
+    last_day_max: str  # the last UTC day ended at the cutoff: no later close is read
     days: int  # aligned days of closes used
     first_day: str
     last_day: str
@@ -74,6 +81,11 @@ class ExposureReport:
     unpriced: tuple[str, ...]
     stress: tuple[StressResult, ...]
     market: MarketFigures
+
+    @property
+    def moment(self) -> str:
+        """Which moment the figures describe (`fund.report.moment_statement`)."""
+        return moment_statement(self.tree_size, self.valuation_seq, self.cutoff)
 
 
 def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureReport, Any]:
@@ -116,27 +128,29 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
         found,
         unpriced,
         stress_all(DEFAULT_SCENARIOS, values),
-        _market(engine, found, valuation.cutoff[:10]),
+        _market(engine, found, valuation.cutoff_at),
     )
     return report, prefix
 
 
-def _market(engine: Engine, found: Exposure, last_day: str) -> MarketFigures:
-    """Volatility and VaR/ES from the closes on days up to `last_day` (YYYY-MM-DD)."""
+def _market(engine: Engine, found: Exposure, cutoff_utc: datetime) -> MarketFigures:
+    """Volatility and VaR/ES from the closes of the UTC days ended by `cutoff_utc`."""
     registry = asset_registry(engine)
-    cutoff_day = date.fromisoformat(last_day)
+    last_day_max = last_closed_day(cutoff_utc).isoformat()
     series, without, lines = [], [], []
-    read: dict[str, dict[date, Decimal]] = {}
+    read = {}
     for line in found.assets:
-        closes, _ = read_usd_closes(engine, registry.get(line.asset_id).symbol)
+        # The report uses no volume: no venue is named for it.
+        symbol = registry.get(line.asset_id).symbol
+        closes, _ = read_usd_closes(engine, symbol, cutoff_utc=cutoff_utc, volume_venues=())
         read[line.asset_id] = closes
-        days = sorted(d for d in closes if d <= cutoff_day)
+        days = sorted(closes)
         if len(days) < HISTORY_DAYS_MIN:
             without.append(line.asset_id)
             continue
         series.append(CloseSeries(line.asset_id, tuple(days), tuple(closes[d] for d in days)))
     if not series:
-        return MarketFigures(0, "", "", "", tuple(without), {}, None)
+        return MarketFigures(last_day_max, 0, "", "", "", tuple(without), {}, None)
     aligned = align_closes(series)
     for asset_id in aligned.asset_ids:
         for day in aligned.dates:  # the closes as read (exact text), on the days used
@@ -145,6 +159,7 @@ def _market(engine: Engine, found: Exposure, last_day: str) -> MarketFigures:
     volatility = volatility_by_asset(returns, aligned.asset_ids)
     values = {a.asset_id: a.value_usd for a in found.assets}
     return MarketFigures(
+        last_day_max,
         len(aligned.dates),
         aligned.dates[0].isoformat(),
         aligned.dates[-1].isoformat(),
@@ -157,7 +172,10 @@ def _market(engine: Engine, found: Exposure, last_day: str) -> MarketFigures:
 
 def _document(report: ExposureReport, prefix: Any) -> Document:
     e, market = report.exposure, report.market
+    risk_notes = () if market.risk is None else market.risk.notes
     facts = (
+        ("moment", report.moment),
+        ("holdings_tree_size", str(report.tree_size)),
         ("valuation_seq", str(report.valuation_seq)),
         ("cutoff", report.cutoff),
         ("fx_usd_kzt", money(report.fx_rate)),
@@ -167,11 +185,13 @@ def _document(report: ExposureReport, prefix: Any) -> Document:
         ("effective_assets", f"{e.effective_assets:.3f}"),
         ("unpriced", " ".join(report.unpriced)),
         ("market_data", MARKET_DATA_NOTE),
+        ("market_last_day_max", market.last_day_max),
         ("market_days", str(market.days)),
         ("market_first_day", market.first_day),
         ("market_last_day", market.last_day),
         ("market_closes_sha256", market.closes_sha256),
         ("without_history", " ".join(market.without_history)),
+        ("risk_notes", "; ".join(risk_notes)),
     )
     assets = Table(
         "assets",
@@ -225,13 +245,33 @@ def _document(report: ExposureReport, prefix: Any) -> Document:
     risk_rows: tuple[tuple[str, ...], ...] = ()
     if market.risk is not None:
         risk_rows = tuple(
-            (f.method, f"{f.level}", str(f.horizon_days), money(f.var_usd), money(f.es_usd))
+            (
+                f.method,
+                f"{f.level}",
+                str(f.horizon_days),
+                money(f.var_usd),
+                money(f.es_usd),
+                str(f.observations),
+                "" if f.es_observations is None else str(f.es_observations),
+                "" if f.exceeds_scaled is None else str(f.exceeds_scaled).lower(),
+            )
             for f in market.risk.figures
         )
     risk = Table(
         "risk",
-        "Value at risk and expected shortfall (from market data)",
-        ("method", "level", "horizon_days", "var_usd", "es_usd"),
+        "Value at risk and expected shortfall (from market data); es_observations: the losses"
+        " each ES is the mean of (none for the normal formula); exceeds_scaled: an overlapping"
+        " figure above the sqrt(h)-scaled one, the prudent one to read",
+        (
+            "method",
+            "level",
+            "horizon_days",
+            "var_usd",
+            "es_usd",
+            "observations",
+            "es_observations",
+            "exceeds_scaled",
+        ),
         risk_rows,
     )
     charts = (
@@ -250,7 +290,7 @@ def _document(report: ExposureReport, prefix: Any) -> Document:
     )
     return Document(
         "exposure",
-        f"State Fund exposure and stress, valuation cutoff {report.cutoff}",
+        f"State Fund exposure and stress: {report.moment}",
         report.tree_size,
         report.root_sha256,
         prefix.moment,
@@ -273,5 +313,5 @@ def build(engine: Engine, rule_set: RuleSet, size: int | None, format_name: str)
         write_document(_document(report, prefix), format_name),
         report.tree_size,
         report.root_sha256,
-        f"Fund exposure at valuation seq {report.valuation_seq}, cutoff {report.cutoff}",
+        f"Fund exposure: {report.moment}",
     )
