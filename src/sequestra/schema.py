@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from sequestra.errors import Conflict, DependencyUnavailable
 
-SCHEMA_HEAD: Final = "0009_api_tokens"
+SCHEMA_HEAD: Final = "0010_fair_value"
 VERSION_TABLE: Final = "alembic_version"
 
 

@@ -125,16 +125,52 @@ def test_a_depeg_shows_in_the_value_of_usdt(
     assert abs(usdt.value_usd - Decimal(2250)) < Decimal(15)
 
 
-def test_a_past_cutoff_uses_daily_closes(
+def test_a_past_cutoff_uses_candles_that_ended_before_it(
     custody: Custody,  # noqa: F811
     holdings: SigningKey,
     servers: VenueServers,
 ) -> None:
-    cutoff = (custody.world.now - timedelta(days=30)).replace(hour=12, minute=0, second=0)
-    result = run(custody, holdings, servers, cutoff=cutoff)
-    assert result.body["method"] == "ohlcv-close"
+    """Nothing after a past cutoff: the close of the last hourly candle that ended at or
+    before it, dated at that candle's end; two cutoffs an hour apart around a price move
+    get the prices on either side of it (a daily close would give both the later one)."""
+    day = (custody.world.now - timedelta(days=3)).replace(hour=0, minute=0, second=0)
+    move = day.replace(hour=18, minute=45)
+    move_ms = int(move.timestamp() * 1000)
+    before_move = usd_price(servers.scenario, "BTC", move_ms - 1)
+    servers.set_scenario(servers.scenario.with_usd_price("BTC", before_move * 2, move_ms))
+    early = run(custody, holdings, servers, cutoff=day.replace(hour=18, minute=30))
+    late = run(custody, holdings, servers, cutoff=day.replace(hour=19, minute=30))
+    assert early.body["method"] == late.body["method"] == "candle-close"
     assert servers.count("binance", "tickers") == 0 and servers.count("binance", "ohlcv") > 0
-    btc = Decimal({p["asset"]: p for p in result.body["prices"]}["bitcoin:BTC"]["price_usd"])
-    day_end_ms = int(cutoff.replace(hour=23, minute=59, second=59).timestamp() * 1000)
-    market = usd_price(servers.scenario, "BTC", day_end_ms)
-    assert abs(btc - market) / market < Decimal("0.02")
+    prices = []
+    for result in (early, late):
+        btc = {p["asset"]: p for p in result.body["prices"]}["bitcoin:BTC"]
+        assert btc["market"]["at"] <= result.cutoff  # the candle ended at or before it
+        prices.append(Decimal(btc["price_usd"]))
+        with custody.world.engine.connect() as connection:
+            rows = read_quotes(connection, result.body["quotes_sha256"])
+        assert rows and all(r.timestamp <= result.cutoff for r in rows if r.timestamp)
+    assert abs(prices[0] - before_move) / before_move < Decimal("0.02")
+    assert abs(prices[1] - 2 * before_move) / (2 * before_move) < Decimal("0.02")
+    assert (
+        early.body["fx"]["on"] == late.body["fx"]["on"]
+        or early.cutoff[:10] == day.date().isoformat()
+    )
+
+
+def test_a_ticker_without_a_time_is_dated_by_its_latest_trade(
+    custody: Custody,  # noqa: F811
+    holdings: SigningKey,
+    servers: VenueServers,
+) -> None:
+    """Kraken sends no ticker time: a frozen feed's two-year-old ticker is dropped as stale,
+    never timed by its arrival."""
+    stale = QuoteFault("kraken", "BTC/USD", age_s=2 * 365 * 86_400)
+    servers.set_scenario(servers.scenario.with_quote_fault(stale))
+    result = run(custody, holdings, servers)
+    with custody.world.engine.connect() as connection:
+        rows = read_quotes(connection, result.body["quotes_sha256"])
+    (kraken_btc,) = [r for r in rows if (r.venue, r.pair, r.asset) == ("kraken", "BTC/USD", "BTC")]
+    assert kraken_btc.dropped.startswith("stale:")
+    fresh = [r for r in rows if r.venue == "kraken" and r.pair == "USDT/USD"]
+    assert fresh and not fresh[0].dropped  # the others are dated by their own latest trade

@@ -32,8 +32,11 @@ class Books:
     def revalue(self, seconds: int, btc: str = "95010") -> ValuationResult:
         sources = venues(self.custody)
         for source in sources:
+            # BTC at `btc`; kraken's BTC/USD has the greatest volume, so it is the principal
+            # market and BTC's fair value is `btc` exactly (level 1)
             source.prices = {
-                p: btc if p.startswith("BTC/") else v for p, v in source.prices.items()
+                p: (f"{btc}@999" if p == "BTC/USD" else f"{btc}@5") if p.startswith("BTC/") else v
+                for p, v in source.prices.items()
             }
         valuer = Valuer(
             self.custody.world.engine, RULES, sources, FixedRate(Decimal("512.34")), self.valuer_key

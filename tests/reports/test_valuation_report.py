@@ -38,7 +38,10 @@ def _revalue(
 ) -> ValuationResult:
     sources = venues(custody)
     for source in sources:
-        source.prices = {p: btc if p.startswith("BTC/") else v for p, v in source.prices.items()}
+        source.prices = {  # the BTC price changes, each market's volume stays (price@volume)
+            p: btc + v[v.index("@") :] if p.startswith("BTC/") else v
+            for p, v in source.prices.items()
+        }
     valuer = Valuer(custody.world.engine, RULES, sources, FixedRate(Decimal("512.34")), key)
     now = custody.world.now
     return valuer.revalue(
@@ -78,7 +81,7 @@ def test_the_figures_are_the_valuations_and_the_checkpoint_is_named(
             value.value_kzt,
         )
     assert (report.total.value_usd, report.total.value_kzt) == (result.total_usd, result.total_kzt)
-    assert report.total.value_usd == Decimal("145015.00")
+    assert report.total.value_usd == Decimal("145029.50")  # BTC at binance: 95010 x 1.0001
     btc = next(line for line in report.holdings if line.asset_id == "bitcoin:BTC")
     assert btc.venues == ("binance", "kraken", "okx")
     assert "kraken:BTC/USD" in btc.pairs and btc.quantity == "1.5"
@@ -89,7 +92,7 @@ def test_the_figures_are_the_valuations_and_the_checkpoint_is_named(
         "tree_size": custody.size(),
         "root_sha256": report.root_sha256,
     }
-    assert document["totals"]["overall"] == {"value_usd": "145015.00", "value_kzt": "74296985.10"}
+    assert document["totals"]["overall"] == {"value_usd": "145029.50", "value_kzt": "74304414.79"}
     assert report.root_sha256.encode() in write_report(report, "csv")
 
 
@@ -124,14 +127,15 @@ def test_size_before_a_later_valuation_reproduces_the_earlier_report(
     later = valuation_report(engine)
     assert later.seq == second.seq and later.previous_seq == first.seq
     (change,) = (c for c in later.changes if c.asset_id == "bitcoin:BTC")
-    assert change.price_change_usd == Decimal(1000)
-    assert change.value_change_usd == Decimal("96010.00") * Decimal("2.5") - Decimal("142515.00")
+    # BTC read from binance's BTC/USDT at USDT 1.0001: 95019.501, then 96019.601
+    assert change.price_change_usd == Decimal("1000.100")
+    assert change.value_change_usd == Decimal("240049.00") - Decimal("142529.25")
     (line,) = (x for x in later.holdings if x.asset_id == "bitcoin:BTC")
-    assert line.value_usd_previous == Decimal("142515.00")  # 1.5 BTC at the first valuation
+    assert line.value_usd_previous == Decimal("142529.25")  # 1.5 BTC at the first valuation
     if line.seizure_date == later.cutoff[:10]:  # the seizure's day: the latest valuation then
-        assert line.value_usd_at_seizure == Decimal("96010") * Decimal("2.5")
+        assert line.value_usd_at_seizure == Decimal("240049.00")
     row = json.loads(write_report(later, "json"))["holdings"][0]
-    assert row["value_usd_previous"] == "142515.00"
+    assert row["value_usd_previous"] == "142529.25"
     for format_name in FORMATS:
         assert write_report(valuation_report(engine, size), format_name) == before[format_name]
     runner = CliRunner()

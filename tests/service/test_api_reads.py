@@ -191,6 +191,16 @@ def test_one_valuation_with_its_prices(reads: Api) -> None:
             "price_usd": "61000.5",
             "confidence": "high",
             "venues": ["binance", "kraken"],
+            # written straight into the table without the fair-value columns: as a valuation
+            # recorded before fair-value levels reads
+            "level": None,
+            "basis": None,
+            "market": None,
+            "market_volume": None,
+            "price_at": None,
+            "median_usd": None,
+            "deviation": None,
+            "flagged": None,
         }
     ]
     _error(reads.get("/api/v1/valuations/3"), 404, "not_found")

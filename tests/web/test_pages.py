@@ -168,8 +168,13 @@ def test_the_value_series_matches_the_valuations(site: Site) -> None:
         usd: dict[str, Decimal] = defaultdict(Decimal)
         for value in values:
             usd[value.asset_id] += value.value_usd
-        assert dict(point.value_usd) == dict(usd)
-        assert (point.total_usd, point.total_kzt) == (valuation.total_usd, valuation.total_kzt)
+        # The series rounds each asset's value once, the valuation each holding's: they
+        # differ by at most half a cent per holding (docs in sequestra.service.web.series).
+        slack = Decimal("0.005") * len(values)
+        for asset_id, value in point.value_usd:
+            assert abs(value - usd[asset_id]) <= slack
+        assert abs(point.total_usd - valuation.total_usd) <= slack
+        assert abs(point.total_kzt - valuation.total_kzt) <= slack
 
 
 def test_cases_and_a_case_show_their_records(site: Site) -> None:

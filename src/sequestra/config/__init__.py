@@ -158,6 +158,11 @@ class PricingSettings(BaseModel):
     # Stated pegs (e.g. USDT = "1"), used only when no USD market prices the stablecoin;
     # every valuation that uses one records it.
     pegs: dict[str, Decimal] = Field(default_factory=dict)
+    # The venues the state may sell on (the AFSA-licensed allow-list): the principal market
+    # of each asset is chosen among them. None: every configured venue.
+    accessible_venues: list[str] | None = Field(default=None, max_length=16)
+    # A fair value further than this from the cross-venue median is flagged (0.02 = 2%).
+    deviation_max: Decimal = Field(default=Decimal("0.02"), gt=0, le=1)
     # Pairs to read per symbol (e.g. BTC = ["BTC/USD", "BTC/USDT"]); a symbol not named here
     # is read against USD, USDT and USDC wherever a venue lists it.
     pairs: dict[str, list[str]] = Field(default_factory=dict)

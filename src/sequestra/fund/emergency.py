@@ -3,8 +3,10 @@ default 10%) since the first valuation after it entered the Fund raises an alert
 (`fund.emergency.raised`, signed by the valuer), once per holding and reference valuation,
 pushed to the same webhooks as the watcher's alerts.
 
-The fall is measured on the asset's USD price between two recorded valuations (the
-reference and the latest), so it can be derived again from the ledger alone.
+The fall is measured on the asset's USD price between two recorded valuations, so it can
+be derived again from the ledger alone: the reference (the valuation with the earliest
+cutoff at or after the holding entered the Fund) and the current one (the latest cutoff). A
+valuation recorded later for an earlier cutoff is neither, so it never raises an alert.
 """
 
 from __future__ import annotations
@@ -21,10 +23,12 @@ from sequestra.fund.report import latest_valuation
 from sequestra.fund.tables import EMERGENCY_TABLE
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.keys import SigningKey
+from sequestra.ledger.queries import recorded_at_of
 from sequestra.ledger.roles import FUND_EMERGENCY_RAISED
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules, Ledger
-from sequestra.pricing.queries import first_price_after
+from sequestra.ledger.timefmt import parse_timestamp
+from sequestra.pricing.queries import reference_price
 
 THRESHOLD_DEFAULT: Final = Decimal("0.10")
 DROP_PLACES: Final = Decimal("0.000001")
@@ -33,8 +37,11 @@ AlertSink = Callable[[list[dict[str, Any]]], None]
 
 
 def _reference(engine: Engine, after_seq: int, asset_id: str) -> tuple[int, Decimal] | None:
-    """The first valuation after `after_seq` that priced `asset_id`: (seq, price)."""
-    return first_price_after(engine, asset_id, after_seq)
+    """The valuation the holding entered the Fund at (entry `after_seq`): (seq, price)."""
+    entered = recorded_at_of(engine, [after_seq]).get(after_seq)
+    if entered is None:
+        return None
+    return reference_price(engine, asset_id, after_seq, parse_timestamp(entered, "recorded_at"))
 
 
 def _alerted(engine: Engine) -> set[tuple[str, str, int]]:
@@ -62,7 +69,7 @@ def emergency_bodies(
     for holding in list_holdings(engine, fund=True):
         asset_id, price = holding.asset.asset_id, prices.get(holding.asset.asset_id)
         reference = _reference(engine, holding.first_seq, asset_id)
-        if price is None or reference is None or reference[0] >= seq:
+        if price is None or reference is None or reference[0] == seq:
             continue
         drop = (1 - price / reference[1]).quantize(DROP_PLACES, ROUND_HALF_EVEN)
         if drop < threshold or (asset_id, holding.wallet, reference[0]) in done:

@@ -8,7 +8,7 @@ under the append lock. Any refusal rolls the whole batch back: nothing is writte
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -133,11 +133,14 @@ class Ledger:
         now_utc: datetime | None = None,
         *,
         bulk: bool = False,
+        also: Callable[[Connection], None] | None = None,
     ) -> list[Receipt]:
         """Register `statements` as consecutive entries, all or none.
 
         A batch holds at most BATCH_STATEMENTS_MAX statements, or BULK_STATEMENTS_MAX with
         `bulk` (imports: one transaction that holds the append lock for its whole length).
+        `also` writes what belongs with the entries (a valuation's quotes) in the same
+        transaction: both are written, or neither.
         Raises AppendRefused naming the statement and the reason; nothing is then written.
         """
         if not statements:
@@ -154,6 +157,8 @@ class Ledger:
             with write_transaction(self.engine) as connection:
                 receipts = self._append_locked(connection, statements, bodies, pending.covered, now)
                 pending.wait()  # inside the transaction: a bad signature rolls it all back
+                if also is not None:
+                    also(connection)
                 return receipts
         except IntegrityError as error:
             # The unique index on (issuer, nonce) refuses replays without a query per batch;

@@ -1,16 +1,20 @@
-"""Body schema of `valuation.recorded`, registered with the ledger on import.
+"""Body schema of `valuation.recorded`.
 
-One valuation run at a cutoff: the price type and rules, per asset the aggregated USD price
-(a decimal string), its confidence and the venues behind it, the assets left without a price
-and why, the venues that did not answer, the USD/KZT rate and its source, and the SHA-256
-of every quote considered (kept in `valuation_quote`; `verify` hashes them again).
+One valuation run at a cutoff: the price type and rules, per asset the USD fair value (a
+decimal string), its fair-value level and basis, the principal market it was read from (venue,
+pair, 24-hour volume, the price's own time), the cross-venue median it was checked against
+and the deviation, its confidence and the venues behind it; the assets left without a price
+and why, the venues that did not answer, the venues the state may sell on, the USD/KZT rate
+and its source, and the SHA-256 of every quote considered (kept in `valuation_quote`;
+`verify` hashes them again). Valuations recorded before fair-value levels existed lack the
+optional fields and stay valid.
 """
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
-from pydantic import Field, StringConstraints
+from pydantic import Field, StringConstraints, model_validator
 
 from sequestra.custody.kinds import AssetId, ShortText
 from sequestra.ledger.kinds import BodyModel, Timestamp
@@ -21,6 +25,12 @@ VENUES_MAX = 16
 UNPRICED_MAX = 1024  # every asset a registry can hold
 
 DecimalText = Annotated[str, StringConstraints(pattern=r"^(0|[1-9][0-9]{0,20})(\.[0-9]{1,18})?$")]
+SignedDecimalText = Annotated[
+    str, StringConstraints(pattern=r"^-?(0|[1-9][0-9]{0,20})(\.[0-9]{1,18})?$")
+]
+PairText = Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,16}/[A-Z0-9]{1,16}$")]
+Basis = Literal["principal market", "most advantageous market", "stated peg"]
+QUOTES_FORMAT = 2  # quote rows carry the asset they were considered for
 Sha256Hex = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
 Date = Annotated[str, StringConstraints(pattern=r"^\d{4}-\d{2}-\d{2}$")]
 VenueId = Annotated[str, StringConstraints(pattern=r"^[a-z0-9_-]{1,32}$")]
@@ -33,11 +43,38 @@ class FxBody(BodyModel):
     source: ShortText
 
 
+class MarketBody(BodyModel):
+    """The market a fair value was read from: venue, pair, its 24-hour volume in the asset,
+    and the price's own time (the venue's ticker, its latest trade, or a candle's end)."""
+
+    venue: VenueId
+    pair: PairText
+    volume_24h: DecimalText
+    at: Timestamp
+
+
 class PriceBody(BodyModel):
     asset: AssetId
     price_usd: DecimalText
     confidence: Annotated[str, StringConstraints(pattern=r"^(high|low|stated peg)$")]
-    venues: list[VenueId] = Field(min_length=1, max_length=VENUES_MAX)
+    venues: list[VenueId] = Field(max_length=VENUES_MAX)
+    level: int | None = Field(default=None, ge=1, le=3)  # IFRS 13 fair-value hierarchy
+    basis: Basis | None = None
+    market: MarketBody | None = None
+    median_usd: DecimalText | None = None  # the cross-venue reasonableness check
+    deviation: SignedDecimalText | None = None  # (price - median) / median
+    flagged: bool | None = None  # the deviation is beyond the valuation's deviation_max
+
+    @model_validator(mode="after")
+    def _sourced(self) -> PriceBody:
+        if self.basis == "stated peg":
+            if self.market is not None or self.confidence != "stated peg":
+                raise ValueError("a stated peg has no market and confidence 'stated peg'")
+        elif not self.venues:
+            raise ValueError("venues: expected at least 1 venue for a market price")
+        elif self.basis is not None and self.market is None:
+            raise ValueError("market: expected the market a market price was read from")
+        return self
 
 
 class MissingPrice(BodyModel):
@@ -52,7 +89,9 @@ class MissingVenue(BodyModel):
 
 class ValuationRecordedBody(BodyModel):
     cutoff: Timestamp
-    method: Annotated[str, StringConstraints(pattern=r"^(tickers|ohlcv-close)$")]
+    # tickers: live; candle-close: a past cutoff from candles that ended at or before it;
+    # ohlcv-close: recorded before candle-close replaced it (the day's close).
+    method: Annotated[str, StringConstraints(pattern=r"^(tickers|candle-close|ohlcv-close)$")]
     price_type: Annotated[str, StringConstraints(pattern=r"^(last|mid|bid)$")]
     fx: FxBody
     prices: list[PriceBody] = Field(max_length=PRICES_MAX)
@@ -60,6 +99,9 @@ class ValuationRecordedBody(BodyModel):
     venues_missing: list[MissingVenue] = Field(default_factory=list, max_length=VENUES_MAX)
     quotes_sha256: Sha256Hex
     quotes_count: int = Field(ge=0, le=1_000_000)
+    quotes_format: Literal[2] | None = None  # None: rows without the asset (before levels)
+    accessible_venues: list[VenueId] | None = Field(default=None, max_length=VENUES_MAX)
+    deviation_max: DecimalText | None = None
 
 
 BODY_SCHEMAS: dict[str, type[BodyModel]] = {VALUATION_RECORDED: ValuationRecordedBody}

@@ -24,7 +24,7 @@ from sequestra.ledger.statement import SignedStatement
 from sequestra.pricing.kinds import ValuationRecordedBody
 from sequestra.pricing.tables import PRICE_TABLE, QUOTE_TABLE, VALUATION_TABLE
 
-QUOTE_FIELDS: Final = (
+QUOTE_FIELDS_V1: Final = (
     "venue",
     "pair",
     "last",
@@ -35,12 +35,16 @@ QUOTE_FIELDS: Final = (
     "price_usd",
     "dropped",
 )
+# Since fair-value levels each row names the asset it was considered for (a USDC/USDT quote
+# serves both stablecoins, at different USD prices).
+QUOTE_FIELDS: Final = ("asset", *QUOTE_FIELDS_V1)
 
 
 @dataclass(frozen=True, slots=True)
 class QuoteRow:
     """A considered quote as text (empty where the venue gave nothing)."""
 
+    asset: str  # "" in rows recorded before fair-value levels
     venue: str
     pair: str
     last: str
@@ -53,8 +57,11 @@ class QuoteRow:
 
 
 def quotes_sha256(quotes: Iterable[QuoteRow]) -> str:
-    """SHA-256 of the canonical JSON list of quotes, in the order given."""
-    document = [[getattr(q, name) for name in QUOTE_FIELDS] for q in quotes]
+    """SHA-256 of the canonical JSON list of quotes, in the order given: each row's fields in
+    QUOTE_FIELDS order (QUOTE_FIELDS_V1, without the asset, for rows recorded before it)."""
+    rows = list(quotes)
+    fields = QUOTE_FIELDS if any(q.asset for q in rows) else QUOTE_FIELDS_V1
+    document = [[getattr(q, name) for name in fields] for q in rows]
     return hashlib.sha256(canonical_json(document)).hexdigest()
 
 
@@ -140,6 +147,10 @@ class PricingProjection:
             "quotes_sha256": body.quotes_sha256,
             "unpriced": len(body.unpriced),
             "venues_missing": ",".join(v.venue for v in body.venues_missing),
+            "accessible_venues": (
+                None if body.accessible_venues is None else ",".join(body.accessible_venues)
+            ),
+            "deviation_max": body.deviation_max,
         }
         self.prices.extend(
             {
@@ -148,6 +159,14 @@ class PricingProjection:
                 "price_usd": p.price_usd,
                 "confidence": p.confidence,
                 "venues": ",".join(p.venues),
+                "level": p.level,
+                "basis": p.basis,
+                "market": None if p.market is None else f"{p.market.venue}:{p.market.pair}",
+                "market_volume": None if p.market is None else p.market.volume_24h,
+                "price_at": None if p.market is None else p.market.at,
+                "median_usd": p.median_usd,
+                "deviation": p.deviation,
+                "flagged": p.flagged,
             }
             for p in body.prices
         )

@@ -1,9 +1,12 @@
-"""A valuation run: quotes from every venue, aggregated prices, the official FX rate, one
-`valuation.recorded` entry, and the value of every holding derived from it exactly.
+"""A valuation run: quotes from every venue, fair values by the written method
+(`sequestra.pricing.aggregate`), the official FX rate, one `valuation.recorded` entry with the
+quotes behind it, and the value of every holding derived from it exactly.
 
 All or nothing: with every venue down, no price at all, or no FX rate, the run fails and
-the last valuation stands; nothing partial is written. A venue that fails is recorded as
-missing and the others carry the run. Valuing a cutoff already valued returns that
+the last valuation stands; the entry and its quotes are written in one transaction, so a
+failure leaves neither. A venue that fails is recorded as missing and the others carry the
+run. A past cutoff is priced from candles that ended at or before it (`CcxtVenue.fetch_closes`),
+never from anything after it. Valuing a cutoff already valued returns that
 valuation (idempotent). Holding values: quantity x price in USD, and x the KZT rate, each
 rounded to 0.01 half-even per holding; totals are sums of the rounded holding values.
 """
@@ -12,7 +15,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Final, Protocol
 from zoneinfo import ZoneInfo
@@ -22,7 +25,7 @@ from sqlalchemy import Engine, select
 from sequestra.custody.assets import Asset, AssetRegistry
 from sequestra.custody.queries import Holding, holdings_before, list_holdings, recorded_assets
 from sequestra.errors import DependencyUnavailable
-from sequestra.ledger.db import read_transaction, write_transaction
+from sequestra.ledger.db import read_transaction
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.roles import VALUATION_RECORDED
 from sequestra.ledger.rules import RuleSet
@@ -38,12 +41,15 @@ from sequestra.pricing.aggregate import (
     price_assets,
 )
 from sequestra.pricing.fx import FxError, FxRate, FxSource
-from sequestra.pricing.kinds import PRICES_MAX
+from sequestra.pricing.kinds import PRICES_MAX, QUOTES_FORMAT
 from sequestra.pricing.projection import QuoteRow, quotes_sha256, write_quotes
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
-from sequestra.pricing.venues import VenueError, day_of
+from sequestra.pricing.venues import VenueError
 
 ALMATY: Final = ZoneInfo("Asia/Almaty")
+# A past cutoff's price is a candle's close: at most a day old (the daily candle that ended
+# before the cutoff's day, where a venue serves no hourly candle that far back).
+HISTORICAL_AGE_S_MAX: Final = 86_400
 CENT: Final = Decimal("0.01")
 PRICE_PLACES: Final = Decimal("1e-12")  # recorded USD prices keep 12 decimals
 EXACT_DIGITS: Final = 160
@@ -59,7 +65,7 @@ class QuoteSource(Protocol):
 
     def fetch_quotes(self, pairs: Sequence[str]) -> list[Quote]: ...
 
-    def fetch_closes(self, pairs: Sequence[str], day: Any) -> list[Quote]: ...
+    def fetch_closes(self, pairs: Sequence[str], cutoff: datetime) -> list[Quote]: ...
 
 
 @dataclass
@@ -124,10 +130,11 @@ def _text(value: Decimal | None) -> str:
     return "" if value is None else str(value)
 
 
-def _row(source: Source) -> QuoteRow:
+def _row(symbol: str, source: Source) -> QuoteRow:
     q = source.quote
     stamp = "" if q.timestamp is None else format_timestamp(q.timestamp)
     return QuoteRow(
+        symbol,
         q.venue,
         q.pair,
         _text(q.last),
@@ -189,11 +196,13 @@ class Valuer:
         historical = (now - cutoff).total_seconds() > self.rules.age_s_max
         quotes, missing, calls = self._quotes(assets, cutoff, historical)
         rules = self.rules
-        if historical:  # a daily close is as old as its day, by design
-            rules = replace(rules, age_s_max=2 * 86_400, price_type="last")
-        prices, _ = price_assets([a.symbol for a in assets], quotes, rules, cutoff)
-        fx = self._fx(cutoff)
-        return self._record(stamp, assets, prices, missing, fx, historical, calls)
+        if historical:  # a candle's close, never anything after the cutoff
+            rules = replace(
+                rules, age_s_max=HISTORICAL_AGE_S_MAX, future_s_max=0, price_type="last"
+            )
+        prices, rates = price_assets([a.symbol for a in assets], quotes, rules, cutoff)
+        fx = self._fx(price_moment(cutoff) if historical else cutoff)
+        return self._record(stamp, assets, prices, rates, missing, fx, historical, calls)
 
     def existing(self, cutoff: str) -> ValuationResult | None:
         with read_transaction(self.engine) as connection:
@@ -233,7 +242,7 @@ class Valuer:
         for venue in self.venues:
             try:
                 if historical:
-                    quotes += venue.fetch_closes(pairs, day_of(cutoff))
+                    quotes += venue.fetch_closes(pairs, cutoff)
                 else:
                     quotes += venue.fetch_quotes(pairs)
             except VenueError as error:
@@ -254,6 +263,7 @@ class Valuer:
         cutoff: str,
         assets: Sequence[Asset],
         prices: dict[str, AssetPrice],
+        rates: dict[str, AssetPrice],
         missing: list[dict[str, str]],
         fx: FxRate,
         historical: bool,
@@ -270,13 +280,15 @@ class Valuer:
         if not priced:
             reasons = "; ".join(f"{a.symbol}: {prices[a.symbol].reason}" for a in assets)
             raise PricingError(f"no asset could be priced ({reasons}); nothing recorded")
-        rows = [_row(s) for p in prices.values() for s in p.sources]
+        # Every quote considered, for every symbol (the stablecoins' too: they convert the
+        # others), in a stable order: what re-derives each price.
+        considered = {**rates, **prices}
+        rows = [_row(sym, s) for sym in sorted(considered) for s in considered[sym].sources]
         sha = quotes_sha256(rows)
-        with write_transaction(self.engine) as connection:
-            write_quotes(connection, sha, rows)
+        accessible = self.rules.accessible
         body: dict[str, Any] = {
             "cutoff": cutoff,
-            "method": "ohlcv-close" if historical else "tickers",
+            "method": "candle-close" if historical else "tickers",
             "price_type": "last" if historical else self.rules.price_type,
             "fx": {
                 "rate": str(fx.rate),
@@ -284,15 +296,7 @@ class Valuer:
                 "published_on": fx.published_on.isoformat(),
                 "source": fx.source,
             },
-            "prices": [
-                {
-                    "asset": asset_id,
-                    "price_usd": _price_text(price.price_usd or Decimal(0)),
-                    "confidence": price.confidence,
-                    "venues": sorted({s.quote.venue for s in price.used}),
-                }
-                for asset_id, price in sorted(priced.items())
-            ],
+            "prices": [_price_body(asset_id, price) for asset_id, price in sorted(priced.items())],
             "unpriced": [
                 {"asset": a.asset_id, "reason": (prices[a.symbol].reason or "no price")[:256]}
                 for a in assets
@@ -301,14 +305,60 @@ class Valuer:
             "venues_missing": missing,
             "quotes_sha256": sha,
             "quotes_count": len(rows),
+            "quotes_format": QUOTES_FORMAT,
+            "accessible_venues": None if accessible is None else sorted(accessible),
+            "deviation_max": _decimal_text(self.rules.deviation_max),
         }
+        if accessible is None:
+            del body["accessible_venues"]
         now = datetime.now(UTC)
         statement = self.rule_set.sign(self.key, VALUATION_RECORDED, body, now)
         with Ledger(self.engine, self.rule_set, self.append_rules) as ledger:
-            (receipt,) = ledger.append([statement], now)
+            (receipt,) = ledger.append(
+                [statement], now, also=lambda connection: write_quotes(connection, sha, rows)
+            )
         price_map = {p["asset"]: Decimal(p["price_usd"]) for p in body["prices"]}
         values = value_holdings(self.engine, price_map, fx.rate, receipt.seq)
         return ValuationResult(receipt.seq, cutoff, True, body, values, calls)
+
+
+def _decimal_text(value: Decimal) -> str:
+    text = format(value.normalize(), "f")
+    return "0" if text in ("-0", "0") else text
+
+
+def _price_body(asset_id: str, price: AssetPrice) -> dict[str, Any]:
+    """One asset's fair value as the entry records it (docs/valuation-method.md)."""
+    body: dict[str, Any] = {
+        "asset": asset_id,
+        "price_usd": _price_text(price.price_usd or Decimal(0)),
+        "confidence": price.confidence,
+        "venues": sorted({s.quote.venue for s in price.used}) if price.market else [],
+        "level": price.level,
+        "basis": price.basis,
+    }
+    market = price.market
+    if market is not None and market.quote.timestamp is not None:
+        body["market"] = {
+            "venue": market.quote.venue,
+            "pair": market.quote.pair,
+            "volume_24h": _decimal_text(market.quote.volume or Decimal(0)),
+            "at": format_timestamp(market.quote.timestamp),
+        }
+    if price.median_usd is not None and price.deviation is not None:
+        body["median_usd"] = _price_text(price.median_usd)
+        body["deviation"] = _price_text(price.deviation)
+        body["flagged"] = price.flagged
+    return body
+
+
+def price_moment(cutoff: datetime) -> datetime:
+    """When a past cutoff's prices were observed: the last millisecond of the last whole
+    hourly candle at or before the cutoff. The USD/KZT rate is the one in force on that
+    moment's Almaty date, so the price time and the FX date agree (a cutoff at 00:30 in
+    Almaty is priced by the hour that ended at midnight, at the day before's rate)."""
+    hour = cutoff.replace(minute=0, second=0, microsecond=0)
+    return hour - timedelta(milliseconds=1)
 
 
 def registry_symbol(assets: Sequence[Asset], asset_id: str) -> str:

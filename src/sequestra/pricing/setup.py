@@ -22,6 +22,10 @@ def aggregation_rules(pricing: PricingSettings) -> AggregationRules:
         mad_k=pricing.mad_k,
         sources_min=pricing.sources_min,
         pegs=dict(pricing.pegs),
+        accessible=None
+        if pricing.accessible_venues is None
+        else frozenset(pricing.accessible_venues),
+        deviation_max=pricing.deviation_max,
     )
 
 

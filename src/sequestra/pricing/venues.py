@@ -1,8 +1,14 @@
 """Venues through ccxt: public market data only, options passed explicitly.
 
 A `CcxtVenue` loads its markets once and then answers each valuation with ONE
-`fetch_tickers` call for every pair it lists (or, for a past cutoff, one daily OHLCV candle
-per pair). ccxt returns floats; they are turned into Decimal through their shortest text
+`fetch_tickers` call for every pair it lists; a venue whose tickers carry no time (Kraken)
+is asked for each pair's latest trade, which dates the ticker (never its arrival). For a
+past cutoff it reads, per pair, the hourly candles of the day before the cutoff: the close
+of the last candle that ENDED at or before the cutoff is the price, dated at that candle's
+end, and the 24 hourly volumes before it are the volume; a venue that serves no hourly
+candle that far back is read from the daily candle that ended at or before the cutoff (the
+day before the cutoff's day), dated at its end. Nothing after the cutoff is ever used.
+ccxt returns floats; they are turned into Decimal through their shortest text
 (`Decimal(str(x))`) here, at the edge, and nowhere else. Every ccxt failure becomes a
 `VenueError` naming the venue: the valuation goes on with the other venues and records the
 missing one.
@@ -11,7 +17,7 @@ missing one.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from typing import Any, Final
 from urllib.parse import urlsplit
@@ -21,6 +27,8 @@ from sequestra.pricing.aggregate import Quote
 
 TIMEOUT_MS_DEFAULT: Final = 10_000
 DAY_MS: Final = 86_400_000
+HOUR_MS: Final = 3_600_000
+HOURS_OF_VOLUME: Final = 24  # a past cutoff's volume: the 24 hourly candles before it
 URL_TABLE_DEPTH_MAX: Final = 4
 
 
@@ -99,42 +107,49 @@ class CcxtVenue:
         return [pair for pair in pairs if pair in markets]
 
     def fetch_quotes(self, pairs: Sequence[str]) -> list[Quote]:
-        """Tickers of every listed pair, in one request."""
+        """Tickers of every listed pair, in one request; a ticker without a time is dated
+        by the pair's latest trade (one more request per such pair), else left undated."""
         wanted = self.listed(pairs)
         if not wanted:
             return []
         tickers = self._call("fetch_tickers", wanted)
-        received = datetime.now(UTC)
         if not isinstance(tickers, dict):
             raise VenueError(self.venue, "fetch_tickers: expected a mapping of tickers")
-        return [self._quote(pair, tickers[pair], received) for pair in wanted if pair in tickers]
+        return [self._quote(pair, tickers[pair]) for pair in wanted if pair in tickers]
 
-    def fetch_closes(self, pairs: Sequence[str], day: date) -> list[Quote]:
-        """The daily candle of `day` (UTC) of every listed pair: its close as `last`."""
-        since_ms = int(datetime(day.year, day.month, day.day, tzinfo=UTC).timestamp() * 1000)
+    def fetch_closes(self, pairs: Sequence[str], cutoff: datetime) -> list[Quote]:
+        """Every listed pair's price at a past `cutoff` from candles that ended at or before
+        it (see the module): the close as `last`, the candle's end as the time."""
+        cutoff_ms = int(cutoff.timestamp() * 1000)
         quotes = []
         for pair in self.listed(pairs):
-            candles = self._call("fetch_ohlcv", pair, "1d", since_ms, 1)
-            match = [c for c in candles or [] if isinstance(c, list) and c and c[0] == since_ms]
-            if not match:
+            found = self._hourly(pair, cutoff_ms) or self._daily(pair, cutoff_ms)
+            if found is None:
                 continue
-            _, _, _, _, close, volume = (match[0] + [None] * 6)[:6]
+            close, volume, ended_ms = found
             base, quote = pair.split("/")
-            closed_at = _time(since_ms + DAY_MS - 1)
             quotes.append(
-                Quote(
-                    self.venue,
-                    pair,
-                    base,
-                    quote,
-                    _decimal(close),
-                    None,
-                    None,
-                    _decimal(volume),
-                    closed_at,
-                )
+                Quote(self.venue, pair, base, quote, close, None, None, volume, _time(ended_ms))
             )
         return quotes
+
+    def _hourly(self, pair: str, cutoff_ms: int) -> tuple[Decimal | None, Decimal, int] | None:
+        first_ms = (cutoff_ms // HOUR_MS - HOURS_OF_VOLUME) * HOUR_MS
+        candles = self._call("fetch_ohlcv", pair, "1h", first_ms, HOURS_OF_VOLUME + 1)
+        ended = _ended(candles, HOUR_MS, first_ms, cutoff_ms)[-HOURS_OF_VOLUME:]
+        if not ended:
+            return None
+        volume = sum((_decimal(c[5]) or Decimal(0) for c in ended), Decimal(0))
+        return _decimal(ended[-1][4]), volume, ended[-1][0] + HOUR_MS - 1
+
+    def _daily(self, pair: str, cutoff_ms: int) -> tuple[Decimal | None, Decimal, int] | None:
+        first_ms = (cutoff_ms // DAY_MS - 1) * DAY_MS
+        candles = self._call("fetch_ohlcv", pair, "1d", first_ms, 2)
+        ended = _ended(candles, DAY_MS, first_ms, cutoff_ms)
+        if not ended:
+            return None
+        last = ended[-1]
+        return _decimal(last[4]), _decimal(last[5]) or Decimal(0), last[0] + DAY_MS - 1
 
     def fetch_bids(self, pair: str, limit: int) -> list[tuple[Decimal, Decimal]]:
         """The order book's bids of a listed pair, best first: (price, amount) as Decimal."""
@@ -155,10 +170,13 @@ class CcxtVenue:
         candles = self._call("fetch_ohlcv", pair, "1d", since_ms, limit)
         return candles if isinstance(candles, list) else []
 
-    def _quote(self, pair: str, ticker: Any, received: datetime) -> Quote:
+    def _quote(self, pair: str, ticker: Any) -> Quote:
         if not isinstance(ticker, dict):
             raise VenueError(self.venue, f"ticker of {pair}: expected an object")
         base, quote = pair.split("/")
+        stamp = _time(ticker.get("timestamp"))
+        if stamp is None:  # Kraken sends none: the latest trade dates it, never its arrival
+            stamp = self._latest_trade_time(pair)
         return Quote(
             self.venue,
             pair,
@@ -168,9 +186,35 @@ class CcxtVenue:
             _decimal(ticker.get("bid")),
             _decimal(ticker.get("ask")),
             _decimal(ticker.get("baseVolume")),
-            # A venue that does not time its tickers (Kraken) is timed at receipt.
-            _time(ticker.get("timestamp")) or received,
+            stamp,
         )
+
+    def _latest_trade_time(self, pair: str) -> datetime | None:
+        if not self.exchange.has.get("fetchTrades"):
+            return None
+        try:
+            trades = self._call("fetch_trades", pair, None, 1)
+        except VenueError:
+            return None  # undated: the quote is dropped as such, the venue's others stand
+        times = [t.get("timestamp") for t in trades or [] if isinstance(t, dict)]
+        stamps = [t for t in times if isinstance(t, int | float) and not isinstance(t, bool)]
+        return _time(max(stamps)) if stamps else None
+
+
+def _ended(candles: Any, width_ms: int, first_ms: int, cutoff_ms: int) -> list[list[Any]]:
+    """The well-formed candles from `first_ms` that ended at or before `cutoff_ms`, in order."""
+    rows = [
+        c
+        for c in (candles if isinstance(candles, list) else [])
+        if isinstance(c, list)
+        and len(c) >= 6
+        and isinstance(c[0], int)
+        and not isinstance(c[0], bool)
+    ]
+    return sorted(
+        (c for c in rows if first_ms <= c[0] and c[0] + width_ms <= cutoff_ms),
+        key=lambda c: c[0],
+    )
 
 
 def rebase_urls(urls: Any, base_url: str, depth: int = 0) -> Any:
@@ -183,8 +227,3 @@ def rebase_urls(urls: Any, base_url: str, depth: int = 0) -> Any:
     if isinstance(urls, str):
         return base_url.rstrip("/") + urlsplit(urls).path.rstrip("/")
     return urls
-
-
-def day_of(cutoff: datetime) -> date:
-    """The UTC calendar day a cutoff falls in (daily candles are UTC days)."""
-    return cutoff.astimezone(UTC).date()

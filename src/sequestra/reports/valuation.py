@@ -108,7 +108,7 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
                 f"valuation: expected one among the first {size} entries, got none;"
                 " run `sequestra revalue` first"
             )
-        previous = pricing_queries.previous_valuation(connection, valuation)
+        previous = pricing_queries.previous_valuation(connection, valuation, size)
         pairs = pricing_queries.pairs_used(connection, valuation.quotes_sha256)
     prices = {price.asset_id: (price.price_usd, price.venues) for price in valuation.prices}
     held = holdings_before(engine, valuation.seq)

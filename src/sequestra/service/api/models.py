@@ -341,10 +341,23 @@ class CheckpointPage(ApiModel):
 
 
 class ValuationPriceOut(ApiModel):
+    """An asset's fair value (docs/valuation-method.md): level 1-3, basis, the market it was
+    read from (`venue:PAIR`), that market's 24-hour volume and the price's own time, the
+    cross-venue median and the deviation from it, flagged beyond the valuation's limit
+    (null for valuations recorded before fair-value levels)."""
+
     asset_id: str
     price_usd: str
     confidence: str
     venues: list[str]
+    level: int | None
+    basis: str | None
+    market: str | None
+    market_volume: str | None
+    price_at: str | None
+    median_usd: str | None
+    deviation: str | None
+    flagged: bool | None
 
 
 class ValuationOut(ApiModel):
@@ -362,4 +375,6 @@ class ValuationOut(ApiModel):
     quotes_sha256: str
     unpriced: int
     venues_missing: list[str]
+    accessible_venues: list[str] | None  # the venues the state may sell on; null: every one
+    deviation_max: str | None
     prices: list[ValuationPriceOut]
