@@ -41,6 +41,7 @@ class NationalBankStandIn:
     rates: dict[date, dict[str, Decimal]] = field(default_factory=dict)
     requests: list[str] = field(default_factory=list)
     down: bool = False
+    stated_date: date | None = None  # a fault: every document states this date
 
 
 @contextlib.contextmanager
@@ -62,7 +63,7 @@ def running_nbk(stand_in: NationalBankStandIn) -> Iterator[str]:
                 self.send_response(400)
                 self.end_headers()
                 return
-            body = rates_document(on, stand_in.rates.get(on, {}))
+            body = rates_document(stand_in.stated_date or on, stand_in.rates.get(on, {}))
             self.send_response(200)
             self.send_header("Content-Type", "application/xml; charset=utf-8")
             self.send_header("Content-Length", str(len(body)))

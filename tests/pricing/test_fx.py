@@ -52,3 +52,34 @@ def test_an_absurd_rate_is_refused_and_a_fixed_rate_says_so() -> None:
     with running_nbk(stand_in) as url, pytest.raises(FxError, match="outside"):
         NationalBankRates(url, timeout_s=2.0).usd_kzt(FRIDAY)
     assert FixedRate(Decimal("500")).usd_kzt(FRIDAY).source == "fixed:500"
+
+
+def test_a_document_for_another_date_is_refused() -> None:
+    """The bank (or a cache in front of it) answers Friday's document for Monday: the rate
+    is never taken for Monday's."""
+    monday = date(2026, 11, 23)
+    stand_in = NationalBankStandIn({monday: {"USD": Decimal("512.34")}}, stated_date=FRIDAY)
+    with (
+        running_nbk(stand_in) as url,
+        pytest.raises(FxError, match=r"states the date '20\.11\.2026'"),
+    ):
+        NationalBankRates(url, timeout_s=2.0, sleep=lambda _: None).usd_kzt(monday)
+    document = rates_document(FRIDAY, {"USD": Decimal("512.34")})
+    assert parse_nbk_rates(document, FRIDAY) == {"USD": Decimal("512.34")}
+    with pytest.raises(FxError, match="states the date"):
+        parse_nbk_rates(document, monday)
+
+
+def test_almaty_is_utc_plus_five_from_the_bundled_zone_data() -> None:
+    """Kazakhstan moved to UTC+5 on 1 March 2024; the zone comes from the tzdata package,
+    whatever the host's zone files say."""
+    from datetime import UTC, datetime
+
+    from sequestra.timezones import ALMATY, zone
+
+    before = datetime(2024, 2, 29, 12, tzinfo=UTC).astimezone(ALMATY)
+    after = datetime(2024, 3, 2, 12, tzinfo=UTC).astimezone(ALMATY)
+    assert before.utcoffset().total_seconds() == 6 * 3600  # type: ignore[union-attr]
+    assert after.utcoffset().total_seconds() == 5 * 3600  # type: ignore[union-attr]
+    with pytest.raises(Exception, match="No time zone"):
+        zone("../../etc/passwd")

@@ -12,6 +12,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, field_validator
 
+from sequestra.timezones import zone as bundled_zone
+
 DAILY_AT_PATTERN = r"^([01]\d|2[0-3]):[0-5]\d$"
 
 
@@ -49,7 +51,7 @@ class SchedulerSettings(BaseModel):
     @classmethod
     def _known_timezone(cls, value: str) -> str:
         try:
-            ZoneInfo(value)
+            bundled_zone(value)
         except (ZoneInfoNotFoundError, ValueError) as error:
             raise ValueError(
                 f"expected an IANA time zone such as Asia/Almaty, got {value!r}"
@@ -57,7 +59,7 @@ class SchedulerSettings(BaseModel):
         return value
 
     def zone(self) -> ZoneInfo:
-        return ZoneInfo(self.timezone)
+        return bundled_zone(self.timezone)
 
     def verify_time(self) -> tuple[int, int]:
         """The daily verification's time as (hour, minute), local time."""

@@ -63,16 +63,24 @@ class FixedRate:
         return FxRate(self.rate, on, on, f"{self.name}:{self.rate}")
 
 
-def parse_nbk_rates(document: bytes) -> dict[str, Decimal]:
+def parse_nbk_rates(document: bytes, on: date | None = None) -> dict[str, Decimal]:
     """Rates per currency code (KZT per 1 unit) from the National Bank's rates XML.
 
     Each `<item>` has `<title>` (the code), `<description>` (KZT for `<quant>` units) and
-    `<quant>`. Raises FxError for a document that is not that.
+    `<quant>`. With `on`, the document's own `<date>` (DD.MM.YYYY) must be that date: a
+    document for another day (a cache, a redirect, a bank answering its latest) is refused,
+    never taken for the date asked. Raises FxError for a document that is not that.
     """
     try:
         root = ElementTree.fromstring(document)
     except ElementTree.ParseError as error:
         raise FxError(f"rates document: expected XML, got a parse error ({error})") from None
+    if on is not None:
+        stated = (root.findtext("date") or "").strip()
+        if stated != on.strftime("%d.%m.%Y"):
+            raise FxError(
+                f"rates document for {on.isoformat()}: it states the date {stated or 'none'!r}"
+            )
     rates: dict[str, Decimal] = {}
     for item in root.iter("item"):
         code = (item.findtext("title") or "").strip()
@@ -111,7 +119,7 @@ class NationalBankRates:
 
     def _rates(self, day: date) -> dict[str, Decimal]:
         if day not in self.cache:
-            self.cache[day] = parse_nbk_rates(self._fetch(day))
+            self.cache[day] = parse_nbk_rates(self._fetch(day), day)
         return self.cache[day]
 
     def _fetch(self, day: date) -> bytes:

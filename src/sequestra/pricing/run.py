@@ -18,7 +18,6 @@ from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 from decimal import ROUND_HALF_EVEN, Decimal, localcontext
 from typing import Any, Final, Protocol
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
 
@@ -45,8 +44,8 @@ from sequestra.pricing.kinds import PRICES_MAX, QUOTES_FORMAT
 from sequestra.pricing.projection import QuoteRow, quotes_sha256, write_quotes
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.pricing.venues import VenueError
+from sequestra.timezones import ALMATY
 
-ALMATY: Final = ZoneInfo("Asia/Almaty")
 # A past cutoff's price is a candle's close: at most a day old (the daily candle that ended
 # before the cutoff's day, where a venue serves no hourly candle that far back).
 HISTORICAL_AGE_S_MAX: Final = 86_400
