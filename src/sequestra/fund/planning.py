@@ -168,8 +168,8 @@ def plan_sale(
     Raises FundReportError without a valuation price, market data or volume; FundInputError
     (from the planner) for parameters out of range.
     """
-    size = ledger_queries.head(engine).size
-    valuation = latest_valuation(engine, size)
+    valuation = latest_valuation(engine)
+    size = ledger_queries.head(engine).size  # read after: the valuation is among its entries
     price = valuation.price_of(asset.asset_id)
     if price is None:
         raise FundReportError(f"{asset.asset_id}: expected a price in the latest valuation")

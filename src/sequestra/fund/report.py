@@ -1,10 +1,10 @@
 """The State Fund's exposure, risk, stress and liquidity from the ledger and market data.
 
-The moment: the ledger's size is read once, and everything is taken at the end of that
-prefix (`holdings_tree_size` entries): positions are the Fund's holdings (`fund/<wallet>`
-accounts) summed per asset after those entries; prices and the USD/KZT rate are those of the
-latest valuation among them (fair value, price x quantity); the licensed venues are those of
-the Fund policy in force among them. `moment` says so in one sentence.
+The moment: the current valuation is read, then the ledger's size, once; everything else
+is taken at the end of that prefix (`holdings_tree_size` entries): positions are the Fund's
+holdings (`fund/<wallet>` accounts) summed per asset after those entries, valued at that
+valuation's prices and USD/KZT rate (fair value, price x quantity); the licensed venues are
+those of the Fund policy in force among them. `moment` says so in one sentence.
 
 Market data (`sequestra fund marketdata`) is cut at that valuation's cutoff: only the daily
 closes and volumes of UTC days that had ended at or before it count (the cutoff's own day is
@@ -259,8 +259,8 @@ def fund_report(
 
     Raises FundReportError when the Fund holds nothing or nothing is valued.
     """
-    size = ledger_queries.head(engine).size
-    valuation = latest_valuation(engine, size)
+    valuation = latest_valuation(engine)
+    size = ledger_queries.head(engine).size  # read after: the valuation is among its entries
     seq, prices = valuation.seq, valuation.prices_usd()
     quantities = fund_quantities(engine, size)
     unpriced = sorted(a for a in quantities if a not in prices)
