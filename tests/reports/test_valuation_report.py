@@ -15,6 +15,7 @@ import pytest
 import typer
 from typer.testing import CliRunner
 
+from sequestra.chains.watch.run import Watcher
 from sequestra.cli.common import state
 from sequestra.cli.report_commands import report_app
 from sequestra.errors import EXIT_CONFLICT
@@ -25,8 +26,9 @@ from sequestra.pricing.run import ValuationResult, Valuer
 from sequestra.reports.formats import FORMATS
 from sequestra.reports.valuation import ReportError, valuation_report
 from sequestra.reports.valuation_files import write_report
+from tests.chains.test_watch_run import ScriptedReader
 from tests.composed import RULES
-from tests.custody.conftest import Custody, custody  # noqa: F401
+from tests.custody.conftest import BTC_1, Custody, custody  # noqa: F401
 from tests.pricing.test_run import valuer_key, venues  # noqa: F401
 
 
@@ -159,3 +161,37 @@ def test_a_ledger_with_no_valuation_is_a_clear_error(
     assert result.exit_code == EXIT_CONFLICT
     assert "valuation: expected one" in result.output
     assert not (tmp_path / "r.json").exists()
+
+
+def test_a_holding_under_an_open_critical_alert_is_in_doubt(
+    custody: Custody,  # noqa: F811
+    valuer_key: SigningKey,  # noqa: F811
+) -> None:
+    """1 of the 1.5 BTC recorded at BTC_1 is seen on chain: the outflow alert puts the BTC
+    holding in doubt, apart from the undisputed total, until it is acknowledged; a report of
+    the prefix before the acknowledgement still shows it."""
+    watcher = SigningKey.generate()
+    custody.append(custody.world.enroll(watcher, ["watcher"], "watcher"))
+    reader = ScriptedReader(balances={(BTC_1, "bitcoin:BTC"): 100_000_000})
+    run = Watcher(custody.world.engine, RULES, [reader], watcher).run_once()
+    (alert,) = run.alerts
+    alert_seq = alert["seq"]
+    _revalue(custody, valuer_key, 1)
+    engine = custody.world.engine
+    doubtful = valuation_report(engine)
+    size = custody.size()
+    (btc,) = (line for line in doubtful.holdings if line.asset_id == "bitcoin:BTC")
+    (usdt,) = (line for line in doubtful.holdings if line.asset_id == "ethereum:USDT")
+    assert btc.in_doubt.startswith(f"alert {alert_seq}:") and usdt.in_doubt == ""
+    assert doubtful.in_doubt.value_usd == btc.value_usd
+    assert doubtful.undisputed.value_usd == usdt.value_usd
+    assert doubtful.total.value_usd == btc.value_usd + usdt.value_usd
+    document = json.loads(write_report(doubtful, "json"))
+    assert document["totals"]["in_doubt"]["value_usd"] == str(btc.value_usd)
+    assert document["holdings"][0]["in_doubt"] or document["holdings"][1]["in_doubt"]
+    assert b"in_doubt_total" in write_report(doubtful, "csv")
+    ack = {"alert_seq": alert_seq, "note": "the missing 0.5 BTC was moved to cold storage"}
+    custody.append(custody.sign("alert.acknowledged", ack))
+    cleared = valuation_report(engine)
+    assert cleared.in_doubt.value_usd == 0 and all(not line.in_doubt for line in cleared.holdings)
+    assert write_report(valuation_report(engine, size), "json") == write_report(doubtful, "json")

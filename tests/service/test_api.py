@@ -14,7 +14,7 @@ import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import Engine, text
 
-from sequestra.chains.watch.queries import list_alerts
+from sequestra.chains.watch.queries import holdings_json, list_alerts
 from sequestra.chains.watch.tables import ALERT_TABLE
 from sequestra.custody.queries import case_json, holding_history, list_cases, list_holdings
 from sequestra.fund.queries import list_sales
@@ -164,10 +164,13 @@ def test_cases_match_the_service(api: Api) -> None:
 
 
 def test_holdings_match_the_service(api: Api) -> None:
-    expected = [holding.to_json() for holding in list_holdings(api.engine)]
+    expected = holdings_json(api.engine, list_holdings(api.engine))
     assert len(expected) == 2
     assert api.get("/api/v1/holdings").json()["items"] == expected
-    in_case = [h.to_json() for h in list_holdings(api.engine, case_id="AFM-2025-0002")]
+    # The open critical alert 10001 (10002 was acknowledged) puts BTC_1's BTC in doubt: both
+    # cases' holdings there.
+    assert {(h["wallet"], h["in_doubt"]["alert_seq"]) for h in expected} == {(BTC_1, 10_001)}
+    in_case = holdings_json(api.engine, list_holdings(api.engine, case_id="AFM-2025-0002"))
     assert api.get("/api/v1/holdings", case="AFM-2025-0002").json()["items"] == in_case
     assert api.get("/api/v1/holdings", asset="bitcoin:BTC").json()["items"] == expected
     assert api.get("/api/v1/holdings", asset="ethereum:ETH").json()["items"] == []
@@ -185,7 +188,7 @@ def test_holding_history_matches_the_service(api: Api) -> None:
     assert found is not None
     holding, lines = found
     body = api.get(f"/api/v1/holdings/{holding_id}/history").json()
-    assert body["holding"] == holding.to_json()
+    assert body["holding"] == holdings_json(api.engine, [holding])[0]
     assert body["items"] == [line.to_json(holding.asset) for line in lines]
     assert body["next_offset"] is None
     _error(api.get("/api/v1/holdings/999999/history"), 404, "not_found")

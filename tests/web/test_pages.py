@@ -33,7 +33,7 @@ from sequestra.service.web.figures import exact, money
 from sequestra.service.web.series import value_series
 from sequestra.service.web.session import COOKIE_NAME
 from tests.composed import APPLICATION, REPORTS
-from tests.custody.conftest import CASE, Custody, custody  # noqa: F401
+from tests.custody.conftest import BTC_1, CASE, Custody, custody  # noqa: F401
 from tests.web.conftest import HOSTILE_CASE, HOSTILE_TEXT, SALE, Site
 
 PAGES = (
@@ -363,3 +363,16 @@ def test_unknown_pages_are_a_404_page_and_the_api_keeps_its_format(site: Site) -
     assert api.status_code == 404 and api.json()["error"]["code"] == "not_found"
     bad = site.client.get("/cases", params={"offset": "-1"})
     assert bad.status_code == 422 and "offset" in bad.text
+
+
+def test_holdings_under_an_open_critical_alert_are_in_doubt(site: Site) -> None:
+    """The world's open critical alert 10001 is on BTC_1's BTC: its holdings say so, and the
+    dashboard shows their value apart from the undisputed total."""
+    site.login()
+    doubtful = [h for h in list_holdings(site.engine) if h.wallet == BTC_1]
+    assert doubtful
+    listing = site.page("/holdings")
+    assert "existence in doubt (alert 10001)" in listing
+    page = site.page(f"/holdings/{doubtful[0].holding_id}")
+    assert "Existence in doubt: critical alert 10001 is open" in page
+    assert "in doubt: under an open critical alert" in site.page("/")

@@ -23,6 +23,7 @@ from rich.table import Table
 from rich.text import Text
 from sqlalchemy import Engine
 
+from sequestra.chains.watch.queries import holdings_json
 from sequestra.cli.common import (
     JSON_OPTION,
     PASSPHRASE_FILE_OPTION,
@@ -592,7 +593,7 @@ def holdings(
     owner = True if fund else (False if cases else None)
     listed = custody_queries.list_holdings(engine, case, chosen, include_empty, owner)
     if json_output:
-        print_json([holding.to_json() for holding in listed])
+        print_json(holdings_json(engine, listed))
         return
     console.print(_holdings_table(listed))
 
@@ -615,7 +616,10 @@ def history(
     held, lines = found
     if json_output:
         print_json(
-            {"holding": held.to_json(), "items": [line.to_json(held.asset) for line in lines]}
+            {
+                "holding": holdings_json(engine, [held])[0],
+                "items": [line.to_json(held.asset) for line in lines],
+            }
         )
         return
     owner = f"case {held.case_id}" if held.case_id else FUND_LABEL

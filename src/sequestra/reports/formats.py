@@ -20,6 +20,7 @@ from decimal import Decimal
 from typing import Any, Final
 
 from sequestra.ledger.timefmt import parse_timestamp
+from sequestra.pricing.queries import PriceView
 from sequestra.reports.valuation import Total, ValuationReport
 
 FORMATS: Final = ("json", "csv", "xlsx", "pdf")
@@ -38,6 +39,13 @@ CSV_COLUMNS: Final = (
     "value_usd_previous",
     "value_usd_at_seizure",
     "seizure_date",
+    "in_doubt",
+    "level",
+    "basis",
+    "market",
+    "median_usd",
+    "deviation",
+    "flagged",
     "valuation_seq",
     "cutoff",
     "tree_size",
@@ -63,8 +71,35 @@ def _total_json(total: Total) -> dict[str, str]:
     return {"value_usd": amount(total.value_usd), "value_kzt": amount(total.value_kzt)}
 
 
+def _text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    return amount(value) if isinstance(value, Decimal) else str(value)
+
+
+def price_facts(price: PriceView | None) -> list[str]:
+    """level, basis, market, median, deviation, flagged: as text ("" where not recorded)."""
+    if price is None:
+        return [""] * 6
+    return [
+        _text(price.level),
+        _text(price.basis),
+        _text(price.market),
+        _text(price.median_usd),
+        _text(price.deviation),
+        _text(price.flagged),
+    ]
+
+
+def prices_of(report: ValuationReport) -> dict[str, PriceView]:
+    return {price.asset_id: price for price in report.prices}
+
+
 def report_json(report: ValuationReport) -> dict[str, Any]:
     return {
+        "moment": report.moment,
         "checkpoint": {"tree_size": report.tree_size, "root_sha256": report.root_sha256},
         "valuation": {
             "seq": report.seq,
@@ -88,13 +123,17 @@ def report_json(report: ValuationReport) -> dict[str, Any]:
                 "value_usd_previous": _or_not_valued(line.value_usd_previous),
                 "value_usd_at_seizure": _or_not_valued(line.value_usd_at_seizure),
                 "seizure_date": line.seizure_date,
+                "in_doubt": line.in_doubt or None,
             }
             for line in report.holdings
         ],
+        "prices": [price.to_json() for price in report.prices],
         "totals": {
             "by_case": {t.key: _total_json(t) for t in report.by_case},
             "by_asset": {t.key: _total_json(t) for t in report.by_asset},
             "overall": _total_json(report.total),
+            "undisputed": _total_json(report.undisputed),
+            "in_doubt": _total_json(report.in_doubt),
         },
         "previous": None
         if report.previous_seq is None
@@ -120,6 +159,7 @@ def write_json(report: ValuationReport) -> bytes:
 
 def csv_rows(report: ValuationReport) -> list[list[str]]:
     tail = [str(report.seq), report.cutoff, str(report.tree_size), report.root_sha256]
+    prices = prices_of(report)
     rows = [
         [
             "holding",
@@ -136,14 +176,17 @@ def csv_rows(report: ValuationReport) -> list[list[str]]:
             _or_not_valued(line.value_usd_previous),
             _or_not_valued(line.value_usd_at_seizure),
             line.seizure_date or "",
+            line.in_doubt,
+            *price_facts(prices.get(line.asset_id)),
         ]
         for line in report.holdings
     ]
     totals = [("case_total", t.key, "") for t in report.by_case]
     totals += [("asset_total", "", t.key) for t in report.by_asset]
-    totals += [("total", "", "")]
+    totals += [("undisputed_total", "", ""), ("in_doubt_total", "", ""), ("total", "", "")]
     by_key = {("case_total", t.key): t for t in report.by_case}
     by_key |= {("asset_total", t.key): t for t in report.by_asset}
+    by_key |= {("undisputed_total", ""): report.undisputed, ("in_doubt_total", ""): report.in_doubt}
     for kind, case, asset in totals:
         total = by_key.get((kind, case or asset), report.total)
         rows.append(
@@ -154,7 +197,7 @@ def csv_rows(report: ValuationReport) -> list[list[str]]:
                 *([""] * 6),
                 amount(total.value_usd),
                 amount(total.value_kzt),
-                *([""] * 3),
+                *([""] * 10),
             ]
         )
     return [row + tail for row in rows]

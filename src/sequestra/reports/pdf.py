@@ -26,7 +26,7 @@ from reportlab.platypus import (  # type: ignore[import-untyped]
     TableStyle,
 )
 
-from sequestra.reports.formats import amount, checkpoint_line
+from sequestra.reports.formats import amount, checkpoint_line, price_facts
 from sequestra.reports.valuation import ValuationReport
 
 FONT: Final = "Helvetica"
@@ -53,6 +53,21 @@ def _totals(report: ValuationReport) -> list[list[str]]:
     rows = [["total", "USD", "KZT"]]
     rows += [[f"case {t.key}", amount(t.value_usd), amount(t.value_kzt)] for t in report.by_case]
     rows.append(["overall", amount(report.total.value_usd), amount(report.total.value_kzt)])
+    if report.in_doubt.value_usd:
+        rows.append(["in doubt (open critical alert)", amount(report.in_doubt.value_usd),
+                     amount(report.in_doubt.value_kzt)])  # fmt: skip
+        rows.append(["undisputed", amount(report.undisputed.value_usd),
+                     amount(report.undisputed.value_kzt)])  # fmt: skip
+    return rows
+
+
+def _prices(report: ValuationReport) -> list[list[str]]:
+    rows = [["asset", "price USD", "level", "basis", "market", "median USD", "deviation"]]
+    for price in report.prices:
+        level, basis, market, median, deviation, flagged = price_facts(price)
+        flag = " (flagged)" if flagged == "yes" else ""
+        rows.append([price.asset_id, amount(price.price_usd), level, basis, market, median,
+                     deviation + flag])  # fmt: skip
     return rows
 
 
@@ -110,6 +125,7 @@ def pdf_bytes(report: ValuationReport) -> bytes:
     story = [
         Paragraph(escape(f"Valuation report, cutoff {report.cutoff}"), styles["Title"]),
         Paragraph(escape(checkpoint_line(report)), text),
+        Paragraph(escape(f"Figures: {report.moment}."), text),
         Paragraph(
             escape(
                 f"valuation seq {report.seq}, method {report.method}, price {report.price_type};"
@@ -121,6 +137,9 @@ def pdf_bytes(report: ValuationReport) -> bytes:
         _table(_totals(report)),
         Spacer(1, 4 * mm),
         _table(_assets(report)),
+        Spacer(1, 4 * mm),
+        Paragraph("Fair value of each asset (docs/valuation-method.md)", text),
+        _table(_prices(report)),
         Spacer(1, 4 * mm),
         Paragraph("Value by asset, USD", text),
         _chart(report),

@@ -1,10 +1,15 @@
 """The valuation report: a valuation's holdings, prices, values and totals, computed from the
 ledger prefix of `size` entries and naming that checkpoint (tree size and Merkle root).
 
-The valuation reported is the latest one with seq < size; its figures are `value_holdings`'
-(quantity x price, rounded to 0.01 half-even per holding; totals are sums of those). The
-change per asset is against the valuation before it, where there is one. The same prefix
-gives the same report: nothing here reads the clock or anything appended after `size`.
+The valuation reported is the current one among the entries with seq < size (the latest
+cutoff, `pricing.queries.current_valuation`); it describes the holdings as recorded just
+before the valuation's own entry, at its prices. Its figures are `value_holdings'`
+(quantity x price, rounded to 0.01 half-even per holding; totals are sums of those). Each
+price carries its fair-value level, basis and market. A holding under an open critical
+alert of the chain watcher (as of `size`) is in doubt: its value is shown apart, and the
+undisputed total leaves it out. The change per asset is against the valuation that was
+current before it, where there is one. The same prefix gives the same report: nothing here
+reads the clock or anything appended after `size`.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
+from sequestra.chains.watch.queries import Doubt, positions_in_doubt
 from sequestra.custody.queries import Holding, holdings_before
 from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.db import read_transaction
@@ -45,6 +51,7 @@ class HoldingLine:
     value_usd_previous: Decimal | None = None  # at the previous valuation; None: not valued
     seizure_date: str | None = None  # of the earliest seizure behind the holding
     value_usd_at_seizure: Decimal | None = None  # the quantity at that date's valuation
+    in_doubt: str = ""  # "alert N: message" while a critical alert is open on its position
 
 
 @dataclass(frozen=True)
@@ -89,6 +96,17 @@ class ValuationReport:
     previous_seq: int | None
     previous_cutoff: str | None
     changes: tuple[AssetChange, ...]
+    prices: tuple[pricing_queries.PriceView, ...] = ()
+    undisputed: Total = Total("", Decimal(0), Decimal(0))  # the total without the doubtful
+    in_doubt: Total = Total("", Decimal(0), Decimal(0))
+
+    @property
+    def moment(self) -> str:
+        """Which moment the figures describe, for every format's heading."""
+        return (
+            f"holdings as recorded just before ledger entry {self.seq} (the valuation's),"
+            f" at the prices of valuation {self.seq}, cutoff {self.cutoff}"
+        )
 
 
 def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport:
@@ -110,6 +128,7 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
             )
         previous = pricing_queries.previous_valuation(connection, valuation, size)
         pairs = pricing_queries.pairs_used(connection, valuation.quotes_sha256)
+    doubts = positions_in_doubt(engine, size)
     prices = {price.asset_id: (price.price_usd, price.venues) for price in valuation.prices}
     held = holdings_before(engine, valuation.seq)
     rate = valuation.fx_rate
@@ -122,6 +141,7 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
         before = value_holdings(engine, prices_before, previous.fx_rate, previous.seq)
         changes = _changes(prices_before, before, lines)
     lines = _since(engine, size, lines, before)
+    lines = tuple(_doubt(line, doubts) for line in lines)
     report = ValuationReport(
         size,
         root.hex(),
@@ -139,6 +159,9 @@ def valuation_report(engine: Engine, size: int | None = None) -> ValuationReport
         None if previous is None else previous.seq,
         None if previous is None else previous.cutoff,
         changes,
+        valuation.prices,
+        _total("", (line for line in lines if not line.in_doubt)),
+        _total("", (line for line in lines if line.in_doubt)),
     )
     _check(report, values)
     return report
@@ -210,6 +233,13 @@ def _since(
     return tuple(found)
 
 
+def _doubt(line: HoldingLine, doubts: dict[tuple[str, str], Doubt]) -> HoldingLine:
+    doubt = doubts.get((line.wallet, line.asset_id))
+    if doubt is None:
+        return line
+    return replace(line, in_doubt=f"alert {doubt.alert_seq}: {doubt.message}"[:300])
+
+
 def value_cents(quantity: Decimal, price_usd: Decimal) -> Decimal:
     """quantity x price, exact, quantised once to 0.01 ROUND_HALF_EVEN."""
     with localcontext(EXACT):
@@ -264,3 +294,6 @@ def _check(report: ValuationReport, values: list[HoldingValue]) -> None:
         calculated = sum((t.value_usd for t in totals), Decimal(0))
         if calculated != expected_usd:
             raise ReportError(f"totals: expected USD {expected_usd}, calculated {calculated}")
+    split = report.undisputed.value_usd + report.in_doubt.value_usd
+    if split != report.total.value_usd:
+        raise ReportError(f"totals: undisputed and in doubt make {split}, not the total")

@@ -9,7 +9,13 @@ from datetime import datetime
 
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
-from sequestra.reports.formats import CSV_COLUMNS, amount, checkpoint_line, csv_rows
+from sequestra.reports.formats import (
+    CSV_COLUMNS,
+    amount,
+    checkpoint_line,
+    csv_rows,
+    price_facts,
+)
 from sequestra.reports.valuation import ValuationReport
 
 
@@ -18,6 +24,7 @@ def workbook_bytes(report: ValuationReport, cutoff: datetime) -> bytes:
     summary = workbook.create_sheet("Report")
     for row in (
         ("title", f"Valuation report, cutoff {report.cutoff}"),
+        ("moment", report.moment),
         ("checkpoint", checkpoint_line(report)),
         ("tree_size", str(report.tree_size)),
         ("root_sha256", report.root_sha256),
@@ -29,6 +36,8 @@ def workbook_bytes(report: ValuationReport, cutoff: datetime) -> bytes:
         ("fx_source", report.fx_source),
         ("total_usd", amount(report.total.value_usd)),
         ("total_kzt", amount(report.total.value_kzt)),
+        ("undisputed_total_usd", amount(report.undisputed.value_usd)),
+        ("in_doubt_total_usd", amount(report.in_doubt.value_usd)),
         ("previous_seq", "" if report.previous_seq is None else str(report.previous_seq)),
     ):
         summary.append(row)
@@ -36,6 +45,22 @@ def workbook_bytes(report: ValuationReport, cutoff: datetime) -> bytes:
     lines.append(CSV_COLUMNS)
     for csv_row in csv_rows(report):
         lines.append(csv_row)
+    prices = workbook.create_sheet("Prices")
+    prices.append(("asset", "price_usd", "confidence", "venues", "market_volume", "price_at",
+                   "level", "basis", "market", "median_usd", "deviation", "flagged"))  # fmt: skip
+    for price in report.prices:
+        facts = price_facts(price)
+        prices.append(
+            (
+                price.asset_id,
+                amount(price.price_usd),
+                price.confidence,
+                " ".join(price.venues),
+                "" if price.market_volume is None else amount(price.market_volume),
+                price.price_at or "",
+                *facts,
+            )
+        )
     changes = workbook.create_sheet("Changes")
     changes.append(("asset", "price_usd", "price_usd_previous", "value_usd", "value_usd_previous"))
     for change in report.changes:

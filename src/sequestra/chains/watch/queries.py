@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -13,10 +14,12 @@ from sequestra.chains.watch.run import expected_balances, previous_observations
 from sequestra.chains.watch.tables import ALERT_TABLE, OBSERVATION_TABLE, RUN_TABLE, SNAPSHOT_TABLE
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetRegistry
-from sequestra.custody.queries import recorded_assets
+from sequestra.custody.queries import Holding, recorded_assets
 from sequestra.ledger.db import read_transaction
 
 LIST_LIMIT_MAX: Final = 10_000
+CRITICAL: Final = "critical"
+ALERTS_IN_DOUBT_MAX: Final = 100_000
 OBSERVATIONS_READ_MAX: Final = 1_000_000
 
 
@@ -196,3 +199,63 @@ def latest_run(engine: Engine) -> dict[str, Any] | None:
         "status": run["status"],
         "reason": run["reason"],
     }
+
+
+@dataclass(frozen=True)
+class Doubt:
+    """An open critical alert on a custody position (address, asset): the holdings recorded
+    there may not exist as recorded (coins left without a recorded movement). Their value
+    is shown apart from the undisputed total until the alert is acknowledged."""
+
+    alert_seq: int
+    kind: str
+    address: str
+    asset_id: str
+    message: str
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "alert_seq": self.alert_seq,
+            "kind": self.kind,
+            "address": self.address,
+            "asset_id": self.asset_id,
+            "message": self.message,
+        }
+
+
+def positions_in_doubt(engine: Engine, size: int | None = None) -> dict[tuple[str, str], Doubt]:
+    """The positions under an open critical alert among the ledger's first `size` entries
+    (all: None), by (address, asset id): raised before `size` and not acknowledged before
+    it. The earliest such alert names each position."""
+    query = (
+        select(ALERT_TABLE)
+        .where(ALERT_TABLE.c.severity == CRITICAL)
+        .order_by(ALERT_TABLE.c.seq)
+        .limit(ALERTS_IN_DOUBT_MAX)
+    )
+    if size is not None:
+        acknowledged = ALERT_TABLE.c.acknowledged_seq
+        query = query.where(
+            ALERT_TABLE.c.seq < size, acknowledged.is_(None) | (acknowledged >= size)
+        )
+    else:
+        query = query.where(ALERT_TABLE.c.acknowledged_seq.is_(None))
+    found: dict[tuple[str, str], Doubt] = {}
+    with read_transaction(engine) as connection:
+        for row in connection.execute(query):
+            key = (row.address, row.asset_id)
+            if key not in found:
+                found[key] = Doubt(int(row.seq), row.kind, row.address, row.asset_id, row.message)
+    return found
+
+
+def holdings_json(engine: Engine, holdings: Sequence[Holding]) -> list[dict[str, Any]]:
+    """Holdings as the CLI's `--json`, the API and the pages show them: each with `in_doubt`,
+    the open critical alert on its position (None when there is none)."""
+    doubts = positions_in_doubt(engine) if holdings else {}
+    return [{**holding.to_json(), "in_doubt": _doubt_json(doubts, holding)} for holding in holdings]
+
+
+def _doubt_json(doubts: dict[tuple[str, str], Doubt], holding: Holding) -> dict[str, Any] | None:
+    found = doubts.get((holding.wallet, holding.asset.asset_id))
+    return None if found is None else found.to_json()

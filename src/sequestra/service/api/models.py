@@ -72,6 +72,16 @@ class CaseOut(ApiModel):
     holdings_open: int
 
 
+class DoubtOut(ApiModel):
+    """The open critical alert on a holding's position: existence in doubt."""
+
+    alert_seq: int
+    kind: str
+    address: str
+    asset_id: str
+    message: str
+
+
 class HoldingOut(ApiModel):
     holding: int
     case: str | None
@@ -84,6 +94,7 @@ class HoldingOut(ApiModel):
     state: str
     first_seq: int
     last_seq: int
+    in_doubt: DoubtOut | None  # an open critical alert on its position
 
 
 class HistoryLineOut(ApiModel):

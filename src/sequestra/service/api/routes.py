@@ -13,6 +13,7 @@ from sequestra.chains.watch.queries import (
     LIST_LIMIT_MAX,
     OBSERVATIONS_READ_MAX,
     ObservationFilter,
+    holdings_json,
     list_alerts,
     list_observations,
 )
@@ -121,7 +122,7 @@ def holdings(
     )
     items, next_offset = next_offset_of(read, page)
     return models.HoldingPage(
-        items=[models.HoldingOut(**holding.to_json()) for holding in items],
+        items=[models.HoldingOut(**found) for found in holdings_json(engine, items)],
         next_offset=next_offset,
     )
 
@@ -139,7 +140,7 @@ def history(
     holding, lines = found
     items, next_offset = window(lines, page)
     return models.HistoryPage(
-        holding=models.HoldingOut(**holding.to_json()),
+        holding=models.HoldingOut(**holdings_json(engine, [holding])[0]),
         items=[models.HistoryLineOut(**line.to_json(holding.asset)) for line in items],
         next_offset=next_offset,
     )

@@ -12,10 +12,10 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from sequestra.chains.watch.queries import list_alerts
+from sequestra.chains.watch.queries import list_alerts, positions_in_doubt
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetError
-from sequestra.custody.queries import asset_registry
+from sequestra.custody.queries import asset_registry, holdings_before
 from sequestra.ledger.checkpoints import get_checkpoint
 from sequestra.ledger.db import read_transaction
 from sequestra.pricing.queries import current_valuation
@@ -42,6 +42,8 @@ class LatestTotals:
     by_asset: tuple[tuple[str, Decimal, Decimal, Decimal], ...]  # asset, price, USD, KZT
     total_usd: Decimal
     total_kzt: Decimal
+    in_doubt_usd: Decimal = Decimal(0)  # under an open critical alert: shown apart
+    in_doubt_kzt: Decimal = Decimal(0)
 
 
 _cache: dict[tuple[str, int, bytes], LatestTotals | None] = {}
@@ -69,7 +71,11 @@ def _latest_totals(engine: Engine) -> LatestTotals | None:
         return None
     prices = row.prices_usd()
     rate = row.fx_rate
-    values = value_holdings(engine, prices, rate, row.seq)
+    held = holdings_before(engine, row.seq)
+    values = value_holdings(engine, prices, rate, row.seq, held)
+    doubts = positions_in_doubt(engine)
+    where = {h.holding_id: (h.wallet, h.asset.asset_id) for h in held}
+    doubtful = [v for v in values if where.get(v.holding_id) in doubts]
     usd: dict[str, Decimal] = defaultdict(Decimal)
     kzt: dict[str, Decimal] = defaultdict(Decimal)
     for value in values:
@@ -85,6 +91,8 @@ def _latest_totals(engine: Engine) -> LatestTotals | None:
         by_asset,
         sum(usd.values(), Decimal(0)),
         sum(kzt.values(), Decimal(0)),
+        sum((v.value_usd for v in doubtful), Decimal(0)),
+        sum((v.value_kzt for v in doubtful), Decimal(0)),
     )
 
 

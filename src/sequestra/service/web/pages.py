@@ -13,6 +13,7 @@ from fastapi import APIRouter, Form, Path, Query, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
+from sequestra.chains.watch.queries import positions_in_doubt
 from sequestra.custody.queries import (
     asset_registry,
     case_json,
@@ -177,6 +178,7 @@ def case(request: Request, engine: EngineDep, viewer: Viewer, case_id: Identifie
         report_kind="valuation",
         case=case_json(found),
         holdings=holdings,
+        doubts=positions_in_doubt(engine),
     )
 
 
@@ -203,6 +205,7 @@ def holdings(
         viewer=viewer,
         report_kind="valuation",
         holdings=rows,
+        doubts=positions_in_doubt(engine),
         pager=pager,
         case=case or "",
         asset=asset or "",
@@ -228,6 +231,7 @@ def holding(
         viewer=viewer,
         report_kind="valuation",
         holding=held,
+        doubt=positions_in_doubt(engine).get((held.wallet, held.asset.asset_id)),
         lines=[line.to_json(held.asset) for line in lines],
     )
 
