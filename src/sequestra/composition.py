@@ -12,9 +12,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import cache, partial
+from pathlib import Path
 from typing import Final
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
 
 from sequestra.chains.watch.kinds import BODY_SCHEMAS as WATCH_BODIES
 from sequestra.chains.watch.projection import WATCH_KINDS, WatchProjection
@@ -23,6 +24,7 @@ from sequestra.custody.projection import CustodyProjection
 from sequestra.custody.state import CUSTODY_KINDS
 from sequestra.fund.kinds import BODY_SCHEMAS as FUND_BODIES
 from sequestra.fund.sales import SalesExtension
+from sequestra.ledger.export import BundleSection
 from sequestra.ledger.kinds import BODY_SCHEMAS as LEDGER_BODIES
 from sequestra.ledger.roles import NOTE_RECORDED
 from sequestra.ledger.rules import ProjectionSpec, RuleSet
@@ -93,12 +95,23 @@ def compose_reports(rule_set: RuleSet) -> ReportCatalog:
     )
 
 
+def _quote_files(connection: Connection, directory: Path, size: int) -> int:
+    from sequestra.pricing.export import write_quote_files
+
+    return write_quote_files(connection, directory, size)
+
+
+# What an export bundle carries beyond the ledger's own files, in every entry point.
+BUNDLE_SECTIONS: Final[tuple[BundleSection, ...]] = (_quote_files,)
+
+
 @dataclass(frozen=True)
 class Application:
-    """What the entry points share: the rule set and the report catalog."""
+    """What the entry points share: the rule set, the report catalog, the bundle's sections."""
 
     rules: RuleSet
     reports: ReportCatalog
+    bundle_sections: tuple[BundleSection, ...] = BUNDLE_SECTIONS
 
 
 @cache

@@ -400,8 +400,16 @@ def _allowed(module: str) -> bool:
     if top == "sequestra":
         return (
             module in ("sequestra", "sequestra.errors", "sequestra.ledger", "sequestra.audit")
+            # the valuation method: pure Decimal, re-run by `sequestra-audit valuation`
+            or module == "sequestra.fairvalue"
             or module in PURE_LEDGER_MODULES
-            or module in ("sequestra.audit.anchor", "sequestra.audit.bundle", "sequestra.audit.cli")
+            or module
+            in (
+                "sequestra.audit.anchor",
+                "sequestra.audit.bundle",
+                "sequestra.audit.cli",
+                "sequestra.audit.valuation",
+            )
         )
     if module == "__mp_main__":  # multiprocessing's alias of the __main__ module
         return True

@@ -95,6 +95,33 @@ def test_exposure_stress_and_liquidity_of_the_fund(
         assert Decimal(walk["average_price_usd"]) <= Decimal(walk["best_bid_usd"])
         assert Decimal(walk["shortfall_usd"]) >= 0
     assert Decimal(liquidity["bitcoin:BTC"]["impact_cost_usd"]) > 0
+    # Without a Fund policy the volume counts every venue and says so; the plan too.
+    assert liquidity["bitcoin:BTC"]["volume_licensed"] is False
+    assert "no Fund policy recorded" in liquidity["bitcoin:BTC"]["volume_note"]
+    assert plan["volume_licensed"] is False and plan["volume_note"]
+    assert not plan["taker_fee_source"].startswith("default")  # the venues' ccxt markets
+    flat = " ".join(treasury.read("fund exposure").split())
+    assert body["moment"] in flat and "ES rests on" in flat
+    flat = " ".join(treasury.read("fund liquidity").split())
+    assert "no Fund policy recorded" in flat and "square-root impact" in flat
+    flat = " ".join(treasury.read("sale plan --asset BTC --amount 1.5 --tranches 5").split())
+    assert "Almgren-Chriss linear impact" in flat and "taker fee" in flat
+    treasury.run(
+        "fund",
+        "policy",
+        "set",
+        "--band",
+        "10000000:1",
+        "--approval-valid",
+        "86400",
+        "--venue",
+        "kraken",
+        *ADMIN_KEY,
+    )
+    licensed = json.loads(treasury.read("fund liquidity --json"))["bitcoin:BTC"]
+    assert licensed["volume_venues"] == ["kraken"] and licensed["volume_licensed"] is True
+    assert Decimal(licensed["adv_usd"]) < Decimal(liquidity["bitcoin:BTC"]["adv_usd"])
+    assert licensed["taker_fee_source"].startswith("kraken:")
     config = tmp_path / "sequestra.toml"
     config.write_text(
         config.read_text(encoding="utf-8")

@@ -10,7 +10,7 @@ from decimal import Decimal
 
 import pytest
 
-from sequestra.pricing.aggregate import (
+from sequestra.fairvalue import (
     MOST_ADVANTAGEOUS,
     PRINCIPAL,
     STATED_PEG,

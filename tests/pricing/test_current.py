@@ -14,9 +14,9 @@ from typing import Any
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from sequestra.fairvalue import Quote
 from sequestra.fund.emergency import emergency_bodies
 from sequestra.ledger.keys import SigningKey
-from sequestra.pricing.aggregate import Quote
 from sequestra.pricing.fx import FixedRate
 from sequestra.pricing.queries import current_valuation, previous_valuation, recent_valuations
 from sequestra.pricing.run import Valuer

@@ -75,10 +75,10 @@ def test_almaty_is_utc_plus_five_from_the_bundled_zone_data() -> None:
     whatever the host's zone files say."""
     from datetime import UTC, datetime
 
-    from sequestra.timezones import ALMATY, zone
+    from sequestra.timezones import almaty, zone
 
-    before = datetime(2024, 2, 29, 12, tzinfo=UTC).astimezone(ALMATY)
-    after = datetime(2024, 3, 2, 12, tzinfo=UTC).astimezone(ALMATY)
+    before = datetime(2024, 2, 29, 12, tzinfo=UTC).astimezone(almaty())
+    after = datetime(2024, 3, 2, 12, tzinfo=UTC).astimezone(almaty())
     assert before.utcoffset().total_seconds() == 6 * 3600  # type: ignore[union-attr]
     assert after.utcoffset().total_seconds() == 5 * 3600  # type: ignore[union-attr]
     with pytest.raises(Exception, match="No time zone"):

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 from sqlalchemy import text
 
+from sequestra.fairvalue import AggregationRules, Quote
 from sequestra.ledger.errors import AppendRefused
 from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.verify import verify_ledger
-from sequestra.pricing.aggregate import AggregationRules, Quote
 from sequestra.pricing.fx import FixedRate, FxError, FxRate
 from sequestra.pricing.queries import valuation_at
 from sequestra.pricing.run import PricingError, Valuer

@@ -40,6 +40,7 @@ from sequestra.audit.bundle import (
     verify_note_file,
     witness_verifier,
 )
+from sequestra.audit.valuation import rederive
 from sequestra.errors import EXIT_INPUT, EXIT_INTEGRITY, EXIT_OK, SequestraError, exit_code
 from sequestra.ledger import canonical
 from sequestra.ledger.policy import PolicyError, TrustPolicy, read_policy
@@ -67,42 +68,14 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     bundle = commands.add_parser("bundle", help="verify an export bundle directory")
     bundle.add_argument("directory", type=Path, metavar="DIR")
-    bundle.add_argument(
-        "--vkey", help="the ledger's verifier key (string or file), from a channel you trust"
+    valuation = commands.add_parser(
+        "valuation",
+        help="verify a bundle, then re-derive one recorded valuation's prices from its quotes",
     )
-    bundle.add_argument(
-        "--witness-vkey",
-        action="append",
-        default=[],
-        metavar="VKEY",
-        help="a witness's cosignature verifier key (string or file); repeatable",
-    )
-    bundle.add_argument(
-        "--require-witness",
-        action="append",
-        default=[],
-        metavar="NAME",
-        help="fail unless this witness cosigned the bundle's checkpoint; repeatable",
-    )
-    bundle.add_argument(
-        "--policy",
-        type=Path,
-        metavar="FILE",
-        help="the trust policy (ledger key, witnesses, quorum): fail unless the bundle's"
-        " checkpoint carries the quorum of valid cosignatures",
-    )
-    bundle.add_argument(
-        "--trusted-checkpoint",
-        type=Path,
-        metavar="FILE",
-        help="a checkpoint you kept from an earlier audit (detects rollback and fork)",
-    )
-    bundle.add_argument(
-        "--workers",
-        type=int,
-        default=os.cpu_count() or 1,
-        help="processes that check signatures of large bundles (default: one per core)",
-    )
+    valuation.add_argument("directory", type=Path, metavar="DIR")
+    valuation.add_argument("seq", type=int, metavar="SEQ", help="the valuation's entry")
+    _bundle_options(bundle)
+    _bundle_options(valuation)
     proof = commands.add_parser("proof", help="verify an entry's inclusion proof")
     proof.add_argument("entry_file", type=Path, metavar="ENTRY_FILE")
     proof.add_argument("proof_file", type=Path, metavar="PROOF_FILE")
@@ -126,9 +99,48 @@ def build_parser() -> argparse.ArgumentParser:
         "--chain", choices=("ethereum", "bitcoin"), default="ethereum", help="(ethereum)"
     )
     anchor.add_argument("--txid", help="bitcoin: the txid the operator recorded")
-    for command in (bundle, proof, consistency, note, anchor):
+    for command in (bundle, valuation, proof, consistency, note, anchor):
         command.add_argument("--json", action="store_true", help="print a JSON verdict")
     return parser
+
+
+def _bundle_options(command: argparse.ArgumentParser) -> None:
+    command.add_argument(
+        "--vkey", help="the ledger's verifier key (string or file), from a channel you trust"
+    )
+    command.add_argument(
+        "--witness-vkey",
+        action="append",
+        default=[],
+        metavar="VKEY",
+        help="a witness's cosignature verifier key (string or file); repeatable",
+    )
+    command.add_argument(
+        "--require-witness",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help="fail unless this witness cosigned the bundle's checkpoint; repeatable",
+    )
+    command.add_argument(
+        "--policy",
+        type=Path,
+        metavar="FILE",
+        help="the trust policy (ledger key, witnesses, quorum): fail unless the bundle's"
+        " checkpoint carries the quorum of valid cosignatures",
+    )
+    command.add_argument(
+        "--trusted-checkpoint",
+        type=Path,
+        metavar="FILE",
+        help="a checkpoint you kept from an earlier audit (detects rollback and fork)",
+    )
+    command.add_argument(
+        "--workers",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="processes that check signatures of large bundles (default: one per core)",
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -158,7 +170,7 @@ def _read_policy(path: Path) -> TrustPolicy:
         raise AuditUsageError(f"--policy: {error}") from error
 
 
-def _bundle(options: argparse.Namespace) -> int:
+def _trust(options: argparse.Namespace) -> Trust:
     directory: Path = options.directory
     policy = None if options.policy is None else _read_policy(options.policy)
     if options.vkey is None and policy is not None:
@@ -187,14 +199,53 @@ def _bundle(options: argparse.Namespace) -> int:
     )
     if from_bundle and not options.json:
         print(f"WARNING: {_TRUST_WARNING}", file=sys.stderr)
+    return trust
+
+
+def _verified(options: argparse.Namespace) -> BundleVerdict:
     with _Progress(sys.stderr) as progress:
         callback = progress.update if progress.shown else None
-        verdict = verify_bundle(directory, trust, callback, options.workers)
+        return verify_bundle(options.directory, _trust(options), callback, options.workers)
+
+
+def _bundle(options: argparse.Namespace) -> int:
+    verdict = _verified(options)
     if options.json:
         _print_json(verdict.to_json())
     else:
-        _print_bundle(directory, verdict)
+        _print_bundle(options.directory, verdict)
     return EXIT_OK if verdict.ok else EXIT_NOT_VERIFIED
+
+
+def _valuation(options: argparse.Namespace) -> int:
+    """Verify the bundle, then re-derive the valuation at SEQ from its quotes alone."""
+    verdict = _verified(options)
+    if not verdict.ok:
+        if options.json:
+            _print_json({"ok": False, "bundle": verdict.to_json(), "valuation": None})
+        else:
+            _print_bundle(options.directory, verdict)
+        return EXIT_NOT_VERIFIED
+    size = verdict.size or 0
+    if not 0 <= options.seq < size:
+        raise AuditUsageError(f"SEQ: expected 0..{size - 1}, got {options.seq}")
+    found = rederive(options.directory, options.seq)
+    if options.json:
+        _print_json({"ok": found.ok, "bundle": verdict.to_json(), "valuation": found.to_json()})
+    else:
+        state = "RE-DERIVED" if found.ok else "NOT RE-DERIVED"
+        print(
+            f"{state} valuation {found.seq} (cutoff {found.cutoff}) from {found.quotes} quotes"
+            f" in quotes/{found.quotes_sha256}.json"
+        )
+        for price in found.prices:
+            derived = price["derived"] or {}
+            where = f"{derived.get('basis')}, {derived.get('market')}"
+            print(f"  {price['asset']}: {derived.get('price_usd')} USD, level"
+                  f" {derived.get('level')}, {where}")  # fmt: skip
+        for difference in found.differences:
+            print(f"  DIFFERS: {difference}")
+    return EXIT_OK if found.ok else EXIT_NOT_VERIFIED
 
 
 _TRUST_WARNING = (
@@ -380,6 +431,7 @@ def _print_json(value: dict[str, Any]) -> None:
 
 _HANDLERS: dict[str, Callable[[argparse.Namespace], int]] = {
     "bundle": _bundle,
+    "valuation": _valuation,
     "anchor": _anchor,
     "proof": _proof,
     "consistency": _consistency,

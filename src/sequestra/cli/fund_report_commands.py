@@ -23,10 +23,12 @@ fund_app = typer.Typer(
 )
 
 
-def _report(context: typer.Context) -> FundReport:
-    settings = state(context).settings().fund
+def _report(context: typer.Context, *, fees: bool = False) -> FundReport:
+    """The Fund report; with `fees`, the licensed venues are asked for their taker fees."""
+    settings = state(context).settings()
+    asked = venues(settings.pricing) if fees else ()
     try:
-        return configured_fund_report(ledger_engine(context), settings)
+        return configured_fund_report(ledger_engine(context), settings.fund, venues=asked)
     except FundReportError as error:
         fail(str(error), exit_code(error))
 
@@ -75,6 +77,7 @@ def exposure(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
             _pct(vol.get("30d")),
             _pct(vol.get("90d")),
         )
+    console.print(body["moment"])
     console.print(table)
     console.print(
         f"total USD {body['total_usd']}, KZT {body['total_kzt']} (valuation seq"
@@ -82,12 +85,25 @@ def exposure(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
         f" {body['effective_assets']}"
     )
     if body["risk"]:
-        risk = Table("method", "level", "days", "VaR USD", "ES USD")
+        console.print(
+            f"market data: {body['history_days']} days, {body['market_first_day']} to"
+            f" {body['market_last_day']} (days ended by the cutoff: up to"
+            f" {body['market_last_day_max']})"
+        )
+        risk = Table("method", "level", "days", "VaR USD", "ES USD", "ES rests on")
         for f in body["risk"]["figures"]:
+            rests = "formula" if f["es_observations"] is None else str(f["es_observations"])
             risk.add_row(
-                f["method"], str(f["level"]), str(f["horizon_days"]), f["var_usd"], f["es_usd"]
+                f["method"],
+                str(f["level"]),
+                str(f["horizon_days"]),
+                f["var_usd"],
+                f["es_usd"],
+                f"{rests} of {f['observations']}",
             )
         console.print(risk)
+        for note in body["risk"]["notes"]:
+            console.print(f"[yellow]flagged[/]: {note}")
     for name in ("unpriced", "without_history"):
         if body[name]:
             console.print(f"[yellow]{name.replace('_', ' ')}[/]: {', '.join(body[name])}")
@@ -164,7 +180,7 @@ def liquidity(
     """Average daily volume, days to exit at [fund] participation and the square-root impact
     cost of selling at once, per asset; with --book,
     the average price and shortfall of selling everything now on each venue."""
-    figures: dict[str, Any] = dict(_report(context).liquidity)
+    figures: dict[str, Any] = dict(_report(context, fees=True).liquidity)
     walks: dict[str, list[dict[str, Any]]] = {}
     if book:
         from sequestra.fund.book import book_walks
@@ -173,16 +189,35 @@ def liquidity(
     if json_output:
         print_json({"volume": figures, "book": walks} if book else figures)
         return
-    table = Table("asset", "ADV USD", "days to exit", "participation", "impact cost USD")
+    table = Table(
+        "asset",
+        "ADV USD",
+        "days to exit",
+        "participation",
+        "impact USD",
+        "spread+fee USD",
+        "cost USD",
+    )
     for asset_id, row in figures.items():
         table.add_row(
             asset_id,
-            row["adv_usd"],
-            row["days_to_exit"],
+            row["adv_usd"] or "-",
+            row["days_to_exit"] or "-",
             row["participation"],
-            row.get("impact_cost_usd", "-"),
+            row["impact_cost_usd"] or "-",
+            row["spread_and_fee_cost_usd"],
+            row["expected_cost_usd"] or "-",
         )
     console.print(table)
+    for asset_id, row in figures.items():
+        console.print(
+            f"{asset_id}: volume on {', '.join(row['volume_venues']) or 'no venue'}; cost:"
+            f" {row['impact_model']}; half-spread {row['half_spread']}"
+            f" ({row['half_spread_source']}), taker fee {row['taker_fee_rate']}"
+            f" ({row['taker_fee_source']})"
+        )
+        if row["volume_note"]:
+            console.print(f"[yellow]{asset_id}[/]: {row['volume_note']}")
     for asset_id, rows in walks.items():
         for row in rows:
             if "error" in row:
@@ -216,6 +251,7 @@ def sale_plan(
     from sequestra.fund.planning import plan_sale
 
     engine = ledger_engine(context)
+    asked = venues(state(context).settings().pricing)  # for their taker fees
     try:
         chosen = service.resolve_asset(custody_queries.asset_registry(engine), asset)
         quantity = service.amount_base(chosen, amount)
@@ -228,6 +264,7 @@ def sale_plan(
             tranche_days,
             risk_aversion,
             share,
+            venues=asked,
         )
     except (service.InputError, FundReportError, FundInputError, InvalidOperation) as error:
         fail(str(error), exit_code(error))
@@ -237,13 +274,24 @@ def sale_plan(
         return
     console.print(
         f"sell {body['quantity']} {chosen.symbol} worth USD {body['value_usd']} (price"
-        f" {body['price_usd']}, daily sigma {body['sigma_daily']:.2%}, ADV {body['adv_units']})"
+        f" {body['price_usd']} of valuation seq {body['valuation_seq']}, cutoff"
+        f" {body['cutoff']}; daily sigma {body['sigma_daily']:.2%} from"
+        f" {body['market_first_day']} to {body['market_last_day']}; ADV {body['adv_units']}"
+        f" on {', '.join(body['volume_venues'])})"
+    )
+    if body["volume_note"]:
+        console.print(f"[yellow]volume[/]: {body['volume_note']}")
+    console.print(
+        f"cost model: {body['impact_model']}; half-spread {body['half_spread']}"
+        f" ({body['half_spread_source']}), taker fee {body['taker_fee_rate']}"
+        f" ({body['taker_fee_source']})"
     )
     ac = body["almgren_chriss"]
     console.print(
         f"Almgren-Chriss, {len(ac['trades'])} tranches of {ac['tranche_days']} day(s):"
-        f" {', '.join(ac['trades'])}; expected cost USD {ac['expected_cost_usd']}"
-        f" (std USD {ac['cost_std_usd']})"
+        f" {', '.join(ac['trades'])}; expected cost USD {ac['expected_cost_usd']} (impact"
+        f" {ac['impact_cost_usd']}, spread and fee {ac['spread_and_fee_cost_usd']}; std USD"
+        f" {ac['cost_std_usd']})"
     )
     twap = body["twap"]
     console.print(f"capped TWAP, {len(twap['trades'])} tranche(s): {', '.join(twap['trades'])}")

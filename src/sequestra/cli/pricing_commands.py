@@ -20,8 +20,8 @@ from sequestra.cli.common import (
 )
 from sequestra.cli.writes import ledger_engine
 from sequestra.errors import exit_code
+from sequestra.fairvalue import price_assets
 from sequestra.ledger.timefmt import parse_timestamp
-from sequestra.pricing.aggregate import price_assets
 from sequestra.pricing.queries import valuations_page
 from sequestra.pricing.run import PricingError, pairs_for
 from sequestra.pricing.setup import aggregation_rules, open_valuer, venues

@@ -175,7 +175,8 @@ def export(
         vkeys = (
             [] if policy is None else [w.verifier.verifier_key for w in policy.witnesses.values()]
         )
-        summary = export_bundle(app_state.engine(), out, size, vkeys)
+        sections = app_state.application().bundle_sections
+        summary = export_bundle(app_state.engine(), out, size, vkeys, sections=sections)
     if json_output:
         print_json(summary.to_json())
     else:

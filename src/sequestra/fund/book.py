@@ -19,9 +19,9 @@ from typing import Any, Final
 from sqlalchemy import Engine
 
 from sequestra.custody.queries import list_holdings
+from sequestra.fairvalue import AggregationRules, stablecoin_rates
 from sequestra.fund.liquidity import walk_bids
 from sequestra.fund.report import latest_valuation
-from sequestra.pricing.aggregate import AggregationRules, stablecoin_rates
 from sequestra.pricing.venues import CcxtVenue, VenueError
 
 BOOK_LEVELS_MAX: Final = 500

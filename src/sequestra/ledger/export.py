@@ -2,8 +2,9 @@
 
 Layout (docs/auditor-guide.md): `bundle.json`, `entries.jsonl` (one entry's exact bytes a
 line), `checkpoint` and `checkpoints/<size>` (signed, with cosignatures), the C2SP
-tlog-tiles tree (`tile/<L>/<N>`, `tile/entries/<N>`), and `keys/` (the ledger's and the
-witnesses' verifier keys, the enrolled issuers).
+tlog-tiles tree (`tile/<L>/<N>`, `tile/entries/<N>`), `keys/` (the ledger's and the
+witnesses' verifier keys, the enrolled issuers), and what the layers above add through
+`sections` (the composition passes pricing's `quotes/`, which re-derive each valuation).
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from sequestra.ledger.tree import DatabaseNodeReader
 BUNDLE_FORMAT = "sequestra-bundle/v1"
 READ_CHUNK = 5_000
 ProgressCallback = Callable[[int, int], None]
+# Writes a part of the bundle that a layer above the ledger owns, for the entries below
+# the size given; returns how many files it wrote.
+BundleSection = Callable[[Connection, Path, int], int]
 
 
 @dataclass(frozen=True)
@@ -70,8 +74,10 @@ def export_bundle(
     size: int | None = None,
     witness_vkeys: Sequence[str] = (),
     progress: ProgressCallback | None = None,
+    sections: Sequence[BundleSection] = (),
 ) -> ExportSummary:
-    """Write the bundle of the checkpoint at `size` (default: the latest) to `out`.
+    """Write the bundle of the checkpoint at `size` (default: the latest) to `out`, with
+    each of `sections`.
 
     Written to a temporary directory beside `out` and renamed at the end, so a failure
     leaves no half bundle. Raises LedgerStateError when there is no such checkpoint or `out`
@@ -85,6 +91,8 @@ def export_bundle(
     try:
         with read_transaction(engine) as connection:
             summary = _write(connection, staging, size, witness_vkeys, progress)
+            for section in sections:
+                section(connection, staging, summary.size)
         os.replace(staging, out)
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)

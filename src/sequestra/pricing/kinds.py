@@ -77,6 +77,20 @@ class PriceBody(BodyModel):
         return self
 
 
+class RulesBody(BodyModel):
+    """The method's parameters a valuation applied (`sequestra.fairvalue.rules_body`): with
+    the quotes, what re-derives every price."""
+
+    age_s_max: int = Field(ge=0, le=86_400 * 7)
+    future_s_max: int = Field(ge=0, le=86_400)
+    mad_k: DecimalText
+    tolerance: DecimalText
+    sources_min: int = Field(ge=1, le=VENUES_MAX)
+    pegs: dict[Annotated[str, StringConstraints(pattern=r"^[A-Z0-9]{1,16}$")], DecimalText] = Field(
+        default_factory=dict, max_length=8
+    )
+
+
 class MissingPrice(BodyModel):
     asset: AssetId
     reason: ShortText
@@ -102,6 +116,7 @@ class ValuationRecordedBody(BodyModel):
     quotes_format: Literal[2] | None = None  # None: rows without the asset (before levels)
     accessible_venues: list[VenueId] | None = Field(default=None, max_length=VENUES_MAX)
     deviation_max: DecimalText | None = None
+    rules: RulesBody | None = None  # None: recorded before the rules were
 
 
 BODY_SCHEMAS: dict[str, type[BodyModel]] = {VALUATION_RECORDED: ValuationRecordedBody}

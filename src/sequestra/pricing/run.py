@@ -1,5 +1,5 @@
 """A valuation run: quotes from every venue, fair values by the written method
-(`sequestra.pricing.aggregate`), the official FX rate, one `valuation.recorded` entry with the
+(`sequestra.fairvalue`), the official FX rate, one `valuation.recorded` entry with the
 quotes behind it, and the value of every holding derived from it exactly.
 
 All or nothing: with every venue down, no price at all, or no FX rate, the run fails and
@@ -24,13 +24,7 @@ from sqlalchemy import Engine, select
 from sequestra.custody.assets import Asset, AssetRegistry
 from sequestra.custody.queries import Holding, holdings_before, list_holdings, recorded_assets
 from sequestra.errors import DependencyUnavailable
-from sequestra.ledger.db import read_transaction
-from sequestra.ledger.keys import SigningKey
-from sequestra.ledger.roles import VALUATION_RECORDED
-from sequestra.ledger.rules import RuleSet
-from sequestra.ledger.store import AppendRules, Ledger
-from sequestra.ledger.timefmt import format_timestamp
-from sequestra.pricing.aggregate import (
+from sequestra.fairvalue import (
     STABLECOINS,
     USD,
     AggregationRules,
@@ -38,19 +32,26 @@ from sequestra.pricing.aggregate import (
     Quote,
     Source,
     price_assets,
+    price_text,
+    rules_body,
 )
+from sequestra.ledger.db import read_transaction
+from sequestra.ledger.keys import SigningKey
+from sequestra.ledger.roles import VALUATION_RECORDED
+from sequestra.ledger.rules import RuleSet
+from sequestra.ledger.store import AppendRules, Ledger
+from sequestra.ledger.timefmt import format_timestamp
 from sequestra.pricing.fx import FxError, FxRate, FxSource
 from sequestra.pricing.kinds import PRICES_MAX, QUOTES_FORMAT
 from sequestra.pricing.projection import QuoteRow, quotes_sha256, write_quotes
 from sequestra.pricing.tables import PRICE_TABLE, VALUATION_TABLE
 from sequestra.pricing.venues import VenueError
-from sequestra.timezones import ALMATY
+from sequestra.timezones import almaty
 
 # A past cutoff's price is a candle's close: at most a day old (the daily candle that ended
 # before the cutoff's day, where a venue serves no hourly candle that far back).
 HISTORICAL_AGE_S_MAX: Final = 86_400
 CENT: Final = Decimal("0.01")
-PRICE_PLACES: Final = Decimal("1e-12")  # recorded USD prices keep 12 decimals
 EXACT_DIGITS: Final = 160
 
 
@@ -146,11 +147,6 @@ def _row(symbol: str, source: Source) -> QuoteRow:
     )
 
 
-def _price_text(price: Decimal) -> str:
-    text = format(price.quantize(PRICE_PLACES, ROUND_HALF_EVEN).normalize(), "f")
-    return text if text != "-0" else "0"
-
-
 class Valuer:
     """Runs valuations from a set of venues and an FX source, signed by the valuer key."""
 
@@ -201,7 +197,7 @@ class Valuer:
             )
         prices, rates = price_assets([a.symbol for a in assets], quotes, rules, cutoff)
         fx = self._fx(price_moment(cutoff) if historical else cutoff)
-        return self._record(stamp, assets, prices, rates, missing, fx, historical, calls)
+        return self._record(stamp, assets, prices, rates, missing, fx, rules, historical, calls)
 
     def existing(self, cutoff: str) -> ValuationResult | None:
         with read_transaction(self.engine) as connection:
@@ -253,7 +249,7 @@ class Valuer:
 
     def _fx(self, cutoff: datetime) -> FxRate:
         try:
-            return self.fx.usd_kzt(cutoff.astimezone(ALMATY).date())
+            return self.fx.usd_kzt(cutoff.astimezone(almaty()).date())
         except FxError as error:
             raise PricingError(f"FX: {error}; the last valuation stands") from None
 
@@ -265,6 +261,7 @@ class Valuer:
         rates: dict[str, AssetPrice],
         missing: list[dict[str, str]],
         fx: FxRate,
+        rules: AggregationRules,
         historical: bool,
         calls: int,
     ) -> ValuationResult:
@@ -284,11 +281,11 @@ class Valuer:
         considered = {**rates, **prices}
         rows = [_row(sym, s) for sym in sorted(considered) for s in considered[sym].sources]
         sha = quotes_sha256(rows)
-        accessible = self.rules.accessible
+        accessible = rules.accessible
         body: dict[str, Any] = {
             "cutoff": cutoff,
             "method": "candle-close" if historical else "tickers",
-            "price_type": "last" if historical else self.rules.price_type,
+            "price_type": rules.price_type,
             "fx": {
                 "rate": str(fx.rate),
                 "on": fx.on.isoformat(),
@@ -306,7 +303,8 @@ class Valuer:
             "quotes_count": len(rows),
             "quotes_format": QUOTES_FORMAT,
             "accessible_venues": None if accessible is None else sorted(accessible),
-            "deviation_max": _decimal_text(self.rules.deviation_max),
+            "deviation_max": _decimal_text(rules.deviation_max),
+            "rules": rules_body(rules),
         }
         if accessible is None:
             del body["accessible_venues"]
@@ -330,7 +328,7 @@ def _price_body(asset_id: str, price: AssetPrice) -> dict[str, Any]:
     """One asset's fair value as the entry records it (docs/valuation-method.md)."""
     body: dict[str, Any] = {
         "asset": asset_id,
-        "price_usd": _price_text(price.price_usd or Decimal(0)),
+        "price_usd": price_text(price.price_usd or Decimal(0)),
         "confidence": price.confidence,
         "venues": sorted({s.quote.venue for s in price.used}) if price.market else [],
         "level": price.level,
@@ -345,8 +343,8 @@ def _price_body(asset_id: str, price: AssetPrice) -> dict[str, Any]:
             "at": format_timestamp(market.quote.timestamp),
         }
     if price.median_usd is not None and price.deviation is not None:
-        body["median_usd"] = _price_text(price.median_usd)
-        body["deviation"] = _price_text(price.deviation)
+        body["median_usd"] = price_text(price.median_usd)
+        body["deviation"] = price_text(price.deviation)
         body["flagged"] = price.flagged
     return body
 

@@ -6,10 +6,10 @@ from sqlalchemy import Engine
 
 from sequestra.config import PricingSettings, Settings
 from sequestra.errors import ConfigurationError
+from sequestra.fairvalue import AggregationRules
 from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
 from sequestra.ledger.rules import RuleSet
 from sequestra.ledger.store import AppendRules
-from sequestra.pricing.aggregate import AggregationRules
 from sequestra.pricing.fx import FixedRate, FxSource, NationalBankRates
 from sequestra.pricing.run import Valuer
 from sequestra.pricing.venues import CcxtVenue

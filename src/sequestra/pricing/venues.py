@@ -23,7 +23,7 @@ from typing import Any, Final
 from urllib.parse import urlsplit
 
 from sequestra.errors import DependencyUnavailable
-from sequestra.pricing.aggregate import Quote
+from sequestra.fairvalue import Quote
 
 TIMEOUT_MS_DEFAULT: Final = 10_000
 DAY_MS: Final = 86_400_000

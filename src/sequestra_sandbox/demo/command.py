@@ -169,7 +169,12 @@ def demo(
         publication = _checkpoint_with_witness(world)
         proof_path = _write_proof(engine, 3)
         witness_vkey = _witness(world)[1]
-        bundle = export_bundle(engine, DEMO_DIRECTORY / "bundle", witness_vkeys=[witness_vkey])
+        bundle = export_bundle(
+            engine,
+            DEMO_DIRECTORY / "bundle",
+            witness_vkeys=[witness_vkey],
+            sections=application().bundle_sections,
+        )
         audit = _audit(bundle.directory)
         policy = read_policy(POLICY_FILE)
         trust = gather_trusted_state(policy, [(str(KEPT_CHECKPOINT), KEPT_CHECKPOINT.read_bytes())])

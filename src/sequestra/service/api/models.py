@@ -285,11 +285,16 @@ class RiskFigureOut(ApiModel):
     horizon_days: int
     var_usd: str
     es_usd: str
+    observations: int  # the sample: daily returns, or h-day runs (overlapping)
+    es_observations: int | None  # the losses ES is the mean of; None: the normal formula
+    exceeds_scaled: bool | None  # overlapping figures only: above the sqrt(h)-scaled one
+    note: str | None
 
 
 class RiskOut(ApiModel):
     primary_method: str
     observations: int
+    notes: list[str]
     figures: list[RiskFigureOut]
 
 
@@ -309,6 +314,8 @@ class StressOut(ApiModel):
 class ExposureOut(ApiModel):
     valuation_seq: int
     cutoff: str
+    holdings_tree_size: int
+    moment: str
     total_usd: str
     total_kzt: str | None
     usd_kzt: str | None
@@ -318,6 +325,9 @@ class ExposureOut(ApiModel):
     unpriced: list[str]
     without_history: list[str]
     history_days: int
+    market_last_day_max: str
+    market_first_day: str | None
+    market_last_day: str | None
     risk: RiskOut | None
     stress: list[StressOut]
     scenarios_from: str  # "settings" or "defaults"

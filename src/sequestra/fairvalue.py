@@ -1,4 +1,6 @@
-"""From venue quotes to one defensible USD fair value per asset. Pure: no I/O, Decimal only.
+"""From venue quotes to one defensible USD fair value per asset: the valuation method, as code.
+Pure (no I/O, Decimal only, the standard library alone), so that the offline auditor
+(`sequestra-audit valuation`) re-derives a recorded valuation with these same lines.
 
 The method (docs/valuation-method.md states it for the ministry, step for step):
 1. A quote is usable only if its price is positive and below `PRICE_MAX`, its volume is
@@ -31,7 +33,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from decimal import Decimal
+from decimal import ROUND_HALF_EVEN, Decimal
 from statistics import median
 from typing import Final, Literal
 
@@ -86,6 +88,54 @@ class AggregationRules:
     pegs: Mapping[str, Decimal] = field(default_factory=dict)  # stated, recorded pegs
     accessible: frozenset[str] | None = None  # venues the state can sell on; None: every one
     deviation_max: Decimal = Decimal("0.02")  # principal vs median beyond this: flagged
+
+
+PRICE_PLACES: Final = Decimal("1e-12")  # recorded USD prices keep 12 decimals
+
+
+def price_text(price: Decimal) -> str:
+    """A price as a valuation records it: 12 decimals, half-even, no trailing zeros."""
+    text = format(price.quantize(PRICE_PLACES, ROUND_HALF_EVEN).normalize(), "f")
+    return text if text != "-0" else "0"
+
+
+def rules_body(rules: AggregationRules) -> dict[str, object]:
+    """The rules a valuation applied, as its entry records them (all but the price type,
+    the accessible venues and the deviation limit, which the entry names on its own)."""
+    return {
+        "age_s_max": rules.age_s_max,
+        "future_s_max": rules.future_s_max,
+        "mad_k": format(rules.mad_k.normalize(), "f"),
+        "tolerance": format(rules.tolerance.normalize(), "f"),
+        "sources_min": rules.sources_min,
+        "pegs": {coin: format(peg.normalize(), "f") for coin, peg in sorted(rules.pegs.items())},
+    }
+
+
+def rules_from_body(body: Mapping[str, object]) -> AggregationRules:
+    """The rules a recorded valuation applied, from its entry's body (see `rules_body`).
+    Raises KeyError or ValueError for a body that does not name them."""
+    recorded = body["rules"]
+    if not isinstance(recorded, Mapping):
+        raise ValueError("rules: expected an object")
+    accessible = body.get("accessible_venues")
+    pegs = recorded["pegs"]
+    if not isinstance(pegs, Mapping):
+        raise ValueError("rules.pegs: expected an object")
+    price_type = str(body["price_type"])
+    if price_type not in ("last", "mid", "bid"):
+        raise ValueError(f"price_type: expected last, mid or bid, got {price_type!r}")
+    return AggregationRules(
+        price_type=price_type,  # type: ignore[arg-type]
+        age_s_max=int(str(recorded["age_s_max"])),
+        future_s_max=int(str(recorded["future_s_max"])),
+        mad_k=Decimal(str(recorded["mad_k"])),
+        tolerance=Decimal(str(recorded["tolerance"])),
+        sources_min=int(str(recorded["sources_min"])),
+        pegs={str(coin): Decimal(str(peg)) for coin, peg in pegs.items()},
+        accessible=None if accessible is None else frozenset(map(str, accessible)),  # type: ignore[call-overload]
+        deviation_max=Decimal(str(body.get("deviation_max") or "0.02")),
+    )
 
 
 @dataclass(frozen=True)
