@@ -250,6 +250,7 @@ def test_exposure_page_shows_the_fund_report(site: Site) -> None:
     page = site.page("/exposure")
     report = fund_report(site.engine)
     assert f"{money(report.exposure.total_usd)} <span" in page
+    assert html.escape(report.moment) in page  # which moment the figures describe
     for line in report.exposure.assets:
         assert f'<td class="num">{exact(line.quantity)}</td>' in page
         assert f'<td class="num">{money(line.value_usd)}</td>' in page
