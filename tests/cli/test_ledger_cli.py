@@ -280,7 +280,9 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     sample = generate_sample()
     fund_entries = 6  # the policy, the proposal, its approval, two tranches, the settlement
     entries = 11 + _custody_entries(sample) + _check_demo_watch(summary["watch"]) + 2
-    entries += fund_entries + HISTORY_WEEKS
+    pricing = summary["pricing"]
+    moved = 1 + len(pricing["emergencies"])  # the valuation after the move, its alerts
+    entries += fund_entries + HISTORY_WEEKS + pricing["seizure_days"] + moved
     assert summary["verify"]["ok"] and summary["entries"] == entries
     assert "needs one of admin" in summary["refused_example"]
     checkpoint = summary["checkpoint"]
@@ -293,12 +295,24 @@ def test_demo(runner: CliRunner, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
     assert (tmp_path / summary["proof"]).read_bytes().startswith(b"c2sp.org/tlog-proof@v1\n")
     _check_demo_custody(summary["custody"], sample)
     _check_demo_pricing(summary["pricing"])
-    assert kinds.count("valuation.recorded") == 2 + HISTORY_WEEKS
-    _check_demo_fund(summary["fund"], summary["pricing"]["now"])
+    valuations = 2 + HISTORY_WEEKS + pricing["seizure_days"] + 1
+    assert kinds.count("valuation.recorded") == valuations
+    _check_demo_emergencies(pricing)
+    _check_demo_fund(summary["fund"], pricing["moved"])
     assert kinds.count("sale.executed") == 2 and kinds.count("sale.settled") == 1
     _check_demo_reports(summary, tmp_path)
     again = runner.invoke(sandbox_app, ["demo", "--json", "--no-serve"])
     assert again.exit_code == 0 and json.loads(again.output)["entries"] == entries
+
+
+def _check_demo_emergencies(pricing: dict[str, Any]) -> None:
+    """ETH falls 36% after the current valuation: the next valuation is current, and the
+    Fund's emergency rule, run as the scheduler runs it, raises one alert per ETH holding."""
+    moved, now = pricing["moved"], pricing["now"]
+    assert moved["cutoff"] > now["cutoff"] and moved["seq"] > now["seq"]
+    assert pricing["emergencies"]
+    for alert in pricing["emergencies"]:
+        assert alert["asset"] == "ethereum:ETH" and "fell 36.00%" in alert["message"]
 
 
 def _check_demo_reports(summary: dict[str, Any], root: Path) -> None:
@@ -313,6 +327,10 @@ def _check_demo_reports(summary: dict[str, Any], root: Path) -> None:
         path = root / report["file"]
         assert path.name == f"{report['report']}-{size}.{report['format']}"
         assert path.stat().st_size == report["bytes"] > 0
+    (valuation,) = [r for r in reports if (r["report"], r["format"]) == ("valuation", "json")]
+    holdings = json.loads((root / valuation["file"]).read_text())["holdings"]
+    seized = [h for h in holdings if h["seizure_date"]]
+    assert seized and all(h["value_usd_at_seizure"] != "not valued" for h in seized)
     engine = create_ledger_engine(summary["database"])  # relative to the demo's directory
     try:
         for role, file in summary["tokens"].items():

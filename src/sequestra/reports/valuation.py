@@ -104,8 +104,8 @@ class ValuationReport:
     def moment(self) -> str:
         """Which moment the figures describe, for every format's heading."""
         return (
-            f"holdings as recorded just before ledger entry {self.seq} (the valuation's),"
-            f" at the prices of valuation {self.seq}, cutoff {self.cutoff}"
+            f"Holdings as of ledger entry {self.seq - 1} (tree size {self.seq}, just before"
+            f" the valuation's entry), prices of valuation seq {self.seq} (cutoff {self.cutoff})"
         )
 
 

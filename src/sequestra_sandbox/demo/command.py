@@ -162,7 +162,12 @@ def demo(
         try:  # a sale of part of a forfeited holding, at prices near the valuation's
             approver = world.officers["approver"]
             fund = run_fund_demo(
-                engine, world.admin, officer, approver, pricing.now, datetime.now(UTC)
+                engine,
+                world.admin,
+                officer,
+                approver,
+                pricing.moved or pricing.now,
+                datetime.now(UTC),
             )
         except FundDemoError as error:
             fail(f"the State Fund step: {error}")

@@ -21,6 +21,7 @@ it does not change when the clock moves on.
 
 from __future__ import annotations
 
+import functools
 import itertools
 from dataclasses import dataclass
 from decimal import ROUND_CEILING, ROUND_FLOOR, Decimal, localcontext
@@ -50,6 +51,8 @@ from sequestra_sandbox.venues.scenario import (
 HOUR_WICK_MAX: Final = Decimal("0.005")  # highs and lows reach up to 0.5 % past the path
 WIDTHS_MS: Final = (HOUR_MS, DAY_MS)  # the candle widths served
 DRAWS_PER_HOUR: Final = 3  # high, low and volume weight
+DAYS_CACHED_MAX: Final = 32_768  # daily candles kept cut (a few hundred bytes each)
+HOUR_DAYS_CACHED_MAX: Final = 2_048  # days of hourly candles kept cut (about 20 kB each)
 
 
 @dataclass(frozen=True, slots=True)
@@ -140,9 +143,7 @@ def daily_candles(
     """
     first = max(first_day, first_candle_day(scenario))
     last = min(last_day, day_of(scenario.now_ms))
-    return tuple(
-        _daily(_day(scenario, venue, listing, day), listing) for day in range(first, last + 1)
-    )
+    return tuple(_daily_cached(scenario, venue, listing, day) for day in range(first, last + 1))
 
 
 def hourly_candles(
@@ -158,11 +159,23 @@ def hourly_candles(
     last = min(last_hour, hour_of(scenario.now_ms))
     result: list[Candle] = []
     for day_index in range(first // HOURS_PER_DAY, last // HOURS_PER_DAY + 1):
-        day = _day(scenario, venue, listing, day_index)
-        for hour, path in enumerate(_sweep(day)):
+        for hour, candle in enumerate(_hours_cached(scenario, venue, listing, day_index)):
             if first <= day_index * HOURS_PER_DAY + hour <= last:
-                result.append(_hour(day, listing, hour, path))
+                result.append(candle)
     return tuple(result)
+
+
+# A venue answers the same window again and again (Kraken serves its newest 720 candles to
+# every `since` older than them): a day's candles are cut once per scenario, then reused.
+@functools.lru_cache(maxsize=HOUR_DAYS_CACHED_MAX)
+def _hours_cached(scenario: Scenario, venue: str, listing: Listing, day: int) -> tuple[Candle, ...]:
+    cut = _day(scenario, venue, listing, day)
+    return tuple(_hour(cut, listing, hour, path) for hour, path in enumerate(_sweep(cut)))
+
+
+@functools.lru_cache(maxsize=DAYS_CACHED_MAX)
+def _daily_cached(scenario: Scenario, venue: str, listing: Listing, day: int) -> Candle:
+    return _daily(_day(scenario, venue, listing, day), listing)
 
 
 def _check_width(width_ms: int) -> None:
