@@ -12,15 +12,18 @@ from decimal import Decimal
 import pytest
 from sqlalchemy import insert, select
 
+from sequestra.chains.watch.run import Watcher
 from sequestra.fund.report import fund_report
+from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.tree import root_at
 from sequestra.pricing.marketdata import CLOSE_TABLE
 from sequestra.pricing.tables import PRICE_TABLE
 from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.reports.exposure import exposure_report
 from sequestra.reports.valuation import ReportError
-from tests.composed import REPORTS
-from tests.custody.conftest import ETH_1, Custody, custody  # noqa: F401
+from tests.chains.test_watch_run import ScriptedReader
+from tests.composed import REPORTS, RULES
+from tests.custody.conftest import BTC_1, ETH_1, Custody, custody  # noqa: F401
 from tests.pricing.test_run import valuer_key  # noqa: F401
 from tests.reports.conftest import BTC, USDT, Books, books  # noqa: F401
 
@@ -147,3 +150,43 @@ def test_the_fund_is_taken_at_the_end_of_the_prefix(books: Books) -> None:  # no
         and {a.asset_id: a.quantity for a in earlier.exposure.assets}[USDT] == 1000
     )
     assert later.exposure.total_usd == fund_report(engine).exposure.total_usd
+
+
+def test_fund_holdings_under_an_open_critical_alert_are_in_doubt(books: Books) -> None:  # noqa: F811
+    """The chain shows 1 BTC where the ledger records 3.5 at BTC_1 (1.5 for a case, 2 in the
+    Fund): the outflow alert puts the Fund's 2 BTC in doubt. The exposure report, the Fund's
+    report (CLI and API) show the value apart, the undisputed total without it; the prefix
+    before the acknowledgement keeps the same bytes."""
+    engine, holder = books.custody.world.engine, books.custody
+    watcher = SigningKey.generate()
+    holder.append(holder.world.enroll(watcher, ["watcher"], "watcher"))
+    reader = ScriptedReader(balances={(BTC_1, BTC): 100_000_000})
+    (alert,) = Watcher(engine, RULES, [reader], watcher).run_once().alerts
+    books.revalue(1)
+    report, _ = exposure_report(engine)
+    prices = _prices(books, report.valuation_seq)
+    btc_usd = (2 * prices[BTC]).quantize(Decimal("0.01"))
+    assert report.held.in_doubt == {BTC: Decimal(2)}
+    assert [d.alert_seq for d in report.held.doubts] == [alert["seq"]]
+    size = holder.size()
+    before = REPORTS.render(engine, "exposure", "json").data
+    document = json.loads(before)
+    assert document["facts"]["in_doubt_usd"] == str(btc_usd)
+    undisputed = Decimal(document["facts"]["total_usd"]) - btc_usd
+    assert document["facts"]["undisputed_usd"] == str(undisputed)
+    assert document["facts"]["in_doubt_alerts"] == str(alert["seq"])
+    rows = {row["asset"]: row for row in document["tables"]["assets"]}
+    assert rows[BTC]["in_doubt_usd"] == str(btc_usd) and rows[USDT]["in_doubt_usd"] == "0.00"
+    fund = fund_report(engine).exposure_json()
+    assert (fund["in_doubt_usd"], fund["undisputed_usd"]) == (str(btc_usd), str(undisputed))
+    assert fund["in_doubt"][0]["alert_seq"] == alert["seq"]
+    by_asset = {a["asset"]: a for a in fund["assets"]}
+    assert (
+        by_asset[BTC]["in_doubt_quantity"] == by_asset[BTC]["quantity"]
+        and by_asset[USDT]["in_doubt_usd"] == "0.00"
+    )
+    ack = {"alert_seq": alert["seq"], "note": "the 2.5 BTC were moved to cold storage"}
+    holder.append(holder.sign("alert.acknowledged", ack))
+    cleared = fund_report(engine).exposure_json()
+    assert cleared["in_doubt_usd"] == "0.00" and cleared["in_doubt"] == []
+    assert REPORTS.render(engine, "exposure", "json", size).data == before

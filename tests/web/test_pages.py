@@ -377,3 +377,7 @@ def test_holdings_under_an_open_critical_alert_are_in_doubt(site: Site) -> None:
     page = site.page(f"/holdings/{doubtful[0].holding_id}")
     assert "Existence in doubt: critical alert 10001 is open" in page
     assert "in doubt: under an open critical alert" in site.page("/")
+    exposure = site.page("/exposure")  # the Fund's 2 BTC lie at BTC_1 too
+    report = fund_report(site.engine)
+    assert report.in_doubt_usd > 0 and "alert seq 10001 on" in exposure
+    assert f"of which {money(report.in_doubt_usd)} USD in doubt" in exposure

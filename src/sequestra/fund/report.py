@@ -33,10 +33,12 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
+from sequestra.chains.watch.queries import Doubt, positions_in_doubt
 from sequestra.config import FundSettings
 from sequestra.custody.assets import AssetRegistry
 from sequestra.custody.queries import asset_registry, holdings_before
 from sequestra.errors import Conflict
+from sequestra.fund.bounds import multiply_exact, to_cents
 from sequestra.fund.costs import (
     TradingCosts,
     highest_taker_fee,
@@ -165,13 +167,25 @@ class FundReport:
     market_first_day: str | None = None  # the aligned days the statistics used
     market_last_day: str | None = None
     volume: VolumeVenues = field(default_factory=lambda: VolumeVenues((), None, False, None))
+    held: FundHoldings = field(default_factory=lambda: FundHoldings({}, {}, ()))
 
     @property
     def moment(self) -> str:
         return moment_statement(self.holdings_tree_size, self.valuation_seq, self.cutoff)
 
+    @property
+    def in_doubt_by_asset(self) -> dict[str, Decimal]:
+        """USD value per asset on positions under an open critical alert."""
+        return self.held.doubt_values(self.exposure)
+
+    @property
+    def in_doubt_usd(self) -> Decimal:
+        return sum(self.in_doubt_by_asset.values(), Decimal("0.00"))
+
     def exposure_json(self) -> dict[str, Any]:
         e = self.exposure
+        doubtful = self.in_doubt_by_asset
+        in_doubt_usd = self.in_doubt_usd
         return {
             "valuation_seq": self.valuation_seq,
             "cutoff": self.cutoff,
@@ -180,6 +194,9 @@ class FundReport:
             "total_usd": str(e.total_usd),
             "total_kzt": None if e.total_kzt is None else str(e.total_kzt),
             "usd_kzt": None if e.usd_kzt is None else str(e.usd_kzt),
+            "undisputed_usd": str(e.total_usd - in_doubt_usd),
+            "in_doubt_usd": str(in_doubt_usd),
+            "in_doubt": [doubt.to_json() for doubt in self.held.doubts],
             "herfindahl_index": round(e.herfindahl_index, 6),
             "effective_assets": round(e.effective_assets, 3),
             "assets": [
@@ -190,6 +207,8 @@ class FundReport:
                     "value_usd": str(a.value_usd),
                     "value_kzt": None if a.value_kzt is None else str(a.value_kzt),
                     "weight": round(a.weight, 6),
+                    "in_doubt_quantity": str(self.held.in_doubt.get(a.asset_id, Decimal(0))),
+                    "in_doubt_usd": str(doubtful.get(a.asset_id, Decimal("0.00"))),
                     "volatility": self.volatility.get(a.asset_id),
                 }
                 for a in e.assets
@@ -230,18 +249,57 @@ def latest_valuation(engine: Engine, size: int | None = None) -> ValuationView:
     return found
 
 
-def fund_quantities(engine: Engine, size: int) -> dict[str, Decimal]:
+@dataclass(frozen=True)
+class FundHoldings:
     """The Fund's quantity of each asset (whole units) after the ledger's first `size`
-    entries. Raises FundReportError when the Fund holds nothing."""
-    quantities: dict[str, Decimal] = defaultdict(Decimal)
-    for holding in holdings_before(engine, size):
-        if holding.case_id is None:  # a holding of the State Fund has no case
-            quantities[holding.asset.asset_id] += Decimal(holding.amount_base).scaleb(
-                -holding.asset.decimals
+    entries; of it, what lies on positions under an open critical alert of the chain
+    watcher (`in_doubt`: valued, but shown apart from the undisputed total), and those
+    alerts."""
+
+    quantities: dict[str, Decimal]
+    in_doubt: dict[str, Decimal]
+    doubts: tuple[Doubt, ...]
+
+    def doubt_values(self, exposure: Exposure) -> dict[str, Decimal]:
+        """The in-doubt value in USD per priced asset: its quantity at the line's price,
+        to the cent (half-even), as every line's value."""
+        return {
+            line.asset_id: to_cents(
+                multiply_exact(self.in_doubt[line.asset_id], line.price_usd),
+                argument=f"in_doubt.{line.asset_id}",
             )
-    if not quantities:
+            for line in exposure.assets
+            if line.asset_id in self.in_doubt
+        }
+
+
+def fund_holdings(engine: Engine, size: int, *, now: bool = False) -> FundHoldings:
+    """The Fund's holdings after the ledger's first `size` entries (see `FundHoldings`);
+    empty when the Fund holds nothing. `now`: the alerts open now, as the pages read them
+    (the report of the ledger as it is), rather than those open at the end of the prefix."""
+    quantities: dict[str, Decimal] = defaultdict(Decimal)
+    in_doubt: dict[str, Decimal] = defaultdict(Decimal)
+    doubts = positions_in_doubt(engine, None if now else size)
+    named: dict[int, Doubt] = {}
+    for holding in holdings_before(engine, size):
+        if holding.case_id is not None:  # a holding of the State Fund has no case
+            continue
+        asset_id = holding.asset.asset_id
+        quantity = Decimal(holding.amount_base).scaleb(-holding.asset.decimals)
+        quantities[asset_id] += quantity
+        doubt = doubts.get((holding.wallet, asset_id))
+        if doubt is not None:
+            in_doubt[asset_id] += quantity
+            named[doubt.alert_seq] = doubt
+    return FundHoldings(dict(quantities), dict(in_doubt), tuple(named[s] for s in sorted(named)))
+
+
+def fund_quantities(engine: Engine, size: int) -> FundHoldings:
+    """`fund_holdings` now; raises FundReportError when the Fund holds nothing."""
+    found = fund_holdings(engine, size, now=True)
+    if not found.quantities:
         raise FundReportError("the State Fund holds nothing (forfeitures move holdings there)")
-    return dict(quantities)
+    return found
 
 
 def fund_report(
@@ -262,7 +320,8 @@ def fund_report(
     valuation = latest_valuation(engine)
     size = ledger_queries.head(engine).size  # read after: the valuation is among its entries
     seq, prices = valuation.seq, valuation.prices_usd()
-    quantities = fund_quantities(engine, size)
+    held = fund_quantities(engine, size)
+    quantities = held.quantities
     unpriced = sorted(a for a in quantities if a not in prices)
     positions = [Position(a, q, prices[a]) for a, q in sorted(quantities.items()) if a in prices]
     if not positions:
@@ -275,6 +334,7 @@ def fund_report(
         holdings_tree_size=size,
         market_last_day_max=last_closed_day(valuation.cutoff_at).isoformat(),
         volume=volume_venues(engine, size),
+        held=held,
     )
     registry = asset_registry(engine)
     series, volumes = [], {}

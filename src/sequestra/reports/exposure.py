@@ -23,7 +23,6 @@ is too little).
 from __future__ import annotations
 
 import hashlib
-from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
@@ -31,9 +30,15 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
-from sequestra.custody.queries import asset_registry, holdings_before
+from sequestra.custody.queries import asset_registry
 from sequestra.fund.exposure import Exposure, Position, exposure
-from sequestra.fund.report import HISTORY_DAYS_MIN, moment_statement, volatility_by_asset
+from sequestra.fund.report import (
+    HISTORY_DAYS_MIN,
+    FundHoldings,
+    fund_holdings,
+    moment_statement,
+    volatility_by_asset,
+)
 from sequestra.fund.risk import RiskReport, risk_report
 from sequestra.fund.series import (
     CloseSeries,
@@ -81,6 +86,7 @@ class ExposureReport:
     unpriced: tuple[str, ...]
     stress: tuple[StressResult, ...]
     market: MarketFigures
+    held: FundHoldings
 
     @property
     def moment(self) -> str:
@@ -100,12 +106,8 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
                 " run `sequestra revalue` first"
             )
         prices = valuation.prices_usd()
-    quantities: dict[str, Decimal] = defaultdict(Decimal)
-    for holding in holdings_before(engine, prefix.size):
-        if holding.case_id is None:  # a holding of the State Fund has no case
-            quantities[holding.asset.asset_id] += Decimal(holding.amount_base).scaleb(
-                -holding.asset.decimals
-            )
+    held = fund_holdings(engine, prefix.size)
+    quantities = held.quantities
     if not quantities:
         raise NothingToReport(
             f"fund: expected holdings of the State Fund among the first {prefix.size} entries,"
@@ -129,6 +131,7 @@ def exposure_report(engine: Engine, size: int | None = None) -> tuple[ExposureRe
         unpriced,
         stress_all(DEFAULT_SCENARIOS, values),
         _market(engine, found, valuation.cutoff_at),
+        held,
     )
     return report, prefix
 
@@ -173,6 +176,8 @@ def _market(engine: Engine, found: Exposure, cutoff_utc: datetime) -> MarketFigu
 def _document(report: ExposureReport, prefix: Any) -> Document:
     e, market = report.exposure, report.market
     risk_notes = () if market.risk is None else market.risk.notes
+    doubtful = report.held.doubt_values(e)
+    in_doubt_usd = sum(doubtful.values(), Decimal("0.00"))
     facts = (
         ("moment", report.moment),
         ("holdings_tree_size", str(report.tree_size)),
@@ -181,6 +186,9 @@ def _document(report: ExposureReport, prefix: Any) -> Document:
         ("fx_usd_kzt", money(report.fx_rate)),
         ("total_usd", money(e.total_usd)),
         ("total_kzt", money(e.total_kzt)),
+        ("undisputed_usd", money(e.total_usd - in_doubt_usd)),
+        ("in_doubt_usd", money(in_doubt_usd)),
+        ("in_doubt_alerts", " ".join(str(d.alert_seq) for d in report.held.doubts)),
         ("herfindahl_index", f"{e.herfindahl_index:.6f}"),
         ("effective_assets", f"{e.effective_assets:.3f}"),
         ("unpriced", " ".join(report.unpriced)),
@@ -205,6 +213,7 @@ def _document(report: ExposureReport, prefix: Any) -> Document:
             "weight",
             "vol_30d",
             "vol_90d",
+            "in_doubt_usd",
         ),
         tuple(
             (
@@ -216,6 +225,7 @@ def _document(report: ExposureReport, prefix: Any) -> Document:
                 f"{a.weight:.6f}",
                 _vol(market, a.asset_id, "30d"),
                 _vol(market, a.asset_id, "90d"),
+                money(doubtful.get(a.asset_id, Decimal("0.00"))),
             )
             for a in e.assets
         ),

@@ -276,6 +276,8 @@ class ExposureAssetOut(ApiModel):
     value_usd: str
     value_kzt: str | None
     weight: float
+    in_doubt_quantity: str  # of the quantity, on positions under an open critical alert
+    in_doubt_usd: str
     volatility: dict[str, float] | None
 
 
@@ -319,6 +321,9 @@ class ExposureOut(ApiModel):
     total_usd: str
     total_kzt: str | None
     usd_kzt: str | None
+    undisputed_usd: str  # the total less what is in doubt
+    in_doubt_usd: str  # on positions under an open critical alert: valued, shown apart
+    in_doubt: list[DoubtOut]  # those alerts
     herfindahl_index: float
     effective_assets: float
     assets: list[ExposureAssetOut]
