@@ -84,6 +84,12 @@ def exposure(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
         f" {body['valuation_seq']}); HHI {body['herfindahl_index']}, effective assets"
         f" {body['effective_assets']}"
     )
+    if body["in_doubt"]:
+        alerts = ", ".join(f"seq {d['alert_seq']} on {d['address']}" for d in body["in_doubt"])
+        console.print(
+            f"[red]in doubt[/]: USD {body['in_doubt_usd']} of it lies on positions under an"
+            f" open critical alert ({alerts}); undisputed USD {body['undisputed_usd']}"
+        )
     if body["risk"]:
         console.print(
             f"market data: {body['history_days']} days, {body['market_first_day']} to"
