@@ -9,6 +9,7 @@ JSON, CSV, XLSX and PDF, the same bytes for the same document.
   `fact` (columns `label`, `value`); `\\n` line endings, UTF-8.
 - XLSX: a sheet `Report` with the title, checkpoint and facts, then a sheet per table; text
   cells; `formats.fixed_zip` dates every entry at the document's moment.
+- CSV and XLSX cells go through `cells.safe_cell`: no cell starts a formula.
 - PDF: reportlab `invariant=1`, standard Helvetica fonts, landscape A4; tables of more than
   `PDF_COLUMNS_MAX` columns are printed one block per row; charts are bar or line charts.
 
@@ -18,7 +19,6 @@ recorded_at), never from the clock.
 
 from __future__ import annotations
 
-import csv
 import io
 import json
 from dataclasses import dataclass
@@ -31,6 +31,7 @@ from sqlalchemy import Engine
 from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.db import read_transaction
 from sequestra.ledger.timefmt import parse_timestamp
+from sequestra.reports.cells import csv_text, safe_row
 from sequestra.reports.errors import ReportError, ReportRequestError
 from sequestra.reports.zipped import fixed_zip
 
@@ -145,11 +146,9 @@ def write_csv(document: Document) -> bytes:
     index = {name: position for position, name in enumerate(columns)}
     tail = [str(document.tree_size), document.root_sha256]
     width = len(columns) - len(tail)
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(columns)
+    rows: list[list[str]] = [list(columns)]
     for label, value in document.facts:
-        writer.writerow(["fact", label, value, *([""] * (width - 3)), *tail])
+        rows.append(["fact", label, value, *([""] * (width - 3)), *tail])
     for table in document.tables:
         if set(table.columns) & set(CSV_RESERVED):
             raise ReportError(f"table {table.name}: columns {CSV_RESERVED} are the CSV's own")
@@ -158,8 +157,8 @@ def write_csv(document: Document) -> bytes:
             line[0] = table.name
             for column, cell in zip(table.columns, row, strict=True):
                 line[index[column]] = cell
-            writer.writerow(line + tail)
-    return buffer.getvalue().encode("utf-8")
+            rows.append(line + tail)
+    return csv_text(rows).encode("utf-8")
 
 
 # --- XLSX ------------------------------------------------------------------------------------
@@ -170,17 +169,17 @@ def write_xlsx(document: Document) -> bytes:
 
     workbook = Workbook(write_only=True)  # streamed: rows are written as they come
     summary = workbook.create_sheet("Report")
-    summary.append(("title", document.title))
-    summary.append(("checkpoint", document.checkpoint_line))
-    summary.append(("tree_size", str(document.tree_size)))
-    summary.append(("root_sha256", document.root_sha256))
+    summary.append(safe_row(("title", document.title)))
+    summary.append(safe_row(("checkpoint", document.checkpoint_line)))
+    summary.append(safe_row(("tree_size", str(document.tree_size))))
+    summary.append(safe_row(("root_sha256", document.root_sha256)))
     for fact in document.facts:
-        summary.append(fact)
+        summary.append(safe_row(fact))
     for table in document.tables:
         sheet = workbook.create_sheet(table.name[:SHEET_NAME_MAX])
-        sheet.append(table.columns)
+        sheet.append(safe_row(table.columns))
         for row in table.rows:
-            sheet.append(row)
+            sheet.append(safe_row(row))
     workbook.properties.creator = "sequestra"
     workbook.properties.lastModifiedBy = "sequestra"
     workbook.properties.title = document.title

@@ -6,14 +6,13 @@ report.
 - XLSX: openpyxl, then the zip is written again with every entry dated at the cutoff and the
   workbook's created and modified properties set to the cutoff (openpyxl stamps the clock).
   Amounts are text cells, exact.
+- CSV and XLSX cells go through `cells.safe_cell`: no cell starts a formula.
 - PDF: reportlab with `invariant=1` (fixed creation date and document id); fonts are the
   standard Type 1 Helvetica and Helvetica-Bold, which PDF readers supply (none embedded).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 from datetime import datetime
 from decimal import Decimal
@@ -21,6 +20,7 @@ from typing import Any, Final
 
 from sequestra.ledger.timefmt import parse_timestamp
 from sequestra.pricing.queries import PriceView
+from sequestra.reports.cells import csv_text
 from sequestra.reports.valuation import Total, ValuationReport
 
 FORMATS: Final = ("json", "csv", "xlsx", "pdf")
@@ -204,11 +204,7 @@ def csv_rows(report: ValuationReport) -> list[list[str]]:
 
 
 def write_csv(report: ValuationReport) -> bytes:
-    buffer = io.StringIO(newline="")
-    writer = csv.writer(buffer, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
-    writer.writerow(CSV_COLUMNS)
-    writer.writerows(csv_rows(report))
-    return buffer.getvalue().encode("utf-8")
+    return csv_text([list(CSV_COLUMNS), *csv_rows(report)]).encode("utf-8")
 
 
 def _cutoff(report: ValuationReport) -> datetime:

@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import io
 from datetime import datetime
+from typing import Final
 
 from openpyxl import Workbook  # type: ignore[import-untyped]
 
+from sequestra.reports.cells import safe_row
 from sequestra.reports.formats import (
     CSV_COLUMNS,
     amount,
@@ -17,6 +19,21 @@ from sequestra.reports.formats import (
     price_facts,
 )
 from sequestra.reports.valuation import ValuationReport
+
+PRICE_COLUMNS: Final = (
+    "asset",
+    "price_usd",
+    "confidence",
+    "venues",
+    "market_volume",
+    "price_at",
+    "level",
+    "basis",
+    "market",
+    "median_usd",
+    "deviation",
+    "flagged",
+)
 
 
 def workbook_bytes(report: ValuationReport, cutoff: datetime) -> bytes:
@@ -40,37 +57,42 @@ def workbook_bytes(report: ValuationReport, cutoff: datetime) -> bytes:
         ("in_doubt_total_usd", amount(report.in_doubt.value_usd)),
         ("previous_seq", "" if report.previous_seq is None else str(report.previous_seq)),
     ):
-        summary.append(row)
+        summary.append(safe_row(row))
     lines = workbook.create_sheet("Lines")
-    lines.append(CSV_COLUMNS)
+    lines.append(safe_row(CSV_COLUMNS))
     for csv_row in csv_rows(report):
-        lines.append(csv_row)
+        lines.append(safe_row(csv_row))
     prices = workbook.create_sheet("Prices")
-    prices.append(("asset", "price_usd", "confidence", "venues", "market_volume", "price_at",
-                   "level", "basis", "market", "median_usd", "deviation", "flagged"))  # fmt: skip
+    prices.append(safe_row(PRICE_COLUMNS))
     for price in report.prices:
         facts = price_facts(price)
         prices.append(
-            (
-                price.asset_id,
-                amount(price.price_usd),
-                price.confidence,
-                " ".join(price.venues),
-                "" if price.market_volume is None else amount(price.market_volume),
-                price.price_at or "",
-                *facts,
+            safe_row(
+                (
+                    price.asset_id,
+                    amount(price.price_usd),
+                    price.confidence,
+                    " ".join(price.venues),
+                    "" if price.market_volume is None else amount(price.market_volume),
+                    price.price_at or "",
+                    *facts,
+                )
             )
         )
     changes = workbook.create_sheet("Changes")
-    changes.append(("asset", "price_usd", "price_usd_previous", "value_usd", "value_usd_previous"))
+    changes.append(
+        safe_row(("asset", "price_usd", "price_usd_previous", "value_usd", "value_usd_previous"))
+    )
     for change in report.changes:
         changes.append(
-            (
-                change.asset_id,
-                amount(change.price_usd),
-                amount(change.price_usd_previous),
-                amount(change.value_usd),
-                amount(change.value_usd_previous),
+            safe_row(
+                (
+                    change.asset_id,
+                    amount(change.price_usd),
+                    amount(change.price_usd_previous),
+                    amount(change.value_usd),
+                    amount(change.value_usd_previous),
+                )
             )
         )
     workbook.properties.creator = "sequestra"
