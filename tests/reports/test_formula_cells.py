@@ -10,6 +10,7 @@ from datetime import timedelta
 from decimal import Decimal
 
 from openpyxl import load_workbook  # type: ignore[import-untyped]
+from sqlalchemy import Engine
 
 from sequestra.ledger.keys import SigningKey
 from sequestra.pricing.fx import FixedRate
@@ -48,7 +49,7 @@ def _is_number(text: str) -> bool:
     return text.lstrip("-").replace(".", "", 1).isdigit()
 
 
-def _no_formula(engine: object, kind: str) -> tuple[list[str], list[tuple[str, object]]]:
+def _no_formula(engine: Engine, kind: str) -> tuple[list[str], list[tuple[str, object]]]:
     cells = _csv_cells(REPORTS.render(engine, kind, "csv").data)
     for cell in cells:
         assert not cell.startswith(LEADS) or _is_number(cell), (kind, cell)
@@ -82,7 +83,7 @@ def test_hostile_statement_text_is_never_a_formula(books: Books) -> None:  # noq
     hostile_keys = [SigningKey.generate() for _ in HOSTILE_TEXTS]
     for key, text in zip(hostile_keys, HOSTILE_TEXTS, strict=True):
         books.custody.append(world.enroll(key, ["approver"], text))
-    revoke = {"issuer": hostile_keys[0].issuer, "reason": HOSTILE}
+    revoke: dict[str, object] = {"issuer": hostile_keys[0].issuer, "reason": HOSTILE}
     books.custody.append(world.admin_statement("key.revoked", revoke))
     books.revalue(2, btc="90000")
     _hostile_valuation(books)  # the current valuation: its FX source is hostile
