@@ -262,6 +262,6 @@ def test_settings_require_the_chosen_backends_url() -> None:
     with pytest.raises(ValidationError):
         BitcoinWatchSettings(rpc_url="http://h:1", confirmations_min=0)
     with pytest.raises(ValidationError):
-        BitcoinWatchSettings(rpc_url="http://h:1", scan_chunk_addresses=10_001)
+        BitcoinWatchSettings(rpc_url="http://h:1", scan_chunk_addresses=100_001)
     with pytest.raises(ValidationError, match=r"unknown_field|Extra inputs"):
         BitcoinWatchSettings.model_validate({"rpc_url": "http://h:1", "unknown_field": 1})

@@ -163,13 +163,13 @@ def test_readers_and_modes_agree_on_many_addresses_with_exact_calls(chain: Chain
         assert _amounts(reading) == expected, name
         assert reading.block == readings["scan"].block
         assert (reading.chain, reading.network, reading.movements) == ("bitcoin", "regtest", ())
-    # network check once; tip 2; 40 addresses in chunks of 7 = 6 scans
-    assert readings["scan"].calls == 1 + 2 + 6
+    # network check once; 40 addresses in chunks of 7 = 6 scans (each names its block)
+    assert readings["scan"].calls == 1 + 6
     # + listwallets, loadwallet (missing), createwallet; 5 imports; tip; 5 listings; tip again
     assert readings["wallet"].calls == 1 + 3 + 5 + 2 + 5 + 1
     # genesis once; tip 2; one /utxo per address; tip hash again
     assert readings["esplora"].calls == 1 + 2 + WATCHED_COUNT + 1
-    assert scan.read_balances(watched, [BTC], None).calls == 2 + 6
+    assert scan.read_balances(watched, [BTC], None).calls == 6
     assert wallet.read_balances(watched, [BTC], None).calls == 2 + 5 + 1
     assert esplora.read_balances(watched, [BTC], None).calls == 2 + WATCHED_COUNT + 1
 
@@ -179,8 +179,8 @@ def test_scan_calls_grow_with_chunks_not_addresses(chain: Chain) -> None:
     reader.read_balances([], [BTC], None)  # the one-off network check
     for count in (1, 40, 500):
         addresses = made_up_addresses(count, "chunks")
-        assert reader.read_balances(addresses, [BTC], None).calls == 2 + 1
-    assert reader.read_balances(made_up_addresses(501, "chunks"), [BTC], None).calls == 2 + 2
+        assert reader.read_balances(addresses, [BTC], None).calls == 1
+    assert reader.read_balances(made_up_addresses(501, "chunks"), [BTC], None).calls == 2
     assert reader.read_balances(made_up_addresses(3, "chunks"), [], None).balances == ()
 
 
@@ -388,27 +388,120 @@ def test_warm_up_is_waited_out(tmp_path: Path) -> None:
         assert pauses  # the first reader met -28 (Core) before the node was up
 
 
-def test_a_scan_already_running_is_waited_out(tmp_path: Path) -> None:
-    with running_bitcoin_sandbox(tmp_path, scan_delay_s=0.5) as sandbox:
-        chain = Chain(sandbox)
-        other = threading.Thread(target=lambda: chain.rpc().scantxoutset("start", []))
-        other.start()
-        deadline = time.monotonic() + TIMEOUT_S
-        while chain.rpc().scantxoutset("status") is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        pauses: list[float] = []
-        settings = BitcoinWatchSettings(
-            rpc_url=sandbox.rpc_url,
-            cookie_file=sandbox.cookie_path,
-            retry_attempts_max=10,
-            retry_backoff_s=0.1,
-            retry_backoff_s_max=0.2,
-        )
-        reader = BitcoinCoreReader(settings, "regtest", sleep=_recording_sleep(pauses))
-        reading = reader.read_balances([WATCHED], [BTC], None)
+class FakeTime:
+    """A clock that moves only when the reader sleeps; `on_sleep` runs after each pause."""
+
+    def __init__(self, on_sleep: Callable[[int], None] | None = None) -> None:
+        self.now_s = 0.0
+        self.pauses: list[float] = []
+        self.on_sleep = on_sleep
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        self.now_s += seconds
+        if self.on_sleep is not None:
+            self.on_sleep(len(self.pauses))
+
+    def clock(self) -> float:
+        return self.now_s
+
+
+def _timed_core_reader(sandbox: BitcoinSandbox, time_: FakeTime, **overrides: Any) -> Any:
+    settings = BitcoinWatchSettings(
+        rpc_url=sandbox.rpc_url, cookie_file=sandbox.cookie_path, **overrides
+    )
+    return BitcoinCoreReader(settings, "regtest", sleep=time_.sleep, clock=time_.clock)
+
+
+@contextmanager
+def another_scan_held(sandbox: BitcoinSandbox) -> Iterator[Callable[[], None]]:
+    """Start another client's scan and hold it open (a mainnet scan takes minutes).
+
+    Yields `finish`, which lets that scan end and waits until the node has no scan.
+    """
+    chain = Chain(sandbox)
+    node = sandbox.standin.node
+    release = threading.Event()
+    node.scan_finished_hook = lambda scan: release.wait(TIMEOUT_S)
+    other = threading.Thread(target=lambda: chain.rpc().scantxoutset("start", []))
+    other.start()
+    deadline = time.monotonic() + TIMEOUT_S
+    while chain.rpc().scantxoutset("status") is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    node.scan_finished_hook = None  # only the other scan is held
+
+    def finish() -> None:
+        release.set()
         other.join(TIMEOUT_S)
-    assert pauses  # -8 "Scan already in progress" was met, then waited out
-    assert reading.calls == 1 + 2 + 1 + len(pauses)
+
+    try:
+        yield finish
+    finally:
+        finish()
+
+
+def test_a_long_scan_of_another_client_is_waited_for_by_its_progress(tmp_path: Path) -> None:
+    with running_bitcoin_sandbox(tmp_path) as sandbox, another_scan_held(sandbox) as finish:
+        time_ = FakeTime(lambda pauses: finish() if pauses == 20 else None)
+        reader = _timed_core_reader(sandbox, time_, progress_poll_s=30, retry_attempts_max=2)
+        reading = reader.read_balances([WATCHED], [BTC], None)
+    # 20 polls of `scantxoutset status` 30 s apart (ten minutes), not a few quick retries
+    assert time_.pauses == [30] * 20
+    assert reading.calls == 1 + 1 + 21 + 1  # network; busy start; status polls; the scan
+
+
+def test_a_scan_running_beyond_scan_wait_s_max_fails_with_its_progress(tmp_path: Path) -> None:
+    with running_bitcoin_sandbox(tmp_path) as sandbox, another_scan_held(sandbox):
+        time_ = FakeTime()
+        reader = _timed_core_reader(sandbox, time_, progress_poll_s=60, scan_wait_s_max=300)
+        with pytest.raises(ChainError, match=r"scan_wait_s_max = 300 s.*progress 0 %") as caught:
+            reader.read_balances([WATCHED], [BTC], None)
+    assert caught.value.retryable is True
+    assert time_.pauses == [60] * 5
+
+
+def test_blocks_mined_between_chunks_are_reconciled_at_the_last_chunks_block(
+    chain: Chain,
+) -> None:
+    custody = chain.new_addresses(2)
+    watched = [*custody, *made_up_addresses(19, "between")]  # chunks of 7: three scans
+    chain.pay({custody[0]: 400_000, custody[1]: 500_000, watched[12]: 600_000})
+    chain.mine()
+    (thief,) = chain.new_addresses(1, MINER)
+    scans: list[int] = []
+
+    def between_chunks(scan: Any) -> None:
+        scans.append(1)
+        if len(scans) == 1:  # after the first chunk: a theft from it and payments to all
+            chain.steal(custody[0], thief)
+            chain.pay({watched[3]: 70_000, watched[10]: 80_000, watched[20]: 90_000})
+            chain.mine()
+        elif len(scans) == 2:  # after the second: a payment to the first chunk
+            chain.pay({watched[5]: 110_000})
+            chain.mine()
+
+    chain.sandbox.standin.node.scan_finished_hook = between_chunks
+    scan = core_reader(chain, "scan", scan_chunk_addresses=7, tip_attempts_max=1)
+    reading = scan.read_balances(watched, [BTC], None)
+    chain.sandbox.standin.node.scan_finished_hook = None
+    assert len(scans) == 3
+    expected = esplora_reader(chain.sandbox.esplora_url).read_balances(watched, [BTC], None)
+    assert reading.block == expected.block
+    assert _amounts(reading) == _amounts(expected)
+    assert _amounts(reading)[custody[0]] == (0, 0)
+    assert _amounts(reading)[watched[5]] == (110_000, 0)
+    # confirmations count from the reading's block: the last payment has one
+    assert _amounts(
+        core_reader(chain, "scan", scan_chunk_addresses=7, confirmations_min=2).read_balances(
+            watched, [BTC], None
+        )
+    )[watched[5]] == (0, 110_000)
+
+
+def test_one_scan_reads_every_address_by_default(chain: Chain) -> None:
+    reader = core_reader(chain, "scan")
+    addresses = made_up_addresses(2_000, "one-scan")
+    assert reader.read_balances(addresses, [BTC], None).calls == 1 + 1
 
 
 # --- faults: a scripted server -----------------------------------------------------------------

@@ -50,7 +50,16 @@ class BitcoinWatchSettings(BaseModel):
     timeout_s: float = Field(default=30.0, gt=0, le=600)
     # scantxoutset walks the whole UTXO set: minutes on mainnet.
     scan_timeout_s: float = Field(default=600.0, gt=0, le=3600)
-    scan_chunk_addresses: int = Field(default=500, ge=1, le=CHUNK_ADDRESSES_MAX)
+    # One scan for every address by default: each scan is a pass over the whole UTXO set.
+    # Smaller chunks (a smaller request) are read at the blocks they saw and brought to
+    # the last chunk's block through the blocks between.
+    scan_chunk_addresses: int = Field(default=ADDRESSES_MAX, ge=1, le=ADDRESSES_MAX)
+    # How long to wait for a scantxoutset already running on the node (another client's,
+    # or ours that outlived scan_timeout_s), polling its progress every progress_poll_s.
+    scan_wait_s_max: float = Field(default=3600.0, gt=0, le=86_400)
+    # How long to wait for a wallet rescan (importdescriptors with wallet_rescan_from_s).
+    rescan_wait_s_max: float = Field(default=3600.0, gt=0, le=86_400)
+    progress_poll_s: float = Field(default=5.0, gt=0, le=600)
     wallet_chunk_addresses: int = Field(default=1000, ge=1, le=CHUNK_ADDRESSES_MAX)
     addresses_max: int = Field(default=ADDRESSES_MAX, ge=1, le=ADDRESSES_MAX)
     # Movements: blocks walked (Core) or history pages per address (Esplora) since the

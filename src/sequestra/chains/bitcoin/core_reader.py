@@ -2,11 +2,17 @@
 
 Two modes (`BitcoinWatchSettings.mode`):
 
-* `scan`: `scantxoutset "start"` with one `addr(<address>)` descriptor per address, in
-  chunks of `scan_chunk_addresses`, so the calls grow with chunks, not addresses. Each
-  chunk is one pass over the node's UTXO set, which holds confirmed outputs only: a
-  payment still in the mempool is invisible and an output spent by a mempool transaction
-  still counts until that spend confirms. No wallet is needed.
+* `scan`: `scantxoutset "start"` with one `addr(<address>)` descriptor per address, all
+  addresses in one scan by default (`scan_chunk_addresses` splits them): each scan is one
+  pass over the node's whole UTXO set (minutes on mainnet), which holds confirmed outputs
+  only: a payment still in the mempool is invisible and an output spent by a mempool
+  transaction still counts until that spend confirms. No wallet is needed. Each answer
+  names the block it scanned; when chunks saw different blocks, the earlier chunks are
+  brought to the last chunk's block through the blocks between (`getblock` verbosity 3),
+  so a block arriving mid-reading costs a few calls, not the reading. A scan already
+  running on the node (-8, another client's or ours that outlived `scan_timeout_s`) is
+  waited for by polling `scantxoutset "status"` every `progress_poll_s`, at most
+  `scan_wait_s_max`.
 * `wallet`: a watch-only descriptor wallet (`wallet`), created blank without private keys
   when the node has none of that name, loaded when it is not. Addresses this reader has
   not imported yet are imported with `importdescriptors` in chunks (timestamp "now" or
@@ -14,11 +20,11 @@ Two modes (`BitcoinWatchSettings.mode`):
   confirmed and mempool outputs. An output spent by a mempool transaction is no longer
   listed, so a theft shows as soon as it is broadcast. Cheap enough to poll often.
 
-A reading is taken at one block: the tip (`getbestblockhash`, `getblockheader`). Each
-`scantxoutset` answer names the block it scanned and must be that tip; in wallet mode the
-tip is read again after the listing. When the tip moved, the reading starts again, at most
-`tip_attempts_max` times. Outputs with `confirmations_min` confirmations count in
-`amount_base`, newer ones (and mempool ones) in `pending_base`.
+A reading is taken at one block: in scan mode the last scan's, in wallet mode the tip
+(`getbestblockhash`, `getblockheader`), read again after the listing. When the chain moved
+under a reading (wallet mode) or reorganised between two chunks (scan mode), the reading
+starts again, at most `tip_attempts_max` times. Outputs with `confirmations_min`
+confirmations count in `amount_base`, newer ones (and mempool ones) in `pending_base`.
 
 Movements after `since`: the blocks above `since.height` up to the tip are read with
 `getblock <hash> 3` (inputs carry the outputs they spend: no -txindex or wallet needed, but
@@ -26,18 +32,20 @@ a pruned node cannot serve old blocks), walking back from the tip by `previousbl
 at most `movement_blocks_max` blocks. Mempool transactions give no movement. A reorg below
 `since` is for the caller to notice with `block_hash_at(since.height)`.
 
-Faults: refused connections, timeouts, HTTP 502/503/504, warm-up (-28) and "Scan already
-in progress" (-8) are retried with exponential backoff, at most `retry_attempts_max`
-attempts per call; refused credentials (HTTP 401/403), a wrong path (404), a node of
-another network and RPC errors are not. Everything ends as ChainError. `calls` counts every
-HTTP request of a reading, retries included. Not thread-safe: one reading at a time.
+Faults: refused connections, timeouts, HTTP 502/503/504 and warm-up (-28) are retried
+with exponential backoff, at most `retry_attempts_max` attempts per call; refused
+credentials (HTTP 401), a refused address or method (HTTP 403), a wrong path (404), a node
+of another network and RPC errors are not. Everything ends as ChainError. `calls` counts
+every HTTP request of a reading, retries included. Not thread-safe: one reading at a time.
 """
 
 from __future__ import annotations
 
 import http.client
+import math
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Final
 from urllib.parse import quote, urlsplit, urlunsplit
@@ -93,6 +101,8 @@ SCAN_IN_PROGRESS_TEXT: Final = "already in progress"
 LISTUNSPENT_MAXCONF: Final = 9_999_999
 COOKIE_FILE_BYTES_MAX: Final = 1024
 MESSAGE_CHARS_MAX: Final = 200
+SCAN_STARTS_MAX: Final = 10  # starts of one chunk's scan that found another scan running
+PROGRESS_POLLS_MAX: Final = 100_000  # polls of one wait, whatever the settings say
 IMPORTED_ADDRESSES_MAX: Final = 1_000_000  # beyond this the memory of imports starts over
 
 
@@ -103,6 +113,10 @@ class CoreRpcError(ChainError):
         super().__init__(message, retryable=retryable)
         self.method = method
         self.code = code
+
+
+class ScanInProgress(CoreRpcError):
+    """`scantxoutset start` met another scan running (-8): wait for it, do not just retry."""
 
 
 class _StatusConnection(http.client.HTTPConnection):
@@ -165,7 +179,12 @@ class _Endpoint:
         if code == RPC_IN_WARMUP:
             return RetryableFault(f"the node is warming up ({message})")
         if code == RPC_INVALID_PARAMETER and SCAN_IN_PROGRESS_TEXT in message:
-            return RetryableFault(f"another scan is running ({message})")
+            return ScanInProgress(
+                f"bitcoin node {self.where}: another scan is running ({message})",
+                method,
+                code,
+                retryable=True,
+            )
         if not isinstance(code, int) or isinstance(code, bool):
             return ChainError(f"bitcoin node {self.where}: {method}: an error without a code")
         return CoreRpcError(
@@ -207,8 +226,12 @@ class BitcoinCoreReader:
         network: str,
         *,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         """Prepare a reader; it connects on first use.
+
+        `sleep` pauses between retries and progress polls, `clock` measures the waits for a
+        running scan or rescan (tests pass ones that do not wait).
 
         Raises:
             ValueError: the settings are not for Bitcoin Core, or `network` is unknown.
@@ -225,6 +248,8 @@ class BitcoinCoreReader:
             settings.retry_backoff_s_max,
             sleep,
         )
+        self._sleep = sleep
+        self._clock = clock
         self._credentials: str | None = None
         self._endpoints: dict[str, _Endpoint] = {}
         self._network_checked = False
@@ -350,23 +375,24 @@ class BitcoinCoreReader:
     def _read_at_tip(
         self, watched: WatchedAddresses | None
     ) -> tuple[BlockRef, list[UnspentOutput]]:
-        """Resolve the tip and read the outputs there; start again when the tip moves.
+        """Read the outputs at one block; start again when the chain moved under the reading.
 
         Raises:
-            ChainError: the tip moved during every one of `tip_attempts_max` attempts.
+            ChainError: the chain moved during every one of `tip_attempts_max` attempts.
         """
         for _ in range(self._settings.tip_attempts_max):
-            tip = self._tip()
             if watched is None:
-                return tip, []
+                return self._tip(), []
             if self._settings.mode == "scan":
-                outputs = self._scan(watched, tip)
+                read = self._scan(watched)
             else:
+                tip = self._tip()
                 outputs = self._list(watched, tip)
-            if outputs is not None:
-                return tip, outputs
+                read = None if outputs is None else (tip, outputs)
+            if read is not None:
+                return read
         raise ChainError(
-            f"bitcoin node {self._endpoints['node'].where}: expected the tip to stay put for "
+            f"bitcoin node {self._endpoints['node'].where}: expected the chain to stay put for "
             f"one reading, it moved during each of {self._settings.tip_attempts_max} attempts"
         )
 
@@ -380,25 +406,114 @@ class BitcoinCoreReader:
             raise ChainError(f"getblockheader: expected block {block_hash}, got another")
         return BlockRef(check_height(header.get("height"), "getblockheader height"), block_hash)
 
-    def _scan(self, watched: WatchedAddresses, tip: BlockRef) -> list[UnspentOutput] | None:
-        """Scan the UTXO set chunk by chunk; None when a chunk was scanned at another tip.
+    def _scan(self, watched: WatchedAddresses) -> tuple[BlockRef, list[UnspentOutput]] | None:
+        """Scan the UTXO set chunk by chunk and bring every chunk to the last chunk's block.
+
+        Each answer names the block it scanned; a chunk scanned below the last one is rolled
+        forward through the blocks between (`_roll_forward`). None when a reorganisation
+        left an earlier chunk's block off the chain (the reading starts again).
 
         Raises:
-            ChainError: a scan was aborted (by another client) or answered garbage.
+            ChainError: a scan was aborted (by another client) or answered garbage, or the
+                chunks lie more than `movement_blocks_max` blocks apart.
         """
-        outputs: list[UnspentOutput] = []
-        for chunk in chunked(watched.normalised, self._settings.scan_chunk_addresses):
-            descriptors = [f"addr({address})" for address in chunk]
-            answer = json_object(
-                self._call("scan", "scantxoutset", "start", descriptors), "scantxoutset"
-            )
+        scans: list[tuple[BlockRef, frozenset[str], list[UnspentOutput]]] = []
+        size = self._settings.scan_chunk_addresses
+        for chunk, chunk_scripts in zip(
+            chunked(watched.normalised, size), chunked(watched.scripts, size), strict=True
+        ):
+            answer = self._start_scan([f"addr({address})" for address in chunk])
             if answer.get("success") is not True:
                 raise ChainError("scantxoutset: expected a complete scan, it was aborted")
-            if answer.get("bestblock") != tip.block_hash or answer.get("height") != tip.height:
+            block = BlockRef(
+                check_height(answer.get("height"), "scantxoutset height"),
+                check_hash(answer.get("bestblock"), "scantxoutset bestblock"),
+            )
+            outputs = [
+                _scanned_output(json_object(item, "scantxoutset unspent"), block)
+                for item in json_array(answer.get("unspents"), "scantxoutset unspents")
+            ]
+            scans.append((block, frozenset(chunk_scripts), outputs))
+        tip = scans[-1][0]
+        blocks = self._blocks_down_to(tip, min(block.height for block, _, _ in scans))
+        if blocks is None:
+            return None
+        reconciled: list[UnspentOutput] = []
+        for block, scripts, outputs in scans:
+            rolled = _roll_forward(outputs, scripts, block, tip, blocks)
+            if rolled is None:
                 return None
-            for item in json_array(answer.get("unspents"), "scantxoutset unspents"):
-                outputs.append(_scanned_output(json_object(item, "scantxoutset unspent"), tip))
-        return outputs
+            reconciled.extend(rolled)
+        return tip, reconciled
+
+    def _start_scan(self, descriptors: list[str]) -> dict[str, Any]:
+        """Run one `scantxoutset start`, first waiting out a scan already running.
+
+        Raises:
+            ChainError: the other scan outlasted `scan_wait_s_max`, or the node failed.
+        """
+        deadline = self._clock() + self._settings.scan_wait_s_max
+        for _ in range(SCAN_STARTS_MAX):
+            try:
+                answer = self._call("scan", "scantxoutset", "start", descriptors)
+            except ScanInProgress:
+                self._await_scan(deadline)
+                continue
+            return json_object(answer, "scantxoutset")
+        raise ChainError(
+            f"scantxoutset: expected to start a scan, another one was running at each of "
+            f"{SCAN_STARTS_MAX} tries",
+        )
+
+    def _await_scan(self, deadline: float) -> None:
+        """Poll `scantxoutset status` every `progress_poll_s` until no scan runs.
+
+        Raises:
+            ChainError (retryable): a scan still runs at `deadline`.
+        """
+        progress: object = None
+        for _ in range(_polls_max(self._settings.scan_wait_s_max, self._settings)):
+            status = self._call("node", "scantxoutset", "status")
+            if status is None:
+                return
+            progress = json_object(status, "scantxoutset status").get("progress")
+            if self._clock() >= deadline:
+                break
+            self._sleep(self._settings.progress_poll_s)
+        raise ChainError(
+            f"bitcoin node {self._endpoints['node'].where}: expected the node's running "
+            f"scantxoutset to end within scan_wait_s_max = {self._settings.scan_wait_s_max:g} "
+            f"s, it is still running (progress {progress!r:.20} %); another client scans, or "
+            "an earlier scan of ours that timed out (scan_timeout_s) is still walking",
+            retryable=True,
+        )
+
+    def _blocks_down_to(self, tip: BlockRef, height: int) -> dict[int, dict[str, Any]] | None:
+        """Read the blocks above `height` up to `tip` (getblock verbosity 3), by height.
+
+        The block at `height` itself is not read; its hash is kept under key `height` as
+        {"hash": ...} so that a chunk's block can be checked against the chain.
+
+        Raises:
+            ChainError: more than `movement_blocks_max` blocks, or a block is not the one
+                expected.
+        """
+        if tip.height - height > self._settings.movement_blocks_max:
+            raise ChainError(
+                f"scantxoutset: expected the chunks' blocks within movement_blocks_max = "
+                f"{self._settings.movement_blocks_max} blocks, they span "
+                f"{tip.height - height}"
+            )
+        blocks: dict[int, dict[str, Any]] = {}
+        block_hash = tip.block_hash
+        for at in range(tip.height, height, -1):
+            block = json_object(self._call("node", "getblock", block_hash, 3), "getblock")
+            if block.get("hash") != block_hash or block.get("height") != at:
+                return None  # the chain changed while it was read
+            blocks[at] = block
+            block_hash = check_hash(block.get("previousblockhash"), "previousblockhash")
+        blocks[height] = {"hash": block_hash}
+        return blocks
 
     def _list(self, watched: WatchedAddresses, tip: BlockRef) -> list[UnspentOutput] | None:
         """List the wallet's outputs of the watched addresses; None when the tip moved.
@@ -515,6 +630,57 @@ class BitcoinCoreReader:
                 )
             block_hash = check_hash(block.get("previousblockhash"), "previousblockhash")
         return ordered_movements(found)
+
+
+def _polls_max(wait_s_max: float, settings: BitcoinWatchSettings) -> int:
+    """Return how many progress polls fit in `wait_s_max` (at least 1, at most a bound)."""
+    return min(PROGRESS_POLLS_MAX, math.ceil(wait_s_max / settings.progress_poll_s) + 1)
+
+
+def _roll_forward(
+    outputs: list[UnspentOutput],
+    scripts: frozenset[str],
+    block: BlockRef,
+    tip: BlockRef,
+    blocks: dict[int, dict[str, Any]],
+) -> list[UnspentOutput] | None:
+    """Bring a chunk's outputs, scanned at `block`, to `tip` through the blocks between.
+
+    An output spent in those blocks leaves, an output they pay to one of the chunk's
+    `scripts` comes; confirmations count from `tip`. None when `block` is not on the chain
+    `blocks` was read from (a reorganisation between two chunks).
+
+    Raises:
+        ChainError: a block holds garbage.
+    """
+    seen = blocks.get(block.height)
+    if seen is None or seen.get("hash") != block.block_hash:
+        return None
+    distance = tip.height - block.height
+    held = {(o.txid, o.vout): replace(o, confirmations=o.confirmations + distance) for o in outputs}
+    for height in range(block.height + 1, tip.height + 1):
+        for entry in json_array(blocks[height].get("tx"), "getblock tx"):
+            tx = json_object(entry, "tx")
+            for spent in json_array(tx.get("vin"), "tx vin"):
+                item = json_object(spent, "tx input")
+                if "coinbase" not in item:
+                    held.pop((str(item.get("txid")), _vout(item.get("vout"), "vin vout")), None)
+            txid = check_hash(tx.get("txid"), "tx txid")
+            for paid in json_array(tx.get("vout"), "tx vout"):
+                item = json_object(paid, "tx output")
+                script = json_object(item.get("scriptPubKey"), "vout scriptPubKey")
+                script_hex = _script_hex(script.get("hex"), "vout script")
+                if script_hex not in scripts:
+                    continue
+                vout = _vout(item.get("n"), "vout n")
+                held[(txid, vout)] = UnspentOutput(
+                    txid=txid,
+                    vout=vout,
+                    script_hex=script_hex,
+                    amount_sats=btc_to_sats(item.get("value"), "vout value"),
+                    confirmations=tip.height - height + 1,
+                )
+    return list(held.values())
 
 
 # --- reading answers ---------------------------------------------------------------------------
