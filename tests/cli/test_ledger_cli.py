@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from sequestra.cli.main import app
 from sequestra.errors import EXIT_CONFLICT, EXIT_FORBIDDEN, EXIT_INPUT
+from sequestra.ledger import keys as keys_module
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.service.access.tokens import resolve_token
@@ -23,16 +24,21 @@ from sequestra_sandbox.cli import app as sandbox_app
 from sequestra_sandbox.demo.pricing import HISTORY_WEEKS
 from tests.cli.conftest import run
 from tests.composed import REPORTS, RULES
+from tests.keyfiles import QUICK_KDF
 
 PASSPHRASE = "sandbox-example-passphrase"
 ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture
-def keys(tmp_path: Path, runner: CliRunner) -> Path:
+def keys(tmp_path: Path, runner: CliRunner, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Three keys made by `keys generate`, at the tests' quick KDF count."""
+    monkeypatch.setattr(keys_module, "KDF_POLICY", QUICK_KDF)
+    monkeypatch.setenv("SEQUESTRA_PASSPHRASE", "own test passphrase")
     directory = tmp_path / "keys"
     for name in ("ledger", "admin", "officer"):
-        result = runner.invoke(app, ["keys", "generate", name, "--out", str(directory)])
+        command = ["keys", "generate", name, "--out", str(directory), "--passphrase-from-env"]
+        result = runner.invoke(app, command)
         assert result.exit_code == 0, result.output
     return directory
 

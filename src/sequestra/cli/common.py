@@ -28,7 +28,7 @@ from sequestra.errors import (
 )
 from sequestra.ledger.db import create_ledger_engine
 from sequestra.ledger.errors import LedgerStateError
-from sequestra.ledger.keys import SigningKey, load_signing_key, resolve_passphrase
+from sequestra.ledger.keys import SigningKey, read_key_file, resolve_passphrase, unlock
 from sequestra.ledger.store import AppendRules
 
 if TYPE_CHECKING:
@@ -129,11 +129,18 @@ def handled() -> Iterator[None]:
 
 
 def load_key(path: Path, passphrase_file: Path | None) -> SigningKey:
-    """Load a signing key, prompting for the passphrase on a terminal if none is given."""
-    passphrase = resolve_passphrase(passphrase_file)
-    if passphrase is None and sys.stdin.isatty():
+    """Load a signing key, prompting for the passphrase on a terminal if none is given.
+
+    The file is checked (who may read it, its form) before a passphrase is asked for; what
+    the holder should know about it is said on stderr.
+    """
+    key_file = read_key_file(path)
+    for warning in key_file.warnings():
+        error_console.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
+    passphrase = resolve_passphrase(passphrase_file) if key_file.encrypted else None
+    if passphrase is None and key_file.encrypted and sys.stdin.isatty():
         passphrase = typer.prompt(f"Passphrase for {path}", hide_input=True).encode("utf-8")
-    return load_signing_key(path, passphrase)
+    return unlock(key_file, passphrase)
 
 
 def print_json(value: Any) -> None:

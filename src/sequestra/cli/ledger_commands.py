@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -28,11 +29,13 @@ from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.errors import CanonicalError, StatementError
 from sequestra.ledger.keys import (
+    PASSPHRASE_ENV,
     SigningKey,
     encode_public_key,
     issuer_id,
     load_public_key,
-    resolve_passphrase,
+    read_passphrase_file,
+    rekey_key_file,
     write_key_pair,
 )
 from sequestra.ledger.kinds import ENROLLABLE_ROLES, KEY_ENROLLED, KEY_REVOKED
@@ -297,26 +300,87 @@ def log(
     console.print(table)
 
 
+NEW_PASSPHRASE_FILE_HELP = "File holding the new key's passphrase (else it is asked twice)."
+PASSPHRASE_FROM_ENV_HELP = (
+    f"Take the new key's passphrase from ${PASSPHRASE_ENV} (never taken from it unasked)."
+)
+
+
+def _new_passphrase(
+    passphrase_file: Path | None, from_env: bool, what: str, env_flag: str = "--passphrase-from-env"
+) -> bytes:
+    """The passphrase for a new or re-encrypted key: a file, the environment when asked
+    explicitly (`env_flag`), else typed twice on a terminal; exits 2 when there is none."""
+    if passphrase_file is not None and from_env:
+        fail_usage(f"give either a passphrase file or {env_flag}, not both")
+    if passphrase_file is not None:
+        return read_passphrase_file(passphrase_file)
+    if from_env:
+        from_environment = os.environ.get(PASSPHRASE_ENV)
+        if not from_environment:
+            fail_usage(f"{env_flag}: ${PASSPHRASE_ENV} is not set")
+        return from_environment.encode("utf-8")
+    if not sys.stdin.isatty():
+        fail_usage(
+            f"no passphrase for {what}: run on a terminal to type it, or give a passphrase"
+            f" file (${PASSPHRASE_ENV} is used only with {env_flag})"
+        )
+    typed: str = typer.prompt(
+        f"New passphrase for {what} (12 characters or more)",
+        hide_input=True,
+        confirmation_prompt=True,
+    )
+    return typed.encode("utf-8")
+
+
 @keys_app.command("generate")
 def keys_generate(
     name: str = typer.Argument(..., help="Key name: NAME.key and NAME.pub are written."),
     out: Path = typer.Option(..., help="Directory for the key files."),
-    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+    passphrase_file: Path | None = typer.Option(
+        None, "--passphrase-file", help=NEW_PASSPHRASE_FILE_HELP, exists=True, dir_okay=False
+    ),
+    passphrase_from_env: bool = typer.Option(
+        False, "--passphrase-from-env", help=PASSPHRASE_FROM_ENV_HELP
+    ),
 ) -> None:
-    """Generate an Ed25519 key pair; the private key is encrypted with a passphrase."""
+    """Generate an Ed25519 key pair; the private key is encrypted with a passphrase.
+
+    The passphrase is typed twice on a terminal, or read from --passphrase-file; the
+    environment is used only with --passphrase-from-env.
+    """
     if not name.replace("-", "").replace("_", "").isalnum():
         fail_usage(f"NAME: expected letters, digits, - or _, got {name!r}")
     with handled():
-        passphrase = resolve_passphrase(passphrase_file)
-        if passphrase is None:
-            if not sys.stdin.isatty():
-                fail_usage("no passphrase: give --passphrase-file or set SEQUESTRA_PASSPHRASE")
-            passphrase = typer.prompt(
-                "Passphrase", hide_input=True, confirmation_prompt=True
-            ).encode("utf-8")
+        passphrase = _new_passphrase(passphrase_file, passphrase_from_env, f"{name}.key")
         key = SigningKey.generate()
         path = write_key_pair(key, out, name, passphrase)
     console.print(f"wrote {path} and {path.with_suffix('.pub')}; issuer {key.issuer}")
+
+
+@keys_app.command("rekey")
+def keys_rekey(
+    key_file: Path = typer.Argument(..., metavar="FILE", help="Private key file to re-encrypt."),
+    passphrase_file: Path | None = PASSPHRASE_FILE_OPTION,
+    new_passphrase_file: Path | None = typer.Option(
+        None, "--new-passphrase-file", help=NEW_PASSPHRASE_FILE_HELP, exists=True, dir_okay=False
+    ),
+    new_passphrase_from_env: bool = typer.Option(
+        False, "--new-passphrase-from-env", help=PASSPHRASE_FROM_ENV_HELP
+    ),
+) -> None:
+    """Re-encrypt a private key file in place in the current format (the key stays the same).
+
+    Opens the file with its passphrase (as any command does), then writes it again under
+    the new passphrase; the file is replaced whole or not at all.
+    """
+    with handled():
+        key = load_key(key_file, passphrase_file)
+        new_passphrase = _new_passphrase(
+            new_passphrase_file, new_passphrase_from_env, str(key_file), "--new-passphrase-from-env"
+        )
+        rekey_key_file(key_file, key, new_passphrase)
+    console.print(f"re-encrypted {key_file}; issuer {key.issuer}")
 
 
 def _sign_and_append(
