@@ -165,8 +165,9 @@ def test_readers_and_modes_agree_on_many_addresses_with_exact_calls(chain: Chain
         assert (reading.chain, reading.network, reading.movements) == ("bitcoin", "regtest", ())
     # network check once; 40 addresses in chunks of 7 = 6 scans (each names its block)
     assert readings["scan"].calls == 1 + 6
-    # + listwallets, loadwallet (missing), createwallet; 5 imports; tip; 5 listings; tip again
-    assert readings["wallet"].calls == 1 + 3 + 5 + 2 + 5 + 1
+    # + getnetworkinfo, listwallets, loadwallet (missing), createwallet; 5 imports; tip;
+    # 5 listings; tip again
+    assert readings["wallet"].calls == 1 + 4 + 5 + 2 + 5 + 1
     # genesis once; tip 2; one /utxo per address; tip hash again
     assert readings["esplora"].calls == 1 + 2 + WATCHED_COUNT + 1
     assert scan.read_balances(watched, [BTC], None).calls == 6
@@ -502,6 +503,36 @@ def test_one_scan_reads_every_address_by_default(chain: Chain) -> None:
     reader = core_reader(chain, "scan")
     addresses = made_up_addresses(2_000, "one-scan")
     assert reader.read_balances(addresses, [BTC], None).calls == 1 + 1
+
+
+def test_http_403_names_the_nodes_allow_lists_not_the_credentials(tmp_path: Path) -> None:
+    with running_bitcoin_sandbox(tmp_path, rpc_whitelist=("getblockchaininfo",)) as sandbox:
+        settings = BitcoinWatchSettings(rpc_url=sandbox.rpc_url, cookie_file=sandbox.cookie_path)
+        reader = BitcoinCoreReader(settings, "regtest", sleep=_no_sleep)
+        with pytest.raises(ChainError, match=r"scantxoutset forbidden \(HTTP 403\)") as caught:
+            reader.read_balances([WATCHED], [BTC], None)
+    assert "-rpcwhitelist" in str(caught.value) and "-rpcallowip" in str(caught.value)
+    assert "credentials refused" not in str(caught.value)
+    assert caught.value.retryable is False
+
+
+def test_a_legacy_wallet_of_the_watch_wallets_name_asks_for_migration(tmp_path: Path) -> None:
+    with running_bitcoin_sandbox(tmp_path, legacy_wallets=("sequestra-watch",)) as sandbox:
+        reader = core_reader(Chain(sandbox), "wallet")
+        with pytest.raises(ChainError, match="migratewallet sequestra-watch") as caught:
+            reader.read_balances([WATCHED], [BTC], None)
+    assert "Database already exists" not in str(caught.value)
+    assert caught.value.retryable is False
+
+
+def test_wallet_mode_refuses_a_node_older_than_v25_at_start(tmp_path: Path) -> None:
+    with running_bitcoin_sandbox(tmp_path, node_version=240100) as sandbox:
+        chain = Chain(sandbox)
+        with pytest.raises(ChainError, match=r"v25 or later.*Satoshi:24\.1\.0") as caught:
+            core_reader(chain, "wallet").read_balances([WATCHED], [BTC], None)
+        assert caught.value.retryable is False
+        assert "sequestra-watch" not in chain.rpc().listwallets()  # refused before creating
+        assert core_reader(chain, "scan").read_balances([WATCHED], [BTC], None).balances
 
 
 # --- faults: a scripted server -----------------------------------------------------------------

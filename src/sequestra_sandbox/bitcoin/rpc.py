@@ -96,6 +96,7 @@ RPC_WALLET_ERROR: Final = -4
 RPC_INVALID_ADDRESS_OR_KEY: Final = -5
 RPC_WALLET_INSUFFICIENT_FUNDS: Final = -6
 RPC_INVALID_PARAMETER: Final = -8
+RPC_WALLET_NOT_FOUND: Final = -18
 RPC_WALLET_INVALID_LABEL_NAME: Final = -11
 RPC_DESERIALIZATION_ERROR: Final = -22
 RPC_VERIFY_ERROR: Final = -25
@@ -123,6 +124,7 @@ COOKIE_USER: Final = "__cookie__"
 WWW_AUTHENTICATE: Final = 'Basic realm="jsonrpc"'
 NODE_VERSION: Final = 300000
 NODE_SUBVERSION: Final = "/Satoshi:30.0.0/"
+IMMATURE_COINBASE_VERSION_MIN: Final = 250000  # listunspent's include_immature_coinbase
 
 
 class RpcError(Exception):
@@ -583,6 +585,12 @@ class StandInOptions:
     rule); `snapshot_path` keeps the state in a JSON file across restarts;
     `funded_wallet` creates a signing wallet of that name and mines 101 blocks to it.
     `fallback_fee_sat_per_kvb` is the wallet fee rate (as `-fallbackfee=0.0002`).
+
+    To behave like a particular production node: `node_version` is Core's version number
+    (`getnetworkinfo`; 240000 is v24, whose listunspent knows no include_immature_coinbase);
+    `legacy_wallets` names legacy (BDB) wallets on disk, which v30 refuses to load (-18)
+    and cannot create over; `rpc_whitelist` lets every user call only these methods, others
+    answer HTTP 403 as with `-rpcwhitelist`.
     """
 
     host: str = "127.0.0.1"
@@ -597,6 +605,9 @@ class StandInOptions:
     funded_wallet: str | None = None
     fallback_fee_sat_per_kvb: int = 20_000
     request_body_bytes_max: int = REQUEST_BODY_BYTES_MAX
+    node_version: int = NODE_VERSION
+    legacy_wallets: tuple[str, ...] = ()
+    rpc_whitelist: tuple[str, ...] | None = None
 
 
 @dataclass(slots=True)
@@ -1489,6 +1500,11 @@ def _createrawtransaction(node: Node, call: Call) -> Any:
 # --- wallets ---
 
 
+def _wallet_path(node: Node, name: str) -> Path:
+    """Return where Core keeps wallet `name` (a directory under the wallets directory)."""
+    return node.datadir / "regtest" / "wallets" / name
+
+
 def _wallet(node: Node, call: Call) -> Wallet:
     """Select the wallet of a request (-18/-19 rules)."""
     return node.wallets.select(call.wallet_name)
@@ -1548,6 +1564,12 @@ def _createwallet(node: Node, call: Call) -> Any:
         )
     if passphrase:
         raise RpcError(RPC_WALLET_ERROR, "the sandbox stand-in does not encrypt wallets")
+    if name in node.options.legacy_wallets:
+        raise RpcError(
+            RPC_WALLET_ERROR,
+            f"Wallet file verification failed. Failed to create database path "
+            f"'{_wallet_path(node, name)}'. Database already exists.",
+        )
     node.wallets.create(name, disable_private_keys, call.value(2) is True, node.chain.now_s())
     result: dict[str, Any] = {"name": name}
     if warnings:
@@ -1564,6 +1586,13 @@ def _createwallet(node: Node, call: Call) -> Any:
 )
 def _loadwallet(node: Node, call: Call) -> Any:
     name = get_str(call.value(0))
+    if name in node.options.legacy_wallets:
+        raise RpcError(
+            RPC_WALLET_NOT_FOUND,
+            f"Wallet file verification failed. Failed to open database path "
+            f"'{_wallet_path(node, name)}'. The wallet appears to be a Legacy wallet, please "
+            "use the wallet migration tool (migratewallet RPC or the GUI option).",
+        )
     node.wallets.load(name)
     return {"name": name}
 
@@ -1729,7 +1758,10 @@ def _listunspent(node: Node, call: Call) -> Any:
     scripts = _address_filter(call.value(2))
     include_unsafe = call.value(3) is not False
     options = call.value(4) or {}
-    _check_object_keys(options, _QUERY_OPTION_TYPES)
+    known = _QUERY_OPTION_TYPES
+    if node.options.node_version < IMMATURE_COINBASE_VERSION_MIN:
+        known = {k: v for k, v in known.items() if k != "include_immature_coinbase"}
+    _check_object_keys(options, known)
     amount_min = parse_amount(options["minimumAmount"]) if "minimumAmount" in options else 0
     amount_max = (
         parse_amount(options["maximumAmount"]) if "maximumAmount" in options else MONEY_MAX_SATS
@@ -2124,13 +2156,19 @@ def _uptime(node: Node, call: Call) -> Any:
     return int(time.monotonic() - node.started_monotonic)
 
 
+def _subversion(version: int) -> str:
+    """Return Core's user agent for a version number (300000 -> /Satoshi:30.0.0/)."""
+    major, minor, patch = version // 10_000, version // 100 % 100, version % 100
+    return f"/Satoshi:{major}.{minor}.{patch}/"
+
+
 @rpc_method(
     "getnetworkinfo", "Returns an object containing various state info regarding P2P networking."
 )
 def _getnetworkinfo(node: Node, call: Call) -> Any:
     return {
-        "version": NODE_VERSION,
-        "subversion": NODE_SUBVERSION,
+        "version": node.options.node_version,
+        "subversion": _subversion(node.options.node_version),
         "protocolversion": 70016,
         "localservices": "0000000000000c09",
         "localservicesnames": ["NETWORK", "WITNESS", "NETWORK_LIMITED", "P2P_V2"],
@@ -2362,6 +2400,9 @@ class _Handler(BaseHTTPRequestHandler):
             time.sleep(AUTH_FAILURE_DELAY_S)  # Core slows down password guessing
             self._send(401, extra=[("WWW-Authenticate", WWW_AUTHENTICATE)])
             return
+        if not _whitelisted(self.server.node.options.rpc_whitelist, body):
+            self._send(403)  # Core: empty body, as for -rpcallowip
+            return
         status, reply = handle_body(self.server.node, body, wallet_name)
         if reply is None:
             self._send(status)
@@ -2416,6 +2457,23 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if body and self.command != "HEAD":
             self.wfile.write(body)
+
+
+def _whitelisted(whitelist: tuple[str, ...] | None, body: bytes) -> bool:
+    """Return whether every method of a request is in the whitelist (None: no whitelist).
+
+    A body that does not parse passes: the JSON-RPC layer answers it with its own error.
+    """
+    if whitelist is None:
+        return True
+    try:
+        value = json.loads(body)
+    except (ValueError, UnicodeDecodeError):
+        return True
+    requests = value if isinstance(value, list) else [value]
+    return all(
+        not isinstance(item, dict) or item.get("method") in whitelist for item in requests
+    )
 
 
 def _shutdown_soon(server: _Server) -> None:

@@ -96,23 +96,31 @@ RPC_IN_WARMUP: Final = -28
 RPC_WALLET_ALREADY_LOADED: Final = -35
 NO_JSON_CODES: Final = (-342, -343, -344, -345)  # python-bitcoinlib: no usable JSON-RPC answer
 RETRYABLE_HTTP_STATUSES: Final = (502, 503, 504)
-AUTH_HTTP_STATUSES: Final = (401, 403)
+WALLET_VERSION_MIN: Final = 250000  # listunspent's include_immature_coinbase (Core v25)
+LEGACY_WALLET_TEXT: Final = "legacy wallet"
 SCAN_IN_PROGRESS_TEXT: Final = "already in progress"
 LISTUNSPENT_MAXCONF: Final = 9_999_999
 COOKIE_FILE_BYTES_MAX: Final = 1024
 MESSAGE_CHARS_MAX: Final = 200
+CORE_MESSAGE_CHARS_MAX: Final = 4000
 SCAN_STARTS_MAX: Final = 10  # starts of one chunk's scan that found another scan running
 PROGRESS_POLLS_MAX: Final = 100_000  # polls of one wait, whatever the settings say
 IMPORTED_ADDRESSES_MAX: Final = 1_000_000  # beyond this the memory of imports starts over
 
 
 class CoreRpcError(ChainError):
-    """Bitcoin Core answered a call with a JSON-RPC error; `code` is Core's error code."""
+    """Bitcoin Core answered a call with a JSON-RPC error; `code` is Core's error code.
 
-    def __init__(self, message: str, method: str, code: int, retryable: bool = False) -> None:
+    `core_message` is Core's own message, longer than the shown one (to classify it).
+    """
+
+    def __init__(
+        self, message: str, method: str, code: int, retryable: bool = False, core_message: str = ""
+    ) -> None:
         super().__init__(message, retryable=retryable)
         self.method = method
         self.code = code
+        self.core_message = core_message
 
 
 class ScanInProgress(CoreRpcError):
@@ -188,17 +196,27 @@ class _Endpoint:
         if not isinstance(code, int) or isinstance(code, bool):
             return ChainError(f"bitcoin node {self.where}: {method}: an error without a code")
         return CoreRpcError(
-            f"bitcoin node {self.where}: {method} refused (code {code}): {message}", method, code
+            f"bitcoin node {self.where}: {method} refused (code {code}): {message}",
+            method,
+            code,
+            core_message=str(detail.get("message", ""))[:CORE_MESSAGE_CHARS_MAX],
         )
 
     def _no_json(self, method: str, message: str) -> Exception:
         """Classify an answer that held no JSON-RPC reply, by its HTTP status."""
         status = self._connection.last_status
         self._connection.close()
-        if status in AUTH_HTTP_STATUSES:
+        if status == http.HTTPStatus.UNAUTHORIZED:
             return ChainError(
-                f"bitcoin node {self.where}: credentials refused (HTTP {status}); expected "
+                f"bitcoin node {self.where}: credentials refused (HTTP 401); expected "
                 "the node's current cookie file or its rpc user and password",
+                retryable=False,
+            )
+        if status == http.HTTPStatus.FORBIDDEN:
+            return ChainError(
+                f"bitcoin node {self.where}: {method} forbidden (HTTP 403): the node does not "
+                "allow this address (-rpcallowip) or this user this method (-rpcwhitelist); "
+                "the credentials were not the problem",
                 retryable=False,
             )
         if status == http.HTTPStatus.NOT_FOUND:
@@ -541,6 +559,7 @@ class BitcoinCoreReader:
             ChainError: the wallet cannot be opened or an import is refused.
         """
         if not self._wallet_ready:
+            self._check_version()
             self._open_wallet()
             self._wallet_ready = True
         if len(self._imported) > IMPORTED_ADDRESSES_MAX:
@@ -562,8 +581,32 @@ class BitcoinCoreReader:
             _check_imports(chunk, results)
             self._imported.update(chunk)
 
+    def _check_version(self) -> None:
+        """Refuse a node older than v25, whose listunspent lacks include_immature_coinbase.
+
+        Raises:
+            ChainError (not retryable): the node is older, or does not say its version.
+        """
+        info = json_object(self._call("node", "getnetworkinfo"), "getnetworkinfo")
+        version = info.get("version")
+        if isinstance(version, bool) or not isinstance(version, int):
+            raise ChainError(f"getnetworkinfo: expected a version number, got {version!r:.40}")
+        if version < WALLET_VERSION_MIN:
+            raise ChainError(
+                f"bitcoin node {self._endpoints['node'].where}: wallet mode needs Bitcoin Core "
+                f"v25 or later (listunspent include_immature_coinbase), the node runs "
+                f"{str(info.get('subversion'))[:40]} (version {version}); upgrade the node "
+                'or use mode = "scan"',
+                retryable=False,
+            )
+
     def _open_wallet(self) -> None:
-        """Load the watch-only wallet, or create it (blank, no private keys) when missing."""
+        """Load the watch-only wallet, or create it (blank, no private keys) when missing.
+
+        Raises:
+            ChainError (not retryable): a legacy wallet holds the name (Core v30 loads none).
+            ChainError: the node refused otherwise.
+        """
         name = self._settings.wallet
         if name in json_array(self._call("node", "listwallets"), "listwallets"):
             return
@@ -574,9 +617,31 @@ class BitcoinCoreReader:
                 return
             if error.code != RPC_WALLET_NOT_FOUND:
                 raise
+            if LEGACY_WALLET_TEXT in error.core_message.lower():
+                raise ChainError(
+                    f"bitcoin wallet {name}: the node holds a legacy wallet of this name, which "
+                    "Bitcoin Core v30 no longer loads; migrate it (bitcoin-cli migratewallet "
+                    f"{name}) or set another wallet name; the node says: {error}",
+                    retryable=False,
+                ) from None
+            self._create_wallet(name, error)
+
+    def _create_wallet(self, name: str, load_error: CoreRpcError) -> None:
+        """Create the blank watch-only descriptor wallet the node could not load.
+
+        Raises:
+            ChainError: the node refused; the load's refusal is named too.
+        """
+        try:
             # name, disable_private_keys, blank, passphrase, avoid_reuse, descriptors,
             # load_on_startup
             self._call("node", "createwallet", name, True, True, "", False, True, True)
+        except CoreRpcError as error:
+            raise ChainError(
+                f"bitcoin wallet {name}: expected to load or create it; loading: {load_error}; "
+                f"creating: {error}",
+                retryable=False,
+            ) from None
 
     def _wallet_call(self, method: str, *params: Any) -> Any:
         """Call a wallet method; a wallet gone (node restarted) is reopened next reading.
