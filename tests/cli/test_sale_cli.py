@@ -210,7 +210,8 @@ def test_refusals_leave_the_ledger_as_it_was(
     )
     t.refused(
         f"{EXECUTE} --venue binance --amount 1.6 --price 60000",
-        "amount_base: expected 1 to 150000000 base units",
+        "amount_base: expected at most 1.5 BTC, what is left of the sale (approved 1.5 BTC,"
+        " sold 0 BTC), got 1.6 BTC (160000000 base units)",
     )
     t.refused(f"{EXECUTE} --venue binance --amount 1 --price -1", "price_usd: expected")
     t.refused(

@@ -292,7 +292,8 @@ def test_arbitrary_text_gives_an_amount_or_an_amount_error(text: str, decimals: 
     except AmountError:
         return
     assert 1 <= amount_base <= AMOUNT_BASE_MAX
-    assert re.fullmatch(r"(0|[1-9][0-9]*)(\.[0-9]+)?", text, re.ASCII)
+    # A single decimal comma is read as the point ("1,5" is 1.5).
+    assert re.fullmatch(r"(0|[1-9][0-9]*)([.,][0-9]+)?", text, re.ASCII)
 
 
 @given(text=st.text(alphabet="0123456789.-+eE, _", max_size=30), decimals=decimals_strategy)
@@ -303,7 +304,7 @@ def test_near_miss_text_is_exact_or_refused(text: str, decimals: int) -> None:
         return
     with localcontext() as context:
         context.prec = 200
-        assert Decimal(amount_base) == Decimal(text).scaleb(decimals)
+        assert Decimal(amount_base) == Decimal(text.replace(",", ".")).scaleb(decimals)
 
 
 @given(amount_base=amounts_strategy)

@@ -124,10 +124,10 @@ def test_every_bad_field_of_every_row_is_named(tmp_path: Path) -> None:
         (CASE_A, "BTC", "0.000000001", BTC_1, "2025-03-01", ""),  # 6 amount
         (CASE_A, "ETH", "1", BTC_1, "2025-03-01", ""),  # 7 wallet: not an Ethereum address
         (CASE_A, "BTC", "1", BTC_1, "2025-13-01", ""),  # 8 seized_at
-        (CASE_A, "BTC", "1", BTC_1, "01.03.2025", ""),  # 9 seized_at
+        (CASE_A, "BTC", "1", BTC_1, "2025/03/01", ""),  # 9 seized_at
         (CASE_A, "BTC", "1", BTC_1, future, ""),  # 10 seized_at: later than now
         ("bad case!", "BTC", "1", BTC_1, "2025-03-01", ""),  # 11 case
-        ("", "BTC", "1,5", "0xnot", "yesterday", ""),  # 12 case, amount, wallet, seized_at
+        ("", "BTC", "1,500", "0xnot", "yesterday", ""),  # 12 case, amount, wallet, seized_at
         (CASE_A, "BTC", "1", BTC_1, "2025-03-01", "R-1"),  # 13 fine
         (CASE_A, "BTC", "1", BTC_1, "2025-03-01", "R-1"),  # 14 the same as line 13
         (CASE_A, "BTC", "1", BTC_1, "2025-03-01"),  # 15 one cell short

@@ -170,7 +170,9 @@ def test_approvals_fills_floors_and_venues(fund: Fund) -> None:
     )
     fund.refused(fund.execute("S-1", "10", venue="okx"), r"venue: expected a venue both licensed")
     fund.refused(
-        fund.execute("S-1", "150000001"), r"amount_base: expected 1 to 150000000 base units"
+        fund.execute("S-1", "150000001"),
+        r"amount_base: expected at most 1\.5 BTC, what is left of the sale \(approved 1\.5 BTC,"
+        r" sold 0 BTC\), got 1\.50000001 BTC \(150000001 base units\)",
     )
     fund.policy(venues=("kraken",))  # binance loses its licence
     fund.refused(

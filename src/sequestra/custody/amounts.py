@@ -7,10 +7,13 @@ is refused rather than rounded.
 
 Three textual forms:
 - display text, typed by people (`to_base_units`): plain decimal notation, `"1"`, `"0.5"`,
-  `"1.00000000"`. No sign (custody amounts are never negative), no exponent, no spaces,
-  no thousands separators, no leading zeros (`"0.5"`, not `"00.5"` nor `".5"`), no trailing
-  `"."`, at most as many fractional digits as the asset has decimals (`"1.000000000"` is
-  refused for BTC even though its ninth digit is zero: the rule is about what was typed).
+  `"1.00000000"`. A decimal comma is read as the decimal point where it cannot be a
+  thousands separator (`decimal_comma_to_point`): `"1,5"` and `"0,001"` are 1.5 and 0.001,
+  while `"1,500"` is refused as ambiguous. No sign (custody amounts are never negative), no
+  exponent, no spaces, no thousands separators, no leading zeros (`"0.5"`, not `"00.5"` nor
+  `".5"`), no trailing `"."`, at most as many fractional digits as the asset has decimals
+  (`"1.000000000"` is refused for BTC even though its ninth digit is zero: the rule is about
+  what was typed).
 - canonical display text (`format_base_units`): the shortest exact form, trailing
   fractional zeros and a bare `"."` dropped (`"1"`, `"0.5"`, `"0.00000001"`), or every
   decimal written out with `all_decimals=True` (`"1.00000000"`). Both parse back to the
@@ -26,6 +29,7 @@ never zero, while a fee or a balance may be.
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import Final
 
 from sequestra.errors import InputRefused
@@ -110,12 +114,42 @@ def check_amount_base(
     return amount_base
 
 
+def decimal_comma_to_point(text: str, field: str = "amount") -> str:
+    """Read a decimal comma as the decimal point where it cannot be a thousands separator.
+
+    People in Kazakhstan write one and a half as `1,5`. A text with exactly one ',', no
+    '.', and ASCII digits on both sides is a decimal unless exactly three digits follow the
+    comma after a non-zero integer part (`1,500` may be 1.5 or 1500: refused, saying how to
+    write either); `0,001` and `12,5` are decimals. Any other text is returned unchanged,
+    for `to_base_units` to judge.
+
+    Raises:
+        AmountError: the comma is ambiguous.
+    """
+    if not isinstance(text, str) or text.count(",") != 1 or _DECIMAL_POINT in text:
+        return text
+    integer_part, _, fraction = text.partition(",")
+    if not (integer_part and fraction and set(integer_part + fraction) <= _DIGITS):
+        return text
+    if len(fraction) == 3 and integer_part.strip("0"):
+        raise AmountError(
+            field,
+            f"an unambiguous amount: write {integer_part}.{fraction} (a decimal comma) or"
+            f" {integer_part}{fraction} (a thousands separator)",
+            f"{describe_value(text)}, which could be either",
+        )
+    return f"{integer_part}{_DECIMAL_POINT}{fraction}"
+
+
 def _display_character_rule(character: str) -> str:
     """Say which display rule a character that is neither a digit nor '.' breaks."""
     if character in "+-\u2212":
         return "no sign (custody amounts are never negative and carry no '+')"
     if character in ",_'\u00a0\u202f\u2009":
-        return "no thousands separators (write 1000.5, not 1,000.5)"
+        return (
+            "no thousands separators (write 1000.5, not 1,000.5) and one decimal separator"
+            " ('.' or a single ',': 1.5 or 1,5)"
+        )
     if character in "eE":
         return "no exponent (write the digits out)"
     if character.isspace():
@@ -173,9 +207,9 @@ def to_base_units(
     Raises:
         AmountError: `decimals` is out of range; `text` is not a string, is empty, longer
             than `DISPLAY_TEXT_LENGTH_MAX`, not plain decimal notation (sign, exponent,
-            whitespace, separator, NaN, Infinity, '.5', '1.', leading zeros), has more
-            fractional digits than `decimals`, is zero without `zero_allowed`, or is more
-            than `AMOUNT_BASE_MAX` base units.
+            whitespace, separator, an ambiguous comma such as '1,500', NaN, Infinity, '.5',
+            '1.', leading zeros), has more fractional digits than `decimals`, is zero
+            without `zero_allowed`, or is more than `AMOUNT_BASE_MAX` base units.
     """
     check_decimals(decimals)
     if not isinstance(text, str):
@@ -186,6 +220,7 @@ def to_base_units(
         raise AmountError(
             field, f"at most {DISPLAY_TEXT_LENGTH_MAX} characters", describe_value(text)
         )
+    text = decimal_comma_to_point(text, field)
     _check_display_characters(text, field)
     integer_part, point, fraction = text.partition(_DECIMAL_POINT)
     _check_display_shape(integer_part, bool(point), fraction, text, field)
@@ -226,6 +261,25 @@ def format_base_units(amount_base: int, decimals: int, *, all_decimals: bool = F
     if not all_decimals:
         fraction = fraction.rstrip("0")
     return f"{integer_part}.{fraction}" if fraction else str(integer_part)
+
+
+def format_quantity(quantity: Decimal) -> str:
+    """Write a quantity in whole units (a Decimal) as display text people read.
+
+    Plain decimal notation, never an exponent (`Decimal("7.9E-7")` is "0.00000079"), trailing
+    fractional zeros and a bare '.' dropped ("0.50000000" is "0.5"): the same form as
+    `format_base_units`, for quantities already in whole units. Every quantity the CLI, the
+    pages and the reports show goes through one of the two.
+
+    Raises:
+        AmountError: `quantity` is not a finite Decimal.
+    """
+    if not isinstance(quantity, Decimal) or not quantity.is_finite():
+        raise AmountError("quantity", "a finite Decimal", describe_value(str(quantity)))
+    text = format(quantity, "f")
+    if "." in text:
+        text = text.rstrip("0").removesuffix(".")
+    return "0" if text in ("", "-0") else text
 
 
 def parse_base_units(text: str, *, field: str = "amount_base", zero_allowed: bool = False) -> int:

@@ -18,6 +18,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
+from sequestra.custody.amounts import format_quantity
 from sequestra.custody.queries import list_holdings
 from sequestra.fairvalue import AggregationRules, stablecoin_rates
 from sequestra.fund.liquidity import walk_bids
@@ -78,8 +79,8 @@ def _walk(
     return {
         "venue": venue.venue,
         "pair": pair,
-        "quantity": str(walk.quantity),
-        "filled": str(walk.filled),
+        "quantity": format_quantity(walk.quantity),
+        "filled": format_quantity(walk.filled),
         "average_price_usd": None
         if walk.average_price_usd is None
         else str(walk.average_price_usd),

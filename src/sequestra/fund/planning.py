@@ -32,6 +32,7 @@ from typing import Any, Final
 
 from sqlalchemy import Engine
 
+from sequestra.custody.amounts import format_quantity
 from sequestra.custody.assets import Asset
 from sequestra.fund.costs import TradingCosts
 from sequestra.fund.liquidity import average_daily_volume
@@ -80,11 +81,12 @@ class SalePlan:
     model: ImpactModel
     optimal: OptimalSale
     twap: SaleSchedule
+    even: OptimalSale  # the same tranches with lambda 0: equal trades, the alternative
 
     def to_json(self) -> dict[str, Any]:
         return {
             "asset": self.asset.asset_id,
-            "quantity": str(self.quantity),
+            "quantity": format_quantity(self.quantity),
             "price_usd": str(self.price_usd),
             "value_usd": str((self.quantity * self.price_usd).quantize(Decimal("0.01"))),
             "valuation_seq": self.valuation_seq,
@@ -92,7 +94,7 @@ class SalePlan:
             "market_first_day": self.market.first_day.isoformat(),
             "market_last_day": self.market.last_day.isoformat(),
             "sigma_daily": round(self.market.sigma_daily, 6),
-            "adv_units": str(self.market.adv_units),
+            "adv_units": format_quantity(self.market.adv_units),
             **self.volume.to_json(),
             "impact_model": IMPACT_MODEL,
             **self.costs.to_json(),
@@ -104,17 +106,62 @@ class SalePlan:
             },
             "almgren_chriss": {
                 "tranche_days": self.optimal.schedule.tranche_days,
-                "trades": [str(n) for n in self.optimal.schedule.trades],
+                "trades": [format_quantity(n) for n in self.optimal.schedule.trades],
                 "expected_cost_usd": str(self.optimal.expected_cost_usd),
                 "impact_cost_usd": str(self.optimal.impact_cost_usd),
                 "spread_and_fee_cost_usd": str(self.optimal.spread_and_fee_cost_usd),
                 "cost_std_usd": str(self.optimal.cost_std_usd),
+                **self.urgency_json(),
+            },
+            "even": {
+                "tranche_days": self.even.schedule.tranche_days,
+                "trades": [format_quantity(n) for n in self.even.schedule.trades],
+                "expected_cost_usd": str(self.even.expected_cost_usd),
+                "cost_std_usd": str(self.even.cost_std_usd),
             },
             "twap": {
                 "tranche_days": self.twap.tranche_days,
-                "trades": [str(n) for n in self.twap.trades],
+                "trades": [format_quantity(n) for n in self.twap.trades],
             },
         }
+
+    def urgency_json(self) -> dict[str, Any]:
+        """Why the schedule has its shape: kappa T, the first tranche's share, in words."""
+        schedule = self.optimal.schedule
+        horizon_days = schedule.tranche_days * len(schedule.trades)
+        kappa_horizon = self.optimal.kappa_per_day * horizon_days
+        first_share = float(schedule.trades[0] / self.quantity) if schedule.trades else 0.0
+        return {
+            "kappa_per_day": round(self.optimal.kappa_per_day, 6),
+            "kappa_horizon": round(kappa_horizon, 4),
+            "first_tranche_share": round(first_share, 4),
+            "rationale": rationale(kappa_horizon, first_share, len(schedule.trades)),
+        }
+
+
+# kappa T below this sells in near-equal tranches; above URGENT it sells most at once.
+KAPPA_HORIZON_EVEN_MAX: Final = 0.5
+KAPPA_HORIZON_URGENT_MIN: Final = 3.0
+
+
+def rationale(kappa_horizon: float, first_share: float, tranches: int) -> str:
+    """Say in words why an Almgren-Chriss schedule is as even or front-loaded as it is.
+
+    kappa T is the urgency: kappa^2 is about lambda sigma^2 / eta, the risk aversion times
+    the price variance against the temporary impact; holdings fall as sinh(kappa (T - t)).
+    """
+    share = f"the first of {tranches} tranches sells {first_share:.0%} of the quantity"
+    if kappa_horizon <= KAPPA_HORIZON_EVEN_MAX:
+        return (
+            f"kappa T = {kappa_horizon:.2f} is small: the risk of holding (lambda sigma^2) is"
+            f" low against the impact (eta), so tranches are near-equal; {share}"
+        )
+    pace = "sells most at once" if kappa_horizon >= KAPPA_HORIZON_URGENT_MIN else "front-loads"
+    return (
+        f"kappa T = {kappa_horizon:.2f}: risk aversion (lambda) times the price variance"
+        f" (sigma^2) is large against the impact (eta), so the schedule {pace} to cut the"
+        f" risk of holding; {share}; a smaller --risk-aversion spreads it (0: equal tranches)"
+    )
 
 
 def market_inputs(
@@ -184,6 +231,7 @@ def plan_sale(
     optimal = optimal_sale(
         quantity, tranches, tranche_days, model, risk_aversion, quantity_step=step
     )
+    even = optimal_sale(quantity, tranches, tranche_days, model, 0.0, quantity_step=step)
     twap = capped_twap(quantity, market.adv_units, participation=participation, quantity_step=step)
     return SalePlan(
         asset,
@@ -197,4 +245,5 @@ def plan_sale(
         model,
         optimal,
         twap,
+        even,
     )

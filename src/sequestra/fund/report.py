@@ -35,6 +35,7 @@ from sqlalchemy import Engine
 
 from sequestra.chains.watch.queries import Doubt, positions_in_doubt
 from sequestra.config import FundSettings
+from sequestra.custody.amounts import format_quantity
 from sequestra.custody.assets import AssetRegistry
 from sequestra.custody.queries import asset_registry, holdings_before
 from sequestra.errors import Conflict
@@ -202,12 +203,14 @@ class FundReport:
             "assets": [
                 {
                     "asset": a.asset_id,
-                    "quantity": str(a.quantity),
+                    "quantity": format_quantity(a.quantity),
                     "price_usd": str(a.price_usd),
                     "value_usd": str(a.value_usd),
                     "value_kzt": None if a.value_kzt is None else str(a.value_kzt),
                     "weight": round(a.weight, 6),
-                    "in_doubt_quantity": str(self.held.in_doubt.get(a.asset_id, Decimal(0))),
+                    "in_doubt_quantity": format_quantity(
+                        self.held.in_doubt.get(a.asset_id, Decimal(0))
+                    ),
                     "in_doubt_usd": str(doubtful.get(a.asset_id, Decimal("0.00"))),
                     "volatility": self.volatility.get(a.asset_id),
                 }

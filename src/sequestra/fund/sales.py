@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from decimal import Decimal, localcontext
+from functools import partial
 from typing import Any, Final
 
 from sqlalchemy import Connection, delete, insert, select
@@ -396,11 +397,12 @@ class SalesExtension:
         amount = int(body.amount_base)
         if amount <= 0 or sale.executed_base + amount > sale.amount_base:
             left = sale.amount_base - sale.executed_base
+            shown = partial(state.display, sale.asset_id)
             raise _refuse(
                 "amount_base",
-                f"1 to {left} base units (approved {sale.amount_base}, filled"
-                f" {sale.executed_base})",
-                str(amount),
+                f"at most {shown(left)}, what is left of the sale (approved"
+                f" {shown(sale.amount_base)}, sold {shown(sale.executed_base)})",
+                f"{shown(amount)} ({amount} base units)",
             )
         postings = [
             Posting(sale.asset_id, fund_account(sale.wallet), -amount),
