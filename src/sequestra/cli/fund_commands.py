@@ -20,6 +20,7 @@ from rich.text import Text
 from sqlalchemy import Engine
 
 from sequestra.cli.common import JSON_OPTION, PASSPHRASE_FILE_OPTION, console, handled, print_json
+from sequestra.cli.tables import print_table
 from sequestra.cli.writes import Statements, ledger_engine, refused, write_one
 from sequestra.custody.service import InputError
 from sequestra.errors import NotFound
@@ -127,7 +128,7 @@ def policy_show(context: typer.Context, json_output: bool = JSON_OPTION) -> None
     for limit, approvals in policy.bands:
         table.add_row(*_row(f"USD {previous} to {limit}", approvals))
         previous = str(limit)
-    console.print(table)
+    print_table(table)
     _say(
         f"larger sales are refused; an approval is valid {policy.approval_valid_s} s;"
         f" licensed venues: {', '.join(policy.venues)}"
@@ -360,7 +361,7 @@ def _print_sale(shown: dict[str, Any]) -> None:
                     "yes" if a["valid_now"] else "no",
                 )
             )
-        console.print(table)
+        print_table(table)
     if shown["fills"]:
         table = Table("seq", "venue", "amount", "USD price", "USD fee", "executed (UTC)")
         table.add_column("order", overflow="fold")  # a venue's reference is never cut short
@@ -376,7 +377,7 @@ def _print_sale(shown: dict[str, Any]) -> None:
                     f["venue_order_id"],
                 )
             )
-        console.print(table)
+        print_table(table)
     _say(describe_result(shown["result"], symbol))
 
 
@@ -450,4 +451,4 @@ def list_sales(
                 sale.proposed_at[:10],
             )
         )
-    console.print(table)
+    print_table(table)

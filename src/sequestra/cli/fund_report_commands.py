@@ -10,6 +10,7 @@ import typer
 from rich.table import Table
 
 from sequestra.cli.common import JSON_OPTION, console, fail, fail_usage, print_json, state
+from sequestra.cli.tables import print_table
 from sequestra.cli.writes import ledger_engine
 from sequestra.custody.queries import list_holdings
 from sequestra.errors import exit_code
@@ -78,7 +79,7 @@ def exposure(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
             _pct(vol.get("90d")),
         )
     console.print(body["moment"])
-    console.print(table)
+    print_table(table)
     console.print(
         f"total USD {body['total_usd']}, KZT {body['total_kzt']} (valuation seq"
         f" {body['valuation_seq']}); HHI {body['herfindahl_index']}, effective assets"
@@ -107,7 +108,7 @@ def exposure(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
                 f["es_usd"],
                 f"{rests} of {f['observations']}",
             )
-        console.print(risk)
+        print_table(risk)
         for note in body["risk"]["notes"]:
             console.print(f"[yellow]flagged[/]: {note}")
     for name in ("unpriced", "without_history"):
@@ -172,7 +173,7 @@ def stress(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
     table = Table("scenario", "loss USD", "value after USD")
     for result in results:
         table.add_row(result["scenario"], result["total_loss_usd"], result["value_after_usd"])
-    console.print(table)
+    print_table(table)
 
 
 @fund_app.command("liquidity")
@@ -214,7 +215,7 @@ def liquidity(
             row["spread_and_fee_cost_usd"],
             row["expected_cost_usd"] or "-",
         )
-    console.print(table)
+    print_table(table)
     for asset_id, row in figures.items():
         console.print(
             f"{asset_id}: volume on {', '.join(row['volume_venues']) or 'no venue'}; cost:"
@@ -298,6 +299,14 @@ def sale_plan(
         f" {', '.join(ac['trades'])}; expected cost USD {ac['expected_cost_usd']} (impact"
         f" {ac['impact_cost_usd']}, spread and fee {ac['spread_and_fee_cost_usd']}; std USD"
         f" {ac['cost_std_usd']})"
+    )
+    console.print(f"why this shape: {ac['rationale']}", markup=False, highlight=False)
+    even = body["even"]
+    console.print(
+        f"equal tranches instead (lambda 0): {', '.join(even['trades'])}; expected cost USD"
+        f" {even['expected_cost_usd']} (std USD {even['cost_std_usd']})",
+        markup=False,
+        highlight=False,
     )
     twap = body["twap"]
     console.print(f"capped TWAP, {len(twap['trades'])} tranche(s): {', '.join(twap['trades'])}")

@@ -18,6 +18,7 @@ from sequestra.cli.common import (
     print_json,
     state,
 )
+from sequestra.cli.tables import print_table
 from sequestra.cli.writes import ledger_engine
 from sequestra.errors import exit_code
 from sequestra.fairvalue import price_assets
@@ -80,7 +81,7 @@ def prices(
             str(len(used)),
             str(len(row["sources"]) - len(used)),
         )
-    console.print(table)
+    print_table(table)
     for item in missing:
         console.print(f"[yellow]venue missing[/]: {item['venue']}: {item['reason']}")
 
@@ -154,4 +155,4 @@ def valuations(
             shown,
             ", ".join(item.venues_missing) or "-",
         )
-    console.print(table)
+    print_table(table)

@@ -15,13 +15,13 @@ from rich.table import Table
 
 from sequestra.cli.common import (
     JSON_OPTION,
-    console,
     fail,
     fail_usage,
     handled,
     print_json,
     state,
 )
+from sequestra.cli.tables import print_table
 from sequestra.config.scheduler import SchedulerSettings
 from sequestra.errors import EXIT_CONFLICT, exit_code
 from sequestra.service.jobs import (
@@ -109,7 +109,7 @@ def _print_plan(
             _local(plan.next_run_at, settings),
             _local(plan.stored_next_run_at, settings),
         )
-    console.print(table)
+    print_table(table)
 
 
 def _run_once(jobs: Mapping[str, JobSpec], name: str) -> None:

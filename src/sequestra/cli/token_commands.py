@@ -8,6 +8,7 @@ import typer
 from rich.table import Table
 
 from sequestra.cli.common import JSON_OPTION, console, fail, handled, print_json
+from sequestra.cli.tables import print_table
 from sequestra.cli.writes import ledger_engine
 from sequestra.errors import exit_code
 from sequestra.service.access.roles import API_ROLES
@@ -57,7 +58,7 @@ def list_command(context: typer.Context, json_output: bool = JSON_OPTION) -> Non
             record.created_at,
             record.revoked_at or "-",
         )
-    console.print(table)
+    print_table(table)
 
 
 @token_app.command("revoke")

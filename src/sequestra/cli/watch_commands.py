@@ -29,6 +29,7 @@ from sequestra.cli.common import (
     print_json,
     state,
 )
+from sequestra.cli.tables import print_table
 from sequestra.cli.writes import ledger_engine, write_one
 from sequestra.errors import EXIT_UNAVAILABLE, exit_code
 from sequestra.ledger.roles import ALERT_ACKNOWLEDGED
@@ -128,7 +129,7 @@ def reconcile(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
             row["expected"],
             row["observed"],
         )
-    console.print(table)
+    print_table(table)
 
 
 @alerts_app.callback()
@@ -156,7 +157,7 @@ def alerts(
             row["raised_at"],
             row["message"],
         )
-    console.print(table)
+    print_table(table)
 
 
 @alerts_app.command("ack")
