@@ -13,9 +13,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, select
+from sqlalchemy import BigInteger, Connection, Engine, String, case, cast, func, literal, select
 
-from sequestra.custody.amounts import format_base_units
+from sequestra.custody.amounts import AMOUNT_TEXT_LENGTH, format_base_units
 from sequestra.custody.assets import Asset, AssetRegistry
 from sequestra.custody.projection import case_record, wallet_record
 from sequestra.custody.state import CaseRecord, WalletRecord
@@ -267,7 +267,26 @@ class HistoryLine:
 
 
 def holding_history(engine: Engine, holding_id: int) -> tuple[Holding, list[HistoryLine]] | None:
-    """A holding and every posting to it, oldest first, with the balance after each."""
+    """A holding and every posting to it (at most HISTORY_LINES_MAX), oldest first, with
+    the balance after each."""
+    found = holding_history_page(engine, holding_id, 0, HISTORY_LINES_MAX)
+    return None if found is None else (found[0], found[1])
+
+
+def holding_history_page(
+    engine: Engine, holding_id: int, offset: int, limit: int
+) -> tuple[Holding, list[HistoryLine], bool] | None:
+    """A holding, the `limit` postings to it from `offset` (oldest first) with the balance
+    after each, and whether more follow; None when there is no such holding.
+
+    Reads the page's rows only: the balance before the page is one aggregate over the
+    postings before it (none for the first page). Raises ValueError on a negative offset
+    or a limit outside 1..HISTORY_LINES_MAX.
+    """
+    if offset < 0 or not 1 <= limit <= HISTORY_LINES_MAX:
+        raise ValueError(
+            f"history page: expected offset >= 0 and 1 <= limit, got {offset}, {limit}"
+        )
     with read_transaction(engine) as connection:
         registry = AssetRegistry.defaults().with_assets(a for a, _ in recorded_assets(connection))
         row = connection.execute(
@@ -286,16 +305,62 @@ def holding_history(engine: Engine, holding_id: int) -> tuple[Holding, list[Hist
             .join(MOVEMENT_TABLE, MOVEMENT_TABLE.c.seq == POSTING_TABLE.c.seq)
             .where(POSTING_TABLE.c.holding_id == holding_id)
             .order_by(POSTING_TABLE.c.seq, POSTING_TABLE.c.idx)
-            .limit(HISTORY_LINES_MAX)
+            .offset(offset)
+            .limit(limit + 1)
         ).all()
-        recorded = ledger_queries.recorded_at_of(connection, [r.seq for r in rows])
-    lines, balance = [], 0
-    for r in rows:
+        balance = 0 if offset == 0 or not rows else _balance_before(connection, holding_id, offset)
+        shown = rows[:limit]
+        recorded = ledger_queries.recorded_at_of(connection, [r.seq for r in shown])
+    lines = []
+    for r in shown:
         balance += int(r.amount_base)
         lines.append(
             HistoryLine(r.seq, recorded[r.seq], r.kind, int(r.amount_base), balance, r.reversed_by)
         )
-    return holding, lines
+    return holding, lines, len(rows) > limit
+
+
+# Amounts are decimal text (wei exceed 64 bits): the sum is taken in chunks of
+# SUM_CHUNK_DIGITS digits, each summed as a 64-bit integer (exact for up to 10**6 postings;
+# SQLite raises on overflow rather than round) and joined in Python.
+SUM_CHUNK_DIGITS: Final = 12
+SUM_WIDTH_DIGITS: Final = -(-AMOUNT_TEXT_LENGTH // SUM_CHUNK_DIGITS) * SUM_CHUNK_DIGITS
+
+
+def _balance_before(connection: Connection, holding_id: int, count: int) -> int:
+    """The exact sum of the holding's first `count` postings, in one aggregate query."""
+    earlier = (
+        select(POSTING_TABLE.c.amount_base.label("amount"))
+        .where(POSTING_TABLE.c.holding_id == holding_id)
+        .order_by(POSTING_TABLE.c.seq, POSTING_TABLE.c.idx)
+        .limit(count)
+        .subquery()
+    )
+    digits = func.ltrim(earlier.c.amount, "-")
+    zeros = literal("0" * SUM_WIDTH_DIGITS, String)
+    padded = func.substr(zeros + digits, func.length(digits) + 1, SUM_WIDTH_DIGITS)
+    sign = case((func.substr(earlier.c.amount, 1, 1) == "-", -1), else_=1)
+    chunks = SUM_WIDTH_DIGITS // SUM_CHUNK_DIGITS
+    sums = connection.execute(
+        select(
+            *(
+                func.coalesce(
+                    func.sum(
+                        sign
+                        * cast(
+                            func.substr(padded, 1 + k * SUM_CHUNK_DIGITS, SUM_CHUNK_DIGITS),
+                            BigInteger,
+                        )
+                    ),
+                    0,
+                )
+                for k in range(chunks)
+            )
+        )
+    ).one()
+    return sum(
+        int(total) * 10 ** (SUM_CHUNK_DIGITS * (chunks - 1 - k)) for k, total in enumerate(sums)
+    )
 
 
 LOOKUP_CHUNK: Final = 500  # keys in one IN (...) list

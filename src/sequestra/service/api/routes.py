@@ -21,7 +21,7 @@ from sequestra.custody.queries import (
     asset_registry,
     case_json,
     get_case,
-    holding_history,
+    holding_history_page,
     list_cases,
     list_holdings,
 )
@@ -134,11 +134,11 @@ def history(
     page: PageDep,
     holding_id: Annotated[int, Path(ge=1, le=HOLDING_ID_MAX)],
 ) -> models.HistoryPage:
-    found = holding_history(engine, holding_id)
+    found = holding_history_page(engine, holding_id, page.offset, page.limit)
     if found is None:
         raise NotFound(f"holding: no holding H{holding_id}")
-    holding, lines = found
-    items, next_offset = window(lines, page)
+    holding, items, more = found
+    next_offset = page.offset + page.limit if more else None
     return models.HistoryPage(
         holding=models.HoldingOut(**holdings_json(engine, [holding])[0]),
         items=[models.HistoryLineOut(**line.to_json(holding.asset)) for line in items],

@@ -18,7 +18,7 @@ from sequestra.custody.queries import (
     asset_registry,
     case_json,
     get_case,
-    holding_history,
+    holding_history_page,
     list_cases,
     list_holdings,
 )
@@ -219,12 +219,13 @@ def holding(
     engine: EngineDep,
     viewer: Viewer,
     holding_id: Annotated[int, Path(ge=1, le=HOLDING_ID_MAX)],
+    offset: Offset = 0,
 ) -> Response:
-    found = holding_history(engine, holding_id)
+    found = holding_history_page(engine, holding_id, offset, PAGE_ROWS)
     if found is None:
         missing = f"No holding is numbered H{holding_id}."
         return error_page(request, 404, "Not found", missing, viewer)
-    held, lines = found
+    held, lines, more = found
     return render_page(
         request,
         "holding.html",
@@ -233,6 +234,9 @@ def holding(
         holding=held,
         doubt=positions_in_doubt(engine).get((held.wallet, held.asset.asset_id)),
         lines=[line.to_json(held.asset) for line in lines],
+        pager=Pager(offset, len(lines), more),
+        page_rows=PAGE_ROWS,
+        query={},
     )
 
 
