@@ -10,8 +10,9 @@ from typing import Any
 from sqlalchemy import Engine, event
 
 from sequestra.custody.queries import holding_history
+from tests.custody.conftest import custody  # noqa: F401
 from tests.custody.test_history_page import EXTRA_POSTINGS, _add_postings
-from tests.service.test_api import Api, api, custody  # noqa: F401
+from tests.service.test_api import Api, api  # noqa: F401
 
 BOUND_MAX = 1_000  # no LIMIT or OFFSET a one-row page needs comes near this
 
