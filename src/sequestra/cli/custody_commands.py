@@ -11,7 +11,7 @@ recorded then.
 from __future__ import annotations
 
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from enum import StrEnum
 from pathlib import Path
@@ -33,6 +33,7 @@ from sequestra.cli.common import (
     print_json,
     state,
 )
+from sequestra.cli.tables import print_table
 from sequestra.cli.writes import (
     Statements,
     ledger_engine,
@@ -41,6 +42,7 @@ from sequestra.cli.writes import (
     write_statements,
 )
 from sequestra.config import Settings
+from sequestra.custody import details as custody_details
 from sequestra.custody import queries as custody_queries
 from sequestra.custody import service
 from sequestra.custody.amounts import format_base_units
@@ -176,15 +178,63 @@ def case_show(
         if case is None:
             raise NotFound(f"case: no case numbered {case_id!r:.80}")
     holdings = custody_queries.list_holdings(engine, case_id, include_empty=True)
+    seizures = custody_details.case_seizures(engine, case_id)
     if json_output:
-        print_json({**custody_queries.case_json(case), "holdings": [h.to_json() for h in holdings]})
+        print_json(
+            {
+                **custody_queries.case_json(case),
+                "holdings": [h.to_json() for h in holdings],
+                "seizures": [seizure.to_json() for seizure in seizures],
+            }
+        )
         return
     fields = Table.grid(padding=(0, 2))
     for name, value in custody_queries.case_json(case).items():
+        if name == "opened_at":
+            name, value = "opened (recorded)", _minute(value)
         if value is not None:
             fields.add_row(*_row(name, value))
     console.print(fields)
-    console.print(_holdings_table(holdings))
+    print_table(_holdings_table(holdings))
+    if seizures:
+        print_table(_seizures_table(seizures))
+        _print_evidence((seizure.seq, seizure.evidence) for seizure in seizures)
+
+
+def _minute(timestamp: str) -> str:
+    """A ledger timestamp (or a date) to the minute, for tables; `--json` has it all."""
+    return timestamp[:16].replace("T", " ")
+
+
+def _seizures_table(seizures: Sequence[custody_details.SeizureLine]) -> Table:
+    """A case's seizures: when each happened (seized) beside when it was recorded."""
+    table = Table("seq", "seized (UTC)", "recorded (UTC)", "asset")
+    table.add_column("amount", justify="right")
+    table.add_column("evidence", justify="right")
+    for seizure in seizures:
+        table.add_row(
+            *_row(
+                seizure.seq,
+                _minute(seizure.seized_at),
+                _minute(seizure.recorded_at),
+                seizure.asset_id,
+                seizure.amount,
+                len(seizure.evidence) or "-",
+            )
+        )
+    return table
+
+
+def _print_evidence(items: Iterable[tuple[int, Sequence[dict[str, str]]]]) -> None:
+    """The evidence documents each entry names: its SHA-256 whole, and the file's name."""
+    for seq, evidence in items:
+        for item in evidence:
+            console.print(
+                f"evidence of seq {seq}: sha256 {item['sha256']} {item['name']}",
+                markup=False,
+                highlight=False,
+                soft_wrap=True,
+            )
 
 
 @case_app.command("list")
@@ -198,7 +248,7 @@ def case_list(
     if json_output:
         print_json([custody_queries.case_json(case) for case in cases])
         return
-    table = Table("case", "agency", "opened", "status", "holdings", "closed")
+    table = Table("case", "agency", "opened (recorded)", "status", "holdings", "closed")
     for case in cases:
         status = "open" if case.closed_seq is None else "closed"
         table.add_row(
@@ -211,7 +261,7 @@ def case_list(
                 case.closed_seq and f"seq {case.closed_seq}",
             )
         )
-    console.print(table)
+    print_table(table)
 
 
 @case_app.command("close")
@@ -282,7 +332,7 @@ def wallet_list(
                 f"seq {wallet.registered_seq}",
             )
         )
-    console.print(table)
+    print_table(table)
 
 
 @asset_app.command("list")
@@ -305,7 +355,7 @@ def asset_list(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
         table.add_row(
             *_row(asset.asset_id, asset.symbol, asset.kind, asset.decimals, asset.contract, status)
         )
-    console.print(table)
+    print_table(table)
 
 
 @asset_app.command("sync")
@@ -595,7 +645,7 @@ def holdings(
     if json_output:
         print_json(holdings_json(engine, listed))
         return
-    console.print(_holdings_table(listed))
+    print_table(_holdings_table(listed))
 
 
 def history(
@@ -614,11 +664,15 @@ def history(
                 f"holding: no holding {holding!r:.40} (`sequestra holdings --all` lists them)"
             )
     held, lines = found
+    details = custody_details.movement_details(engine, {line.seq for line in lines})
     if json_output:
         print_json(
             {
                 "holding": holdings_json(engine, [held])[0],
-                "items": [line.to_json(held.asset) for line in lines],
+                "items": [
+                    {**line.to_json(held.asset), **_detail_json(details.get(line.seq))}
+                    for line in lines
+                ],
             }
         )
         return
@@ -629,7 +683,7 @@ def history(
         markup=False,
         highlight=False,
     )
-    table = Table("seq", "time (UTC)", "kind")
+    table = Table("seq", "happened (UTC)", "recorded (UTC)", "kind")
     for column in ("change", "balance"):
         table.add_column(column, justify="right")
     table.add_column("reversed by")
@@ -637,14 +691,34 @@ def history(
         shown = line.to_json(held.asset)
         change = shown["change"] if line.change_base < 0 else "+" + shown["change"]
         kind = MOVEMENT_NAMES.get(line.kind, line.kind)
-        time = line.recorded_at[:19].replace("T", " ")  # to the second; --json has it all
+        detail = details.get(line.seq)
+        happened = None if detail is None or detail.happened_at is None else detail.happened_at
         reversed_by = None if line.reversed_by is None else f"seq {line.reversed_by}"
-        table.add_row(*_row(line.seq, time, kind, change, shown["balance"], reversed_by))
-    console.print(table)
+        table.add_row(
+            *_row(
+                line.seq,
+                happened and _minute(happened),
+                _minute(line.recorded_at),
+                kind,
+                change,
+                shown["balance"],
+                reversed_by,
+            )
+        )
+    print_table(table)
+    _print_evidence(
+        (seq, detail.evidence) for seq, detail in sorted(details.items()) if detail.evidence
+    )
     if len(lines) >= custody_queries.HISTORY_LINES_MAX:
         console.print(
             f"(the first {custody_queries.HISTORY_LINES_MAX} changes only)", highlight=False
         )
+
+
+def _detail_json(detail: custody_details.MovementDetail | None) -> dict[str, object]:
+    if detail is None:
+        return {"happened_at": None, "happened_field": None, "evidence": []}
+    return detail.to_json()
 
 
 def rebuild(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
