@@ -165,13 +165,13 @@ def test_readers_and_modes_agree_on_many_addresses_with_exact_calls(chain: Chain
         assert (reading.chain, reading.network, reading.movements) == ("bitcoin", "regtest", ())
     # network check once; 40 addresses in chunks of 7 = 6 scans (each names its block)
     assert readings["scan"].calls == 1 + 6
-    # + getnetworkinfo, listwallets, loadwallet (missing), createwallet; 5 imports; tip;
-    # 5 listings; tip again
-    assert readings["wallet"].calls == 1 + 4 + 5 + 2 + 5 + 1
+    # + getnetworkinfo, listwallets, loadwallet (missing), createwallet, listdescriptors;
+    # getwalletinfo (no rescan running); 5 imports; tip; 5 listings; tip again
+    assert readings["wallet"].calls == 1 + 5 + 1 + 5 + 2 + 5 + 1
     # genesis once; tip 2; one /utxo per address; tip hash again
     assert readings["esplora"].calls == 1 + 2 + WATCHED_COUNT + 1
     assert scan.read_balances(watched, [BTC], None).calls == 6
-    assert wallet.read_balances(watched, [BTC], None).calls == 2 + 5 + 1
+    assert wallet.read_balances(watched, [BTC], None).calls == 1 + 2 + 5 + 1
     assert esplora.read_balances(watched, [BTC], None).calls == 2 + WATCHED_COUNT + 1
 
 
@@ -533,6 +533,72 @@ def test_wallet_mode_refuses_a_node_older_than_v25_at_start(tmp_path: Path) -> N
         assert caught.value.retryable is False
         assert "sequestra-watch" not in chain.rpc().listwallets()  # refused before creating
         assert core_reader(chain, "scan").read_balances([WATCHED], [BTC], None).balances
+
+
+def test_a_wallet_rescan_outliving_the_import_call_is_waited_for_and_resumed(
+    tmp_path: Path,
+) -> None:
+    with running_bitcoin_sandbox(tmp_path, funded_wallet=MINER) as sandbox:
+        chain = Chain(sandbox)
+        watched = chain.new_addresses(3)
+        chain.pay({watched[0]: 700_000, watched[2]: 900_000})
+        chain.mine()
+        node = sandbox.standin.node
+        release = threading.Event()
+        rescans: list[str] = []
+
+        def hold(name: str) -> None:  # a mainnet rescan takes hours: held until released
+            rescans.append(name)
+            release.wait(TIMEOUT_S)
+
+        def finish_after_two_polls(pauses: int) -> None:
+            if time_.pauses[-1] == 60 and time_.pauses.count(60) == 2:
+                release.set()
+                deadline = time.monotonic() + TIMEOUT_S
+                while node.rescans and time.monotonic() < deadline:
+                    time.sleep(0.01)
+
+        node.rescan_hook = hold
+        time_ = FakeTime(finish_after_two_polls)
+        overrides = {"mode": "wallet", "wallet_rescan_from_s": 1, "progress_poll_s": 60}
+        # the import call times out while the node rescans; its retry meets -4
+        reader = _timed_core_reader(sandbox, time_, timeout_s=2.0, **overrides)
+        reading = reader.read_balances(watched, [BTC], None)
+        assert _amounts(reading) == {
+            watched[0]: (700_000, 0),
+            watched[1]: (0, 0),
+            watched[2]: (900_000, 0),
+        }
+        assert time_.pauses.count(60) == 2  # getwalletinfo polls while the rescan ran
+        assert reader.read_balances(watched, [BTC], None).balances == reading.balances
+        restarted = _timed_core_reader(sandbox, FakeTime(), **overrides)
+        assert restarted.read_balances(watched, [BTC], None).balances == reading.balances
+        assert rescans == ["sequestra-watch"]  # one rescan: never started over
+
+
+def test_a_wallet_rescan_beyond_rescan_wait_s_max_fails_and_is_not_restarted(
+    tmp_path: Path,
+) -> None:
+    with running_bitcoin_sandbox(tmp_path) as sandbox:
+        node = sandbox.standin.node
+        release = threading.Event()
+        node.rescan_hook = lambda name: release.wait(TIMEOUT_S)
+        overrides = {
+            "mode": "wallet",
+            "wallet_rescan_from_s": 1,
+            "progress_poll_s": 60,
+            "rescan_wait_s_max": 120,
+        }
+        reader = _timed_core_reader(sandbox, FakeTime(), timeout_s=1.0, **overrides)
+        try:
+            with pytest.raises(ChainError, match=r"rescan_wait_s_max = 120 s") as caught:
+                reader.read_balances([WATCHED], [BTC], None)
+            assert caught.value.retryable is True
+            # the next reading waits again; it does not import (and rescan) again
+            with pytest.raises(ChainError, match=r"rescan_wait_s_max = 120 s"):
+                reader.read_balances([WATCHED], [BTC], None)
+        finally:
+            release.set()
 
 
 # --- faults: a scripted server -----------------------------------------------------------------

@@ -71,6 +71,7 @@ from sequestra_sandbox.bitcoin.chain import (
     witness_stack,
 )
 from sequestra_sandbox.bitcoin.wallet import (
+    RESCAN_WINDOW_S,
     SIGHASH_TYPES,
     Descriptor,
     DescriptorError,
@@ -633,6 +634,11 @@ class Node:
     # counts as running: a test mines a block between two scans, or holds a scan open to
     # stand for one that takes minutes on mainnet, without depending on the clock.
     scan_finished_hook: Callable[[ScanState], object] | None = None
+    # Wallets rescanning after importdescriptors (name -> progress), under scan_lock; the
+    # hook runs during each rescan, outside the node's lock, so a test can hold one open
+    # as long as a mainnet rescan takes and watch the -4 and getwalletinfo it causes.
+    rescans: dict[str, ScanState] = field(default_factory=dict)
+    rescan_hook: Callable[[str], object] | None = None
     started_monotonic: float = field(default_factory=time.monotonic)
     stop_requested: threading.Event = field(default_factory=threading.Event)
 
@@ -1681,16 +1687,94 @@ def _import_one(wallet: Wallet, request: dict[str, Any], timestamp: int) -> dict
     "Import descriptors. This will trigger a rescan of the blockchain based on the earliest "
     "timestamp of all descriptors being imported.",
     Arg("requests", ARR, True),
-    mutates=True,
+    locked=False,
 )
 def _importdescriptors(node: Node, call: Call) -> Any:
-    wallet = _wallet(node, call)
-    now_s = node.chain.median_time_past(node.chain.tip)
-    results: list[dict[str, Any]] = []
-    for request in get_array(call.value(0)):
-        timestamp = max(_import_timestamp(request, now_s), 1)
-        results.append(_import_one(wallet, request, timestamp))
+    """Import under the node's lock, then rescan outside it, blocking like Core's RPC.
+
+    Core adds the descriptors to the wallet first and rescans from the earliest timestamp
+    afterwards (more than TIMESTAMP_WINDOW before the tip's median time past); a second
+    import meanwhile is refused with -4, and getwalletinfo shows `scanning`.
+    """
+    with node.lock:
+        wallet = _wallet(node, call)
+        with node.scan_lock:
+            if wallet.name in node.rescans:
+                raise RpcError(
+                    RPC_WALLET_ERROR,
+                    "Wallet is currently rescanning. Abort existing rescan or wait.",
+                )
+        now_s = node.chain.median_time_past(node.chain.tip)
+        results: list[dict[str, Any]] = []
+        timestamps: list[int] = []
+        for request in get_array(call.value(0)):
+            timestamp = max(_import_timestamp(request, now_s), 1)
+            timestamps.append(timestamp)
+            results.append(_import_one(wallet, request, timestamp))
+        node.persist()
+        if not timestamps or min(timestamps) >= now_s - RESCAN_WINDOW_S:
+            return results
+        with node.scan_lock:
+            node.rescans[wallet.name] = ScanState()
+    try:
+        hook = node.rescan_hook
+        if hook is not None:
+            hook(wallet.name)
+    finally:
+        with node.scan_lock:
+            node.rescans.pop(wallet.name, None)
     return results
+
+
+@rpc_method("getwalletinfo", "Returns an object containing various wallet state info.")
+def _getwalletinfo(node: Node, call: Call) -> Any:
+    wallet = _wallet(node, call)
+    with node.scan_lock:
+        rescan = node.rescans.get(wallet.name)
+        scanning: Any = (
+            False if rescan is None else {"duration": 0, "progress": Decimal(rescan.progress) / 100}
+        )
+    return {
+        "walletname": wallet.name,
+        "walletversion": 169900,
+        "format": "sqlite",
+        "txcount": 0,
+        "keypoolsize": 0,
+        "unlocked_until": 0,
+        "paytxfee": Btc(0),
+        "private_keys_enabled": wallet.private_keys_enabled,
+        "avoid_reuse": False,
+        "scanning": scanning,
+        "descriptors": True,
+        "external_signer": False,
+        "blank": wallet.blank,
+        "birthtime": wallet.created_s,
+        "lastprocessedblock": {
+            "hash": hash_to_hex(node.chain.tip.block_hash),
+            "height": node.chain.height,
+        },
+    }
+
+
+@rpc_method(
+    "listdescriptors ( private )",
+    "List descriptors imported into a descriptor-enabled wallet.",
+    Arg("private", BOOL),
+)
+def _listdescriptors(node: Node, call: Call) -> Any:
+    wallet = _wallet(node, call)
+    if call.value(0) is True:
+        raise RpcError(RPC_WALLET_ERROR, "Can't get descriptor string.")
+    descriptors = [
+        {
+            "desc": watched.descriptor,
+            "timestamp": watched.birth_s,
+            "active": False,
+            "internal": watched.internal,
+        }
+        for watched in sorted(wallet.watched.values(), key=lambda w: w.descriptor)
+    ]
+    return {"wallet_name": wallet.name, "descriptors": descriptors}
 
 
 def _address_filter(values: Any) -> set[bytes] | None:
@@ -2348,6 +2432,12 @@ class _Server(ThreadingHTTPServer):
         self.credentials = credentials
         self.in_flight = threading.BoundedSemaphore(WORK_QUEUE_DEPTH)
 
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        """A client that hung up before its answer (a timeout) is not an error of the node."""
+        if isinstance(sys.exc_info()[1], (BrokenPipeError, ConnectionResetError)):
+            return
+        super().handle_error(request, client_address)
+
 
 class _Handler(BaseHTTPRequestHandler):
     """One HTTP connection: keep-alive, bounded bodies, Core's status codes."""
@@ -2471,9 +2561,7 @@ def _whitelisted(whitelist: tuple[str, ...] | None, body: bytes) -> bool:
     except (ValueError, UnicodeDecodeError):
         return True
     requests = value if isinstance(value, list) else [value]
-    return all(
-        not isinstance(item, dict) or item.get("method") in whitelist for item in requests
-    )
+    return all(not isinstance(item, dict) or item.get("method") in whitelist for item in requests)
 
 
 def _shutdown_soon(server: _Server) -> None:

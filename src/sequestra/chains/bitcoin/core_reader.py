@@ -13,12 +13,17 @@ Two modes (`BitcoinWatchSettings.mode`):
   running on the node (-8, another client's or ours that outlived `scan_timeout_s`) is
   waited for by polling `scantxoutset "status"` every `progress_poll_s`, at most
   `scan_wait_s_max`.
-* `wallet`: a watch-only descriptor wallet (`wallet`), created blank without private keys
-  when the node has none of that name, loaded when it is not. Addresses this reader has
-  not imported yet are imported with `importdescriptors` in chunks (timestamp "now" or
-  `wallet_rescan_from_s`), then `listunspent` with minconf 0 and the address filter lists
-  confirmed and mempool outputs. An output spent by a mempool transaction is no longer
-  listed, so a theft shows as soon as it is broadcast. Cheap enough to poll often.
+* `wallet`: a watch-only descriptor wallet (`wallet`, Core v25 or later), created blank
+  without private keys when the node has none of that name, loaded when it is not.
+  Addresses the wallet does not hold (`listdescriptors`) are imported with
+  `importdescriptors` in chunks (timestamp "now" or `wallet_rescan_from_s`), then
+  `listunspent` with minconf 0 and the address filter lists confirmed and mempool outputs.
+  An output spent by a mempool transaction is no longer listed, so a theft shows as soon
+  as it is broadcast. Cheap enough to poll often. An import with a past timestamp blocks
+  while Core rescans (hours on mainnet): when the call times out or meets -4 "currently
+  rescanning", the reader polls `getwalletinfo` `scanning` every `progress_poll_s` (at most
+  `rescan_wait_s_max`) and then counts the chunk imported as soon as `listdescriptors`
+  holds it; it never imports (and rescans) again. No listing is taken during a rescan.
 
 A reading is taken at one block: in scan mode the last scan's, in wallet mode the tip
 (`getbestblockhash`, `getblockheader`), read again after the listing. When the chain moved
@@ -90,6 +95,7 @@ NODE_CHAINS: Final = {
     "signet": ("signet",),
     "regtest": ("regtest",),
 }
+RPC_WALLET_ERROR: Final = -4
 RPC_INVALID_PARAMETER: Final = -8
 RPC_WALLET_NOT_FOUND: Final = -18
 RPC_IN_WARMUP: Final = -28
@@ -98,6 +104,7 @@ NO_JSON_CODES: Final = (-342, -343, -344, -345)  # python-bitcoinlib: no usable 
 RETRYABLE_HTTP_STATUSES: Final = (502, 503, 504)
 WALLET_VERSION_MIN: Final = 250000  # listunspent's include_immature_coinbase (Core v25)
 LEGACY_WALLET_TEXT: Final = "legacy wallet"
+RESCANNING_TEXT: Final = "currently rescanning"
 SCAN_IN_PROGRESS_TEXT: Final = "already in progress"
 LISTUNSPENT_MAXCONF: Final = 9_999_999
 COOKIE_FILE_BYTES_MAX: Final = 1024
@@ -105,7 +112,7 @@ MESSAGE_CHARS_MAX: Final = 200
 CORE_MESSAGE_CHARS_MAX: Final = 4000
 SCAN_STARTS_MAX: Final = 10  # starts of one chunk's scan that found another scan running
 PROGRESS_POLLS_MAX: Final = 100_000  # polls of one wait, whatever the settings say
-IMPORTED_ADDRESSES_MAX: Final = 1_000_000  # beyond this the memory of imports starts over
+IMPORTED_ADDRESSES_MAX: Final = 1_000_000  # beyond this the wallet is asked again
 
 
 class CoreRpcError(ChainError):
@@ -553,33 +560,107 @@ class BitcoinCoreReader:
     # --- the watch-only wallet -----------------------------------------------------------------
 
     def _prepare_wallet(self, watched: WatchedAddresses) -> None:
-        """Open the wallet once, then import the addresses this reader has not imported.
+        """Open the wallet once, wait out a rescan, import the addresses it does not hold.
 
         Raises:
-            ChainError: the wallet cannot be opened or an import is refused.
+            ChainError: the wallet cannot be opened, a rescan outlasts `rescan_wait_s_max`,
+                or an import is refused.
         """
         if not self._wallet_ready:
             self._check_version()
             self._open_wallet()
+            self._imported = self._held_addresses()
             self._wallet_ready = True
+        if self._await_rescan():
+            self._imported = self._held_addresses()
         if len(self._imported) > IMPORTED_ADDRESSES_MAX:
-            self._imported.clear()  # importing an address again is harmless
+            self._imported = self._held_addresses()
         fresh = [address for address in watched.normalised if address not in self._imported]
+        for chunk in chunked(fresh, self._settings.wallet_chunk_addresses):
+            self._import(chunk)
+
+    def _import(self, chunk: Sequence[str]) -> None:
+        """Import one chunk; when its rescan outlives the call, wait and resume, not restart.
+
+        Core adds the descriptors before it rescans, so after a timeout or a -4 "Wallet is
+        currently rescanning" the chunk counts as imported once `listdescriptors` holds it.
+
+        Raises:
+            ChainError: an import is refused, or the rescan outlasts `rescan_wait_s_max`.
+        """
         rescan_from_s = self._settings.wallet_rescan_from_s
         timestamp: int | str = "now" if rescan_from_s is None else rescan_from_s
-        for chunk in chunked(fresh, self._settings.wallet_chunk_addresses):
-            requests = [
-                {
-                    "desc": address_descriptor(address),
-                    "timestamp": timestamp,
-                    "active": False,
-                    "internal": False,
-                }
-                for address in chunk
-            ]
+        requests = [
+            {
+                "desc": address_descriptor(address),
+                "timestamp": timestamp,
+                "active": False,
+                "internal": False,
+            }
+            for address in chunk
+        ]
+        try:
             results = json_array(self._wallet_call("importdescriptors", requests), "import")
+        except CoreRpcError as error:
+            if error.code != RPC_WALLET_ERROR or RESCANNING_TEXT not in error.core_message:
+                raise
+        except ChainError as error:
+            if not error.retryable:
+                raise
+        else:
             _check_imports(chunk, results)
             self._imported.update(chunk)
+            return
+        self._await_rescan()
+        self._imported = self._held_addresses()
+        missing = [address for address in chunk if address not in self._imported]
+        if missing:
+            raise ChainError(
+                f"importdescriptors: expected the wallet to hold every address of the chunk "
+                f"after its rescan, {len(missing)} missing (first {missing[0]}); the next "
+                "reading imports them",
+                retryable=True,
+            )
+
+    def _await_rescan(self) -> bool:
+        """Poll `getwalletinfo` every `progress_poll_s` while the wallet rescans.
+
+        Returns whether a rescan was running (its listing was incomplete until it ended).
+
+        Raises:
+            ChainError (retryable): the rescan still runs after `rescan_wait_s_max`.
+        """
+        deadline = self._clock() + self._settings.rescan_wait_s_max
+        progress: object = None
+        for poll in range(_polls_max(self._settings.rescan_wait_s_max, self._settings)):
+            info = json_object(self._wallet_call("getwalletinfo"), "getwalletinfo")
+            scanning = info.get("scanning", False)
+            if scanning is False:
+                return poll > 0
+            progress = json_object(scanning, "getwalletinfo scanning").get("progress")
+            if self._clock() >= deadline:
+                break
+            self._sleep(self._settings.progress_poll_s)
+        raise ChainError(
+            f"bitcoin wallet {self._settings.wallet}: expected its rescan to end within "
+            f"rescan_wait_s_max = {self._settings.rescan_wait_s_max:g} s, it is still running "
+            f"(progress {progress!r:.20}); the next reading waits for it, no import starts over",
+            retryable=True,
+        )
+
+    def _held_addresses(self) -> set[str]:
+        """Return the addresses whose `addr()` descriptors the wallet holds (listdescriptors).
+
+        Raises:
+            ChainError: the answer is garbage.
+        """
+        answer = json_object(self._wallet_call("listdescriptors"), "listdescriptors")
+        held: set[str] = set()
+        for item in json_array(answer.get("descriptors"), "listdescriptors descriptors"):
+            text = json_object(item, "listdescriptors item").get("desc")
+            if isinstance(text, str) and text.startswith("addr(") and ")#" in text:
+                held.add(text[len("addr(") : text.index(")#")])
+        return held
 
     def _check_version(self) -> None:
         """Refuse a node older than v25, whose listunspent lacks include_immature_coinbase.
