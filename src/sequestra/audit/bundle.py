@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import json
 import os
 import re
 from collections import deque
@@ -478,8 +477,8 @@ class _BundleCheck:
             self.verdict.warnings.append("bundle.json is missing (it is informational only)")
             return
         try:
-            manifest = json.loads(data.decode("utf-8"))
-        except (ValueError, RecursionError):
+            manifest = parse_json(data)  # no name twice (I-JSON)
+        except ValueError:  # CanonicalError too
             self.verdict.warnings.append("bundle.json is not valid JSON (ignored)")
             return
         if not isinstance(manifest, dict) or manifest.get("format") != BUNDLE_FORMAT:

@@ -28,6 +28,7 @@ from sequestra.fairvalue import (
     price_text,
     rules_from_body,
 )
+from sequestra.ledger.canonical import parse_json
 from sequestra.ledger.roles import VALUATION_RECORDED
 from sequestra.ledger.timefmt import parse_timestamp
 
@@ -72,7 +73,7 @@ def read_entry(directory: Path, seq: int) -> dict[str, Any]:
     with (directory / "entries.jsonl").open("rb") as lines:
         for position, line in enumerate(lines):
             if position == seq:
-                entry: dict[str, Any] = json.loads(line)
+                entry: dict[str, Any] = parse_json(line)  # no name twice (I-JSON)
                 return entry
     raise NotFound(f"entry {seq}: the bundle holds fewer entries")
 

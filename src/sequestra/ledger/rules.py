@@ -27,7 +27,7 @@ from sequestra.ledger.keys import SigningKey
 from sequestra.ledger.kinds import BodyModel
 from sequestra.ledger.projection import KEYS_PROJECTION_NAME, Projection
 from sequestra.ledger.roles import AUTHORITY, REGISTRY_KINDS, authority_digest
-from sequestra.ledger.statement import SignedStatement, sign_statement
+from sequestra.ledger.statement import SignedStatement, check_texts, sign_statement
 
 FIELD_ERRORS_SHOWN_MAX: Final = 5
 ProjectionFactory = Callable[[], Projection]
@@ -159,6 +159,7 @@ class RuleSet:
 
         Raises StatementError naming the kind or field.
         """
+        check_texts(body, "body")
         self.validate(kind, body)
         return sign_statement(key, kind, body, issued_at, nonce)
 

@@ -124,6 +124,35 @@ def check_statement_fields(statement: Any) -> datetime:
     return issued_at
 
 
+def check_texts(value: Any, path: str = "") -> None:
+    """Refuse a NUL character (U+0000) in any text or name of a statement's JSON value.
+
+    JSON carries it (`\\u0000`), but PostgreSQL text cannot and no field needs it: a new
+    statement holding one is refused the same way on every database. Entries already
+    recorded are not judged by this again (verify reads them as they are).
+    Precondition: `value` is a JSON value of bounded depth. Raises StatementError naming the
+    field (`body.label`).
+    """
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise StatementError(
+                f"{path or 'statement'}: expected text without the NUL character (U+0000),"
+                f" got one at position {value.index(chr(0))}"
+            )
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            name = str(key).replace("\x00", "\\u0000")
+            field = f"{path}.{name}" if path else name
+            if name != key:
+                raise StatementError(
+                    f"{field[:120]}: expected a name without the NUL character (U+0000)"
+                )
+            check_texts(item, field)
+    elif isinstance(value, list | tuple):
+        for index, item in enumerate(value):
+            check_texts(item, f"{path}[{index}]")
+
+
 def check_statement_form(statement: Any, parsed: bool = False) -> tuple[bytes, datetime]:
     """Check the statement's fields and return its JCS bytes and issued_at.
 

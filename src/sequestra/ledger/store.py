@@ -34,7 +34,7 @@ from sequestra.ledger.kinds import BodyModel
 from sequestra.ledger.projection import KeysProjection, Projection, load_authority
 from sequestra.ledger.queries import Head, StoredEntry
 from sequestra.ledger.rules import RuleSet, stage_all
-from sequestra.ledger.statement import SignedStatement
+from sequestra.ledger.statement import SignedStatement, check_texts
 from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
 from sequestra.ledger.tree import append_tree_nodes
@@ -176,10 +176,12 @@ class Ledger:
             seen.add(pair)
 
     def _check_bodies(self, statements: Sequence[SignedStatement]) -> list[BodyModel]:
-        """Each statement's body read by its kind's model, before the lock is taken."""
+        """Each statement's body read by its kind's model, before the lock is taken; no text
+        may hold a NUL (`check_texts`), on any database."""
         bodies = []
         for index, statement in enumerate(statements):
             try:
+                check_texts(statement.statement)
                 bodies.append(self.rule_set.check(statement))
             except (StatementError, SignatureError) as error:
                 raise AppendRefused(str(error), index) from error
