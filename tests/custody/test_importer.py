@@ -187,6 +187,7 @@ def test_header_problems_are_listed_with_the_rows(tmp_path: Path) -> None:
         (1, "colour"),
         (1, "asset"),  # twice
         (1, "amount"),  # missing
+        (1, "file"),  # the columns expected and those found
         (3, "asset"),
         (3, "seized_at"),
     }
@@ -221,11 +222,20 @@ def test_long_lines_big_files_bad_text_are_refused(
     with pytest.raises(ImportRefused) as refused:
         read_seizure_file(write_csv(tmp_path / "long.csv", HEADER, [long_row]))
     assert fields_by_line(refused.value.problems) == {(2, "file")}
-    bad = tmp_path / "latin1.csv"
-    bad.write_bytes(",".join(HEADER).encode() + b"\nAFM-1,BTC,1,x,2025-03-01,caf\xe9\n")
+    # UTF-8 in the first ENCODING_SNIFF_BYTES, then a byte that is not: refused as UTF-8.
+    bad = tmp_path / "mixed.csv"
+    padding = b"\n" * importer.ENCODING_SNIFF_BYTES
+    bad.write_bytes(",".join(HEADER).encode() + padding + b"AFM-1,BTC,1,x,2025-03-01,caf\xe9\n")
     with pytest.raises(ImportRefused) as refused:
         read_seizure_file(bad)
-    assert refused.value.problems[0].line == 2 and "UTF-8" in refused.value.problems[0].message
+    problem = refused.value.problems[0]
+    assert problem.line == 2 + len(padding) - 1 and "UTF-8" in problem.message
+    # Not UTF-8 from the start: read as Windows-1251, where 0x98 is no character.
+    cp1251 = tmp_path / "cp1251.csv"
+    cp1251.write_bytes(",".join(HEADER).encode() + b"\nAFM-1,BTC,1,x,2025-03-01,\xe9\x98\n")
+    with pytest.raises(ImportRefused) as refused:
+        read_seizure_file(cp1251)
+    assert refused.value.problems[0].line == 2 and "CP1251" in refused.value.problems[0].message
     quoted = tmp_path / "quote.csv"
     quoted.write_text(",".join(HEADER) + '\nAFM-1,BTC,1,"x"y,2025-03-01,\n')
     with pytest.raises(ImportRefused, match="CSV"):
@@ -353,7 +363,7 @@ def test_ledger_problems_are_named_and_nothing_is_written(
         (CASE_A, "BTC", "1", BTC_LEGACY, "2025-03-01", "", ""),  # 5 wallet not registered
         (CASE_A, "ETH", "1", BTC_2, "2025-03-01", "", ""),  # 6 wallet on another chain
         (CASE_A, "BTC", "-0.5", BTC_1, "2025-03-01", "", ""),  # 7 negative
-        ("AFM-1999-0002", "DOGE", "0", BTC_LEGACY, "31.12.2024", "", ""),  # 8 all of it
+        ("AFM-1999-0002", "DOGE", "0", BTC_LEGACY, "2024/12/31", "", ""),  # 8 all of it
     ]
     path = write_csv(tmp_path / "bad.csv", header, rows)
     size = entry_count(ledger)

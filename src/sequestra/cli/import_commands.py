@@ -128,7 +128,7 @@ def seizures(
     context: typer.Context,
     file: Path = typer.Argument(
         ...,
-        help="CSV, UTF-8, header row; columns "
+        help="CSV (',' or ';' between columns; UTF-8 or Windows-1251), header row; columns "
         f"{', '.join(COLUMNS_REQUIRED)} and optionally {', '.join(COLUMNS_OPTIONAL)}.",
         exists=True,
         dir_okay=False,
@@ -145,8 +145,10 @@ def seizures(
 
     Every row is checked first (amounts, assets, addresses, the case open, the wallet
     registered, no row twice nor already recorded); each problem is listed with its line
-    and field and the command exits 2. seized_at is YYYY-MM-DDTHH:MM:SSZ or a date
-    YYYY-MM-DD (00:00 UTC+5); lists are separated by ';'.
+    and field and the command exits 2. seized_at is YYYY-MM-DDTHH:MM:SSZ, a date YYYY-MM-DD
+    or DD.MM.YYYY (00:00 UTC+5) or DD.MM.YYYY HH:MM (UTC+5); an amount may use a decimal
+    comma (0,01); lists are separated by ';'. Files as Excel saves them work as they are;
+    see examples/seizures.csv and docs/treasury-guide.md.
     """
     app_state = state(context)
     custody = app_state.settings().custody

@@ -1,13 +1,17 @@
 """Seizures imported from a CSV file as agencies keep them: every row checked, then all of
 them signed and appended in one transaction, or none.
 
-The file is UTF-8 (a byte order mark is allowed) with a header row naming its columns:
-`case`, `asset`, `amount`, `wallet` and `seized_at` are required; `seized_from`,
-`source_addresses`, `source_txs`, `evidence_sha256`, `evidence_names`, `external_ref` and
-`description` are optional. An unknown column is refused: a misspelt optional column would
-otherwise be dropped without a word. Lists are separated by `;`. `seized_at` is a ledger
-timestamp (`2025-03-01T10:15:00Z`, fractional seconds allowed) or a date (`2025-03-01`)
-meaning 00:00 in Kazakhstan (UTC+5).
+The file is UTF-8 (a byte order mark is allowed) or, as Excel saves it on a Russian-locale
+Windows, Windows-1251; its columns are separated by ',' or ';' (whichever the header row
+uses; `detect_delimiter`). The header row names the columns: `case`, `asset`, `amount`,
+`wallet` and `seized_at` are required; `seized_from`, `source_addresses`, `source_txs`,
+`evidence_sha256`, `evidence_names`, `external_ref` and `description` are optional. An
+unknown column is refused: a misspelt optional column would otherwise be dropped without a
+word; a header without the required columns is refused naming those expected and those
+found. Lists are separated by `;`. An amount may use a decimal comma (`0,01`). `seized_at`
+is a ledger timestamp (`2025-03-01T10:15:00Z`, fractional seconds allowed), a date
+(`2025-03-01` or `01.03.2025`) meaning 00:00 in Kazakhstan (UTC+5), or `01.03.2025 10:15`
+(seconds optional), a time in Kazakhstan (UTC+5).
 
 Nothing is signed before every row is checked: its body is built by `service.seizure_body`,
 as `sequestra seize` builds it, and checked against the statement schema, against the other
@@ -21,6 +25,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import itertools
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
@@ -82,11 +87,20 @@ FIELD_ROW: Final = "row"  # a problem of the row as a whole
 FIELD_FILE: Final = "file"  # a problem of the file as a whole
 
 _DATE_ONLY: Final = re.compile(r"\d{4}-\d{2}-\d{2}")
+# Excel in a Russian locale: 01.04.2025 or 01.04.2025 10:15 (seconds optional), local time.
+_DATE_DOTTED: Final = re.compile(
+    r"(?P<day>\d{2})\.(?P<month>\d{2})\.(?P<year>\d{4})"
+    r"(?: (?P<hour>\d{1,2}):(?P<minute>\d{2})(?::(?P<second>\d{2}))?)?"
+)
+DELIMITERS: Final = (",", ";")  # between columns; the header row says which
+ENCODINGS: Final = ("utf-8", "cp1251")  # cp1251: what Russian-locale Excel saves
+ENCODING_SNIFF_BYTES: Final = 64 * 1024
 _SHA256: Final = re.compile(r"[0-9a-fA-F]{64}")
 _FIELD_PREFIX: Final = re.compile(r"([a-z_]+(?:\[\d+\])?(?:\.[a-z_]+)?): (.*)", re.DOTALL)
 _CASE_ID: Final = TypeAdapter(CaseId)
 _SEIZED_AT_EXPECTED: Final = (
-    "YYYY-MM-DDTHH:MM:SSZ (fractional seconds allowed) or a date YYYY-MM-DD (00:00 UTC+5)"
+    "YYYY-MM-DDTHH:MM:SSZ (fractional seconds allowed), a date YYYY-MM-DD or DD.MM.YYYY"
+    " (00:00 UTC+5), or DD.MM.YYYY HH:MM[:SS] (UTC+5)"
 )
 _CASE_EXPECTED: Final = (
     "a case number: a letter or digit, then up to 63 letters, digits, '.', '_' or '-'"
@@ -204,9 +218,10 @@ class CsvTable:
 class _Lines:
     """The file's lines as text, counted; refuses a line too long or not UTF-8."""
 
-    def __init__(self, handle: IO[bytes]) -> None:
+    def __init__(self, handle: IO[bytes], encoding: str = "utf-8") -> None:
         self.handle = handle
         self.number = 0
+        self.encoding = encoding
 
     def __iter__(self) -> Iterator[str]:
         return self
@@ -223,12 +238,13 @@ class _Lines:
         if self.number == 1:
             raw = raw.removeprefix(codecs.BOM_UTF8)
         try:
-            return raw.decode("utf-8")
+            return raw.decode(self.encoding)
         except UnicodeDecodeError as error:
             raise _refused(
                 self.number,
                 FIELD_FILE,
-                f"expected UTF-8 text, got byte {raw[error.start]:#04x} at byte {error.start + 1}",
+                f"expected {self.encoding.upper()} text, got byte {raw[error.start]:#04x} at"
+                f" byte {error.start + 1}",
             ) from None
 
 
@@ -244,11 +260,37 @@ def read_seizure_file(path: Path) -> CsvTable:
     if size_bytes > FILE_BYTES_MAX:
         raise _refused(1, FIELD_FILE, f"expected at most {FILE_BYTES_MAX} bytes, got {size_bytes}")
     with path.open("rb") as handle:
-        lines = _Lines(handle)
+        start = handle.read(ENCODING_SNIFF_BYTES)
+        handle.seek(0)
+        lines = _Lines(handle, detect_encoding(start))
+        header = next(lines, "")
+        delimiter = detect_delimiter(header)
+        rest = itertools.chain([header], lines) if header else iter(())
         try:
-            return _read_table(csv.reader(lines, strict=True), lines)
+            return _read_table(csv.reader(rest, strict=True, delimiter=delimiter), lines)
         except csv.Error as error:
             raise _refused(max(lines.number, 1), FIELD_FILE, f"expected CSV: {error}") from None
+
+
+def detect_encoding(start: bytes) -> str:
+    """UTF-8 when the file's first bytes are UTF-8 (a character cut at their end aside),
+    else Windows-1251, as Excel saves a CSV on a Russian-locale Windows."""
+    try:
+        codecs.getincrementaldecoder("utf-8")().decode(start, final=False)
+    except UnicodeDecodeError:
+        return ENCODINGS[1]
+    return ENCODINGS[0]
+
+
+def detect_delimiter(header: str) -> str:
+    """The column separator of the header row: the one of ',' and ';' that splits it into
+    the most known column names (',' when neither names any)."""
+    names = set(COLUMNS)
+    known = {
+        delimiter: sum(cell.strip() in names for cell in header.split(delimiter))
+        for delimiter in DELIMITERS
+    }
+    return max(DELIMITERS, key=lambda delimiter: (known[delimiter], delimiter == ","))
 
 
 def _read_table(reader: Iterator[list[str]], lines: _Lines) -> CsvTable:
@@ -293,12 +335,27 @@ def _header_problems(columns: Sequence[str]) -> list[Problem]:
         for name in COLUMNS
         if columns.count(name) > 1
     ]
+    missing = [name for name in COLUMNS_REQUIRED if name not in columns]
     problems += [
         Problem(1, name, "expected this required column in the header, got none")
-        for name in COLUMNS_REQUIRED
-        if name not in columns
+        for name in missing
     ]
+    if missing:
+        found = ", ".join(repr(name) for name in columns[:COLUMNS_SHOWN_MAX])
+        problems.append(
+            Problem(
+                1,
+                FIELD_FILE,
+                f"expected a header row naming the columns {', '.join(COLUMNS_REQUIRED)} (and"
+                f" optionally {', '.join(COLUMNS_OPTIONAL)}), separated by ',' or ';'; found"
+                f" {len(columns)} column(s): {found}. Save the file as CSV (comma- or"
+                " semicolon-separated) with that header row first",
+            )
+        )
     return problems
+
+
+COLUMNS_SHOWN_MAX: Final = 20  # of a wrong header's columns named in its problem
 
 
 # --- checking rows on their own -------------------------------------------------------------
@@ -445,7 +502,10 @@ def _seized_at(text: str | None, now_utc: datetime) -> datetime | None:
     if text is None:
         return None
     moment: datetime | None = None
-    if _DATE_ONLY.fullmatch(text):
+    dotted = _DATE_DOTTED.fullmatch(text)
+    if dotted is not None:
+        moment = _dotted_moment(dotted)
+    elif _DATE_ONLY.fullmatch(text):
         try:
             day = date.fromisoformat(text)
             moment = datetime(day.year, day.month, day.day, tzinfo=DATE_ONLY_ZONE)
@@ -463,6 +523,23 @@ def _seized_at(text: str | None, now_utc: datetime) -> datetime | None:
             "seized_at", f"a time no later than now ({format_timestamp(now_utc)})", repr(text)
         )
     return moment.astimezone(UTC)
+
+
+def _dotted_moment(matched: re.Match[str]) -> datetime | None:
+    """DD.MM.YYYY [HH:MM[:SS]] in Kazakhstan's time (UTC+5), or None if no such moment."""
+    parts = matched.groupdict()
+    try:
+        return datetime(
+            int(parts["year"]),
+            int(parts["month"]),
+            int(parts["day"]),
+            int(parts["hour"] or 0),
+            int(parts["minute"] or 0),
+            int(parts["second"] or 0),
+            tzinfo=DATE_ONLY_ZONE,
+        )
+    except ValueError:
+        return None
 
 
 def _text(cells: Mapping[str, str], name: str, line: int, problems: Problems) -> str | None:
