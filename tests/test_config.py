@@ -71,3 +71,87 @@ def test_the_example_trust_policy_is_valid_and_matches_the_example_configuration
     assert policy.ledger.name == settings.ledger.origin
     assert settings.trust.policy_file is not None and settings.ledger.signer_state_file
     assert policy.quorum == "published" and len(policy.witnesses) == 3
+
+
+def test_environment_url_overrides_the_files_url_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    secret = tmp_path / "url"
+    secret.write_text("postgresql+psycopg://u:secret@db/x\n")
+    config = tmp_path / "s.toml"
+    config.write_text(f'database_url_file = "{secret}"\n')
+    monkeypatch.delenv("SEQUESTRA_DATABASE_URL_FILE", raising=False)
+    monkeypatch.delenv("SEQUESTRA_DATABASE_URL", raising=False)
+    assert load_settings(config).resolved_database_url() == "postgresql+psycopg://u:secret@db/x"
+    monkeypatch.setenv("SEQUESTRA_DATABASE_URL", "sqlite:///from-env.db")
+    assert load_settings(config).resolved_database_url() == "sqlite:///from-env.db"
+    # The environment's own file wins over the file's URL too.
+    config.write_text('database_url = "sqlite:///from-file.db"\n')
+    monkeypatch.delenv("SEQUESTRA_DATABASE_URL")
+    monkeypatch.setenv("SEQUESTRA_DATABASE_URL_FILE", str(secret))
+    assert load_settings(config).resolved_database_url() == "postgresql+psycopg://u:secret@db/x"
+
+
+@pytest.mark.parametrize("value", ["", "not base64!", "AAAA", "A" * 44 + "=="])
+def test_a_malformed_pinned_ledger_key_is_refused_at_load(tmp_path: Path, value: str) -> None:
+    config = tmp_path / "s.toml"
+    config.write_text(f'[ledger]\npublic_key = "{value}"\n')
+    with pytest.raises(ValidationError, match=r"(?s)public_key.*32-byte Ed25519"):
+        load_settings(config)
+
+
+def _key_references(table: dict[str, object], where: str = "") -> list[tuple[str, object]]:
+    """Every setting of a loaded TOML table whose name says it holds a key or names one."""
+    found: list[tuple[str, object]] = []
+    for name, value in table.items():
+        path = f"{where}.{name}" if where else name
+        if isinstance(value, dict):
+            found += _key_references(value, path)
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                if isinstance(item, dict):
+                    found += _key_references(item, f"{path}[{index}]")
+        elif "key" in name or name == "policy_file":
+            found.append((path, value))
+    return found
+
+
+@pytest.mark.parametrize(
+    "path", sorted((ROOT / "config").glob("*.toml")), ids=lambda path: path.name
+)
+def test_every_shipped_configuration_validates_with_well_formed_keys(
+    path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each file in config/ loads, and every key it holds or names (in the repository) is well
+    formed: public keys decode, key files in keys-example/ load, trust policies parse with
+    every verifier key's ID matching its key."""
+    import tomllib
+
+    from sequestra.ledger.keys import decode_public_key, load_signing_key
+    from sequestra.ledger.policy import read_policy
+
+    monkeypatch.delenv("SEQUESTRA_DATABASE_URL", raising=False)
+    monkeypatch.delenv("SEQUESTRA_DATABASE_URL_FILE", raising=False)
+    load_settings(path)
+    references = _key_references(tomllib.loads(path.read_text(encoding="utf-8")))
+    assert references, "every shipped configuration names the ledger's key"
+    for name, value in references:
+        assert isinstance(value, str), name
+        if name.endswith("public_key"):
+            decode_public_key(value)
+            continue
+        local = ROOT / value
+        if name.endswith("policy_file"):
+            shipped = ROOT / "config" / "trust-policy.example.txt"
+            read_policy(local if local.is_file() else shipped)
+        elif value.startswith("keys-example/"):
+            load_signing_key(local, b"sandbox-example-passphrase")
+
+
+def test_every_shipped_trust_policy_parses() -> None:
+    from sequestra.ledger.policy import read_policy
+
+    policies = sorted((ROOT / "config").glob("trust-policy*.txt"))
+    assert policies
+    for policy in policies:
+        read_policy(policy)

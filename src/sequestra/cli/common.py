@@ -13,20 +13,21 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import typer
 from pydantic import ValidationError
 from rich.console import Console
+from rich.markup import escape
 from sqlalchemy import Engine
-from sqlalchemy.exc import OperationalError, ProgrammingError
+from sqlalchemy.exc import DBAPIError
 
+from sequestra.cli.database_errors import database_failure
 from sequestra.config import Settings, load_settings
 from sequestra.errors import (
     EXIT_CODES,
-    Conflict,
     DependencyUnavailable,
     InputRefused,
     IntegrityFailure,
     SequestraError,
     exit_code,
 )
-from sequestra.ledger.db import create_ledger_engine
+from sequestra.ledger.db import NoLedgerFile, create_ledger_engine
 from sequestra.ledger.errors import LedgerStateError
 from sequestra.ledger.keys import SigningKey, read_key_file, resolve_passphrase, unlock
 from sequestra.ledger.store import AppendRules
@@ -52,9 +53,11 @@ class AppState:
     def settings(self) -> Settings:
         if self._settings is None:
             try:
-                self._settings = load_settings(self.config_path)
+                settings = load_settings(self.config_path)
             except (FileNotFoundError, ValidationError, ValueError) as error:
                 fail_usage(f"configuration: {error}")
+            _check_policy(settings)
+            self._settings = settings
         return self._settings
 
     def url(self) -> str:
@@ -65,12 +68,15 @@ class AppState:
         except OSError as error:
             fail_usage(f"database_url_file: {error}")
 
-    def engine(self) -> Engine:
+    def engine(self, *, create: bool = False) -> Engine:
+        """The ledger's engine; only `create` (for `sequestra init`) may make a SQLite file."""
         if self._engine is None:
             try:
-                self._engine = create_ledger_engine(self.url())
+                self._engine = create_ledger_engine(self.url(), must_exist=not create)
             except LedgerStateError as error:
                 fail_usage(str(error))
+            except NoLedgerFile as error:
+                fail(str(error), exit_code(error))
         return self._engine
 
     def rules(self) -> AppendRules:
@@ -87,6 +93,25 @@ class AppState:
         return self.application().rules
 
 
+def _check_policy(settings: Settings) -> None:
+    """Read the configured trust policy once at load, so a wrong key in it is reported before
+    any command signs or writes anything (a missing file is reported by the commands that
+    need it)."""
+    from sequestra.ledger.policy import PolicyError, read_policy
+
+    path = settings.trust.policy_file
+    if path is None or not path.is_file():
+        return
+    try:
+        read_policy(path)
+    except PolicyError as error:
+        fail_usage(f"configuration: [trust] policy_file: {error}")
+    except OSError as error:
+        fail(
+            f"configuration: [trust] policy_file: {error}", EXIT_CODES[DependencyUnavailable.branch]
+        )
+
+
 def state(context: typer.Context) -> AppState:
     root = context.find_root()
     if not isinstance(root.obj, AppState):
@@ -95,7 +120,8 @@ def state(context: typer.Context) -> AppState:
 
 
 def fail(message: str, code: int = EXIT_FAILED) -> NoReturn:
-    error_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    # escape: a message quoting a setting ("[trust] policy_file") is text, not markup.
+    error_console.print(f"[bold red]error:[/] {escape(message)}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -108,8 +134,9 @@ def handled() -> Iterator[None]:
     """Turn errors into a message and the exit code of their kind, once, at the edge.
 
     Every error of the hierarchy (`sequestra.errors`) exits with its branch's code, the same
-    for every command; a file that cannot be read is a dependency unavailable (6); a database
-    without the ledger's tables is a conflict (4) with the command that fixes it.
+    for every command; a file that cannot be read is a dependency unavailable (6); what the
+    database refuses is said in one line (`cli.database_errors`): read-only 6, no ledger
+    tables 4 with the command that fixes it, a value it cannot hold 2.
     """
     try:
         yield
@@ -117,15 +144,10 @@ def handled() -> Iterator[None]:
         fail(str(error), exit_code(error))
     except OSError as error:
         fail(f"{error.filename or ''}: {error.strerror}", EXIT_CODES[DependencyUnavailable.branch])
-    except (OperationalError, ProgrammingError) as error:
-        text = str(error.orig).lower()
-        if "no such table" in text or "does not exist" in text:
-            fail(
-                "the database holds no ledger tables (or an older schema): run `sequestra init`"
-                " for a new ledger or `sequestra db upgrade` for an existing one",
-                EXIT_CODES[Conflict.branch],
-            )
-        fail(f"database error: {error.orig}", EXIT_CODES[DependencyUnavailable.branch])
+    except DBAPIError as error:
+        # One line from the driver: SQLAlchemy's text carries the SQL and its parameters.
+        message, code = database_failure(error)
+        fail(message, code)
 
 
 def load_key(path: Path, passphrase_file: Path | None) -> SigningKey:

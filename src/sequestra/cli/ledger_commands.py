@@ -89,7 +89,12 @@ def init(
         key = load_key(ledger_key, passphrase_file)
         admins = [load_public_key(reference) for reference in admin]
         receipt = init_ledger(
-            app_state.engine(), app_state.rule_set(), origin, admins, key, app_state.rules()
+            app_state.engine(create=True),
+            app_state.rule_set(),
+            origin,
+            admins,
+            key,
+            app_state.rules(),
         )
     if json_output:
         print_json({**receipt.to_json(), "origin": origin, "ledger_key": key.public_key_b64})

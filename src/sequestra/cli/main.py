@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 import sys
+from importlib.metadata import version as package_version
 from pathlib import Path
 
 import typer
+from rich.markup import escape
+from rich.text import Text
+from sqlalchemy.exc import DBAPIError
 
 import sequestra.chains.watch
 import sequestra.fund.sales
@@ -25,6 +29,7 @@ from sequestra.cli import (
 )
 from sequestra.cli.alarm_commands import fork_alarms_app
 from sequestra.cli.common import error_console, state
+from sequestra.cli.database_errors import database_failure
 from sequestra.cli.import_commands import import_app
 from sequestra.cli.report_commands import report_app
 from sequestra.cli.token_commands import token_app
@@ -39,6 +44,12 @@ app = typer.Typer(
 )
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        typer.echo(f"sequestra {package_version('sequestra')}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def main(
     context: typer.Context,
@@ -50,11 +61,21 @@ def main(
         "--database-url",
         help="Overrides the configured database (sqlite:///... or postgresql+psycopg://...).",
     ),
+    _version: bool = typer.Option(
+        False,
+        "--version",
+        callback=_print_version,
+        is_eager=True,
+        help="Print the installed version and exit.",
+    ),
 ) -> None:
     """Custody and valuation ledger for digital assets seized by the state."""
     app_state = state(context)
     app_state.config_path = config
     app_state.database_url = database_url
+    if config is not None and context.invoked_subcommand is not None:
+        # A named configuration is checked before any command reads, signs or writes.
+        app_state.settings()
 
 
 app.add_typer(ledger_commands.db_app, name="db")
@@ -113,8 +134,16 @@ def run() -> None:
     try:
         app()
     except SequestraError as error:
-        error_console.print(f"[bold red]error:[/] {error}", highlight=False, soft_wrap=True)
+        error_console.print(
+            f"[bold red]error:[/] {escape(str(error))}", highlight=False, soft_wrap=True
+        )
         sys.exit(exit_code(error))
+    except DBAPIError as error:  # outside `handled()`: the same one line, never the SQL
+        if os.environ.get("SEQUESTRA_DEBUG"):
+            raise
+        message, code = database_failure(error)
+        error_console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False)
+        sys.exit(code)
     except Exception as error:
         if os.environ.get("SEQUESTRA_DEBUG"):
             raise

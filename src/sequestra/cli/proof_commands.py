@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 import typer
 
@@ -20,7 +21,7 @@ from sequestra.cli.common import (
     print_json,
     state,
 )
-from sequestra.errors import exit_code
+from sequestra.errors import EXIT_CODES, DependencyUnavailable, exit_code
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
     Publication,
@@ -71,7 +72,8 @@ def checkpoint(
     is a fork: the alarm is recorded and pushed, and the command exits 1 with the evidence.
     A witness that is down is retried on the next run (pending); one that refuses because
     its history disagrees is a fork, never a delay. Published means the policy's quorum of
-    valid cosignatures is met.
+    valid cosignatures is met; until it is, the command exits 6 naming the witnesses that
+    have not cosigned (the signed checkpoint is kept and the next run pushes it again).
     """
     app_state = state(context)
     settings = app_state.settings()
@@ -92,8 +94,26 @@ def checkpoint(
             raise typer.Exit(exit_code(fork)) from None
     if json_output:
         print_json({**publication.to_json(), "created": created})
-        return
-    _print_publication(publication, created)
+    else:
+        _print_publication(publication, created)
+    if publication.policy and not publication.published:
+        _fail_unpublished(publication)
+
+
+def _fail_unpublished(publication: Publication) -> NoReturn:
+    """Exit 6 (a dependency): the checkpoint is stored and signed, but the policy's quorum
+    has not cosigned it; name the witnesses still missing."""
+    cosigned = set(publication.cosignatures.cosigned_by)
+    missing = {**publication.pending, **publication.refused}
+    names = ", ".join(f"{name} ({reason})" for name, reason in sorted(missing.items()))
+    if not names:
+        names = "none answered; policy witnesses without a url must cosign offline"
+    fail(
+        f"checkpoint of size {publication.checkpoint.size} is stored but not published: the"
+        f" policy's quorum has not cosigned (cosigned by: {', '.join(sorted(cosigned)) or 'none'})"
+        f"; not cosigned: {names}; run `sequestra checkpoint` again when they answer",
+        EXIT_CODES[DependencyUnavailable.branch],
+    )
 
 
 def _print_fork(fork: ForkDetected, json_output: bool) -> None:

@@ -1,17 +1,22 @@
 """Settings: defaults, then a TOML file (SEQUESTRA_CONFIG or --config), then the environment.
 
+The environment comes last: SEQUESTRA_DATABASE_URL also overrides the file's
+`database_url_file` (and SEQUESTRA_DATABASE_URL_FILE the file's `database_url`).
+
 Secrets never sit in committed configuration: the database URL may come from a file
 (`database_url_file`) and key passphrases from files or SEQUESTRA_PASSPHRASE.
 """
 
 from __future__ import annotations
 
+import base64
+import binascii
 import os
 from decimal import Decimal
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -24,6 +29,9 @@ from sequestra.config.ethereum import EthereumWatchSettings
 from sequestra.config.scheduler import SchedulerSettings
 
 CONFIG_ENV = "SEQUESTRA_CONFIG"
+DATABASE_URL_ENV = "SEQUESTRA_DATABASE_URL"
+DATABASE_URL_FILE_ENV = "SEQUESTRA_DATABASE_URL_FILE"
+ED25519_PUBLIC_KEY_BYTES = 32
 DEFAULT_DATABASE_URL = "sqlite:///var/sequestra.db"
 
 
@@ -42,6 +50,24 @@ class LedgerSettings(BaseModel):
     # The checkpoint signer's own record of what it signed (outside the database); default
     # beside the key file, `<key_file>.state.json`. Back it up with the key.
     signer_state_file: Path | None = None
+
+    @field_validator("public_key")
+    @classmethod
+    def _public_key_is_ed25519(cls, value: str | None) -> str | None:
+        """The pinned key is checked here, at load, not when a command first needs it."""
+        if value is None:
+            return None
+        try:
+            raw = base64.b64decode(value, validate=True)
+        except (binascii.Error, ValueError):
+            raw = b""
+        if len(raw) != ED25519_PUBLIC_KEY_BYTES:
+            raise ValueError(
+                "expected the base64 of a 32-byte Ed25519 public key"
+                " (`sequestra init` prints it), got "
+                f"{value[:60]!r}"
+            )
+        return value
 
     def signer_state_path(self, key_file: Path | None = None) -> Path | None:
         """Where the signer keeps its record: the setting, else beside the key file."""
@@ -247,4 +273,8 @@ def load_settings(config_path: Path | None = None) -> Settings:
             return tuple(sources)
 
     loaded = _FileSettings()
-    return Settings.model_validate(loaded.model_dump())
+    settings = Settings.model_validate(loaded.model_dump())
+    if os.environ.get(DATABASE_URL_ENV) and not os.environ.get(DATABASE_URL_FILE_ENV):
+        # The environment comes last: its URL wins over the file's `database_url_file`.
+        settings = settings.model_copy(update={"database_url_file": None})
+    return settings

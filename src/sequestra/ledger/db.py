@@ -6,7 +6,8 @@ a transaction-scoped advisory lock. Readers never wait for writers (SQLite runs 
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import sqlite3
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ from typing import Any
 from sqlalchemy import Connection, Engine, create_engine, event, text
 from sqlalchemy.engine import make_url
 
-from sequestra.errors import ConfigurationError
+from sequestra.errors import ConfigurationError, Conflict
 
 SQLITE_BUSY_TIMEOUT_MS = 60_000
 POSTGRES_CONNECT_TIMEOUT_S = 10
@@ -42,18 +43,31 @@ def _prepare_sqlite(engine: Engine) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
 
 
-def create_ledger_engine(url: str) -> Engine:
+class NoLedgerFile(Conflict):
+    """A SQLite ledger file named to be opened does not exist (only `init` creates one)."""
+
+
+def create_ledger_engine(url: str, *, must_exist: bool = False) -> Engine:
     """Create an engine for a SQLite or PostgreSQL URL with the ledger's settings.
 
-    Raises ConfigurationError for another database kind.
+    With `must_exist` a SQLite file that is not there is an error and nothing is created
+    (neither the file nor its folder); without it the folder is made and SQLite creates the
+    file on first connection (`sequestra init`, tests).
+
+    Raises ConfigurationError for another database kind, NoLedgerFile for a missing file.
     """
     parsed = make_url(url)
     backend = parsed.get_backend_name()
     if backend == "sqlite":
         database = parsed.database
-        if database and database != ":memory:":
-            Path(database).parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+        timeout_s = SQLITE_BUSY_TIMEOUT_MS / 1000
+        options: dict[str, Any] = {"connect_args": {"timeout": timeout_s}}
+        if database and database != ":memory:" and not database.startswith("file:"):
+            if must_exist:
+                options = {"creator": _existing_sqlite(Path(database), timeout_s)}
+            else:
+                Path(database).parent.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(url, **options)
         _prepare_sqlite(engine)
         return engine
     if backend == "postgresql":
@@ -68,6 +82,22 @@ def create_ledger_engine(url: str) -> Engine:
     raise ConfigurationError(
         f"database URL: expected sqlite:/// or postgresql+psycopg://, got {backend}"
     )
+
+
+def _existing_sqlite(path: Path, timeout_s: float) -> Callable[[], sqlite3.Connection]:
+    """A connection factory that opens `path` read-write and never creates it."""
+    if not path.is_file():
+        raise NoLedgerFile(
+            f"database: no ledger at {path} (the file does not exist; nothing was created):"
+            " check the path, or run `sequestra init` to create a new ledger there"
+        )
+    uri = f"{path.resolve().as_uri()}?mode=rw"
+
+    def connect() -> sqlite3.Connection:
+        # mode=rw: a file removed after the check above is reported, not made again.
+        return sqlite3.connect(uri, uri=True, timeout=timeout_s, check_same_thread=False)
+
+    return connect
 
 
 def is_postgresql(engine: Engine | Connection) -> bool:
