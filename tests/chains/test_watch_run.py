@@ -109,6 +109,26 @@ def test_a_theft_raises_one_critical_alert_until_acknowledged(
     assert verify_ledger(custody.world.engine, RULES, workers=1).ok
 
 
+def test_an_acknowledged_difference_is_raised_again_only_when_it_changes(
+    custody: Custody,  # noqa: F811
+    watcher_key: SigningKey,
+) -> None:
+    custody.append(custody.seize("5000"))
+    reader = ScriptedReader(balances={(BTC_1, "bitcoin:BTC"): 1000})
+    watcher = Watcher(custody.world.engine, RULES, [reader], watcher_key)
+    (first,) = watcher.run_once().alerts
+    ack = {"alert_seq": int(str(first["seq"])), "note": "investigating"}
+    custody.append(custody.sign("alert.acknowledged", ack))
+    assert watcher.run_once().alerts == []  # acknowledged, unchanged: not raised again
+    assert watcher.run_once().alerts == []
+    reader.balances[(BTC_1, "bitcoin:BTC")] = 400  # more left: a new difference
+    (second,) = watcher.run_once().alerts
+    assert second["alert"] == "unexpected_outflow" and second["observed_base"] == "400"
+    assert watcher.run_once().alerts == []  # open: not raised again
+    assert [a["acknowledged_seq"] is None for a in alerts(custody)] == [False, True]
+    assert verify_ledger(custody.world.engine, RULES, workers=1).ok
+
+
 def test_pending_confirmations_and_inflows_are_not_critical(
     custody: Custody,  # noqa: F811
     watcher_key: SigningKey,

@@ -38,7 +38,8 @@ class Finding:
 
     @property
     def key(self) -> tuple[str, str, str, str, int, int]:
-        """What makes two findings the same alarm (an open one is not raised again)."""
+        """What makes two findings the same alarm: one already raised is not raised again while
+        it is open, nor once acknowledged while it stays the latest of its address."""
         return (
             self.kind,
             self.chain,

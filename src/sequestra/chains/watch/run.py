@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Final
 
-from sqlalchemy import Connection, Engine, insert, select
+from sqlalchemy import Connection, Engine, Select, func, insert, select
 
 from sequestra.chains.observation import BlockRef, ChainError, ChainReader, ChainReading
 from sequestra.chains.watch.kinds import ALERT_TXS_MAX, CHANGES_MAX
@@ -125,12 +125,27 @@ def previous_observations(connection: Connection) -> dict[str, PreviousObservati
     return latest
 
 
-def open_alert_keys(connection: Connection) -> set[tuple[str, str, str, str, int, int]]:
-    rows = connection.execute(select(ALERT_TABLE).where(ALERT_TABLE.c.acknowledged_seq.is_(None)))
+AlertKey = tuple[str, str, str, str, int, int]
+
+
+def known_alert_keys(connection: Connection) -> set[AlertKey]:
+    """The differences already raised, which a run does not raise again: every open alert,
+    and the latest alert of each address and asset even once acknowledged (an acknowledged
+    difference that stays the same is known; one that changes is a new alert)."""
+    rows = connection.execute(
+        select(ALERT_TABLE).where(
+            ALERT_TABLE.c.acknowledged_seq.is_(None) | ALERT_TABLE.c.seq.in_(_latest_alert_seqs())
+        )
+    )
     return {
         (r.kind, r.chain, r.address, r.asset_id, int(r.expected_base), int(r.observed_base))
         for r in rows
     }
+
+
+def _latest_alert_seqs() -> Select[tuple[int]]:
+    alert = ALERT_TABLE.c
+    return select(func.max(alert.seq)).group_by(alert.chain, alert.address, alert.asset_id)
 
 
 class Watcher:
@@ -172,7 +187,7 @@ class Watcher:
             registry = _registry(connection)
             previous = previous_observations(connection)
             expected = expected_balances(connection)
-            open_keys = open_alert_keys(connection)
+            known_keys = known_alert_keys(connection)
         readings, supersede = self._read_chains(registry, previous, watched_assets(self.engine))
         result.calls = sum(reading.calls for reading in readings)
         balances = [
@@ -185,7 +200,7 @@ class Watcher:
         changes = sorted(
             (b for b in balances if old.get((b.chain, b.address, b.asset_id)) != b), key=_order
         )
-        findings = [f for f in reconcile(expected, balances) if f.key not in open_keys]
+        findings = [f for f in reconcile(expected, balances) if f.key not in known_keys]
         self._write_snapshot(sha, balances)
         blocks = [_block(r) for r in readings]
         body = {
