@@ -5,6 +5,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 NODE_STAMP := node_modules/.installed
 DEMO_ARGS ?=
+# The dashboard's port (`make demo PORT=8081`); empty: the demo's default, 8080.
+PORT ?=
 
 .PHONY: setup demo test lint bench clean
 
@@ -14,14 +16,16 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-$(NODE_STAMP): package.json
-	npm install --no-audit --no-fund
+# npm ci installs exactly what package-lock.json records and never rewrites it (npm install
+# would add other platforms' optional anvil packages to the tracked lock file).
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund
 	touch $(NODE_STAMP)
 
 setup: $(STAMP) $(NODE_STAMP)
 
 demo: setup
-	$(BIN)/sequestra-sandbox demo $(DEMO_ARGS)
+	$(BIN)/sequestra-sandbox demo $(if $(PORT),--port $(PORT)) $(DEMO_ARGS)
 
 test: setup lint
 	scripts/ensure-postgres

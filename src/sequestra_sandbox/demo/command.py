@@ -6,6 +6,7 @@ verified end to end; then its reports are written to var/reports/ and the dashbo
 from __future__ import annotations
 
 import shutil
+import socket
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from sqlalchemy import Engine
 from sequestra.audit.bundle import Trust, ledger_verifier, verify_bundle
 from sequestra.cli.common import console, fail, fail_usage, handled, print_json, state
 from sequestra.composition import application
+from sequestra.errors import EXIT_CONFLICT
 from sequestra.ledger import tree
 from sequestra.ledger.checkpoints import (
     create_checkpoint,
@@ -137,6 +139,7 @@ def demo(
 
     if not (keys / "ledger.key").is_file():
         fail_usage(f"{keys}/ledger.key not found; run from the repository root or pass --keys")
+    listener = _reserve(host, port) if serve else None
     _fresh(DEMO_DIRECTORY)
     url = state(context).database_url or f"sqlite:///{DEMO_DIRECTORY / 'ledger.db'}"
     engine = create_ledger_engine(url)
@@ -214,7 +217,7 @@ def demo(
     failed = not result.ok or not publication["published"] or not audit["ok"] or not watch.ok
     if failed or any(report["file"] is None for report in reports):
         raise typer.Exit(1)
-    if serve:
+    if listener is not None:
         from sequestra_sandbox.demo.serve import serve_dashboard
 
         # The server judges by the auditor's policy and the checkpoint they kept (the demo's
@@ -225,7 +228,17 @@ def demo(
             (KEPT_CHECKPOINT,),
             fetch_witnesses=False,
         )
-        serve_dashboard(engine, host, port, tokens, world.ledger_key.public_key_raw, served)
+        serve_dashboard(engine, listener, tokens, world.ledger_key.public_key_raw, served)
+
+
+def _reserve(host: str, port: int) -> socket.socket:
+    """The dashboard's address, bound before any work (exits 4 when it is taken)."""
+    from sequestra_sandbox.demo.serve import PortUnavailable, reserve_address
+
+    try:
+        return reserve_address(host, port)
+    except PortUnavailable as error:
+        fail(str(error), EXIT_CONFLICT)
 
 
 def _witness(world: _Demo) -> tuple[Witness, str]:

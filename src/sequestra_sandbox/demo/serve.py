@@ -4,6 +4,7 @@ tokens for the sample users, and the dashboard served until Ctrl-C."""
 from __future__ import annotations
 
 import os
+import socket
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -101,20 +102,53 @@ def print_reports(reports: list[dict[str, Any]]) -> None:
     console.print(table)
 
 
+LISTEN_BACKLOG: Final = 128
+
+
+class PortUnavailable(Exception):
+    """The dashboard's address cannot be listened on (in use, or not this machine's)."""
+
+
+def reserve_address(host: str, port: int) -> socket.socket:
+    """Bind host:port before the demo does any work, and keep it for the server: a port in
+    use is reported at once, and nothing else can take it while the demo builds.
+
+    Raises PortUnavailable naming the address and what to do.
+    """
+    try:
+        family = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0][0]
+        listener = socket.socket(family, socket.SOCK_STREAM)
+    except OSError as error:
+        raise PortUnavailable(f"--host {host}: {error}") from error
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.bind((host, port))
+        listener.listen(LISTEN_BACKLOG)
+    except OSError as error:
+        listener.close()
+        raise PortUnavailable(
+            f"--port {port}: cannot listen on {host}:{port} ({error.strerror}); stop what"
+            f" uses it or choose another port (`make demo PORT=8081`, or"
+            f" `sequestra-sandbox demo --port 8081`); nothing was built"
+        ) from error
+    return listener
+
+
 def serve_dashboard(
     engine: Engine,
-    host: str,
-    port: int,
+    listener: socket.socket,
     tokens: dict[str, str],
     ledger_public_key: bytes,
     trust: ServiceTrust,
 ) -> None:
-    """Serve the API and the pages on host:port until Ctrl-C (no scheduler: the demo's
-    sandbox chains and venues have stopped; `sequestra serve` runs it in production)."""
+    """Serve the API and the pages on the reserved `listener` until Ctrl-C (no scheduler:
+    the demo's sandbox chains and venues have stopped; `sequestra serve` runs it in
+    production)."""
     import uvicorn
 
     from sequestra.service.app import create_app
 
+    host, port = listener.getsockname()[:2]
     address = f"http://{host}:{port}"
     console.print(
         f"\n[bold]Open {address}/ in a browser[/] and sign in with a token:\n"
@@ -125,9 +159,7 @@ def serve_dashboard(
     )
     config = uvicorn.Config(
         create_app(engine, APPLICATION, ledger_public_key=ledger_public_key, trust=trust),
-        host=host,
-        port=port,
         log_level="warning",
         lifespan="on",
     )
-    uvicorn.Server(config).run()
+    uvicorn.Server(config).run(sockets=[listener])
