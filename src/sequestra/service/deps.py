@@ -12,6 +12,7 @@ from sqlalchemy import Engine
 from sequestra.composition import Application
 from sequestra.config import FundSettings, Settings
 from sequestra.ledger.store import Ledger
+from sequestra.service.guard import FailureLimit, OneAtATime
 from sequestra.service.trust import ServiceTrust
 
 PAGE_LIMIT_MAX: Final = 500
@@ -57,10 +58,24 @@ def get_trust(request: Request) -> ServiceTrust:
     return trust if isinstance(trust, ServiceTrust) else ServiceTrust()
 
 
+def failure_limit(request: Request) -> FailureLimit:
+    """The app's limit on failed credentials per client (sign-in and bearer tokens)."""
+    limit: FailureLimit = request.app.state.failure_limit
+    return limit
+
+
+def verification_slot(request: Request) -> OneAtATime:
+    """The app's one slot for a full verification started from a page."""
+    slot: OneAtATime = request.app.state.verification_slot
+    return slot
+
+
 EngineDep = Annotated[Engine, Depends(get_engine)]
 TrustDep = Annotated[ServiceTrust, Depends(get_trust)]
 ApplicationDep = Annotated[Application, Depends(get_application)]
 LedgerDep = Annotated[Ledger, Depends(get_ledger)]
+FailureLimitDep = Annotated[FailureLimit, Depends(failure_limit)]
+VerificationSlotDep = Annotated[OneAtATime, Depends(verification_slot)]
 FundConfigurationDep = Annotated[FundConfiguration, Depends(get_fund_configuration)]
 
 

@@ -46,6 +46,7 @@ from sqlalchemy import Engine, inspect
 from sequestra.config.scheduler import SchedulerSettings
 from sequestra.errors import ConfigurationError
 from sequestra.ledger.db import create_ledger_engine
+from sequestra.service.job_outcomes import JOB_OUTCOMES
 from sequestra.service.leader import LeaderLock, Leadership
 from sequestra.service.logfmt import log_event
 
@@ -243,6 +244,7 @@ def run_job(name: str, target: str, schedule: str = "") -> None:
         try:
             resolve_target(target)()
         except Exception as error:
+            JOB_OUTCOMES.failed(name, error)
             log_event(
                 log,
                 logging.ERROR,
@@ -252,6 +254,7 @@ def run_job(name: str, target: str, schedule: str = "") -> None:
                 error=f"{type(error).__name__}: {error}",
             )
             raise
+    JOB_OUTCOMES.succeeded(name)
     log_event(log, logging.INFO, "job.finished", job=name, duration_ms=_elapsed_ms(started))
 
 

@@ -14,6 +14,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from sequestra.chains.watch.queries import latest_run
 from sequestra.ledger.queries import entry_count
 from sequestra.pricing.queries import current_valuation
+from sequestra.service.job_outcomes import JOB_OUTCOMES, JobOutcomes
 from sequestra.service.trust import ServiceTrust
 
 
@@ -29,12 +30,20 @@ def _status(engine: Engine) -> dict[str, Any]:
 
 
 def create_status_app(
-    engine: Engine, leading: Callable[[], bool], trust: ServiceTrust | None = None
+    engine: Engine,
+    leading: Callable[[], bool],
+    trust: ServiceTrust | None = None,
+    job_outcomes: JobOutcomes = JOB_OUTCOMES,
 ) -> FastAPI:
-    """`GET /health`: 200 with the status; 503 when the database does not answer, or while a
+    """`GET /health`: 200 with the status; 503 when the database does not answer, while a
     fork alarm is open (the checkpoint signer or a witness found that the history does not
-    extend what was signed or cosigned: it stays until an operator resolves it)."""
-    app = FastAPI(title="Sequestra service", openapi_url="/openapi.json", docs_url=None)
+    extend what was signed or cosigned: it stays until an operator resolves it), or while a
+    scheduled job's last run in this process failed (which job, its error's class, how many
+    runs in a row failed; it clears when the job next succeeds)."""
+    # No /docs or /redoc: they load script from a CDN onto the pages' origin.
+    app = FastAPI(
+        title="Sequestra service", openapi_url="/openapi.json", docs_url=None, redoc_url=None
+    )
     alarms_of = (trust or ServiceTrust()).open_alarms
 
     @app.get("/health")
@@ -46,6 +55,14 @@ def create_status_app(
                 "fork_alarms": len(alarms),
                 "latest_alarm": alarms[-1],
                 "resolve": "sequestra fork-alarms resolve --note ... once investigated",
+            }
+            return JSONResponse(body, status_code=503)
+        failing = job_outcomes.failing()
+        if failing:
+            body = {
+                "status": "job_failing",
+                "jobs_failing": [outcome.to_json() for outcome in failing],
+                "see": "the service log's event=job.failed lines",
             }
             return JSONResponse(body, status_code=503)
         try:

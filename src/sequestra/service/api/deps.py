@@ -6,29 +6,50 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Annotated, Final
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Security
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from sequestra.service.access.roles import READ_ROLES, STATEMENT_ROLES
 from sequestra.service.access.tokens import TokenRecord, resolve_token
 from sequestra.service.api.errors import ApiError
-from sequestra.service.deps import EngineDep
+from sequestra.service.deps import EngineDep, failure_limit
 
 AUTHORIZATION_BYTES_MAX: Final = 256
 
 
-def bearer_token(request: Request, engine: EngineDep) -> TokenRecord:
+# Declares the scheme in OpenAPI; the header is read and judged below, with our messages.
+BEARER_SCHEME: Final = HTTPBearer(auto_error=False, description="An API token (64 hex).")
+
+
+def bearer_token(
+    request: Request,
+    engine: EngineDep,
+    _declared: Annotated[HTTPAuthorizationCredentials | None, Security(BEARER_SCHEME)],
+) -> TokenRecord:
     """The active token the request presents as `Authorization: Bearer <token>`.
 
-    Raises ApiError 401 when there is none, or it is malformed, unknown or revoked.
+    Raises ApiError 401 when there is none, or it is malformed, unknown or revoked; 429
+    with Retry-After when this client address has failed too often (`FailureLimit`).
     """
     header = request.headers.get("authorization")
     if header is None:
         raise ApiError(401, "unauthenticated", "expected an Authorization: Bearer <token> header")
+    client = request.client.host if request.client else "unknown"
+    limit = failure_limit(request)
+    retry_after_s = limit.retry_after_s(client)
+    if retry_after_s:
+        raise ApiError(
+            429,
+            "too_many_requests",
+            f"too many failed token checks from {client}; retry after {retry_after_s} s",
+            {"Retry-After": str(retry_after_s)},
+        )
     scheme, _, token = header[:AUTHORIZATION_BYTES_MAX].partition(" ")
-    if scheme.lower() != "bearer" or not token:
-        raise ApiError(401, "unauthenticated", "expected the Bearer scheme with a token")
-    record = resolve_token(engine, token.strip())
+    record = resolve_token(engine, token.strip()) if scheme.lower() == "bearer" else None
     if record is None:
+        limit.failed(client)
+        if scheme.lower() != "bearer" or not token:
+            raise ApiError(401, "unauthenticated", "expected the Bearer scheme with a token")
         raise ApiError(401, "unauthenticated", "the token is unknown or revoked")
     return record
 

@@ -9,6 +9,7 @@ what only HTTP has: a missing or unknown token (401), a role that may not use an
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from http import HTTPStatus
 from typing import Final
 
@@ -30,17 +31,28 @@ class ApiError(Forbidden):
     """An error of HTTP itself (authentication, a role's access), answered with its status,
     a code and a message."""
 
-    def __init__(self, status_code: int, code: str, message: str) -> None:
+    def __init__(
+        self,
+        status_code: int,
+        code: str,
+        message: str,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
         super().__init__(message)
         self.status_code = status_code
         self.code = code
         self.message = message
+        self.headers = dict(headers or {})
 
 
-def error_response(status_code: int, code: str, message: str) -> JSONResponse:
+def error_response(
+    status_code: int, code: str, message: str, headers: Mapping[str, str] | None = None
+) -> JSONResponse:
     body = {"error": {"code": code, "message": message}}
-    headers = {"WWW-Authenticate": "Bearer"} if status_code == HTTPStatus.UNAUTHORIZED else None
-    return JSONResponse(body, status_code=status_code, headers=headers)
+    sent = dict(headers or {})
+    if status_code == HTTPStatus.UNAUTHORIZED:
+        sent["WWW-Authenticate"] = "Bearer"
+    return JSONResponse(body, status_code=status_code, headers=sent)
 
 
 def _code(status_code: int) -> str:
@@ -64,7 +76,7 @@ def install_error_handlers(app: FastAPI) -> None:
 
     async def api_error(_request: Request, error: Exception) -> JSONResponse:
         if isinstance(error, ApiError):
-            return error_response(error.status_code, error.code, error.message)
+            return error_response(error.status_code, error.code, error.message, error.headers)
         branch = branch_of(error)
         if branch is None:
             return error_response(500, "internal_error", "the server failed; see its log")
@@ -73,7 +85,10 @@ def install_error_handlers(app: FastAPI) -> None:
     async def http_error(_request: Request, error: Exception) -> JSONResponse:
         if not isinstance(error, StarletteHTTPException):
             raise TypeError(f"expected HTTPException, got {type(error).__name__}")
-        return error_response(error.status_code, _code(error.status_code), str(error.detail))
+        # The headers the router gives (`Allow` with a 405) go out with the answer.
+        return error_response(
+            error.status_code, _code(error.status_code), str(error.detail), error.headers
+        )
 
     async def validation_error(_request: Request, error: Exception) -> JSONResponse:
         if not isinstance(error, RequestValidationError):

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Sequence
 from datetime import UTC, datetime
-from typing import Annotated, Final, TypeVar
+from typing import Annotated, Any, Final, TypeVar
 
 from fastapi import APIRouter, Path, Query, Request
 from starlette.concurrency import run_in_threadpool
@@ -30,6 +31,8 @@ from sequestra.errors import NotFound
 from sequestra.fund.queries import get_sale, list_sales
 from sequestra.fund.report import configured_fund_report
 from sequestra.fund.service import sale_detail_json
+from sequestra.ledger.canonical import parse_json
+from sequestra.ledger.errors import CanonicalError
 from sequestra.ledger.statement import parse_signed_statement
 from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
 from sequestra.pricing.queries import valuation_at, valuations_page
@@ -44,6 +47,7 @@ from sequestra.service.deps import (
     Page,
     PageDep,
 )
+from sequestra.service.guard import NulRefused
 
 PREFIX: Final = "/api/v1"
 TEXT_PARAMETER_LENGTH_MAX: Final = 128
@@ -279,6 +283,22 @@ SIGNED_STATEMENT_BODY: Final = {
 }
 
 
+def refuse_nul(value: Any, where: str = "$") -> None:
+    """Raises NulRefused naming the first member whose name or text holds a NUL character
+    (PostgreSQL cannot store one; SQLite would): the same 422 on both databases."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            raise NulRefused(f"{where}: expected text without a NUL character (\\u0000)")
+    elif isinstance(value, dict):
+        for name, member in value.items():
+            if "\x00" in name:
+                raise NulRefused(f"{where}: expected member names without a NUL character")
+            refuse_nul(member, f"{where}.{name[:64]}")
+    elif isinstance(value, list):
+        for index, item in enumerate(value):
+            refuse_nul(item, f"{where}[{index}]")
+
+
 @router.post(
     "/statements",
     status_code=201,
@@ -291,6 +311,9 @@ async def post_statement(
     """Append one signed statement (as `sequestra sign` prints it). The ledger checks the
     signature and the signing key's authority; a refusal is 422 with the reason."""
     body = await request.body()
+    # Malformed JSON is left to parse_signed_statement, which says what is wrong.
+    with contextlib.suppress(CanonicalError):
+        refuse_nul(parse_json(body))
     statement = parse_signed_statement(body)
     (receipt,) = await run_in_threadpool(ledger.append, [statement])
     return models.ReceiptOut(**receipt.to_json())

@@ -56,7 +56,9 @@ def _page_error(request: Request, error: Exception) -> Response:
             if status == 404
             else f"This page cannot answer that request ({error.detail})."
         )
-        return error_page(request, status, title, message, _viewer(request))
+        page = error_page(request, status, title, message, _viewer(request))
+        page.headers.update(error.headers or {})  # `Allow` with a 405
+        return page
     if isinstance(error, RequestValidationError):
         parts = [
             ".".join(str(p) for p in item.get("loc", ())) + ": " + str(item.get("msg", ""))

@@ -38,9 +38,12 @@ from sequestra.service.deps import (
     OFFSET_MAX,
     ApplicationDep,
     EngineDep,
+    FailureLimitDep,
     FundConfigurationDep,
     TrustDep,
+    VerificationSlotDep,
 )
+from sequestra.service.guard import VERIFY_RETRY_AFTER_S
 from sequestra.service.web import dashboard
 from sequestra.service.web.charts import Series, stacked_bars
 from sequestra.service.web.render import PAGE_HEADERS, error_page, render_page
@@ -109,12 +112,21 @@ def login_form(request: Request, ended: bool = False) -> HTMLResponse:
 def login(
     request: Request,
     engine: EngineDep,
+    limit: FailureLimitDep,
     token: Annotated[str, Form(max_length=TOKEN_TEXT_LENGTH_MAX)] = "",
 ) -> Response:
     if not same_origin(request):
         return error_page(request, 403, "Refused", "The login form must be sent from this site.")
+    client = request.client.host if request.client else "unknown"
+    retry_after_s = limit.retry_after_s(client)
+    if retry_after_s:
+        message = f"Too many failed sign-ins from {client}. Try again in {retry_after_s} s."
+        page = error_page(request, 429, "Too many attempts", message)
+        page.headers["Retry-After"] = str(retry_after_s)
+        return page
     record = resolve_token(engine, token.strip())
     if record is None:
+        limit.failed(client)
         error = "That token is unknown, revoked or malformed. Paste the whole 64-character token."
         return render_page(request, "login.html", 401, viewer=None, error=error, notice=None)
     response = RedirectResponse("/", status_code=303)
@@ -338,6 +350,7 @@ def audit(
     application: ApplicationDep,
     trust: TrustDep,
     viewer: Viewer,
+    slot: VerificationSlotDep,
     verify: bool = False,
 ) -> Response:
     with read_transaction(engine) as connection:
@@ -348,15 +361,26 @@ def audit(
     trusted: bytes | None = getattr(request.app.state, "ledger_public_key", None)
     result = None
     if verify:
-        # One process: the parallel verifier forks, which a threaded server must not do.
-        result = verify_ledger(
-            engine,
-            application.rules,
-            trusted,
-            None,
-            workers=1,
-            trust=trust.trusted_state(engine=engine),
-        )
+        if not slot.try_enter():
+            message = (
+                "A verification of the whole ledger is already running on this server."
+                f" Try again in {VERIFY_RETRY_AFTER_S} s."
+            )
+            busy = error_page(request, 503, "Verification busy", message, viewer)
+            busy.headers["Retry-After"] = str(VERIFY_RETRY_AFTER_S)
+            return busy
+        try:
+            # One process: the parallel verifier forks, which a threaded server must not do.
+            result = verify_ledger(
+                engine,
+                application.rules,
+                trusted,
+                None,
+                workers=1,
+                trust=trust.trusted_state(engine=engine),
+            )
+        finally:
+            slot.leave()
     return render_page(
         request,
         "audit.html",
