@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 from types import FrameType
 
+from sequestra_sandbox.bitcoin.chain import DATACARRIER_BYTES_MAX_DEFAULT
 from sequestra_sandbox.bitcoin.esplora import EsploraStandIn
 from sequestra_sandbox.bitcoin.rpc import DEFAULT_RPC_PORT, BitcoindStandIn, StandInOptions
 
@@ -40,7 +41,22 @@ def _parser() -> argparse.ArgumentParser:
         "--funded-wallet", default=None, help="create this signing wallet and mine 101 blocks"
     )
     parser.add_argument(
-        "--fallback-fee-sat-per-kvb", type=int, default=20_000, help="wallet fee rate"
+        "--fallback-fee-sat-per-kvb",
+        type=int,
+        default=20_000,
+        help="wallet fee rate without an estimate; 0 disables it, as -fallbackfee=0",
+    )
+    parser.add_argument(
+        "--fee-estimate-sat-per-kvb",
+        type=int,
+        default=None,
+        help="what estimatesmartfee answers (default: no estimate, as on regtest)",
+    )
+    parser.add_argument(
+        "--datacarrier-bytes-max",
+        type=int,
+        default=DATACARRIER_BYTES_MAX_DEFAULT,
+        help="bytes of OP_RETURN script relayed, as -datacarriersize (100000)",
     )
     return parser
 
@@ -59,6 +75,8 @@ def main(argv: list[str] | None = None) -> int:
         snapshot_path=arguments.snapshot,
         funded_wallet=arguments.funded_wallet,
         fallback_fee_sat_per_kvb=arguments.fallback_fee_sat_per_kvb,
+        fee_estimate_sat_per_kvb=arguments.fee_estimate_sat_per_kvb,
+        datacarrier_bytes_max=arguments.datacarrier_bytes_max,
     )
     standin = BitcoindStandIn(arguments.datadir, options)
     standin.start()

@@ -92,6 +92,9 @@ SEQUENCE_LOCKTIME_GRANULARITY_BITS: Final = 9
 MIN_RELAY_FEE_SAT_PER_KVB: Final = 100  # Bitcoin Core 30 default -minrelaytxfee
 INCREMENTAL_RELAY_FEE_SAT_PER_KVB: Final = 100
 DUST_RELAY_FEE_SAT_PER_KVB: Final = 3000
+# -datacarriersize's default: bytes of OP_RETURN output script a node relays (Core 30; 83
+# before it, see DatacarrierPolicy).
+DATACARRIER_BYTES_MAX_DEFAULT: Final = 100_000
 REPLACEMENT_EVICTIONS_MAX: Final = 100
 MEMPOOL_HEIGHT: Final = 0x7FFFFFFF  # Bitcoin Core's height for coins created in the mempool
 SCRIPT_CACHE_ENTRIES_MAX: Final = 100_000
@@ -205,6 +208,27 @@ class MempoolEntry:
     vsize: int
     weight: int
     time_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class DatacarrierPolicy:
+    """How many bytes of OP_RETURN output script the node relays (`-datacarriersize`).
+
+    Core 30 counts every OP_RETURN output of a transaction against one budget and rejects
+    with "datacarrier" (`aggregate`); v25-v29 check each output alone and reject with
+    "scriptpubkey", their default being 83 bytes. 0 stands for `-datacarrier=0`.
+    """
+
+    bytes_max: int = DATACARRIER_BYTES_MAX_DEFAULT
+    aggregate: bool = True
+
+    def __post_init__(self) -> None:
+        if self.bytes_max < 0:
+            raise ValueError(f"datacarrier bytes_max: expected >= 0, got {self.bytes_max}")
+
+    def reject_reason(self) -> str:
+        """Core's reject reason for an OP_RETURN output over the limit."""
+        return "datacarrier" if self.aggregate else "scriptpubkey"
 
 
 @dataclass(slots=True)
@@ -912,9 +936,19 @@ def _record_for(block: Any, height: int, chainwork: int, sequence: int) -> Block
 class RegtestChain:
     """The block tree, active chain, UTXO set and mempool of one regtest node."""
 
-    def __init__(self, *, txindex: bool = False, clock: Callable[[], int] | None = None) -> None:
-        """Start a chain holding only the regtest genesis block."""
+    def __init__(
+        self,
+        *,
+        txindex: bool = False,
+        clock: Callable[[], int] | None = None,
+        datacarrier: DatacarrierPolicy | None = None,
+    ) -> None:
+        """Start a chain holding only the regtest genesis block.
+
+        `datacarrier` is the node's OP_RETURN relay policy (Core 30's default when None).
+        """
         self.txindex = txindex
+        self.datacarrier = datacarrier or DatacarrierPolicy()
         self._clock = clock or _system_time_s
         self.mock_time_s = 0
         self._records: dict[bytes, BlockRecord] = {}
@@ -1378,7 +1412,7 @@ class RegtestChain:
         check_transaction(tx)
         if tx.is_coinbase():
             raise TransactionRejected("coinbase")
-        _check_standard(tx)
+        _check_standard(tx, self.datacarrier)
         if not self._is_final(tx):
             raise TransactionRejected("non-final")
         if self.outputs_confirmed(tx):
@@ -1689,7 +1723,7 @@ def _compact_size(value: int) -> bytes:
     return b"\xff" + value.to_bytes(8, "little")
 
 
-def _check_standard(tx: Any) -> None:
+def _check_standard(tx: Any, datacarrier: DatacarrierPolicy) -> None:
     """Policy checks on the transaction alone (Core's IsStandardTx and size floor).
 
     Raises:
@@ -1710,10 +1744,17 @@ def _check_standard(tx: Any) -> None:
             pushes_only = False
         if not pushes_only:
             raise TransactionRejected("scriptsig-not-pushonly")
+    datacarrier_bytes_left = datacarrier.bytes_max
     for output in tx.vout:
         script = bytes(output.scriptPubKey)
-        if classify_script(script).kind == "nonstandard":
+        kind = classify_script(script).kind
+        if kind == "nonstandard":
             raise TransactionRejected("scriptpubkey")
+        if kind == "nulldata":
+            if len(script) > datacarrier_bytes_left:
+                raise TransactionRejected(datacarrier.reject_reason())
+            if datacarrier.aggregate:
+                datacarrier_bytes_left -= len(script)
         if output.nValue < dust_threshold_sats(script):
             raise TransactionRejected("dust")
     if stripped < TX_NON_WITNESS_SIZE_MIN:

@@ -47,13 +47,17 @@ from bitcoin.core.serialize import SerializationError  # type: ignore[import-unt
 
 from sequestra_sandbox.bitcoin.chain import (
     COIN,
+    DATACARRIER_BYTES_MAX_DEFAULT,
+    INCREMENTAL_RELAY_FEE_SAT_PER_KVB,
     MEMPOOL_HEIGHT,
+    MIN_RELAY_FEE_SAT_PER_KVB,
     MONEY_MAX_SATS,
     REGTEST_BITS,
     AddressDecodeError,
     BlockRecord,
     ChainError,
     Coin,
+    DatacarrierPolicy,
     FeeTooHigh,
     MissingInputs,
     RegtestChain,
@@ -126,6 +130,13 @@ WWW_AUTHENTICATE: Final = 'Basic realm="jsonrpc"'
 NODE_VERSION: Final = 300000
 NODE_SUBVERSION: Final = "/Satoshi:30.0.0/"
 IMMATURE_COINBASE_VERSION_MIN: Final = 250000  # listunspent's include_immature_coinbase
+DATACARRIER_AGGREGATE_VERSION_MIN: Final = 300000  # one OP_RETURN budget per transaction
+MEMPOOL_POLICY_INFO_VERSION_MIN: Final = 300000  # getmempoolinfo's maxdatacarriersize
+FEE_ESTIMATE_TARGET_MAX: Final = 1008  # blocks, Core's longest tracked horizon
+MEMPOOL_BYTES_MAX: Final = 300_000_000  # -maxmempool=300 (MB)
+FEE_ESTIMATION_FAILED: Final = (
+    "Fee estimation failed. Fallbackfee is disabled. Wait a few blocks or enable -fallbackfee."
+)
 
 
 class RpcError(Exception):
@@ -585,7 +596,15 @@ class StandInOptions:
     each scantxoutset take at least that long (to exercise status, abort and the one-scan
     rule); `snapshot_path` keeps the state in a JSON file across restarts;
     `funded_wallet` creates a signing wallet of that name and mines 101 blocks to it.
-    `fallback_fee_sat_per_kvb` is the wallet fee rate (as `-fallbackfee=0.0002`).
+    `fallback_fee_sat_per_kvb` is the wallet fee rate when there is no estimate (as
+    `-fallbackfee=0.0002`); 0 disables it, as mainnet's default `-fallbackfee=0`: funding a
+    transaction without an explicit fee rate then fails with -4 "Fee estimation failed...".
+    `fee_estimate_sat_per_kvb` is what estimatesmartfee answers for every target, and the
+    rate the wallet then uses; None (the default) is a node that has seen too few blocks to
+    estimate, as every regtest node. `datacarrier_bytes_max` is `-datacarriersize`: the bytes
+    of OP_RETURN output script sendrawtransaction accepts (-26 "datacarrier" from v30, which
+    counts all such outputs together and reports it in getmempoolinfo; -26 "scriptpubkey"
+    per output before; v25-v29 default to 83).
 
     To behave like a particular production node: `node_version` is Core's version number
     (`getnetworkinfo`; 240000 is v24, whose listunspent knows no include_immature_coinbase);
@@ -605,6 +624,8 @@ class StandInOptions:
     snapshot_path: Path | None = None
     funded_wallet: str | None = None
     fallback_fee_sat_per_kvb: int = 20_000
+    fee_estimate_sat_per_kvb: int | None = None
+    datacarrier_bytes_max: int = DATACARRIER_BYTES_MAX_DEFAULT
     request_body_bytes_max: int = REQUEST_BODY_BYTES_MAX
     node_version: int = NODE_VERSION
     legacy_wallets: tuple[str, ...] = ()
@@ -644,7 +665,9 @@ class Node:
 
     def __post_init__(self) -> None:
         """Create the chain and wallets, restoring the snapshot when there is one."""
-        self.chain = RegtestChain(txindex=self.options.txindex)
+        aggregate = self.options.node_version >= DATACARRIER_AGGREGATE_VERSION_MIN
+        datacarrier = DatacarrierPolicy(self.options.datacarrier_bytes_max, aggregate)
+        self.chain = RegtestChain(txindex=self.options.txindex, datacarrier=datacarrier)
         self.wallets = WalletRegistry(str(self.datadir / "regtest" / "wallets"))
         path = self.options.snapshot_path
         if path is not None and path.exists():
@@ -1055,6 +1078,55 @@ def _gettxout(node: Node, call: Call) -> Any:
         "scriptPubKey": script_json(coin.script_pubkey),
         "coinbase": coin.coinbase,
     }
+
+
+@rpc_method("getmempoolinfo", "Returns details on the active state of the TX memory pool.")
+def _getmempoolinfo(node: Node, call: Call) -> Any:
+    entries = node.chain.mempool_entries()
+    result: dict[str, Any] = {
+        "loaded": True,
+        "size": len(entries),
+        "bytes": sum(entry.vsize for entry in entries),
+        "usage": sum(entry.weight for entry in entries),  # a stand-in for memory in use
+        "total_fee": Btc(sum(entry.fee_sats for entry in entries)),
+        "maxmempool": MEMPOOL_BYTES_MAX,
+        "mempoolminfee": Btc(MIN_RELAY_FEE_SAT_PER_KVB),
+        "minrelaytxfee": Btc(MIN_RELAY_FEE_SAT_PER_KVB),
+        "incrementalrelayfee": Btc(INCREMENTAL_RELAY_FEE_SAT_PER_KVB),
+        "unbroadcastcount": 0,
+        "fullrbf": True,
+    }
+    if node.options.node_version >= MEMPOOL_POLICY_INFO_VERSION_MIN:
+        result["permitbaremultisig"] = True
+        result["maxdatacarriersize"] = node.options.datacarrier_bytes_max
+    return result
+
+
+@rpc_method(
+    'estimatesmartfee conf_target ( "estimate_mode" )',
+    "Estimates the approximate fee per kilobyte needed for a transaction to begin "
+    "confirmation within conf_target blocks if possible.",
+    Arg("conf_target", NUM, True),
+    Arg("estimate_mode", STR),
+)
+def _estimatesmartfee(node: Node, call: Call) -> Any:
+    target = get_int(call.value(0), -(2**31), 2**31 - 1)
+    if not 1 <= target <= FEE_ESTIMATE_TARGET_MAX:
+        raise RpcError(
+            RPC_INVALID_PARAMETER,
+            f"Invalid conf_target, must be between 1 and {FEE_ESTIMATE_TARGET_MAX}",
+        )
+    mode = "unset" if call.value(1) is None else get_str(call.value(1)).lower()
+    if mode not in ("unset", "economical", "conservative"):
+        raise RpcError(
+            RPC_INVALID_PARAMETER,
+            'Invalid estimate_mode parameter, must be one of: "unset", "economical", '
+            '"conservative"',
+        )
+    rate = node.options.fee_estimate_sat_per_kvb
+    if rate is None:
+        return {"errors": ["Insufficient data or no feerate found"], "blocks": 0}
+    return {"feerate": Btc(max(rate, MIN_RELAY_FEE_SAT_PER_KVB)), "blocks": target}
 
 
 @rpc_method(
@@ -1986,11 +2058,15 @@ def _getrawchangeaddress(node: Node, call: Call) -> Any:
     return classify_script(key.script_pubkey).address
 
 
-def _fee_rate_option(node: Node, sat_per_vb: Any, btc_per_kvb: Any) -> int:
-    """Read a fee rate given in sat/vB or BTC/kvB; default to the fallback fee.
+def _fee_rate_option(
+    node: Node, sat_per_vb: Any, btc_per_kvb: Any, failure_code: int = RPC_WALLET_ERROR
+) -> int:
+    """Read a fee rate given in sat/vB or BTC/kvB; default to the estimate, else the fallback
+    fee (Core's GetMinimumFeeRate without -paytxfee).
 
     Raises:
-        RpcError: -3 for bad amounts, -8 when both forms are given.
+        RpcError: -3 for bad amounts, -8 when both forms are given, `failure_code` with
+            "Fee estimation failed..." when there is no estimate and no fallback fee.
     """
     if sat_per_vb is not None and btc_per_kvb is not None:
         raise RpcError(
@@ -2000,6 +2076,10 @@ def _fee_rate_option(node: Node, sat_per_vb: Any, btc_per_kvb: Any) -> int:
         return parse_amount(sat_per_vb, decimals=3)
     if btc_per_kvb is not None:
         return parse_amount(btc_per_kvb)
+    if node.options.fee_estimate_sat_per_kvb is not None:
+        return node.options.fee_estimate_sat_per_kvb
+    if node.options.fallback_fee_sat_per_kvb == 0:
+        raise RpcError(failure_code, FEE_ESTIMATION_FAILED)
     return node.options.fallback_fee_sat_per_kvb
 
 
@@ -2033,7 +2113,7 @@ def _sendtoaddress(node: Node, call: Call) -> Any:
             "Cannot specify both conf_target and fee_rate. Please provide either a confirmation "
             "target in blocks for automatic fee estimation, or an explicit fee rate.",
         )
-    rate = _fee_rate_option(node, call.value(9), None)
+    rate = _fee_rate_option(node, call.value(9), None, RPC_WALLET_INSUFFICIENT_FUNDS)
     subtract = (0,) if call.value(4) is True else ()
     if amount == 0 or (not subtract and amount < dust_threshold_sats(script)):
         raise RpcError(RPC_WALLET_INSUFFICIENT_FUNDS, "Transaction amount too small")
