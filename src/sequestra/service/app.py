@@ -27,6 +27,7 @@ from sequestra.service.api.proofs import proofs_router
 from sequestra.service.api.routes import router
 from sequestra.service.guard import FailureLimit, OneAtATime, RequestGuard
 from sequestra.service.job_outcomes import JOB_OUTCOMES, JobOutcomes
+from sequestra.service.logfmt import install_credential_filter
 from sequestra.service.status_app import create_status_app
 from sequestra.service.trust import ServiceTrust
 from sequestra.service.web.mount import install_web, is_page
@@ -61,6 +62,7 @@ def create_app(
     ledger (for appends) is closed when the server shuts down.
     """
     trust = trust or ServiceTrust()
+    install_credential_filter()
     app = create_status_app(engine, leading, trust, job_outcomes)
     app.state.trust = trust
     ledger = Ledger(engine, application.rules)

@@ -59,3 +59,47 @@ def parse_event(line: str) -> dict[str, str]:
         pairs[key] = str(value)
         position += 1
     return pairs
+
+
+# Query parameters whose value is a credential by name, or any value shaped like an API
+# token (64 hex): a token sent in a URL is refused, and must not reach a log line either.
+_CREDENTIAL_PARAMETER: Final = re.compile(
+    r"(?i)([?&](?:access_token|token|api_key|apikey|key|password|passphrase|secret"
+    r"|auth|authorization|session|sequestra_session))=[^&\s\"']*"
+)
+_TOKEN_VALUE: Final = re.compile(r"([?&][^=&\s\"']+)=[0-9a-fA-F]{64}(?=[&\s\"']|$)")
+REDACTED: Final = "[redacted]"
+LOGGERS_SCRUBBED: Final = ("uvicorn.access", "uvicorn.error", "sequestra")
+
+
+def scrub_credentials(text: str) -> str:
+    """`text` with the value of every credential-like query parameter replaced."""
+    return _TOKEN_VALUE.sub(rf"\1={REDACTED}", _CREDENTIAL_PARAMETER.sub(rf"\1={REDACTED}", text))
+
+
+class CredentialFilter(logging.Filter):
+    """Scrubs credential-like query parameters from a record's message with its arguments
+    (uvicorn's access log passes the path with its query string as an argument). Uvicorn's
+    access formatter reads the arguments again, so a scrubbed record keeps a tuple of them."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(
+                scrub_credentials(a) if isinstance(a, str) else a for a in record.args
+            )
+        # A credential split between the format and an argument shows only once formatted.
+        message = record.getMessage()
+        scrubbed = scrub_credentials(message)
+        if scrubbed != message:
+            record.msg, record.args = scrubbed, ()
+        return True
+
+
+def install_credential_filter() -> None:
+    """Put one CredentialFilter on uvicorn's loggers, ours, and the root's handlers (so
+    records of child loggers are scrubbed where they are written). Idempotent."""
+    targets: list[logging.Filterer] = [logging.getLogger(name) for name in LOGGERS_SCRUBBED]
+    targets += logging.getLogger().handlers
+    for target in targets:
+        if not any(isinstance(f, CredentialFilter) for f in target.filters):
+            target.addFilter(CredentialFilter())
