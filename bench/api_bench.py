@@ -123,7 +123,9 @@ def _drive(url: str, headers: dict[str, str], until: float) -> tuple[list[float]
     latencies: list[float] = []
     failures = 0
     with httpx.Client(headers=headers, timeout=REQUEST_TIMEOUT_S) as client:
-        while time.monotonic() < until:
+        # At least one request, however late the thread starts: a loaded machine may start it
+        # after `until`, and a run without an answer measures nothing.
+        while True:
             started = time.perf_counter()
             response = client.get(url)
             elapsed = time.perf_counter() - started
@@ -131,7 +133,8 @@ def _drive(url: str, headers: dict[str, str], until: float) -> tuple[list[float]
                 latencies.append(elapsed)
             else:
                 failures += 1
-    return latencies, failures
+            if time.monotonic() >= until:
+                return latencies, failures
 
 
 def load(url: str, headers: dict[str, str], seconds: float, concurrency: int) -> dict[str, Any]:
@@ -145,7 +148,9 @@ def load(url: str, headers: dict[str, str], seconds: float, concurrency: int) ->
     failures = sum(f for _, f in results)
     if not latencies:
         raise RuntimeError(f"{url}: no 200 answer in {seconds} s ({failures} others)")
-    percentiles = statistics.quantiles(latencies, n=100, method="inclusive")
+    # quantiles needs two points; a single answer is its own p50 and p99.
+    points = latencies if len(latencies) > 1 else latencies * 2
+    percentiles = statistics.quantiles(points, n=100, method="inclusive")
     return {
         "requests": len(latencies),
         "non_200": failures,

@@ -46,7 +46,11 @@ from sequestra_sandbox.venues import (
 NOW_MS = int(datetime(2025, 6, 15, 12, 0, tzinfo=UTC).timestamp() * 1000)
 TODAY_MS = NOW_MS - NOW_MS % DAY_MS
 SEED = 11
-TIMEOUT_MS = 2_000
+# Generous: the venues are local, but a loaded machine may answer 200 synthetic tickers
+# slowly; only the slow-venue test wants a timeout, and its venue waits far longer than it.
+TIMEOUT_MS = 60_000
+SLOW_TIMEOUT_MS = 500
+SLOW_DELAY_S = 5.0
 RATE_LIMIT_MS = 1  # the sandbox is local: no pause between requests
 SYMBOLS = {
     "binance": ("BTC/USDT", "ETH/USDT", "BTC/USDC", "USDC/USDT"),
@@ -270,9 +274,10 @@ def test_rate_limited_venue_raises_its_ccxt_error_with_retry_after(
 
 @pytest.mark.parametrize("venue", VENUE_IDS)
 def test_slow_venue_raises_request_timeout(servers: VenueServers, venue: str) -> None:
-    exchange = _exchange(servers, venue, timeout_ms=200)
-    exchange.load_markets()
-    servers.set_scenario(BASE_SCENARIO.with_venue_fault(VenueFault(venue, delay_s=5.0)))
+    exchange = _exchange(servers, venue)
+    exchange.load_markets()  # under the generous timeout: only the slow answer should time out
+    exchange.timeout = SLOW_TIMEOUT_MS
+    servers.set_scenario(BASE_SCENARIO.with_venue_fault(VenueFault(venue, delay_s=SLOW_DELAY_S)))
     with pytest.raises(ccxt.RequestTimeout):
         exchange.fetch_tickers(list(SYMBOLS[venue]))
 
