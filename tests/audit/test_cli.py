@@ -34,6 +34,7 @@ PURE_LEDGER_MODULES = frozenset(
         "tiles",
         "timefmt",
         "tlog_proof",
+        "workers",
     )
 )
 # cryptography and the compiled modules it loads (its OpenSSL binding registers `_openssl`).

@@ -71,6 +71,7 @@ from sequestra.ledger.tiles import (
     tile_refs,
 )
 from sequestra.ledger.tlog_proof import MAX_TLOG_PROOF_BYTES, TlogProofError, parse_tlog_proof
+from sequestra.ledger.workers import watch_parent
 
 NOTE_BYTES_MAX = MAX_NOTE_BYTES
 TLOG_PROOF_BYTES_MAX = MAX_TLOG_PROOF_BYTES
@@ -612,7 +613,7 @@ class _BundleCheck:
             self.workers,
             mp_context=get_context("spawn"),
             initializer=_init_worker,
-            initargs=(keys, replay.wanted_kinds, standard_library),
+            initargs=(keys, replay.wanted_kinds, standard_library, os.getpid()),
         ) as pool:
             pending: deque[tuple[list[bytes], Future[list[Checked]] | _Failure]] = deque()
             for start, chunk, failure in _chunks(lines, CHUNK_ENTRIES):
@@ -844,8 +845,9 @@ class _Worker:
 
 
 def _init_worker(
-    keys: dict[str, bytes], wanted_kinds: frozenset[str], standard_library: bool
+    keys: dict[str, bytes], wanted_kinds: frozenset[str], standard_library: bool, parent_pid: int
 ) -> None:
+    watch_parent(parent_pid)  # the worker ends when the auditor's process does
     if standard_library:
         canonical.use_standard_library_encoder()
     _Worker.checker = EntryChecker(keys, wanted_kinds)

@@ -38,6 +38,7 @@ from sequestra.ledger.statement import SignedStatement, check_texts
 from sequestra.ledger.tables import ENTRY_TABLE, KEY_TABLE
 from sequestra.ledger.timefmt import format_timestamp, parse_timestamp
 from sequestra.ledger.tree import append_tree_nodes
+from sequestra.ledger.workers import watch_parent
 
 BATCH_STATEMENTS_MAX = 10_000
 # A bulk append (an import) is still one transaction: all of it or none. The bound keeps its
@@ -231,13 +232,24 @@ class Ledger:
             pending = _Signatures(todo, [_verify_chunk(items)])
             pending.wait()  # small batch: refuse before taking the lock
             return pending
-        if self._pool is None:
-            # spawn, not fork: a forked worker would inherit open database sockets and keep a
-            # dead writer's transaction (and its append lock) alive on the server.
-            self._pool = ProcessPoolExecutor(self._workers, mp_context=get_context("spawn"))
+        pool = self._worker_pool()
         size = -(-len(items) // self._workers)
         chunks = [items[start : start + size] for start in range(0, len(items), size)]
-        return _Signatures(todo, [self._pool.submit(_verify_chunk, chunk) for chunk in chunks])
+        return _Signatures(todo, [pool.submit(_verify_chunk, chunk) for chunk in chunks])
+
+    def _worker_pool(self) -> ProcessPoolExecutor:
+        """The signature checkers' pool, started on first use and kept for the next batch."""
+        if self._pool is None:
+            # spawn, not fork: a forked worker would inherit open database sockets and keep a
+            # dead writer's transaction (and its append lock) alive on the server. Each
+            # worker ends when this process does (a killed append leaves none behind).
+            self._pool = ProcessPoolExecutor(
+                self._workers,
+                mp_context=get_context("spawn"),
+                initializer=watch_parent,
+                initargs=(os.getpid(),),
+            )
+        return self._pool
 
     def _append_locked(
         self,

@@ -51,6 +51,7 @@ from sequestra.ledger.trust import (
     check_against,
     positions_to_watch,
 )
+from sequestra.ledger.workers import watch_parent
 
 CHUNK_ENTRIES = 2_000
 PARALLEL_MIN_ENTRIES = 4_000
@@ -94,7 +95,14 @@ class _WorkerContext:
     checker: EntryChecker = EntryChecker()
 
 
-def _init_worker(url: str | None, keys: dict[str, bytes], wanted_kinds: frozenset[str]) -> None:
+def _init_worker(
+    url: str | None,
+    keys: dict[str, bytes],
+    wanted_kinds: frozenset[str],
+    parent_pid: int | None = None,
+) -> None:
+    if parent_pid is not None:  # a pool's worker: it ends when its parent does
+        watch_parent(parent_pid)
     if url is not None:
         _WorkerContext.engine = create_ledger_engine(url)
     _WorkerContext.checker = EntryChecker(keys, wanted_kinds)
@@ -292,7 +300,7 @@ def _scan_entries(
         workers,
         mp_context=get_context("fork"),
         initializer=_init_worker,
-        initargs=(url, *context),
+        initargs=(url, *context, os.getpid()),
     ) as pool:
         # The stored tree is checked from the stored leaf hashes alongside the entries;
         # the entry checks prove each stored leaf hash is its entry's hash.
