@@ -30,6 +30,7 @@ from sequestra.audit.cli import main as audit_main
 from sequestra.chains.bitcoin.anchor import (
     BitcoinAnchorError,
     BitcoinAnchorTimeoutError,
+    BitcoinNodeSettingError,
     BitcoinNodeUnreachableError,
     BitcoinRpcError,
     anchor_bitcoin,
@@ -37,7 +38,7 @@ from sequestra.chains.bitcoin.anchor import (
 )
 from sequestra.cli import anchor_commands
 from sequestra.cli.common import AppState
-from sequestra.errors import EXIT_UNAVAILABLE
+from sequestra.errors import EXIT_UNAVAILABLE, DependencyUnavailable, exit_code
 from sequestra.ledger.anchor_payload import format_anchor_payload
 from sequestra.ledger.anchors import list_anchors, record_anchor
 from sequestra.ledger.checkpoint import Checkpoint
@@ -428,6 +429,81 @@ def test_confirmations_not_reached_in_time(node: Node) -> None:
     assert time.monotonic() - started < 3
     with mining(node):  # let the pending transaction confirm so later wallet spends are clean
         time.sleep(0.3)
+
+
+# --- the node's settings: -datacarriersize and -fallbackfee, checked before sending ----------
+
+PAYLOAD = format_anchor_payload(Checkpoint(ORIGIN, 12345, ROOT))  # 98 bytes: a 101-byte script
+
+
+@contextmanager
+def configured_node(tmp_path: Path, **options: Any) -> Iterator[Node]:
+    """A stand-in with a funded wallet, configured like a production node by `options`."""
+    with running_bitcoind(tmp_path / "bitcoind", funded_wallet=WALLET, **options) as started:
+        yield Node(*started)
+
+
+def _anchor_on(node: Node, payload: bytes = PAYLOAD, **options: Any) -> str:
+    with mining(node):
+        receipt = anchor_bitcoin(
+            node.url, WALLET, payload, 1, TIMEOUT_S,
+            cookie_file=node.cookie, poll_interval_s=POLL_S, **options,
+        )  # fmt: skip
+    return receipt.tx_hash
+
+
+def _refused(node: Node, setting: str, **options: Any) -> BitcoinNodeSettingError:
+    """Anchor on `node`, which must refuse naming `setting`; check nothing was sent or locked."""
+    coins_before = node.proxy().listunspent()
+    with pytest.raises(BitcoinNodeSettingError) as caught:
+        anchor_bitcoin(node.url, WALLET, PAYLOAD, 1, TIMEOUT_S, cookie_file=node.cookie, **options)
+    error = caught.value
+    assert error.setting == setting and setting in str(error) and "nothing was" in str(error)
+    assert isinstance(error, DependencyUnavailable) and exit_code(error) == EXIT_UNAVAILABLE
+    assert node.proxy(None).getrawmempool() == []
+    assert node.proxy().listunspent() == coins_before
+    return error
+
+
+def test_a_v29_node_at_its_default_datacarriersize_is_refused_before_sending(
+    tmp_path: Path,
+) -> None:
+    with configured_node(tmp_path, node_version=290100, datacarrier_bytes_max=83) as node:
+        error = _refused(node, "-datacarriersize")
+        assert "at most 83 bytes" in str(error) and "the anchor needs 101" in str(error)
+        assert "default of v29.1" in str(error) and "-datacarriersize=101" in str(error)
+        assert len(_anchor_on(node, b"x" * 80)) == 64  # an 83-byte script is relayed
+
+
+def test_a_v30_node_reporting_a_lower_datacarriersize_is_refused(tmp_path: Path) -> None:
+    with configured_node(tmp_path, datacarrier_bytes_max=100) as node:
+        error = _refused(node, "-datacarriersize")
+        assert "maxdatacarriersize" in str(error) and "at most 100 bytes" in str(error)
+
+
+def test_a_declared_datacarriersize_is_used_and_a_wrong_one_is_caught(tmp_path: Path) -> None:
+    with configured_node(tmp_path, node_version=290100, datacarrier_bytes_max=120) as node:
+        assert len(_anchor_on(node, datacarrier_bytes_max=120)) == 64  # v29 does not report it
+    # Declared 120 while the node relays 83: the check passes, the node's -26 is named.
+    with configured_node(tmp_path / "old", node_version=290100, datacarrier_bytes_max=83) as node:
+        error = _refused(node, "-datacarriersize", datacarrier_bytes_max=120)
+        assert "refused the anchor's 101-byte OP_RETURN script" in str(error)
+        assert isinstance(error.__cause__, BitcoinRpcError) and error.__cause__.code == -26
+
+
+def test_a_node_without_fee_estimates_or_fallback_fee_is_refused(tmp_path: Path) -> None:
+    with configured_node(tmp_path, fallback_fee_sat_per_kvb=0) as node:
+        error = _refused(node, "-fallbackfee")
+        assert "within 6 blocks" in str(error) and "Fee estimation failed" in str(error)
+        assert isinstance(error.__cause__, BitcoinRpcError) and error.__cause__.code == -4
+
+
+def test_a_node_with_fee_estimates_needs_no_fallback_fee(tmp_path: Path) -> None:
+    options = {"fallback_fee_sat_per_kvb": 0, "fee_estimate_sat_per_kvb": 2_000}
+    with configured_node(tmp_path, **options) as node:
+        txid = _anchor_on(node)
+        mined = node.proxy(None).getrawtransaction(txid, True, _block_of(node, txid))
+        assert mined["vout"][0]["scriptPubKey"]["hex"] == "6a4c62" + PAYLOAD.hex()
 
 
 # --- the CLI --------------------------------------------------------------------------------

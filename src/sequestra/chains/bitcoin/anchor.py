@@ -10,9 +10,17 @@ confirmations (found by scanning the blocks mined since the send, so no
 `fetch_anchor_bitcoin` returns a transaction's raw bytes for offline checks
 (`sequestra.audit.anchor.check_bitcoin_anchor`).
 
-The anchor payload is about 100 bytes. Bitcoin Core v30's default -datacarriersize is
-100,000 bytes (older releases: 83 bytes of script), so the OP_RETURN output is standard on a
-v30 node; an older node relays it only with a larger -datacarriersize.
+Before building anything it checks the two node settings an anchor needs, and refuses with
+BitcoinNodeSettingError (a dependency failure, naming the setting) when one is missing:
+
+1. -datacarriersize: the OP_RETURN output script (about 100 bytes for the anchor payload)
+   must fit what the node relays. v30 reports its limit in getmempoolinfo's
+   `maxdatacarriersize` (default 100,000 bytes); older nodes do not report it, so their
+   version's default is assumed (83 bytes from v0.12 to v29) unless the caller knows better.
+2. A fee: estimatesmartfee for FEE_CONFIRMATION_TARGET_BLOCKS, else the wallet's -paytxfee,
+   else its -fallbackfee. No RPC shows the fallback fee, so a node with neither estimate nor
+   -paytxfee is tried, and fundrawtransaction's -4 "Fee estimation failed. Fallbackfee is
+   disabled" becomes the same refusal, before anything is signed or sent.
 
 Credentials come from the URL (`http://user:password@host:port`) or from Bitcoin Core's
 cookie file; every call has a timeout and no message quotes them.
@@ -50,6 +58,14 @@ BLOCKS_SCANNED_MAX = 10_000  # blocks mined while waiting, beyond which we give 
 SATS_PER_BTC = 100_000_000
 COIN_MIN_BTC = "0.0001"  # the smallest wallet output worth naming as the anchor's input
 COINS_LISTED_MAX = 100
+FEE_CONFIRMATION_TARGET_BLOCKS = 6  # Bitcoin Core's -txconfirmtarget default, passed explicitly
+DATACARRIER_REPORTED_VERSION_MIN = 300000  # v30: getmempoolinfo reports maxdatacarriersize
+DATACARRIER_BYTES_DEFAULT_V30 = 100_000
+DATACARRIER_BYTES_DEFAULT_BEFORE_V30 = 83  # v0.12 to v29
+OP_PUSHDATA1 = 0x4C
+RPC_WALLET_ERROR = -4
+RPC_VERIFY_REJECTED = -26
+DATACARRIER_REJECTIONS = ("datacarrier", "scriptpubkey")  # reject reasons: v30, v25-v29
 
 
 class BitcoinAnchorError(SequestraError):
@@ -63,10 +79,20 @@ class BitcoinNodeUnreachableError(BitcoinAnchorError, DependencyUnavailable):
 class BitcoinRpcError(BitcoinAnchorError, DependencyUnavailable):
     """The node answered a call with a JSON-RPC error; `code` is Bitcoin Core's code."""
 
-    def __init__(self, message: str, method: str, code: int) -> None:
+    def __init__(self, message: str, method: str, code: int, reason: str = "") -> None:
         super().__init__(message)
         self.method = method
         self.code = code
+        self.reason = reason  # the node's own message
+
+
+class BitcoinNodeSettingError(BitcoinAnchorError, DependencyUnavailable):
+    """The node is configured so that it cannot take the anchor; `setting` names the node
+    option to change (`-datacarriersize`, `-fallbackfee`). Nothing was sent."""
+
+    def __init__(self, message: str, setting: str) -> None:
+        super().__init__(message)
+        self.setting = setting
 
 
 class BitcoinAnchorUnconfirmedError(BitcoinAnchorError, DependencyUnavailable):
@@ -99,6 +125,7 @@ def anchor_bitcoin(
     cookie_file: Path | None = None,
     fee_sat_max: int = FEE_SAT_MAX,
     poll_interval_s: float = POLL_INTERVAL_S,
+    datacarrier_bytes_max: int | None = None,
 ) -> AnchorReceipt:
     """Send `payload` in an OP_RETURN output funded by `wallet` and wait for confirmations.
 
@@ -110,15 +137,23 @@ def anchor_bitcoin(
     refuses a call, BitcoinNodeUnreachableError when it does not answer before the send,
     BitcoinAnchorTimeoutError when the transaction is not confirmed in `timeout_s`, and
     BitcoinAnchorUnconfirmedError when the node stops answering after the send (both carry
-    `txid`). The payload of about 100 bytes is standard under Bitcoin Core v30's default
-    -datacarriersize of 100,000 bytes.
+    `txid`). BitcoinNodeSettingError, before anything is sent, when the OP_RETURN output is
+    larger than the node relays or the node has no fee to use; `datacarrier_bytes_max` is
+    the node's -datacarriersize when it is older than v30 (which do not report it) and set
+    above its version's default of 83.
     """
     _check_arguments(payload, confirmations, timeout_s, poll_interval_s)
+    if datacarrier_bytes_max is not None and datacarrier_bytes_max < 0:
+        raise BitcoinAnchorError(
+            f"datacarrier_bytes_max: expected >= 0, got {datacarrier_bytes_max}"
+        )
     deadline = time.monotonic() + timeout_s
     node = _Node(rpc_url, wallet, cookie_file, min(REQUEST_TIMEOUT_S, timeout_s))
+    _check_datacarrier(node, payload, datacarrier_bytes_max)
+    fee_source = _fee_source(node)
     coin = _pick_coin(node)
     unsigned = node.call("createrawtransaction", [coin], [{"data": payload.hex()}])
-    funded = node.call("fundrawtransaction", _hex_text(unsigned), {}, False)
+    funded = _fund(node, _hex_text(unsigned), fee_source)
     fee_sat = _fee_sat(funded)
     if fee_sat > fee_sat_max:
         raise BitcoinAnchorError(
@@ -138,6 +173,10 @@ def anchor_bitcoin(
         raise BitcoinAnchorUnconfirmedError(
             f"transaction {txid}: sent, but the node stopped answering: {error}", txid
         ) from error
+    except BitcoinRpcError as error:
+        if error.code == RPC_VERIFY_REJECTED and error.reason in DATACARRIER_REJECTIONS:
+            raise _datacarrier_refused(node, len(_op_return_script(payload))) from error
+        raise
     if sent != txid:
         raise BitcoinAnchorError(f"send: expected the node to return {txid}, got {sent!r}")
     try:
@@ -255,6 +294,7 @@ class _Node:
                 f"bitcoin node {self.where}: {method} refused (code {code}): {message[:500]}",
                 method,
                 code,
+                message[:500],
             ) from None
         except (OSError, http.client.HTTPException) as error:
             self._proxy.close()  # the next call opens a fresh connection
@@ -305,6 +345,113 @@ def _pick_coin(node: _Node) -> dict[str, Any]:
             f" {COIN_MIN_BTC} BTC, got none"
         )
     return {"txid": best[1], "vout": best[2]}
+
+
+# --- the node's settings --------------------------------------------------------------------
+
+
+def _check_datacarrier(node: _Node, payload: bytes, bytes_max_declared: int | None) -> None:
+    """Refuse, naming -datacarriersize, an OP_RETURN script larger than the node relays.
+
+    The limit is getmempoolinfo's `maxdatacarriersize` (v30 on), else `bytes_max_declared`,
+    else the default of the node's version.
+    """
+    version = _node_version(node)
+    mempool = node.call("getmempoolinfo")
+    reported = mempool.get("maxdatacarriersize") if isinstance(mempool, dict) else None
+    if isinstance(reported, int) and not isinstance(reported, bool) and reported >= 0:
+        bytes_max, source = reported, "its getmempoolinfo maxdatacarriersize"
+    elif bytes_max_declared is not None:
+        bytes_max, source = bytes_max_declared, "as declared for it"
+    elif version >= DATACARRIER_REPORTED_VERSION_MIN:
+        bytes_max, source = DATACARRIER_BYTES_DEFAULT_V30, "the v30 default"
+    else:
+        bytes_max = DATACARRIER_BYTES_DEFAULT_BEFORE_V30
+        source = f"the default of v{_version_text(version)}, which does not report it"
+    script_bytes = len(_op_return_script(payload))
+    if script_bytes > bytes_max:
+        raise BitcoinNodeSettingError(
+            f"bitcoin node {node.where}: relays at most {bytes_max} bytes of OP_RETURN script"
+            f" ({source}), the anchor needs {script_bytes}: start the node with"
+            f" -datacarriersize={max(script_bytes, DATACARRIER_BYTES_DEFAULT_BEFORE_V30)}"
+            " or more (v30's default is 100000); nothing was sent",
+            "-datacarriersize",
+        )
+
+
+def _datacarrier_refused(node: _Node, script_bytes: int) -> BitcoinNodeSettingError:
+    """The error for a node that refused the OP_RETURN output on sendrawtransaction."""
+    return BitcoinNodeSettingError(
+        f"bitcoin node {node.where}: refused the anchor's {script_bytes}-byte OP_RETURN script"
+        f" as non-standard: start the node with -datacarriersize={script_bytes} or more"
+        " (and without -datacarrier=0); the node refused it, so nothing was relayed",
+        "-datacarriersize",
+    )
+
+
+def _fee_source(node: _Node) -> str | None:
+    """Name what the wallet will take its fee rate from: the node's estimate for
+    FEE_CONFIRMATION_TARGET_BLOCKS or the wallet's -paytxfee; None when neither, so only the
+    fallback fee is left, which no RPC shows (its absence is fundrawtransaction's -4)."""
+    estimate = node.call("estimatesmartfee", FEE_CONFIRMATION_TARGET_BLOCKS)
+    if isinstance(estimate, dict) and _positive_amount(estimate.get("feerate")):
+        return f"estimatesmartfee: {estimate['feerate']} BTC/kvB"
+    wallet = node.call("getwalletinfo")
+    if isinstance(wallet, dict) and _positive_amount(wallet.get("paytxfee")):
+        return f"-paytxfee: {wallet['paytxfee']} BTC/kvB"
+    return None
+
+
+def _fund(node: _Node, unsigned_hex: str, fee_source: str | None) -> Any:
+    """fundrawtransaction at the anchoring's confirmation target; a -4 for want of a fee
+    rate becomes BitcoinNodeSettingError naming -fallbackfee. Nothing is locked or sent."""
+    options = {"conf_target": FEE_CONFIRMATION_TARGET_BLOCKS}
+    try:
+        return node.call("fundrawtransaction", unsigned_hex, options, False)
+    except BitcoinRpcError as error:
+        if error.code != RPC_WALLET_ERROR or "fallbackfee" not in error.reason.lower():
+            raise
+        found = "" if fee_source is None else f" (though {fee_source})"
+        raise BitcoinNodeSettingError(
+            f"bitcoin node {node.where}: no fee estimate for confirmation within"
+            f" {FEE_CONFIRMATION_TARGET_BLOCKS} blocks, no -paytxfee and no fallback fee{found};"
+            f" the node says: {error.reason[:200]} Set -fallbackfee in the node's configuration"
+            " (for example -fallbackfee=0.0002, in BTC/kvB) or wait until it has seen enough"
+            " blocks to estimate fees; nothing was sent",
+            "-fallbackfee",
+        ) from error
+
+
+def _node_version(node: _Node) -> int:
+    info = node.call("getnetworkinfo")
+    version = info.get("version") if isinstance(info, dict) else None
+    if not isinstance(version, int) or isinstance(version, bool) or version <= 0:
+        raise BitcoinAnchorError(f"bitcoin node {node.where}: getnetworkinfo has no version")
+    return version
+
+
+def _version_text(version: int) -> str:
+    """290100 -> "29.1" (Core's CLIENT_VERSION as major * 10000 + minor * 100 + build)."""
+    return f"{version // 10_000}.{version // 100 % 100}"
+
+
+def _positive_amount(value: Any) -> bool:
+    try:
+        return value is not None and Decimal(str(value)) > 0
+    except InvalidOperation:
+        return False
+
+
+def _op_return_script(payload: bytes) -> bytes:
+    """`OP_RETURN <payload>` as Bitcoin Core's createrawtransaction writes it (one push)."""
+    size = len(payload)
+    if size < OP_PUSHDATA1:
+        push = bytes([size])
+    elif size <= 0xFF:
+        push = bytes([OP_PUSHDATA1, size])
+    else:
+        push = b"\x4d" + size.to_bytes(2, "little")  # OP_PUSHDATA2; payloads stay below 64 KiB
+    return b"\x6a" + push + payload
 
 
 # --- waiting -----------------------------------------------------------------------------------
