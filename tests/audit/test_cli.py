@@ -24,6 +24,7 @@ PURE_LEDGER_MODULES = frozenset(
         "checkpoint",
         "entry",
         "errors",
+        "keyfile",
         "keys",
         "merkle",
         "note",
