@@ -101,7 +101,7 @@ def test_observations_newest_first_with_filters(reads: Api) -> None:
     rest = reads.get("/api/v1/observations", limit=2, offset=2).json()
     assert rest["items"] == body["items"][2:] and rest["next_offset"] is None
     _error(reads.get("/api/v1/observations", asset="nochain:XYZ"), 422, "input_refused")
-    _error(reads.get("/api/v1/observations", address="a\x00b"), 422, "input_refused")  # refused before the route
+    _error(reads.get("/api/v1/observations", address="a\x00b"), 422, "input_refused")
 
 
 def test_one_sale_is_what_sale_show_prints(reads: Api) -> None:
