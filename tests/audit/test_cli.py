@@ -447,3 +447,25 @@ def test_progress_only_on_a_terminal() -> None:
     assert "checking entries: 100000/100000" in terminal.getvalue()
     assert terminal.getvalue().endswith("\r\x1b[K")
     assert not _Progress(io.StringIO()).shown
+
+
+@pytest.mark.parametrize("name", ["ledger.vkey", "keys/ledger.vkey", "ledgervkey"])
+def test_a_missing_key_file_is_named_not_called_malformed(
+    capsys: pytest.CaptureFixture[str], bundle: Path, tmp_path: Path, name: str
+) -> None:
+    """A `--vkey` naming a file that is not there says so (it used to be read as the key
+    text and refused as a malformed key)."""
+    missing = str(tmp_path / name) if "/" in name else name
+    status, _, err = run(capsys, "bundle", str(bundle), "--vkey", missing)
+    assert status == 2 and f"--vkey {missing}: no such file" in err
+    assert "malformed" not in err and "Traceback" not in err
+
+
+def test_a_missing_public_key_file_is_named() -> None:
+    from sequestra.ledger.errors import KeyFileError
+    from sequestra.ledger.keys import load_public_key
+
+    with pytest.raises(KeyFileError, match=r"public key file keys/ledger\.pub: no such file"):
+        load_public_key("keys/ledger.pub")
+    with pytest.raises(KeyFileError, match="no such file, and not a base64 Ed25519"):
+        load_public_key("var/ledger-public-key")

@@ -126,6 +126,11 @@ def read_key_argument(value: str, what: str) -> str:
     """
     path = Path(value)
     if not path.is_file():
+        if _names_a_file(value):
+            raise AuditUsageError(
+                f"{what} {value}: no such file (expected a file holding a verifier key, or the"
+                " key itself: name+id+key)"
+            )
         return value.strip()
     data = read_auditor_file(path, VKEY_FILE_BYTES_MAX, what)
     try:
@@ -135,6 +140,13 @@ def read_key_argument(value: str, what: str) -> str:
     if not lines:
         raise AuditUsageError(f"{what} {path}: empty")
     return lines[0]
+
+
+def _names_a_file(value: str) -> bool:
+    """Whether a key argument that is not a file was meant as one: a verifier key is
+    `name+id+key`, so text without a `+` (or with a key file's suffix) names a file."""
+    text = value.strip()
+    return "+" not in text or text.endswith((".vkey", ".pub", ".txt"))
 
 
 def ledger_verifier(vkey: str, what: str = "--vkey") -> Ed25519Verifier:

@@ -411,4 +411,11 @@ def load_public_key(reference: str) -> bytes:
                 raise KeyFileError(f"public key file {path}: expected an Ed25519 key")
             return public_key.public_bytes_raw()
         return decode_public_key(text)
-    return decode_public_key(reference)
+    if reference.endswith((".pub", ".vkey", ".pem", ".key")):
+        raise KeyFileError(f"public key file {path}: no such file")
+    try:
+        return decode_public_key(reference)
+    except KeyFileError:
+        raise KeyFileError(
+            f"public key {reference[:80]!r}: no such file, and not a base64 Ed25519 public key"
+        ) from None
