@@ -1,6 +1,11 @@
 """The sandbox as background processes: anvil and the Bitcoin regtest stand-in (with its Esplora
 server), started by `sequestra-sandbox up`, outliving it, stopped by `sequestra-sandbox down`.
 
+Each server listens on a fixed 127.0.0.1 port (SandboxPorts: anvil 18545, the stand-in's RPC
+18443, its Esplora 13002, each overridable), so the settings `up` prints stay true from one
+`up` to the next. A port another program holds is refused before anything starts
+(PortTakenError, naming the port and the option that moves it), never swapped for another.
+
 Everything known about a running sandbox sits in one JSON file, `<directory>/sandbox.json`:
 each process's PID and start time (so a PID the system has since given to another process is
 never taken for ours), the nodes' URLs, the cookie file, the deployed contracts. `up` is
@@ -14,6 +19,7 @@ POSIX only (posix_spawn, process groups, flock); the sandbox is for development 
 from __future__ import annotations
 
 import base64
+import errno
 import fcntl
 import json
 import os
@@ -29,8 +35,11 @@ from dataclasses import asdict, dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Final
+from urllib.parse import urlsplit
 
+from sequestra.config import Settings
 from sequestra.config.ethereum import CANONICAL_MULTICALL3_ADDRESS
+from sequestra.errors import Conflict
 from sequestra_sandbox.anvil import (
     ANVIL_CHAIN_ID,
     ANVIL_DEFAULT_HARDFORK,
@@ -51,7 +60,14 @@ STARTUP_TIMEOUT_S: Final = 30.0
 STOP_TIMEOUT_S: Final = 10.0
 REQUEST_TIMEOUT_S: Final = 2.0
 POLL_INTERVAL_S: Final = 0.05
-START_ATTEMPTS_MAX: Final = 3  # a free port can be taken before anvil binds it
+LOOPBACK: Final = "127.0.0.1"
+ANVIL_PORT_DEFAULT: Final = 18545  # anvil's own 8545, moved up beside the sandbox venues
+BITCOIN_RPC_PORT_DEFAULT: Final = 18443  # Bitcoin Core's regtest RPC port
+ESPLORA_PORT_DEFAULT: Final = 13002  # electrs' regtest HTTP port 3002, moved up likewise
+ESPLORA_PATH: Final = "/api"  # the stand-in serves Esplora's REST API under /api
+PORT_MIN: Final = 1
+PORT_MAX: Final = 65535
+ADDRESS_IN_USE: Final = "Address already in use"
 LOG_TAIL_BYTES_MAX: Final = 2000
 BITCOIN_WALLET: Final = "sandbox"  # the stand-in's signing wallet, 101 blocks mined to it
 TOKEN_NAME: Final = "Sandbox Token"
@@ -67,6 +83,67 @@ BITCOIN: Final = "bitcoin"
 
 class SandboxError(RuntimeError):
     """A sandbox process could not be started, found or stopped, or the state is malformed."""
+
+
+class PortTakenError(SandboxError, Conflict):
+    """A port the sandbox listens on is held by another program (or another sandbox)."""
+
+
+class SandboxElsewhereError(SandboxError, Conflict):
+    """The sandbox runs already, on other ports than those asked for."""
+
+
+@dataclass(frozen=True)
+class SandboxPorts:
+    """The 127.0.0.1 ports of the servers `up` starts; the defaults never change."""
+
+    anvil: int = ANVIL_PORT_DEFAULT
+    bitcoin_rpc: int = BITCOIN_RPC_PORT_DEFAULT
+    esplora: int = ESPLORA_PORT_DEFAULT
+
+    def __post_init__(self) -> None:
+        """Raises ValueError for a port out of range or one port given to two servers."""
+        for option, _server, port in self.listed():
+            if not PORT_MIN <= port <= PORT_MAX:
+                raise ValueError(f"{option}: expected {PORT_MIN}..{PORT_MAX}, got {port}")
+        if len({port for _, _, port in self.listed()}) != len(self.listed()):
+            raise ValueError(f"expected three different ports, got {self.describe()}")
+
+    def listed(self) -> tuple[tuple[str, str, int], ...]:
+        """(command-line option, server, port) of each server."""
+        return (
+            ("--anvil-port", "anvil's JSON-RPC", self.anvil),
+            ("--bitcoin-rpc-port", "the Bitcoin stand-in's RPC", self.bitcoin_rpc),
+            ("--esplora-port", "the Bitcoin stand-in's Esplora server", self.esplora),
+        )
+
+    def describe(self) -> str:
+        return ", ".join(f"{option} {port}" for option, _, port in self.listed())
+
+    @property
+    def ethereum_rpc_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.anvil}"
+
+    @property
+    def bitcoin_rpc_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.bitcoin_rpc}"
+
+    @property
+    def esplora_url(self) -> str:
+        return f"http://{LOOPBACK}:{self.esplora}{ESPLORA_PATH}"
+
+    @classmethod
+    def of_state(cls, state: SandboxState) -> SandboxPorts:
+        """The ports a running sandbox listens on, read from its URLs."""
+        return cls(
+            anvil=_url_port(state.ethereum_rpc_url),
+            bitcoin_rpc=_url_port(state.bitcoin_rpc_url),
+            esplora=_url_port(state.esplora_url or "") or ESPLORA_PORT_DEFAULT,
+        )
+
+
+def _url_port(url: str) -> int:
+    return urlsplit(url).port or 0
 
 
 @dataclass(frozen=True)
@@ -180,25 +257,31 @@ def sandbox_status(directory: Path, probe: bool = True) -> SandboxStatus:
     return SandboxStatus(directory, state, tuple(statuses))
 
 
-def sandbox_up(directory: Path, anvil_binary: Path | None = None) -> UpResult:
+def sandbox_up(
+    directory: Path, ports: SandboxPorts | None = None, anvil_binary: Path | None = None
+) -> UpResult:
     """Start anvil and the Bitcoin stand-in unless they run; deploy the contracts; save state.
 
-    Raises AnvilNotFoundError (before anything starts) when anvil is not installed,
-    SandboxError or AnvilError when a process does not start or answer; whatever this call
-    started is stopped again then.
+    `ports` None: the defaults. Raises SandboxElsewhereError when the sandbox runs on other
+    ports, PortTakenError (before anything starts) when one of `ports` is held,
+    AnvilNotFoundError (before anything starts) when anvil is not installed, SandboxError or
+    AnvilError when a process does not start or answer; whatever this call started is
+    stopped again then.
     """
+    ports = ports or SandboxPorts()
     directory.mkdir(parents=True, exist_ok=True)
     with _locked(directory):
         status = sandbox_status(directory, probe=False)
         if status.state is not None and status.condition == "running":
-            return UpResult(status.state, False, ())
+            return UpResult(_same_ports(status.state, ports, directory), False, ())
         cleaned = _clean_stale(directory, status)
+        check_ports_free(ports)
         binary = anvil_binary or find_anvil(directory)
         started: list[ProcessRecord] = []
         try:
-            bitcoin, ready = _start_bitcoin(directory)
+            bitcoin, ready = _start_bitcoin(directory, ports)
             started.append(bitcoin)
-            anvil, rpc_url = _start_anvil(directory, binary)
+            anvil, rpc_url = _start_anvil(directory, binary, ports)
             started.append(anvil)
             multicall, token = _deploy_contracts(rpc_url)
             state = SandboxState(
@@ -237,6 +320,41 @@ def sandbox_down(directory: Path) -> tuple[str, ...]:
         stopped = tuple(r.name for r in state.processes if stop_process(r))
         (directory / STATE_FILE).unlink(missing_ok=True)
     return stopped
+
+
+def _same_ports(state: SandboxState, ports: SandboxPorts, directory: Path) -> SandboxState:
+    """The running sandbox's state when it listens on `ports`; else SandboxElsewhereError."""
+    running = SandboxPorts.of_state(state)
+    if running != ports:
+        raise SandboxElsewhereError(
+            f"the sandbox in {directory} runs on {running.describe()}, not on"
+            f" {ports.describe()}: `sequestra-sandbox down --dir {directory}` first"
+        )
+    return state
+
+
+def check_ports_free(ports: SandboxPorts) -> None:
+    """Raise PortTakenError naming the first port another program holds and its option.
+
+    Binds each port as the servers will (127.0.0.1, SO_REUSEADDR, so a port a stopped
+    sandbox left in TIME_WAIT counts as free) and lets it go at once.
+    """
+    for option, server, port in ports.listed():
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            try:
+                probe.bind((LOOPBACK, port))
+            except OSError as error:
+                if error.errno not in (errno.EADDRINUSE, errno.EACCES):
+                    raise
+                raise PortTakenError(_port_taken(option, server, port)) from None
+
+
+def _port_taken(option: str, server: str, port: int) -> str:
+    return (
+        f"port {port} on {LOOPBACK} ({server}) is taken by another program: stop it, or"
+        f" choose another port with `sequestra-sandbox up {option} PORT`"
+    )
 
 
 def _clean_stale(directory: Path, status: SandboxStatus) -> tuple[str, ...]:
@@ -391,8 +509,11 @@ def _tail(path: Path) -> str:
 # --- starting the nodes ------------------------------------------------------------------------
 
 
-def _start_bitcoin(directory: Path) -> tuple[ProcessRecord, dict[str, object]]:
-    """Start the stand-in with its Esplora server; wait (bounded) for its ready file."""
+def _start_bitcoin(directory: Path, ports: SandboxPorts) -> tuple[ProcessRecord, dict[str, object]]:
+    """Start the stand-in with its Esplora server; wait (bounded) for its ready file.
+
+    Raises PortTakenError when a port was taken after check_ports_free.
+    """
     ready_path = directory / "bitcoin.ready.json"
     ready_path.unlink(missing_ok=True)
     argv = [
@@ -405,11 +526,23 @@ def _start_bitcoin(directory: Path) -> tuple[ProcessRecord, dict[str, object]]:
         str(ready_path.resolve()),
         "--funded-wallet",
         BITCOIN_WALLET,
+        "--rpc-port",
+        str(ports.bitcoin_rpc),
+        "--esplora-port",
+        str(ports.esplora),
     ]
     log_path = directory / "bitcoin.log"
     record = spawn(BITCOIN, argv, log_path)
     try:
         ready = _wait_ready_file(record, ready_path, log_path)
+    except SandboxError:
+        stop_process(record)
+        if ADDRESS_IN_USE in _tail(log_path):
+            option, server, port = ports.listed()[1]
+            raise PortTakenError(
+                f"{_port_taken(option, server, port)} (or port {ports.esplora}, --esplora-port)"
+            ) from None
+        raise
     except BaseException:
         stop_process(record)
         raise
@@ -432,28 +565,29 @@ def _wait_ready_file(record: ProcessRecord, path: Path, log_path: Path) -> dict[
     )
 
 
-def _start_anvil(directory: Path, binary: Path) -> tuple[ProcessRecord, str]:
-    """Start anvil (automine) on a free loopback port; retry when the port was taken."""
-    failures: list[str] = []
-    for _ in range(START_ATTEMPTS_MAX):
-        port = _free_port()
-        arguments = anvil_arguments(port, None, len(ANVIL_DEV_PRIVATE_KEYS), ANVIL_DEFAULT_HARDFORK)
-        log_path = directory / "anvil.log"
-        record = spawn(ANVIL, [str(binary), *arguments], log_path)
-        rpc_url = f"http://127.0.0.1:{port}"
-        try:
-            _wait_anvil(record, rpc_url, log_path)
-        except SandboxError as error:
-            stop_process(record)
-            failures.append(str(error))
-            if "Address already in use" not in _tail(log_path):
-                raise
-            continue
-        except BaseException:
-            stop_process(record)
-            raise
-        return record, rpc_url
-    raise SandboxError(f"anvil did not start in {START_ATTEMPTS_MAX} attempts: {failures}")
+def _start_anvil(directory: Path, binary: Path, ports: SandboxPorts) -> tuple[ProcessRecord, str]:
+    """Start anvil (automine) on its port; wait (bounded) until it answers.
+
+    Raises PortTakenError when the port was taken after check_ports_free.
+    """
+    arguments = anvil_arguments(
+        ports.anvil, None, len(ANVIL_DEV_PRIVATE_KEYS), ANVIL_DEFAULT_HARDFORK
+    )
+    log_path = directory / "anvil.log"
+    record = spawn(ANVIL, [str(binary), *arguments], log_path)
+    rpc_url = ports.ethereum_rpc_url
+    try:
+        _wait_anvil(record, rpc_url, log_path)
+    except SandboxError:
+        stop_process(record)
+        if ADDRESS_IN_USE in _tail(log_path):
+            option, server, port = ports.listed()[0]
+            raise PortTakenError(_port_taken(option, server, port)) from None
+        raise
+    except BaseException:
+        stop_process(record)
+        raise
+    return record, rpc_url
 
 
 def _wait_anvil(record: ProcessRecord, rpc_url: str, log_path: Path) -> None:
@@ -469,6 +603,8 @@ def _wait_anvil(record: ProcessRecord, rpc_url: str, log_path: Path) -> None:
             continue
         if chain_id != hex(ANVIL_CHAIN_ID):
             raise SandboxError(f"eth_chainId: expected {hex(ANVIL_CHAIN_ID)}, got {chain_id!r}")
+        if not process_running(record):  # another node answered on our port
+            raise SandboxError(f"anvil exited after another node answered: {_tail(log_path)}")
         return
     raise SandboxError(
         f"anvil at {rpc_url} did not answer within {STARTUP_TIMEOUT_S} s ({last_error})"
@@ -488,13 +624,6 @@ def _deploy_contracts(rpc_url: str) -> tuple[str, str]:
     except (SandboxContractError, Web3Exception) as error:
         raise SandboxError(f"deploying the sandbox contracts on {rpc_url}: {error}") from error
     return multicall, token
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
 
 
 # --- asking the nodes --------------------------------------------------------------------------
@@ -540,38 +669,75 @@ def bitcoin_call(
 # --- configuration -----------------------------------------------------------------------------
 
 
-def watch_configuration(state: SandboxState, key_file: str = "keys-example/watcher.key") -> str:
-    """The TOML that points the watcher (and the custody networks) at this sandbox."""
+def configuration_to_add(state: SandboxState) -> str:
+    """The TOML config/sandbox.toml lacks to watch this sandbox: append it to that file.
+
+    The file already has `[custody]` (regtest, local) and `[watch]` (the key file); this is
+    the sandbox token and the `[watch.bitcoin]` and `[watch.ethereum]` tables. With the same
+    ports and directory every `up` gives the same text (the token's address is that of dev
+    account 0's first deployment on a fresh chain).
+    """
     esplora = (
         f'# or backend = "esplora" with esplora_url = "{state.esplora_url}"\n'
         if state.esplora_url
         else ""
     )
     return (
-        "[custody]\n"
-        'bitcoin_network = "regtest"\n'
-        'ethereum_network = "local"\n'
-        "\n"
         "[[custody.assets]]\n"
         'chain = "ethereum"\n'
         f'symbol = "{TOKEN_SYMBOL}"\n'
         f'contract = "{state.token_address}"\n'
         f"decimals = {TOKEN_DECIMALS}\n"
         "\n"
-        "[watch]\n"
-        f'key_file = "{key_file}"   # passphrase: SEQUESTRA_PASSPHRASE\n'
-        "\n"
         "[watch.bitcoin]\n"
         'backend = "core"\n'
-        f'rpc_url = "{state.bitcoin_rpc_url}"\n'
-        f'cookie_file = "{state.cookie_path}"\n'
+        f"rpc_url = {_toml_string(state.bitcoin_rpc_url)}\n"
+        f"cookie_file = {_toml_string(state.cookie_path)}\n"
         'mode = "scan"\n'
         "confirmations_min = 1\n"
         f"{esplora}"
         "\n"
         "[watch.ethereum]\n"
-        f'rpc_url = "{state.ethereum_rpc_url}"\n'
+        f"rpc_url = {_toml_string(state.ethereum_rpc_url)}\n"
         f"chain_id = {state.chain_id}\n"
         'block = "latest"\n'
         f'multicall_address = "{state.multicall_address}"\n'
     )
+
+
+def configuration_differences(settings: Settings, state: SandboxState) -> tuple[str, ...]:
+    """What in `settings` does not point at this sandbox, one `setting: have, want` each.
+
+    Empty: the configuration watches this sandbox as it is.
+    """
+    bitcoin, ethereum = settings.watch.bitcoin, settings.watch.ethereum
+    tokens = [
+        str(asset.get("contract", ""))
+        for asset in settings.custody.assets
+        if asset.get("symbol") == TOKEN_SYMBOL and asset.get("chain") == "ethereum"
+    ]
+    wanted: tuple[tuple[str, object, object], ...] = (
+        ("watch.bitcoin.rpc_url", bitcoin and bitcoin.rpc_url, state.bitcoin_rpc_url),
+        (
+            "watch.bitcoin.cookie_file",
+            bitcoin and bitcoin.cookie_file and str(bitcoin.cookie_file.resolve()),
+            state.cookie_path,
+        ),
+        ("watch.ethereum.rpc_url", ethereum and ethereum.rpc_url, state.ethereum_rpc_url),
+        ("watch.ethereum.chain_id", ethereum and ethereum.chain_id, state.chain_id),
+        (
+            f"custody.assets ({TOKEN_SYMBOL}) contract",
+            tokens[0].lower() if tokens else None,
+            state.token_address.lower(),
+        ),
+    )
+    return tuple(
+        f"{name}: {have or '(none)'}, expected {want}"
+        for name, have, want in wanted
+        if have != want
+    )
+
+
+def _toml_string(text: str) -> str:
+    """A TOML basic string (JSON's escapes are TOML's for what a path or URL holds)."""
+    return json.dumps(text, ensure_ascii=False)
