@@ -61,9 +61,9 @@ STOP_TIMEOUT_S: Final = 10.0
 REQUEST_TIMEOUT_S: Final = 2.0
 POLL_INTERVAL_S: Final = 0.05
 LOOPBACK: Final = "127.0.0.1"
-ANVIL_PORT_DEFAULT: Final = 18545  # anvil's own 8545, moved up beside the sandbox venues
+ANVIL_PORT_DEFAULT: Final = 18545  # anvil's own 8545, plus 10000 (out of real nodes' way)
 BITCOIN_RPC_PORT_DEFAULT: Final = 18443  # Bitcoin Core's regtest RPC port
-ESPLORA_PORT_DEFAULT: Final = 13002  # electrs' regtest HTTP port 3002, moved up likewise
+ESPLORA_PORT_DEFAULT: Final = 13002  # electrs' regtest HTTP port 3002, plus 10000 likewise
 ESPLORA_PATH: Final = "/api"  # the stand-in serves Esplora's REST API under /api
 PORT_MIN: Final = 1
 PORT_MAX: Final = 65535
@@ -138,12 +138,19 @@ class SandboxPorts:
         return cls(
             anvil=_url_port(state.ethereum_rpc_url),
             bitcoin_rpc=_url_port(state.bitcoin_rpc_url),
-            esplora=_url_port(state.esplora_url or "") or ESPLORA_PORT_DEFAULT,
+            esplora=_url_port(state.esplora_url or ""),
         )
 
 
 def _url_port(url: str) -> int:
-    return urlsplit(url).port or 0
+    """The port of a URL the state recorded. Raises SandboxError when it names none."""
+    try:
+        port = urlsplit(url).port
+    except ValueError:
+        port = None
+    if port is None:
+        raise SandboxError(f"{STATE_FILE}: expected a URL with a port, got {url!r}")
+    return port
 
 
 @dataclass(frozen=True)
@@ -347,13 +354,14 @@ def check_ports_free(ports: SandboxPorts) -> None:
             except OSError as error:
                 if error.errno not in (errno.EADDRINUSE, errno.EACCES):
                     raise
-                raise PortTakenError(_port_taken(option, server, port)) from None
+                reason = "may not be bound here" if error.errno == errno.EACCES else None
+                raise PortTakenError(_port_taken(option, server, port, reason)) from None
 
 
-def _port_taken(option: str, server: str, port: int) -> str:
+def _port_taken(option: str, server: str, port: int, reason: str | None = None) -> str:
     return (
-        f"port {port} on {LOOPBACK} ({server}) is taken by another program: stop it, or"
-        f" choose another port with `sequestra-sandbox up {option} PORT`"
+        f"port {port} on {LOOPBACK} ({server}) {reason or 'is taken by another program'}:"
+        f" stop what holds it, or choose another port with `sequestra-sandbox up {option} PORT`"
     )
 
 
