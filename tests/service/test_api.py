@@ -16,6 +16,7 @@ from sqlalchemy import Engine, text
 
 from sequestra.chains.watch.queries import holdings_json, list_alerts
 from sequestra.chains.watch.tables import ALERT_TABLE
+from sequestra.custody.details import case_seizures, history_json
 from sequestra.custody.queries import case_json, holding_history, list_cases, list_holdings
 from sequestra.fund.queries import list_sales
 from sequestra.ledger.db import write_transaction
@@ -157,7 +158,11 @@ def test_cases_match_the_service(api: Api) -> None:
     assert first == {"items": expected[:1], "next_offset": 1}
     second = api.get("/api/v1/cases", limit=1, offset=1).json()
     assert second == {"items": expected[1:], "next_offset": None}
-    assert api.get("/api/v1/cases/AFM-2025-0001", role="ministry").json() == expected[0]
+    one = api.get("/api/v1/cases/AFM-2025-0001", role="ministry").json()
+    seizures = one.pop("seizures")
+    assert one == expected[0]
+    assert seizures == [s.to_json() for s in case_seizures(api.engine, "AFM-2025-0001")]
+    assert seizures and all(s["seized_at"] and s["recorded_at"] for s in seizures)
     opened = [case_json(case) for case in list_cases(api.engine, open_only=True)]
     assert api.get("/api/v1/cases", open="true").json()["items"] == opened
     _error(api.get("/api/v1/cases/NOPE"), 404, "not_found")
@@ -189,7 +194,8 @@ def test_holding_history_matches_the_service(api: Api) -> None:
     holding, lines = found
     body = api.get(f"/api/v1/holdings/{holding_id}/history").json()
     assert body["holding"] == holdings_json(api.engine, [holding])[0]
-    assert body["items"] == [line.to_json(holding.asset) for line in lines]
+    assert body["items"] == history_json(api.engine, holding, lines)
+    assert all("happened_at" in item and "evidence" in item for item in body["items"])
     assert body["next_offset"] is None
     _error(api.get("/api/v1/holdings/999999/history"), 404, "not_found")
     _error(api.get("/api/v1/holdings/0/history"), 422, "invalid_request")

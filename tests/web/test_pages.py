@@ -66,7 +66,9 @@ def test_login_sets_a_strict_http_only_cookie_and_keeps_the_token_out_of_urls(si
     response = site.login("ministry")
     assert response.status_code == 303 and response.headers["location"] == "/"
     cookie = response.headers["set-cookie"]
-    assert cookie.startswith(f"{COOKIE_NAME}={site.world.tokens['ministry']};")
+    session_id = site.client.cookies[COOKIE_NAME]
+    assert cookie.startswith(f"{COOKIE_NAME}={session_id};") and len(session_id) == 64
+    assert site.world.tokens["ministry"] not in cookie  # the cookie holds a session id only
     for attribute in ("HttpOnly", "Path=/", "SameSite=strict"):
         assert attribute.lower() in cookie.lower()
     assert site.world.tokens["ministry"] not in response.headers["location"]
@@ -381,3 +383,26 @@ def test_holdings_under_an_open_critical_alert_are_in_doubt(site: Site) -> None:
     report = fund_report(site.engine)
     assert report.in_doubt_usd > 0 and "alert seq 10001 on" in exposure
     assert f"of which {money(report.in_doubt_usd)} USD in doubt" in exposure
+
+
+def test_case_and_holding_pages_show_when_a_seizure_happened_and_its_evidence(site: Site) -> None:
+    """The seizure's own time (seized_at) beside the time its entry was recorded, and the
+    evidence it names by SHA-256, on the case page and in the holding's history."""
+    holder = site.world.custody
+    digest = "ab" * 32
+    seizure = holder.seize("10000000")  # 0.1 BTC more, with evidence
+    body = {
+        **seizure.statement["body"],
+        "seized_at": "2025-03-14T09:30:00Z",
+        "evidence": [{"sha256": digest, "name": "protocol-17.pdf"}],
+    }
+    holder.append(holder.sign("seizure.recorded", body))
+    site.login()
+    page = site.page(f"/cases/{CASE}")
+    assert "<th>Seized at</th><th>Recorded at</th>" in page
+    assert "2025-03-14T09:30:00Z" in page and digest in page and "protocol-17.pdf" in page
+    assert "Opened (recorded)" in page
+    (held,) = [h for h in list_holdings(site.engine, case_id=CASE) if h.wallet == BTC_1]
+    history = site.page(f"/holdings/{held.holding_id}")
+    assert "<th>Happened at</th><th>Recorded at</th>" in history
+    assert "2025-03-14T09:30:00Z" in history and digest in history

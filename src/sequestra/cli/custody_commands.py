@@ -669,10 +669,7 @@ def history(
         print_json(
             {
                 "holding": holdings_json(engine, [held])[0],
-                "items": [
-                    {**line.to_json(held.asset), **_detail_json(details.get(line.seq))}
-                    for line in lines
-                ],
+                "items": custody_details.history_json(engine, held, lines),
             }
         )
         return
@@ -713,12 +710,6 @@ def history(
         console.print(
             f"(the first {custody_queries.HISTORY_LINES_MAX} changes only)", highlight=False
         )
-
-
-def _detail_json(detail: custody_details.MovementDetail | None) -> dict[str, object]:
-    if detail is None:
-        return {"happened_at": None, "happened_field": None, "evidence": []}
-    return detail.to_json()
 
 
 def rebuild(context: typer.Context, json_output: bool = JSON_OPTION) -> None:

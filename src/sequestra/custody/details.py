@@ -8,7 +8,7 @@ views put the two times side by side for the CLI, the API and the pages.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, select
 
 from sequestra.custody.amounts import format_base_units
 from sequestra.custody.assets import AssetRegistry
-from sequestra.custody.queries import recorded_assets
+from sequestra.custody.queries import HistoryLine, Holding, recorded_assets
 from sequestra.custody.tables import MOVEMENT_TABLE
 from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.db import read_transaction
@@ -138,3 +138,15 @@ def case_seizures(engine: Engine, case_id: str) -> list[SeizureLine]:
             )
         )
     return lines
+
+
+def history_json(
+    source: Engine | Connection, holding: Holding, lines: Sequence[HistoryLine]
+) -> list[dict[str, Any]]:
+    """A page of a holding's history as the CLI's `--json`, the API and the pages show it:
+    each posting with when its movement happened and the evidence it names."""
+    details = movement_details(source, {line.seq for line in lines})
+    empty = MovementDetail(0, None, None, ())
+    return [
+        {**line.to_json(holding.asset), **details.get(line.seq, empty).to_json()} for line in lines
+    ]

@@ -57,6 +57,23 @@ FILE_ERROR_RESPONSES: dict[int | str, dict[str, Any]] = {
 }
 
 
+class EvidenceOut(ApiModel):
+    sha256: str
+    name: str
+
+
+class SeizureOut(ApiModel):
+    """One seizure of a case (`custody.details.SeizureLine`)."""
+
+    seq: int
+    seized_at: str  # when it happened, as the statement says
+    recorded_at: str  # when its entry was recorded
+    asset: str
+    amount: str
+    wallet: str
+    evidence: list[EvidenceOut]
+
+
 class CaseOut(ApiModel):
     case: str
     agency: str
@@ -70,6 +87,12 @@ class CaseOut(ApiModel):
     closed_seq: int | None
     closed_reason: str | None
     holdings_open: int
+
+
+class CaseDetailOut(CaseOut):
+    """One case, with its seizures: when each happened beside when it was recorded."""
+
+    seizures: list[SeizureOut]
 
 
 class DoubtOut(ApiModel):
@@ -106,6 +129,9 @@ class HistoryLineOut(ApiModel):
     balance_base: str
     balance: str
     reversed_by: int | None
+    happened_at: str | None  # when the movement happened, as its statement says
+    happened_field: str | None  # the body field it comes from (seized_at, transferred_at...)
+    evidence: list[EvidenceOut]
 
 
 class AlertOut(ApiModel):

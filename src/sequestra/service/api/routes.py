@@ -18,6 +18,7 @@ from sequestra.chains.watch.queries import (
     list_alerts,
     list_observations,
 )
+from sequestra.custody.details import case_seizures, history_json
 from sequestra.custody.queries import (
     asset_registry,
     case_json,
@@ -100,16 +101,17 @@ def cases(
     )
 
 
-@router.get("/cases/{case_id}", response_model=models.CaseOut)
+@router.get("/cases/{case_id}", response_model=models.CaseDetailOut)
 def case(
     engine: EngineDep,
     _caller: Reader,
     case_id: PathText,
-) -> models.CaseOut:
+) -> models.CaseDetailOut:
     found = get_case(engine, case_id)
     if found is None:
         raise NotFound(f"case: no case numbered {case_id!r:.80}")
-    return models.CaseOut(**case_json(found))
+    seizures = [seizure.to_json() for seizure in case_seizures(engine, case_id)]
+    return models.CaseDetailOut.model_validate({**case_json(found), "seizures": seizures})
 
 
 @router.get("/holdings", response_model=models.HoldingPage)
@@ -145,7 +147,7 @@ def history(
     next_offset = page.offset + page.limit if more else None
     return models.HistoryPage(
         holding=models.HoldingOut(**holdings_json(engine, [holding])[0]),
-        items=[models.HistoryLineOut(**line.to_json(holding.asset)) for line in items],
+        items=[models.HistoryLineOut(**line) for line in history_json(engine, holding, items)],
         next_offset=next_offset,
     )
 

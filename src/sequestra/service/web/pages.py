@@ -14,6 +14,7 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from markupsafe import Markup
 
 from sequestra.chains.watch.queries import positions_in_doubt
+from sequestra.custody.details import case_seizures, history_json
 from sequestra.custody.queries import (
     asset_registry,
     case_json,
@@ -33,6 +34,7 @@ from sequestra.ledger.verify import verify_ledger
 from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
 from sequestra.pricing.queries import valuations_page
 from sequestra.reports.errors import ReportError
+from sequestra.service.access.sessions import END_EXPIRED, END_IDLE, end_session, open_session
 from sequestra.service.access.tokens import resolve_token
 from sequestra.service.deps import (
     OFFSET_MAX,
@@ -48,9 +50,11 @@ from sequestra.service.web import dashboard
 from sequestra.service.web.charts import Series, stacked_bars
 from sequestra.service.web.render import PAGE_HEADERS, error_page, render_page
 from sequestra.service.web.session import (
+    COOKIE_NAME,
     TOKEN_TEXT_LENGTH_MAX,
     Viewer,
     clear_session,
+    page_sessions,
     same_origin,
     set_session,
 )
@@ -64,6 +68,8 @@ Offset = Annotated[int, Query(ge=0, le=OFFSET_MAX)]
 Text = Annotated[str | None, Query(max_length=TEXT_PARAMETER_LENGTH_MAX)]
 Identifier = Annotated[str, Path(min_length=1, max_length=TEXT_PARAMETER_LENGTH_MAX)]
 HOLDING_ID_MAX: Final = 10**18 - 1
+ENDED_REASON_LENGTH_MAX: Final = 16
+EndedReason = Annotated[str | None, Query(max_length=ENDED_REASON_LENGTH_MAX)]
 
 
 @dataclass(frozen=True)
@@ -102,9 +108,31 @@ def _blank(text: str | None) -> str | None:
 # --- login -----------------------------------------------------------------------------------
 
 
+def _ended_notice(request: Request, ended: str | None) -> str | None:
+    """What the login page says about the session that sent the browser there: the limit
+    it reached, else one sentence that tells a replayed cookie nothing."""
+    if not ended:
+        return None
+    limits = page_sessions(request).limits
+    if ended == END_IDLE:
+        return (
+            "Your session has ended: no page was opened for"
+            f" {limits.idle_s_max // 60} minutes. Log in again."
+        )
+    if ended == END_EXPIRED:
+        return (
+            "Your session has ended: a session lasts at most"
+            f" {limits.absolute_s_max // 3600} hours. Log in again."
+        )
+    return (
+        "Your session has ended: it was logged out, its token was revoked, or it is unknown."
+        " Log in again."
+    )
+
+
 @web_router.get("/login", response_class=HTMLResponse)
-def login_form(request: Request, ended: bool = False) -> HTMLResponse:
-    notice = "Your session has ended: its token is unknown or was revoked." if ended else None
+def login_form(request: Request, ended: EndedReason = None) -> HTMLResponse:
+    notice = _ended_notice(request, ended)
     return render_page(request, "login.html", viewer=None, error=None, notice=notice)
 
 
@@ -129,15 +157,23 @@ def login(
         limit.failed(client)
         error = "That token is unknown, revoked or malformed. Paste the whole 64-character token."
         return render_page(request, "login.html", 401, viewer=None, error=error, notice=None)
+    now_utc = page_sessions(request).clock()
+    earlier = request.cookies.get(COOKIE_NAME)
+    if earlier:
+        end_session(engine, earlier, now_utc)  # this browser's earlier session, if any
+    session_id = open_session(engine, record.token_hash, record.role, now_utc)
     response = RedirectResponse("/", status_code=303)
-    set_session(response, request, token.strip())
+    set_session(response, request, session_id)
     return response
 
 
 @web_router.post("/logout")
-def logout(request: Request) -> Response:
+def logout(request: Request, engine: EngineDep) -> Response:
     if not same_origin(request):
         return error_page(request, 403, "Refused", "The logout form must be sent from this site.")
+    session_id = request.cookies.get(COOKIE_NAME)
+    if session_id:
+        end_session(engine, session_id, page_sessions(request).clock())
     response = RedirectResponse("/login", status_code=303)
     clear_session(response, request)
     return response
@@ -189,6 +225,7 @@ def case(request: Request, engine: EngineDep, viewer: Viewer, case_id: Identifie
         viewer=viewer,
         report_kind="valuation",
         case=case_json(found),
+        seizures=case_seizures(engine, case_id),
         holdings=holdings,
         doubts=positions_in_doubt(engine),
     )
@@ -245,7 +282,7 @@ def holding(
         report_kind="valuation",
         holding=held,
         doubt=positions_in_doubt(engine).get((held.wallet, held.asset.asset_id)),
-        lines=[line.to_json(held.asset) for line in lines],
+        lines=history_json(engine, held, lines),
         pager=Pager(offset, len(lines), more),
         page_rows=PAGE_ROWS,
         query={},
