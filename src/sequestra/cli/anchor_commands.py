@@ -70,6 +70,7 @@ def _anchor_on_bitcoin(settings: AnchorSettings, payload: bytes) -> AnchorReceip
             settings.bitcoin_confirmations,
             settings.timeout_s,
             cookie_file=settings.bitcoin_cookie_file,
+            datacarrier_bytes_max=settings.bitcoin_datacarrier_bytes_max,
         )
     except BitcoinAnchorUnconfirmedError as error:
         fail(f"{error}; look up {error.txid} before anchoring again", exit_code(error))

@@ -115,6 +115,9 @@ class AnchorSettings(BaseModel):
     bitcoin_wallet: str | None = Field(default=None, min_length=1, max_length=256)
     bitcoin_cookie_file: Path | None = None
     bitcoin_confirmations: int = Field(default=1, ge=1, le=1000)
+    # The node's -datacarriersize when it was raised on a node before v30 (which does not
+    # report it); None: what the node reports, else its version's default (83 before v30).
+    bitcoin_datacarrier_bytes_max: int | None = Field(default=None, ge=1, le=1_000_000)
 
 
 class CustodySettings(BaseModel):
