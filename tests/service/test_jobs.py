@@ -106,3 +106,18 @@ def test_jobs_read_their_configuration_when_they_run(
     assert any("fork.alarm" in record.getMessage() for record in caplog.records)
     (alarm,) = SignerStore(tmp_path / "signer.json").alarms()
     assert alarm["kind"] == "fork" and alarm["size"] == checkpoint.size
+
+
+def test_a_job_on_a_mistyped_sqlite_path_creates_nothing(
+    tmp_path: Path, environment: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job opens an existing ledger only: a wrong path is an error, and neither the file
+    nor its folder is made (only `sequestra init` creates a ledger)."""
+    from sequestra.ledger.db import NoLedgerFile
+
+    monkeypatch.delenv("SEQUESTRA_CONFIG", raising=False)
+    missing = tmp_path / "typo" / "ledger.db"
+    configure(JobEnvironment(None, f"sqlite:///{missing}"))
+    with pytest.raises(NoLedgerFile, match="nothing was created"):
+        run_revalue()
+    assert not missing.parent.exists()

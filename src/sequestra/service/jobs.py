@@ -250,7 +250,7 @@ def _opened() -> Iterator[tuple[Settings, Engine]]:
         raise JobConfigurationError(f"configuration: {error}") from error
     except OSError as error:
         raise JobConfigurationError(f"database_url_file: {error}") from error
-    engine = create_ledger_engine(url)
+    engine = create_ledger_engine(url, must_exist=True)
     try:
         yield settings, engine
     finally:
