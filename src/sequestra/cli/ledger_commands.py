@@ -24,6 +24,7 @@ from sequestra.cli.common import (
     read_input,
     state,
 )
+from sequestra.cli.tables import print_table
 from sequestra.errors import EXIT_UNAVAILABLE, exit_code
 from sequestra.ledger import queries as ledger_queries
 from sequestra.ledger.canonical import parse_json
@@ -302,7 +303,7 @@ def log(
         body = entry.to_json()["statement"]["body"]
         text = ", ".join(f"{k}={v}" for k, v in body.items())
         table.add_row(str(entry.seq), entry.recorded_at, entry.kind, entry.issuer[:12], text[:60])
-    console.print(table)
+    print_table(table)
 
 
 NEW_PASSPHRASE_FILE_HELP = "File holding the new key's passphrase (else it is asked twice)."
@@ -501,4 +502,4 @@ def keys_list(context: typer.Context, json_output: bool = JSON_OPTION) -> None:
             str(record.enrolled_seq),
             "" if record.revoked_seq is None else str(record.revoked_seq),
         )
-    console.print(table)
+    print_table(table)
