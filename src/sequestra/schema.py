@@ -14,7 +14,7 @@ from sqlalchemy.exc import OperationalError
 
 from sequestra.errors import Conflict, DependencyUnavailable
 
-SCHEMA_HEAD: Final = "0010_fair_value"
+SCHEMA_HEAD: Final = "0011_web_session"
 VERSION_TABLE: Final = "alembic_version"
 
 

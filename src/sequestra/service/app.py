@@ -32,6 +32,7 @@ from sequestra.service.status_app import create_status_app
 from sequestra.service.trust import ServiceTrust
 from sequestra.service.web.mount import install_web, is_page
 from sequestra.service.web.render import error_page
+from sequestra.service.web.session import PageSessions
 
 
 def _not_leading() -> bool:
@@ -47,6 +48,7 @@ def create_app(
     settings: Settings | None = None,
     trust: ServiceTrust | None = None,
     job_outcomes: JobOutcomes = JOB_OUTCOMES,
+    page_sessions: PageSessions | None = None,
 ) -> FastAPI:
     """The status app's `GET /health`, the API under /api/v1 and the web pages (/, /login,
     /cases, ..., with their stylesheet under /static).
@@ -57,7 +59,8 @@ def create_app(
     the built-in defaults). `trust` is the trust policy every cosignature shown is judged by,
     the trusted state the audit page verifies against and where fork alarms are read (none:
     nothing is pinned, cosignatures are listed as unverified). `job_outcomes` tells /health
-    which scheduled job's last run failed.
+    which scheduled job's last run failed. `page_sessions` sets the pages' session limits and
+    the clock that judges them (else the defaults and the system clock).
     `application` is the composed rule set and report catalog every endpoint uses. The app's
     ledger (for appends) is closed when the server shuts down.
     """
@@ -90,7 +93,7 @@ def create_app(
     app.add_middleware(BodyLimit, body_bytes_max=body_bytes_max)
     app.include_router(router)
     app.include_router(proofs_router)
-    install_web(app)
+    install_web(app, page_sessions)
     app.add_middleware(RequestGuard, refuse=_refuse)
     return app
 

@@ -19,6 +19,7 @@ from sequestra.errors import InputRefused
 from sequestra.ledger.db import read_transaction, write_transaction
 from sequestra.ledger.timefmt import format_timestamp
 from sequestra.service.access.roles import API_ROLES
+from sequestra.service.access.sessions import end_token_sessions
 from sequestra.service.access.tables import API_TOKEN_TABLE, LABEL_LENGTH
 
 TOKEN_BYTES: Final = 32
@@ -84,7 +85,8 @@ def list_tokens(engine: Engine) -> list[TokenRecord]:
 
 
 def revoke_token(engine: Engine, hash_prefix: str, now_utc: datetime) -> TokenRecord:
-    """Revoke the one unrevoked token whose hash starts with `hash_prefix` (8 hex or more).
+    """Revoke the one unrevoked token whose hash starts with `hash_prefix` (8 hex or more),
+    and end the page sessions opened with it.
 
     Raises TokenError when the prefix is malformed, matches no active token, or several.
     """
@@ -106,6 +108,7 @@ def revoke_token(engine: Engine, hash_prefix: str, now_utc: datetime) -> TokenRe
             .where(table.c.token_hash == rows[0].token_hash)
             .values(revoked_at=revoked_at)
         )
+        end_token_sessions(connection, rows[0].token_hash, now_utc)
         row = rows[0]
     return TokenRecord(row.token_hash, row.role, row.label, row.created_at, revoked_at)
 

@@ -17,10 +17,16 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ExceptionHandler
 
 from sequestra.errors import HTTP_STATUS, SequestraError, branch_of
-from sequestra.service.access.tokens import TokenRecord
+from sequestra.ledger.errors import StatementError
+from sequestra.service.access.sessions import END_EXPIRED, END_IDLE, PageSession
 from sequestra.service.web.pages import web_router
 from sequestra.service.web.render import error_page
-from sequestra.service.web.session import LoginRequired, clear_session, session_reader
+from sequestra.service.web.session import (
+    LoginRequired,
+    PageSessions,
+    clear_session,
+    session_reader,
+)
 
 STATIC_DIRECTORY: Final = Path(__file__).parent / "static"
 API_PATHS: Final = ("/api/", "/health")
@@ -32,18 +38,22 @@ def is_page(path: str) -> bool:
 
 
 def _login_required(request: Request, error: Exception) -> Response:
-    ended = isinstance(error, LoginRequired) and error.ended
-    response = RedirectResponse("/login?ended=true" if ended else "/login", status_code=303)
-    if ended:
-        clear_session(response, request)
+    """Send the browser to /login; a session that ended says whether it reached a limit
+    (`?ended=idle`, `?ended=expired`) and otherwise only that it ended (`?ended=true`)."""
+    reason = error.reason if isinstance(error, LoginRequired) else None
+    if reason is None:
+        return RedirectResponse("/login", status_code=303)
+    shown = reason if reason in (END_IDLE, END_EXPIRED) else "true"
+    response = RedirectResponse(f"/login?ended={shown}", status_code=303)
+    clear_session(response, request)
     return response
 
 
-def _viewer(request: Request) -> TokenRecord | None:
+def _viewer(request: Request) -> PageSession | None:
     """Who is logged in, for the navigation of an error page; None if nobody (or unknown)."""
     try:
         return session_reader(request, request.app.state.engine)
-    except (LoginRequired, SQLAlchemyError):
+    except (LoginRequired, SQLAlchemyError, StatementError):
         return None
 
 
@@ -88,8 +98,10 @@ def _for_pages(fallback: ExceptionHandler | None) -> ExceptionHandler:
     return handle
 
 
-def install_web(app: FastAPI) -> None:
-    """Add the pages and /static to `app`; call after the API's error handlers are in."""
+def install_web(app: FastAPI, page_sessions: PageSessions | None = None) -> None:
+    """Add the pages and /static to `app`, their sessions kept as `page_sessions` says
+    (default limits, the system clock); call after the API's error handlers are in."""
+    app.state.page_sessions = page_sessions or PageSessions()
     app.include_router(web_router)
     app.mount("/static", StaticFiles(directory=STATIC_DIRECTORY), name="static")
     app.add_exception_handler(LoginRequired, _login_required)
