@@ -209,7 +209,7 @@ def test_the_api_app(edited: LedgerWorld) -> None:
         "from sequestra.service.app import create_app\n"
         "app = create_app(create_ledger_engine(sys.argv[1]), application())\n"
         "with TestClient(app) as client:\n"
-        "    client.cookies.set('sequestra_session', sys.argv[2])\n"
+        "    client.post('/login', data={'token': sys.argv[2]})\n"
         "    page = client.get('/audit', params={'verify': 'true'})\n"
         "    assert page.status_code == 200, page.status_code\n"
         "    print(page.text)\n"
