@@ -175,7 +175,9 @@ def test_the_sale_plan_pays_half_the_spread_and_the_taker_fee(books: Books) -> N
     ac = body["almgren_chriss"]
     rate = Decimal(body["half_spread"]) + Decimal(body["taker_fee_rate"])
     value = Decimal(body["value_usd"])
-    assert Decimal(ac["spread_and_fee_cost_usd"]) == pytest.approx(value * rate, abs=Decimal("0.01"))
+    assert Decimal(ac["spread_and_fee_cost_usd"]) == pytest.approx(
+        value * rate, abs=Decimal("0.01")
+    )
     assert Decimal(ac["expected_cost_usd"]) == Decimal(ac["impact_cost_usd"]) + Decimal(
         ac["spread_and_fee_cost_usd"]
     )
