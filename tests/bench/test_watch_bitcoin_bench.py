@@ -7,16 +7,16 @@ from pathlib import Path
 from tests.bench.runner import run_bench
 
 BENCH = Path(__file__).resolve().parents[2] / "bench" / "watch_bitcoin_bench.py"
-TIMEOUT_S = 60
+TIMEOUT_S = 900  # generous: a loaded machine is slow, never wrong
 
 
 def test_watch_bitcoin_bench_runs_tiny() -> None:
     report = run_bench(BENCH, "--addresses", "30", "--funded-every", "3", timeout_s=TIMEOUT_S)
     assert (report["benchmark"], report["addresses"], report["funded"]) == ("watch_bitcoin", 30, 10)
     assert report["balances_agree"] is True
-    assert report["scan"]["calls"] == 2 + 1  # the tip, then one chunk of 30 addresses
+    assert report["scan"]["calls"] == 1  # one scantxoutset for every address: its block is the tip
     assert report["naive_scan"]["calls"] == 2 + 30
-    assert report["wallet"]["calls"] == 2 + 1 + 1
+    assert report["wallet"]["calls"] == 5  # a reading after the first: no import, no rescan
     assert report["esplora"]["calls"] == report["esplora_sequential"]["calls"] == 2 + 30 + 1
     for name in ("scan", "naive_scan", "wallet", "naive_wallet", "esplora", "esplora_sequential"):
         assert report[name]["wall_s"] > 0, name

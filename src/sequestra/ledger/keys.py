@@ -415,7 +415,8 @@ def load_public_key(reference: str) -> bytes:
         raise KeyFileError(f"public key file {path}: no such file")
     try:
         return decode_public_key(reference)
-    except KeyFileError:
+    except KeyFileError as error:
         raise KeyFileError(
             f"public key {reference[:80]!r}: no such file, and not a base64 Ed25519 public key"
+            f" ({error})"
         ) from None
