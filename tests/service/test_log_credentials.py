@@ -36,7 +36,16 @@ def test_scrubbing_keeps_the_shape_and_drops_the_value(text: str, kept: str) -> 
 def test_a_token_in_a_query_string_stays_out_of_the_access_log(
     custody: Custody,  # noqa: F811
     caplog: pytest.LogCaptureFixture,
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
+    # A server started by an earlier test in this process may have configured uvicorn's
+    # loggers (a level, no propagation, disabled): capture them whatever ran before.
+    for name in ("uvicorn.access", "uvicorn.error"):
+        logger = logging.getLogger(name)
+        monkeypatch.setattr(logger, "propagate", True)
+        monkeypatch.setattr(logger, "disabled", False)
+        monkeypatch.setattr(logger, "level", logger.level)  # put back afterwards
+        logger.setLevel(logging.NOTSET)
     client = TestClient(create_app(custody.world.engine, APPLICATION))
     caplog.set_level(logging.INFO)
     response = client.get("/api/v1/cases", params={"token": TOKEN})
@@ -54,7 +63,8 @@ def test_a_token_in_a_query_string_stays_out_of_the_access_log(
     logging.getLogger("sequestra.service").warning("refused /x?token=%s", TOKEN)
     lines = [record.getMessage() for record in caplog.records]
     formatter = AccessFormatter('%(client_addr)s - "%(request_line)s" %(status_code)s')
-    (access_record,) = [r for r in caplog.records if r.name == "uvicorn.access"]
-    lines.append(formatter.format(access_record))
+    records = [r for r in caplog.records if r.name == "uvicorn.access"]
+    assert records, "the access record was not captured"
+    lines += [formatter.format(record) for record in records]
     assert any("/api/v1/cases?token=" + REDACTED in line for line in lines), lines
     assert not any(TOKEN in line for line in lines), lines
