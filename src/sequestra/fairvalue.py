@@ -222,7 +222,8 @@ def aggregate(symbol: str, sources: Sequence[Source], rules: AggregationRules) -
         return AssetPrice(symbol, None, "none", checked, reason)
     market, basis = principal_market(accessible)
     price = market.price_usd
-    assert price is not None  # usable sources carry a USD price
+    if price is None:  # usable sources carry a USD price: a broken invariant, not input
+        raise ValueError(f"{symbol}: the principal market's quote has no USD price")
     centre = median(s.price_usd for s in usable if s.price_usd is not None)
     deviation = (price - centre) / centre
     flagged = abs(deviation) > rules.deviation_max
