@@ -129,6 +129,27 @@ def test_an_acknowledged_difference_is_raised_again_only_when_it_changes(
     assert verify_ledger(custody.world.engine, RULES, workers=1).ok
 
 
+def test_an_acknowledged_difference_that_went_away_and_came_back_is_raised_again(
+    custody: Custody,  # noqa: F811
+    watcher_key: SigningKey,
+) -> None:
+    """1,000 of 5,000 seen, acknowledged; the coins come back (the chain agrees); then the
+    same 4,000 leave again: the same difference, but a new outflow, raised again."""
+    custody.append(custody.seize("5000"))
+    reader = ScriptedReader(balances={(BTC_1, "bitcoin:BTC"): 1000})
+    watcher = Watcher(custody.world.engine, RULES, [reader], watcher_key)
+    (first,) = watcher.run_once().alerts
+    ack = {"alert_seq": int(str(first["seq"])), "note": "moved by the custodian, back soon"}
+    custody.append(custody.sign("alert.acknowledged", ack))
+    assert watcher.run_once().alerts == []
+    reader.balances[(BTC_1, "bitcoin:BTC")] = 5000  # back: ledger and chain agree
+    assert watcher.run_once().alerts == []
+    reader.balances[(BTC_1, "bitcoin:BTC")] = 1000  # gone again, the same difference
+    (again,) = watcher.run_once().alerts
+    assert again["alert"] == "unexpected_outflow" and again["observed_base"] == "1000"
+    assert watcher.run_once().alerts == []  # open now: not raised again
+
+
 def test_pending_confirmations_and_inflows_are_not_critical(
     custody: Custody,  # noqa: F811
     watcher_key: SigningKey,

@@ -128,19 +128,30 @@ def previous_observations(connection: Connection) -> dict[str, PreviousObservati
 AlertKey = tuple[str, str, str, str, int, int]
 
 
-def known_alert_keys(connection: Connection) -> set[AlertKey]:
-    """The differences already raised, which a run does not raise again: every open alert,
-    and the latest alert of each address and asset even once acknowledged (an acknowledged
-    difference that stays the same is known; one that changes is a new alert)."""
+def known_alert_keys(connection: Connection) -> tuple[set[AlertKey], set[AlertKey]]:
+    """The differences already raised: every open alert, and apart the latest alert of each
+    address and asset once acknowledged. A run never raises an open one again; it raises an
+    acknowledged one again only when the difference went away in between (`Watcher._run`):
+    one that stays the same is known, one that changes is a new alert."""
     rows = connection.execute(
         select(ALERT_TABLE).where(
             ALERT_TABLE.c.acknowledged_seq.is_(None) | ALERT_TABLE.c.seq.in_(_latest_alert_seqs())
         )
     )
-    return {
-        (r.kind, r.chain, r.address, r.asset_id, int(r.expected_base), int(r.observed_base))
-        for r in rows
-    }
+    opened: set[AlertKey] = set()
+    acknowledged: set[AlertKey] = set()
+    for r in rows:
+        key = (r.kind, r.chain, r.address, r.asset_id, int(r.expected_base), int(r.observed_base))
+        (opened if r.acknowledged_seq is None else acknowledged).add(key)
+    return opened, acknowledged
+
+
+def _still_seen(old: dict[Key, SnapshotBalance], finding: Finding) -> bool:
+    """Whether the previous observation of the finding's position saw the same balance: an
+    acknowledged difference seen all along stays known; one that went away (the previous
+    observation saw another balance, or none) and came back is raised again."""
+    before = old.get((finding.chain, finding.address, finding.asset_id))
+    return before is not None and before.amount_base == finding.observed_base
 
 
 def _latest_alert_seqs() -> Select[tuple[int]]:
@@ -187,7 +198,7 @@ class Watcher:
             registry = _registry(connection)
             previous = previous_observations(connection)
             expected = expected_balances(connection)
-            known_keys = known_alert_keys(connection)
+            opened_keys, acknowledged_keys = known_alert_keys(connection)
         readings, supersede = self._read_chains(registry, previous, watched_assets(self.engine))
         result.calls = sum(reading.calls for reading in readings)
         balances = [
@@ -200,7 +211,11 @@ class Watcher:
         changes = sorted(
             (b for b in balances if old.get((b.chain, b.address, b.asset_id)) != b), key=_order
         )
-        findings = [f for f in reconcile(expected, balances) if f.key not in known_keys]
+        findings = [
+            f
+            for f in reconcile(expected, balances)
+            if f.key not in opened_keys and not (f.key in acknowledged_keys and _still_seen(old, f))
+        ]
         self._write_snapshot(sha, balances)
         blocks = [_block(r) for r in readings]
         body = {
