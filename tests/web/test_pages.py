@@ -23,7 +23,8 @@ from sequestra.custody.queries import (
 from sequestra.fund.queries import get_sale, list_sales
 from sequestra.fund.report import fund_report
 from sequestra.ledger.checkpoints import create_checkpoint, get_checkpoint
-from sequestra.pricing.queries import valuations_page
+from sequestra.ledger.keys import SigningKey
+from sequestra.pricing.queries import current_valuation, valuations_page
 from sequestra.pricing.run import value_holdings
 from sequestra.reports.catalog import REPORT_FORMATS
 from sequestra.service.access.roles import API_ROLES
@@ -34,6 +35,8 @@ from sequestra.service.web.series import value_series
 from sequestra.service.web.session import COOKIE_NAME
 from tests.composed import APPLICATION, REPORTS
 from tests.custody.conftest import BTC_1, CASE, Custody, custody  # noqa: F401
+from tests.pricing.test_run import valuer_key  # noqa: F401
+from tests.reports.test_valuation_report import _revalue
 from tests.web.conftest import HOSTILE_CASE, HOSTILE_TEXT, SALE, Site
 
 PAGES = (
@@ -406,3 +409,22 @@ def test_case_and_holding_pages_show_when_a_seizure_happened_and_its_evidence(si
     history = site.page(f"/holdings/{held.holding_id}")
     assert "<th>Happened at</th><th>Recorded at</th>" in history
     assert "2025-03-14T09:30:00Z" in history and digest in history
+
+
+def test_the_valuations_page_names_the_current_one_and_marks_back_dated_history(
+    site: Site,
+    valuer_key: SigningKey,  # noqa: F811
+) -> None:
+    """A valuation recorded last for an earlier cutoff sits first in the list (newest entry)
+    but is marked as history; the current one is the latest cutoff."""
+    before = current_valuation(site.engine)
+    assert before is not None
+    late = _revalue(site.world.custody, valuer_key, -60)  # an earlier cutoff, recorded now
+    assert late.seq > before.seq and current_valuation(site.engine).seq == before.seq
+    site.login()
+    page = site.page("/valuations")
+    assert f"Current valuation: seq {before.seq}, cutoff {before.cutoff}" in page
+    assert (
+        f'<td>{before.seq}</td><td>{before.cutoff} <strong class="small">current</strong>' in page
+    )
+    assert f'<td>{late.seq}</td><td>{late.cutoff} <span class="small">history:' in page

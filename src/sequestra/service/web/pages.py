@@ -32,7 +32,7 @@ from sequestra.ledger.db import read_transaction
 from sequestra.ledger.policy import JudgedCosignatures
 from sequestra.ledger.verify import verify_ledger
 from sequestra.pricing.queries import READ_LIMIT_MAX as VALUATIONS_READ_MAX
-from sequestra.pricing.queries import valuations_page
+from sequestra.pricing.queries import current_valuation, valuations_page
 from sequestra.reports.errors import ReportError
 from sequestra.service.access.sessions import END_EXPIRED, END_IDLE, end_session, open_session
 from sequestra.service.access.tokens import resolve_token
@@ -304,6 +304,7 @@ def valuations(
         viewer=viewer,
         report_kind="valuation",
         valuations=rows[:PAGE_ROWS],
+        current=current_valuation(engine),
         pager=pager,
         query={},
     )
