@@ -154,7 +154,7 @@ def status(directory: Path = DIRECTORY_OPTION, json_output: bool = JSON_OPTION) 
     try:
         found = sandbox_status(directory)
     except SandboxError as error:
-        fail(str(error))
+        fail(str(error), EXIT_UNAVAILABLE)
     if json_output:
         print_json(found.to_json())
         return
@@ -177,7 +177,7 @@ def down(directory: Path = DIRECTORY_OPTION, json_output: bool = JSON_OPTION) ->
     try:
         stopped = sandbox_down(directory)
     except (SandboxError, OSError) as error:
-        fail(f"sandbox down: {error}")
+        fail(f"sandbox down: {error}", EXIT_UNAVAILABLE)
     if json_output:
         print_json({"stopped": list(stopped)})
         return

@@ -165,8 +165,9 @@ def test_a_malformed_state_file_is_named(tmp_path: Path) -> None:
     tmp_path.joinpath("sandbox.json").write_text("{not json", encoding="utf-8")
     with pytest.raises(SandboxError, match=r"sandbox\.json: expected JSON"):
         read_state(tmp_path)
-    result = CliRunner().invoke(app, ["status", "--dir", str(tmp_path)])
-    assert result.exit_code == 1 and "expected JSON" in result.output
+    for command in ("status", "down"):  # the sandbox's own file: a dependency, exit 6
+        result = CliRunner().invoke(app, [command, "--dir", str(tmp_path)])
+        assert result.exit_code == 6 and "expected JSON" in result.output, command
 
 
 def test_up_without_anvil_says_to_run_npm_install(
